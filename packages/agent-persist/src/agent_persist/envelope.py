@@ -1,0 +1,193 @@
+"""The envelope: what every stored checkpoint is.
+
+An envelope wraps a framework's native state (the payload) with what is needed to keep it
+usable for years: the kind and schema version of the payload, the fingerprint of the
+configuration that produced it, the producer's versions, its place in the thread's history,
+its status, user metadata, and a checksum of the canonical payload::
+
+    first = Envelope.create(kind="autogen.team", schema_version=1, thread_id="t-1",
+                            payload={"agent_states": {}}, producer=Producer(package="me"))
+    second = first.next(payload={"agent_states": {"a": {}}}, status=Status.DONE)
+    assert second.parent_id == first.checkpoint_id and second.step == 1
+
+Envelopes are immutable; every constructor normalises the payload to plain JSON and checks
+the checksum, so an envelope in memory is always exactly what a store will read back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from ._json import JSON, normalize_json, sha256_hex
+from .versions import ENVELOPE_FORMAT_VERSION
+
+__all__ = ["Envelope", "Producer", "Status", "new_checkpoint_id", "payload_checksum"]
+
+TRUSTED_PAYLOAD = "agent_persist_trusted_payload"
+"""Validation context key: the payload is already normalised and its checksum verified."""
+
+
+class Status(str, Enum):
+    """Where the run stood when the checkpoint was taken."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    DONE = "done"
+    ERROR = "error"
+
+
+class Producer(BaseModel):
+    """Who wrote the checkpoint: the package and the framework, with their versions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    package: str
+    package_version: str | None = None
+    framework: str | None = None
+    framework_version: str | None = None
+
+
+_id_lock = threading.Lock()
+_last_id_time: list[int] = [0, 0]  # [milliseconds, sequence within that millisecond]
+
+
+def new_checkpoint_id() -> str:
+    """A UUIDv7 string: unique, and sorting ids sorts them by creation time in this process.
+
+    The 12-bit counter keeps ids strictly increasing within one millisecond (RFC 9562, method 1).
+    """
+    with _id_lock:
+        now = time.time_ns() // 1_000_000
+        last, sequence = _last_id_time
+        if now <= last:
+            now, sequence = last, sequence + 1
+            if sequence > 0xFFF:
+                now, sequence = now + 1, 0
+        else:
+            sequence = secrets.randbelow(0x800)
+        _last_id_time[:] = [now, sequence]
+    value = (now << 80) | (0x7 << 76) | (sequence << 64) | (0b10 << 62) | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
+
+
+def payload_checksum(canonical_payload: bytes) -> str:
+    """The checksum recorded in an envelope, over the payload's canonical JSON bytes."""
+    return "sha256:" + sha256_hex(canonical_payload)
+
+
+class Envelope(BaseModel):
+    """One checkpoint of one thread: a versioned, checksummed wrapper around framework state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format_version: int = Field(default=ENVELOPE_FORMAT_VERSION, ge=1)
+    kind: str = Field(min_length=1)
+    schema_version: int = Field(ge=0)
+    fingerprint: str | None = None
+    producer: Producer
+    thread_id: str
+    checkpoint_id: str = Field(min_length=1)
+    parent_id: str | None = None
+    step: int = Field(ge=0)
+    status: Status = Status.RUNNING
+    stop_reason: str | None = None
+    created_at: datetime
+    metadata: dict[str, Any] = Field(default_factory=dict[str, Any])
+    logs: dict[str, int] = Field(default_factory=dict[str, int])
+    """Version of each of the thread's logs this checkpoint includes; filled in by the store."""
+    payload: Any
+    checksum: str
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("created_at must be timezone-aware")
+        return value.astimezone(timezone.utc)
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _plain_metadata(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return normalize_json(value, what="metadata")[0]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _payload_and_checksum(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or "payload" not in data:
+            return data
+        if info.context and info.context.get(TRUSTED_PAYLOAD):
+            return cast("dict[str, Any]", data)
+        fields = dict(cast("dict[str, Any]", data))
+        fields["payload"], encoded = normalize_json(fields["payload"], what="payload")
+        expected = payload_checksum(encoded)
+        given = fields.setdefault("checksum", expected)
+        if given != expected:
+            raise ValueError(f"checksum {given!r} does not match the payload ({expected!r})")
+        return fields
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        kind: str,
+        schema_version: int,
+        thread_id: str,
+        payload: JSON,
+        producer: Producer,
+        fingerprint: str | None = None,
+        status: Status = Status.RUNNING,
+        stop_reason: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        step: int = 0,
+        parent_id: str | None = None,
+    ) -> Envelope:
+        """Build the first checkpoint of a thread (or any checkpoint, given its parent)."""
+        return cls(
+            kind=kind,
+            schema_version=schema_version,
+            fingerprint=fingerprint,
+            producer=producer,
+            thread_id=thread_id,
+            checkpoint_id=new_checkpoint_id(),
+            parent_id=parent_id,
+            step=step,
+            status=status,
+            stop_reason=stop_reason,
+            created_at=datetime.now(timezone.utc),
+            metadata=metadata or {},
+            payload=payload,
+        )
+
+    def next(self, *, payload: JSON, **changes: Any) -> Envelope:
+        """The checkpoint that follows this one: new id, this one as parent, ``step + 1``.
+
+        ``changes`` may set any other field (status, stop_reason, metadata, fingerprint...).
+        """
+        fields = self.model_dump(exclude={"checksum", "logs"})
+        fields.update(
+            checkpoint_id=new_checkpoint_id(),
+            parent_id=self.checkpoint_id,
+            step=self.step + 1,
+            created_at=datetime.now(timezone.utc),
+            payload=payload,
+        )
+        fields.update(changes)
+        return Envelope(**fields)
+
+    def replace(self, **changes: Any) -> Envelope:
+        """A validated copy with some fields changed (the checksum follows the payload)."""
+        fields = self.model_dump()
+        fields.update(changes)
+        if "payload" in changes and "checksum" not in changes:
+            del fields["checksum"]
+        return Envelope(**fields)

@@ -1,0 +1,129 @@
+"""One exception hierarchy for everything agent-persist raises on purpose.
+
+Catch :class:`AgentPersistError` to handle them all, or a subclass for one situation::
+
+    try:
+        envelope = await store.get("thread-1")
+    except ThreadNotFoundError:
+        envelope = None
+
+Every message says what went wrong and where (kind, versions, thread, checkpoint, URL), so a
+log line alone is enough to act on it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AgentPersistError",
+    "CheckpointNotFoundError",
+    "ChecksumMismatchError",
+    "CodecError",
+    "ConflictError",
+    "CorruptCheckpointError",
+    "FutureVersionError",
+    "InvalidPayloadError",
+    "InvalidStoreURLError",
+    "LeaseHeldError",
+    "LeaseLostError",
+    "MigrationError",
+    "MigrationFailedError",
+    "MigrationInvalidOutputError",
+    "MissingDependencyError",
+    "MissingMigrationError",
+    "NotFoundError",
+    "StoreSchemaError",
+    "StoreUnavailableError",
+    "ThreadNotFoundError",
+    "UnknownKindError",
+]
+
+
+class AgentPersistError(Exception):
+    """Base class of every error agent-persist raises on purpose."""
+
+
+class MissingDependencyError(AgentPersistError, ImportError):
+    """An optional dependency is not installed; the message holds the exact install command."""
+
+    def __init__(self, feature: str, extra: str, module: str) -> None:
+        self.install_command = f'pip install "agent-persist[{extra}]"'
+        super().__init__(
+            f"{feature} needs the '{module}' package, which is not installed. "
+            f"Install it with: {self.install_command}"
+        )
+
+
+class InvalidPayloadError(AgentPersistError, TypeError):
+    """A payload, metadata value or log item that is not plain JSON (or holds NaN)."""
+
+
+class InvalidStoreURLError(AgentPersistError, ValueError):
+    """A store URL that no store understands (unknown scheme, missing parts)."""
+
+
+class StoreUnavailableError(AgentPersistError, ConnectionError):
+    """The store's server could not be reached or refused the connection."""
+
+
+class StoreSchemaError(AgentPersistError):
+    """The store's own tables or keys are at a schema version this code cannot use."""
+
+
+class CorruptCheckpointError(AgentPersistError, ValueError):
+    """Stored data that cannot be read back: bad JSON, a truncated row, a wrong shape."""
+
+
+class ChecksumMismatchError(CorruptCheckpointError):
+    """A payload whose checksum does not match the one recorded when it was written."""
+
+
+class CodecError(CorruptCheckpointError):
+    """A payload encoded with a codec that is unknown here or that fails to decode it."""
+
+
+class UnknownKindError(AgentPersistError, LookupError):
+    """A checkpoint kind, or a raw state shape, that nothing registered understands."""
+
+
+class FutureVersionError(AgentPersistError):
+    """Data written by a newer version of the code than this one; it is left untouched."""
+
+
+class NotFoundError(AgentPersistError, LookupError):
+    """Something asked for by id does not exist."""
+
+
+class ThreadNotFoundError(NotFoundError):
+    """No thread with this id exists in the store (or its namespace)."""
+
+
+class CheckpointNotFoundError(NotFoundError):
+    """The thread exists but holds no checkpoint with this id."""
+
+
+class ConflictError(AgentPersistError):
+    """A write lost a race: the head it expected is no longer the thread's head."""
+
+
+class LeaseHeldError(AgentPersistError):
+    """Another owner holds an unexpired lease on the thread."""
+
+
+class LeaseLostError(AgentPersistError):
+    """A lease this owner held has expired or been taken over, so it cannot be renewed."""
+
+
+class MigrationError(AgentPersistError):
+    """Base class of the errors raised while upgrading a payload; stored data is unchanged."""
+
+
+class MissingMigrationError(MigrationError):
+    """No registered migration continues the chain from a version to the current one."""
+
+
+class MigrationFailedError(MigrationError):
+    """A registered migration raised; the original exception is chained as the cause."""
+
+
+class MigrationInvalidOutputError(MigrationError):
+    """A registered migration returned something that is not a valid payload."""

@@ -1,0 +1,134 @@
+"""How envelopes and log items become stored bytes and back, the same way in every store.
+
+A checkpoint is stored as three parts: the *header* (every envelope field but the payload and
+the log versions, as canonical JSON text, readable by any SQL or Redis client), the *payload*
+(sealed by the codec layer) and the *log versions* (a JSON object, written by the store inside
+the same transaction). Decoding checks everything and raises typed errors that say where.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from .._json import JSON, canonical_json
+from ..codecs import PayloadCodec
+from ..envelope import TRUSTED_PAYLOAD, Envelope, payload_checksum
+from ..errors import ChecksumMismatchError, CorruptCheckpointError, InvalidPayloadError
+from ..versions import upgrade_header
+
+_NOT_IN_HEADER = frozenset({"payload", "logs"})
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedCheckpoint:
+    """An envelope ready to store."""
+
+    header: str
+    payload: bytes
+
+
+def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpoint:
+    """Encode an envelope; refuses one whose payload no longer matches its checksum."""
+    encoded = canonical_json(envelope.payload, what="payload")
+    if payload_checksum(encoded) != envelope.checksum:
+        raise InvalidPayloadError(
+            f"checkpoint {envelope.checkpoint_id} of thread {envelope.thread_id!r}: the payload "
+            "was modified after the envelope was built; build a new envelope instead"
+        )
+    header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
+    return EncodedCheckpoint(
+        header=canonical_json(header).decode("utf-8"), payload=codec.seal_bytes(encoded)
+    )
+
+
+def describe(store: str, thread_id: str, checkpoint_id: str | None = None) -> str:
+    """Where a stored thing lives, for error messages."""
+    if checkpoint_id is None:
+        return f"{store}: thread {thread_id!r}"
+    return f"{store}: checkpoint {checkpoint_id!r} of thread {thread_id!r}"
+
+
+def decode_checkpoint(
+    header: str | bytes,
+    payload: bytes,
+    logs: Mapping[str, int] | str | bytes,
+    *,
+    codec: PayloadCodec,
+    where: str,
+) -> Envelope:
+    """Rebuild an envelope from its stored parts, verifying format, checksum and shape."""
+    fields = _load_object(header, where=f"{where}: header")
+    fields = upgrade_header(fields, where=where)
+    canonical = codec.unseal(payload, where=f"{where}: payload")
+    if payload_checksum(canonical) != fields.get("checksum"):
+        raise ChecksumMismatchError(
+            f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
+            "the stored row was changed or damaged outside agent-persist"
+        )
+    fields["payload"] = _load_json(canonical, where=f"{where}: payload")
+    fields["logs"] = _load_object(logs, where=f"{where}: log versions") if not isinstance(
+        logs, Mapping
+    ) else dict(logs)
+    try:
+        return Envelope.model_validate(fields, context={TRUSTED_PAYLOAD: True})
+    except ValidationError as exc:
+        raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
+
+
+def encode_item(item: JSON, codec: PayloadCodec) -> bytes:
+    """Seal one log item."""
+    return codec.seal(item, what="log item")
+
+
+def decode_item(data: bytes, codec: PayloadCodec, *, where: str) -> JSON:
+    """Unseal one log item."""
+    return _load_json(codec.unseal(data, where=where), where=where)
+
+
+def _load_json(data: str | bytes, *, where: str) -> JSON:
+    try:
+        return cast("JSON", json.loads(data))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CorruptCheckpointError(f"{where}: not valid JSON ({exc})") from exc
+
+
+def _load_object(data: str | bytes, *, where: str) -> dict[str, Any]:
+    value = _load_json(data, where=where)
+    if not isinstance(value, dict):
+        raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def check_metadata_filter(metadata: Mapping[str, JSON] | None) -> dict[str, JSON]:
+    """Validate a metadata filter: top-level keys compared for equality with JSON scalars."""
+    if not metadata:
+        return {}
+    for key, value in metadata.items():
+        if not isinstance(key, str) or isinstance(value, dict | list):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(
+                f"metadata filters compare top-level keys with scalars; got {key!r}: {value!r}"
+            )
+    return dict(metadata)
+
+
+def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, JSON]) -> bool:
+    """Whether every key of ``wanted`` is in ``metadata`` with an equal value of the same type."""
+    for key, value in wanted.items():
+        if key not in metadata:
+            return False
+        have = metadata[key]
+        if type(have) is not type(value) and not (
+            isinstance(have, int | float)
+            and isinstance(value, int | float)
+            and not isinstance(have, bool)
+            and not isinstance(value, bool)
+        ):
+            return False
+        if have != value:
+            return False
+    return True
