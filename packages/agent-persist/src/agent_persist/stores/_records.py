@@ -71,9 +71,11 @@ def decode_checkpoint(
             "the stored row was changed or damaged outside agent-persist"
         )
     fields["payload"] = _load_json(canonical, where=f"{where}: payload")
-    fields["logs"] = _load_object(logs, where=f"{where}: log versions") if not isinstance(
-        logs, Mapping
-    ) else dict(logs)
+    fields["logs"] = (
+        _load_object(logs, where=f"{where}: log versions")
+        if not isinstance(logs, Mapping)
+        else dict(logs)
+    )
     try:
         return Envelope.model_validate(fields, context={TRUSTED_PAYLOAD: True})
     except ValidationError as exc:

@@ -1,0 +1,438 @@
+"""An in-process store: the reference semantics, and a fast double for tests.
+
+    store = MemoryStore()
+    saved = await store.put(envelope, appends={"transcript": [message]})
+
+It keeps encoded bytes, exactly like the persistent stores, so codecs, checksums and
+corruption handling behave the same; nothing survives the process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .._json import JSON
+from ..codecs import PayloadCodec
+from ..envelope import Envelope
+from ..errors import (
+    CheckpointNotFoundError,
+    ConflictError,
+    LeaseHeldError,
+    LeaseLostError,
+    ThreadNotFoundError,
+)
+from ._records import (
+    check_metadata_filter,
+    decode_checkpoint,
+    decode_item,
+    describe,
+    encode_checkpoint,
+    encode_item,
+    metadata_matches,
+)
+from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+
+__all__ = ["MemoryStore"]
+
+
+@dataclass
+class _Item:
+    seq: int
+    data: bytes
+    removed_at: int | None = None
+
+
+@dataclass
+class _Log:
+    version: int = 0
+    pinned: int = 0
+    items: list[_Item] = field(default_factory=list[_Item])
+
+    def live(self) -> list[_Item]:
+        return [item for item in self.items if item.removed_at is None]
+
+    def seen_at(self, version: int) -> list[_Item]:
+        return [
+            item
+            for item in self.items
+            if item.seq <= version and (item.removed_at is None or item.removed_at > version)
+        ]
+
+    def remove(self, item: _Item) -> None:
+        """Delete ``item`` if no checkpoint can have seen it, else stamp it removed."""
+        if item.seq > self.pinned:
+            self.items.remove(item)
+        else:
+            item.removed_at = self.version
+
+
+@dataclass
+class _Checkpoint:
+    checkpoint_id: str
+    created_at: datetime
+    metadata: dict[str, JSON]
+    header: str
+    payload: bytes
+    logs: dict[str, int]
+
+
+@dataclass
+class _Thread:
+    updated_at: float
+    checkpoints: list[_Checkpoint] = field(default_factory=list[_Checkpoint])
+    logs: dict[str, _Log] = field(default_factory=dict[str, _Log])
+    head: Envelope | None = None
+
+
+@dataclass
+class _Namespace:
+    threads: dict[str, _Thread] = field(default_factory=dict[str, _Thread])
+    leases: dict[str, Lease] = field(default_factory=dict[str, Lease])
+
+
+class MemoryStore(BaseStore):
+    """Every thread in a dict, opened with ``memory://``.
+
+    Stores built with the same ``shared`` dict see the same data, per namespace.
+    """
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "default",
+        ttl: timedelta | None = None,
+        keep_last: int | None = None,
+        codec: PayloadCodec | None = None,
+        shared: dict[str, _Namespace] | None = None,
+    ) -> None:
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
+        self._codec = codec or PayloadCodec()
+        self._namespaces: dict[str, _Namespace] = {} if shared is None else shared
+        self._lock = asyncio.Lock()
+
+    @property
+    def _threads(self) -> dict[str, _Thread]:
+        return self._namespaces.setdefault(self.namespace, _Namespace()).threads
+
+    @property
+    def _leases(self) -> dict[str, Lease]:
+        return self._namespaces.setdefault(self.namespace, _Namespace()).leases
+
+    async def setup(self) -> None:
+        """Nothing to create."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+    # -- threads -------------------------------------------------------------------------
+
+    def _expired(self, thread: _Thread) -> bool:
+        return self.ttl is not None and time.time() - thread.updated_at >= self.ttl.total_seconds()
+
+    def _find(self, thread_id: str) -> _Thread | None:
+        thread = self._threads.get(thread_id)
+        return None if thread is None or self._expired(thread) else thread
+
+    def _require(self, thread_id: str) -> _Thread:
+        thread = self._find(thread_id)
+        if thread is None or not thread.checkpoints:
+            raise ThreadNotFoundError(f"{describe('memory', thread_id)} does not exist")
+        return thread
+
+    def _touch(self, thread_id: str) -> _Thread:
+        thread = self._find(thread_id)
+        if thread is None:
+            thread = self._threads[thread_id] = _Thread(updated_at=time.time())
+        thread.updated_at = time.time()
+        return thread
+
+    async def put(
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[JSON]] | None = None
+    ) -> Envelope:
+        """See :meth:`CheckpointStore.put`."""
+        encoded = encode_checkpoint(envelope, self._codec)
+        sealed = {
+            name: [encode_item(item, self._codec) for item in items]
+            for name, items in (appends or {}).items()
+        }
+        async with self._lock:
+            thread = self._find(envelope.thread_id)
+            head = thread.head.checkpoint_id if thread and thread.head else None
+            if head != envelope.parent_id:
+                raise ConflictError(
+                    f"{describe('memory', envelope.thread_id)}: expected head "
+                    f"{envelope.parent_id!r} but the head is {head!r}"
+                )
+            if thread and any(
+                c.checkpoint_id == envelope.checkpoint_id for c in thread.checkpoints
+            ):
+                raise ConflictError(
+                    f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
+                )
+            thread = self._touch(envelope.thread_id)
+            for name, items in sealed.items():
+                self._append(thread, name, items)
+            versions = {name: log.version for name, log in thread.logs.items()}
+            for log in thread.logs.values():
+                log.pinned = log.version
+            stored = envelope.model_copy(update={"logs": versions})
+            thread.checkpoints.append(
+                _Checkpoint(
+                    checkpoint_id=envelope.checkpoint_id,
+                    created_at=envelope.created_at,
+                    metadata=envelope.metadata,
+                    header=encoded.header,
+                    payload=encoded.payload,
+                    logs=versions,
+                )
+            )
+            thread.head = stored
+            if self.keep_last is not None:
+                self._prune(thread, keep_last=self.keep_last, older_than=None)
+            return stored
+
+    def _decode(self, thread_id: str, checkpoint: _Checkpoint) -> Envelope:
+        return decode_checkpoint(
+            checkpoint.header,
+            checkpoint.payload,
+            checkpoint.logs,
+            codec=self._codec,
+            where=describe("memory", thread_id, checkpoint.checkpoint_id),
+        )
+
+    def _checkpoint(self, thread_id: str, thread: _Thread, checkpoint_id: str) -> int:
+        for index, checkpoint in enumerate(thread.checkpoints):
+            if checkpoint.checkpoint_id == checkpoint_id:
+                return index
+        raise CheckpointNotFoundError(f"{describe('memory', thread_id, checkpoint_id)} not found")
+
+    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
+        """See :meth:`CheckpointStore.get`."""
+        thread = self._require(thread_id)
+        if checkpoint_id is None:
+            return self._decode(thread_id, thread.checkpoints[-1])
+        index = self._checkpoint(thread_id, thread, checkpoint_id)
+        return self._decode(thread_id, thread.checkpoints[index])
+
+    async def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        limit: int | None = None,
+        before: str | None = None,
+        metadata: Mapping[str, JSON] | None = None,
+    ) -> list[Envelope]:
+        """See :meth:`CheckpointStore.list_checkpoints`."""
+        check_count("limit", limit)
+        wanted = check_metadata_filter(metadata)
+        thread = self._require(thread_id)
+        end = len(thread.checkpoints)
+        if before is not None:
+            end = self._checkpoint(thread_id, thread, before)
+        found: list[Envelope] = []
+        for checkpoint in reversed(thread.checkpoints[:end]):
+            if limit is not None and len(found) >= limit:
+                break
+            if metadata_matches(checkpoint.metadata, wanted):
+                found.append(self._decode(thread_id, checkpoint))
+        return found
+
+    async def list_threads(
+        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    ) -> list[ThreadInfo]:
+        """See :meth:`CheckpointStore.list_threads`."""
+        check_count("limit", limit)
+        wanted = check_metadata_filter(metadata)
+        infos: list[ThreadInfo] = []
+        for thread_id in list(self._threads):
+            thread = self._find(thread_id)
+            if thread is None:
+                continue
+            head = thread.head
+            if not metadata_matches(head.metadata if head else {}, wanted):
+                continue
+            infos.append(
+                ThreadInfo(
+                    thread_id=thread_id,
+                    head_id=head.checkpoint_id if head else None,
+                    kind=head.kind if head else None,
+                    schema_version=head.schema_version if head else None,
+                    step=head.step if head else -1,
+                    status=head.status if head else None,
+                    checkpoint_count=len(thread.checkpoints),
+                    metadata=dict(head.metadata) if head else {},
+                    updated_at=datetime.fromtimestamp(thread.updated_at, timezone.utc),
+                )
+            )
+        infos.sort(key=lambda info: info.updated_at, reverse=True)
+        return infos if limit is None else infos[:limit]
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """See :meth:`CheckpointStore.delete_thread`."""
+        self._leases.pop(thread_id, None)
+        existed = self._find(thread_id) is not None
+        self._threads.pop(thread_id, None)
+        return existed
+
+    # -- logs ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _append(thread: _Thread, name: str, items: list[bytes]) -> None:
+        log = thread.logs.setdefault(name, _Log())
+        for data in items:
+            log.version += 1
+            log.items.append(_Item(seq=log.version, data=data))
+
+    async def append(self, thread_id: str, log: str, items: Sequence[JSON]) -> None:
+        """See :meth:`CheckpointStore.append`."""
+        sealed = [encode_item(item, self._codec) for item in items]
+        if sealed:
+            self._append(self._touch(thread_id), log, sealed)
+
+    def _items(self, thread_id: str, log: str, at: Envelope | None) -> list[_Item]:
+        if at is not None and at.thread_id != thread_id:
+            raise ValueError(f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
+        thread = self._find(thread_id)
+        stored = thread.logs.get(log) if thread else None
+        if stored is None:
+            return []
+        if at is None:
+            return stored.live()
+        version = at.logs.get(log)
+        return [] if version is None else stored.seen_at(version)
+
+    def _decode_items(self, thread_id: str, log: str, items: list[_Item]) -> list[JSON]:
+        where = f"{describe('memory', thread_id)}: log {log!r}"
+        return [
+            decode_item(item.data, self._codec, where=f"{where} item {item.seq}") for item in items
+        ]
+
+    async def read_log(
+        self,
+        thread_id: str,
+        log: str,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        at: Envelope | None = None,
+    ) -> list[JSON]:
+        """See :meth:`CheckpointStore.read_log`."""
+        check_range(start, stop)
+        return self._decode_items(thread_id, log, self._items(thread_id, log, at)[start:stop])
+
+    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
+        """See :meth:`CheckpointStore.tail`."""
+        check_count("count", count)
+        items = self._items(thread_id, log, None)
+        return self._decode_items(thread_id, log, items[len(items) - count :] if count else [])
+
+    async def log_length(self, thread_id: str, log: str) -> int:
+        """See :meth:`CheckpointStore.log_length`."""
+        return len(self._items(thread_id, log, None))
+
+    async def pop(self, thread_id: str, log: str) -> JSON | None:
+        """See :meth:`CheckpointStore.pop`."""
+        live = self._items(thread_id, log, None)
+        if not live:
+            return None
+        thread = self._touch(thread_id)
+        stored = thread.logs[log]
+        stored.version += 1
+        stored.remove(live[-1])
+        return self._decode_items(thread_id, log, live[-1:])[0]
+
+    async def clear_log(self, thread_id: str, log: str) -> None:
+        """See :meth:`CheckpointStore.clear_log`."""
+        live = self._items(thread_id, log, None)
+        if not live:
+            return
+        stored = self._touch(thread_id).logs[log]
+        stored.version += 1
+        for item in live:
+            stored.remove(item)
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.acquire_lease`."""
+        check_ttl(ttl)
+        now = datetime.now(timezone.utc)
+        held = self._leases.get(thread_id)
+        if held is not None and held.expires_at > now and held.owner != owner:
+            raise LeaseHeldError(
+                f"{describe('memory', thread_id)} is leased to {held.owner!r} "
+                f"until {held.expires_at.isoformat()}"
+            )
+        lease = Lease(thread_id, owner, secrets.token_hex(16), now + ttl)
+        self._leases[thread_id] = lease
+        return lease
+
+    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.renew_lease`."""
+        check_ttl(ttl)
+        now = datetime.now(timezone.utc)
+        held = self._leases.get(lease.thread_id)
+        if held is None or held.token != lease.token or held.expires_at <= now:
+            raise LeaseLostError(
+                f"{describe('memory', lease.thread_id)}: the lease of {lease.owner!r} "
+                "expired or was taken over"
+            )
+        renewed = Lease(lease.thread_id, lease.owner, lease.token, now + ttl)
+        self._leases[lease.thread_id] = renewed
+        return renewed
+
+    async def release_lease(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release_lease`."""
+        held = self._leases.get(lease.thread_id)
+        if held is not None and held.token == lease.token:
+            del self._leases[lease.thread_id]
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+    ) -> int:
+        """See :meth:`CheckpointStore.prune`."""
+        check_count("keep_last", keep_last)
+        thread = self._require(thread_id)
+        return self._prune(thread, keep_last=keep_last, older_than=older_than)
+
+    @staticmethod
+    def _prune(thread: _Thread, *, keep_last: int | None, older_than: timedelta | None) -> int:
+        if keep_last is None and older_than is None:
+            return 0
+        cutoff = datetime.now(timezone.utc) - older_than if older_than is not None else None
+        newest_first = list(reversed(thread.checkpoints))
+        keep: list[_Checkpoint] = []
+        for index, checkpoint in enumerate(newest_first):
+            outside_last = keep_last is None or index >= max(keep_last, 1)
+            old_enough = cutoff is None or checkpoint.created_at < cutoff
+            if index > 0 and outside_last and old_enough:
+                continue
+            keep.append(checkpoint)
+        removed = len(thread.checkpoints) - len(keep)
+        thread.checkpoints = list(reversed(keep))
+        for name, log in thread.logs.items():
+            versions = [c.logs[name] for c in keep if name in c.logs]
+            log.items = [
+                item
+                for item in log.items
+                if item.removed_at is None or any(item.seq <= v < item.removed_at for v in versions)
+            ]
+        return removed
+
+    async def purge_expired(self) -> int:
+        """See :meth:`CheckpointStore.purge_expired`."""
+        expired = [tid for tid, thread in self._threads.items() if self._expired(thread)]
+        for thread_id in expired:
+            del self._threads[thread_id]
+        return len(expired)
