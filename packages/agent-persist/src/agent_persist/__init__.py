@@ -1,7 +1,52 @@
-"""agent-persist: durable, versioned, migratable state for AI agents."""
+"""agent-persist: durable, versioned, migratable state for AI agents.
+
+    from agent_persist import Envelope, Producer, open_store
+
+    async with open_store("sqlite:///agents.db") as store:
+        saved = await store.put(Envelope.create(kind="my.agent", schema_version=1,
+                                                thread_id="t-1", payload=state,
+                                                producer=Producer(package="my-app")))
+"""
 
 from importlib.metadata import version as _version
 
+from ._json import JSON, canonical_json, fingerprint, json_diff
+from .codecs import Codec, PayloadCodec, ZlibCodec, register_codec
+from .dry_run import DryRunEntry, DryRunReport, dry_run
+from .envelope import Envelope, Producer, Status, new_checkpoint_id
+from .migrations import FingerprintChange, Registry, default_registry, register
+from .stores import BaseStore, CheckpointStore, Lease, MemoryStore, ThreadInfo, open_store
+from .versions import ENVELOPE_FORMAT_VERSION, FORMAT_VERSIONS
+
 __version__ = _version("agent-persist")
 
-__all__ = ["__version__"]
+__all__ = [
+    "ENVELOPE_FORMAT_VERSION",
+    "FORMAT_VERSIONS",
+    "JSON",
+    "BaseStore",
+    "CheckpointStore",
+    "Codec",
+    "DryRunEntry",
+    "DryRunReport",
+    "Envelope",
+    "FingerprintChange",
+    "Lease",
+    "MemoryStore",
+    "PayloadCodec",
+    "Producer",
+    "Registry",
+    "Status",
+    "ThreadInfo",
+    "ZlibCodec",
+    "__version__",
+    "canonical_json",
+    "default_registry",
+    "dry_run",
+    "fingerprint",
+    "json_diff",
+    "new_checkpoint_id",
+    "open_store",
+    "register",
+    "register_codec",
+]

@@ -1,0 +1,324 @@
+"""The migration registry: how old payloads become current ones, and raw state becomes envelopes.
+
+Migrations are pure functions on JSON, registered per kind from one schema version to a
+higher one::
+
+    registry = Registry()
+    registry.register_kind("my.team", version=2)
+
+    @registry.register("my.team", 1, 2)
+    def rename_writer(payload):
+        payload["agents"]["author"] = payload["agents"].pop("writer")
+        return payload
+
+    current = registry.upgrade(await store.get("thread-1"))   # nothing is written
+    await store.put(current.next(payload=current.payload))    # write-back is explicit
+
+Upgrading never touches the stored data: a version newer than the code, a gap in the chain,
+a migration that raises or one that returns an invalid payload each raise their own typed
+error naming the kind, the versions and the thread. Adapters announce their kinds and
+migrations through the ``agent_persist.plugins`` entry point group, which
+:func:`default_registry` loads, so the core never imports an adapter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, TypeVar, cast
+
+from pydantic import ValidationError
+
+from ._json import canonical_json, normalize_json
+from .envelope import Envelope, Producer
+from .errors import (
+    AgentPersistError,
+    CorruptCheckpointError,
+    FutureVersionError,
+    InvalidPayloadError,
+    MigrationFailedError,
+    MigrationInvalidOutputError,
+    MissingMigrationError,
+    UnknownKindError,
+)
+from .versions import upgrade_header
+
+__all__ = [
+    "FingerprintChange",
+    "Migration",
+    "Registry",
+    "default_registry",
+    "register",
+]
+
+Migration = Callable[[Any], Any]
+"""A pure function from a payload at one schema version to the payload at the next."""
+
+PLUGIN_GROUP = "agent_persist.plugins"
+"""Entry point group: each entry is a callable taking the :class:`Registry` to fill."""
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintChange:
+    """What a fingerprint-change handler is told.
+
+    The configuration that wrote the payload (``old``) differs from the one loading it (``new``).
+    """
+
+    kind: str
+    thread_id: str
+    old: str | None
+    new: str
+
+
+FingerprintHandler = Callable[[Any, FingerprintChange], Any]
+
+
+@dataclass
+class _Kind:
+    version: int | None = None
+    recognize: Callable[[Any], bool] | None = None
+    validate: Callable[[Any], object] | None = None
+    steps: dict[int, tuple[int, Migration]] = field(
+        default_factory=dict[int, tuple[int, Migration]]
+    )
+    fingerprint_handlers: list[FingerprintHandler] = field(default_factory=list[FingerprintHandler])
+
+
+def _where(envelope: Envelope) -> str:
+    return f"checkpoint {envelope.checkpoint_id!r} of thread {envelope.thread_id!r}"
+
+
+class Registry:
+    """Kinds, their current schema versions, migrations and raw-state recognisers."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, _Kind] = {}
+
+    def register_kind(
+        self,
+        kind: str,
+        *,
+        version: int,
+        recognize: Callable[[Any], bool] | None = None,
+        validate: Callable[[Any], object] | None = None,
+    ) -> None:
+        """Declare a kind and the schema version this code writes.
+
+        Args:
+            kind: The envelope kind, such as ``autogen.team``.
+            version: The current payload schema version.
+            recognize: Tells whether raw, envelope-less state is of this kind (for adoption).
+            validate: Raises if a payload at ``version`` has the wrong shape (a pydantic
+                model's ``model_validate`` fits); run on every migrated payload.
+        """
+        spec = self._kinds.setdefault(kind, _Kind())
+        spec.version, spec.recognize, spec.validate = version, recognize, validate
+
+    def register(self, kind: str, from_version: int, to_version: int) -> Callable[[_F], _F]:
+        """Decorator: register a migration of ``kind`` payloads from one version to another."""
+        if not 0 <= from_version < to_version:
+            raise ValueError(f"a migration goes up: got {from_version} -> {to_version}")
+        spec = self._kinds.setdefault(kind, _Kind())
+        if from_version in spec.steps:
+            raise ValueError(f"{kind}: a migration from version {from_version} is registered")
+
+        def decorate(function: _F) -> _F:
+            spec.steps[from_version] = (to_version, function)
+            return function
+
+        return decorate
+
+    def on_fingerprint_change(self, kind: str) -> Callable[[_F], _F]:
+        """Decorator: a handler run when a payload is loaded by a changed configuration."""
+        spec = self._kinds.setdefault(kind, _Kind())
+
+        def decorate(function: _F) -> _F:
+            spec.fingerprint_handlers.append(function)
+            return function
+
+        return decorate
+
+    @property
+    def kinds(self) -> list[str]:
+        """Every kind registered, sorted."""
+        return sorted(self._kinds)
+
+    def current_version(self, kind: str) -> int:
+        """The schema version this code writes for ``kind``: declared, or the chain's end."""
+        spec = self._kinds.get(kind)
+        if spec is None:
+            raise UnknownKindError(
+                f"kind {kind!r} is not registered; install its adapter or call register_kind()"
+            )
+        if spec.version is not None:
+            return spec.version
+        return max((to for to, _ in spec.steps.values()), default=0)
+
+    def path(self, envelope: Envelope) -> list[tuple[int, int]]:
+        """The migrations ``upgrade`` would run, as ``(from, to)`` pairs; raises as it would."""
+        current = self.current_version(envelope.kind)
+        version = envelope.schema_version
+        if version > current:
+            raise FutureVersionError(
+                f"{_where(envelope)}: kind {envelope.kind!r} schema version {version} is newer "
+                f"than this code's {current}; upgrade the package that owns the kind"
+            )
+        steps = self._kinds[envelope.kind].steps
+        path: list[tuple[int, int]] = []
+        while version < current:
+            if version not in steps:
+                known = ", ".join(f"{a}->{b}" for a, (b, _) in sorted(steps.items())) or "none"
+                raise MissingMigrationError(
+                    f"{_where(envelope)}: no migration of kind {envelope.kind!r} from schema "
+                    f"version {version} towards {current} (registered: {known})"
+                )
+            target = steps[version][0]
+            path.append((version, target))
+            version = target
+        return path
+
+    def upgrade(self, envelope: Envelope, *, fingerprint: str | None = None) -> Envelope:
+        """Return ``envelope`` at the current schema version (the same object if it is).
+
+        With ``fingerprint`` (of the configuration loading it) different from the envelope's,
+        the kind's fingerprint-change handlers run on the upgraded payload as well.
+        """
+        path = self.path(envelope)
+        spec = self._kinds[envelope.kind]
+        changed = fingerprint is not None and fingerprint != envelope.fingerprint
+        if not path and not (changed and spec.fingerprint_handlers):
+            return envelope
+        payload: Any = json.loads(canonical_json(envelope.payload))
+        for from_version, to_version in path:
+            migrate = spec.steps[from_version][1]
+            payload = self._run(
+                envelope, f"migration {from_version}->{to_version}", migrate, payload
+            )
+        updates: dict[str, Any] = {"schema_version": self.current_version(envelope.kind)}
+        if fingerprint is not None and changed and spec.fingerprint_handlers:
+            change = FingerprintChange(
+                envelope.kind, envelope.thread_id, envelope.fingerprint, fingerprint
+            )
+            for handler in spec.fingerprint_handlers:
+                payload = self._run(
+                    envelope,
+                    f"fingerprint handler {getattr(handler, '__name__', handler)!r}",
+                    lambda p, h=handler: h(p, change),
+                    payload,
+                )
+            updates["fingerprint"] = fingerprint
+        if spec.validate is not None:
+            try:
+                spec.validate(payload)
+            except (ValueError, TypeError, ValidationError) as exc:
+                raise MigrationInvalidOutputError(
+                    f"{_where(envelope)}: migrated {envelope.kind!r} payload fails validation "
+                    f"at schema version {updates['schema_version']}: {exc}"
+                ) from exc
+        return envelope.replace(payload=payload, **updates)
+
+    @staticmethod
+    def _run(envelope: Envelope, step: str, function: Migration, payload: Any) -> Any:
+        try:
+            result = function(payload)
+        except Exception as exc:
+            raise MigrationFailedError(
+                f"{_where(envelope)}: {step} of kind {envelope.kind!r} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if result is None:
+            raise MigrationInvalidOutputError(
+                f"{_where(envelope)}: {step} of kind {envelope.kind!r} returned None; "
+                "a migration must return the new payload"
+            )
+        try:
+            return normalize_json(result, what="migrated payload")[0]
+        except InvalidPayloadError as exc:
+            raise MigrationInvalidOutputError(
+                f"{_where(envelope)}: {step} of kind {envelope.kind!r} returned {exc}"
+            ) from exc
+
+    def adopt(
+        self,
+        raw: Any,
+        *,
+        thread_id: str,
+        kind: str | None = None,
+        producer: Producer | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Envelope:
+        """Wrap state saved without an envelope (format 0) as schema version 0 of its kind.
+
+        An envelope (a dict with ``format_version``) is parsed and returned instead, so any
+        file, old or new, can go through here. Call :meth:`upgrade` on the result.
+        """
+        if isinstance(raw, dict) and "format_version" in raw:
+            return self._parse(cast("dict[str, Any]", raw))
+        if kind is None:
+            kind = self._recognize(raw)
+        elif kind not in self._kinds:
+            self.current_version(kind)  # raises UnknownKindError
+        return Envelope.create(
+            kind=kind,
+            schema_version=0,
+            thread_id=thread_id,
+            payload=raw,
+            producer=producer or Producer(package="unknown (adopted raw state)"),
+            metadata={"adopted": True, **(metadata or {})},
+        )
+
+    def _recognize(self, raw: Any) -> str:
+        matches = [
+            kind
+            for kind, spec in self._kinds.items()
+            if spec.recognize is not None and spec.recognize(raw)
+        ]
+        if len(matches) != 1:
+            shape = (
+                f"an object with keys {sorted(cast('dict[str, Any]', raw))[:8]}"
+                if isinstance(raw, dict)
+                else type(raw).__name__
+            )
+            found = f"it matches {sorted(matches)}" if matches else "no registered kind matches it"
+            raise UnknownKindError(
+                f"cannot tell the kind of raw state ({shape}): {found}; pass kind= explicitly"
+            )
+        return matches[0]
+
+    @staticmethod
+    def _parse(raw: dict[str, Any]) -> Envelope:
+        header = upgrade_header(dict(raw), where="envelope file")
+        try:
+            return Envelope.model_validate(header)
+        except ValidationError as exc:
+            raise CorruptCheckpointError(f"envelope file: not a valid envelope: {exc}") from exc
+
+
+_default: Registry | None = None
+
+
+def default_registry() -> Registry:
+    """The process-wide registry, filled once by every installed adapter's plugin."""
+    global _default
+    if _default is None:
+        registry = Registry()
+        for plugin in entry_points(group=PLUGIN_GROUP):
+            try:
+                plugin.load()(registry)
+            except Exception as exc:
+                raise AgentPersistError(
+                    f"the agent-persist plugin {plugin.name!r} ({plugin.value}) failed to "
+                    f"load: {exc}"
+                ) from exc
+        _default = registry
+    return _default
+
+
+def register(kind: str, from_version: int, to_version: int) -> Callable[[_F], _F]:
+    """Decorator: register a migration in the :func:`default_registry`."""
+    return default_registry().register(kind, from_version, to_version)

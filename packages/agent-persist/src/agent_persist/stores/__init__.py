@@ -1,0 +1,54 @@
+"""The stores, opened by URL.
+
+    async with open_store("sqlite:///agents.db") as store:      # the embedded default
+        ...
+    open_store("postgresql://user@host/db", namespace="tenant-1")  # extra: postgres
+    open_store("redis://localhost:6379/0", ttl=timedelta(days=7))  # extra: redis
+    open_store("memory://")                                         # tests
+
+``open_store`` does no I/O; the store sets itself up (creating or upgrading its schema) on
+first use or on ``async with``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import InvalidStoreURLError
+from .base import BaseStore, CheckpointStore, Lease, ThreadInfo
+from .memory import MemoryStore
+
+__all__ = ["BaseStore", "CheckpointStore", "Lease", "MemoryStore", "ThreadInfo", "open_store"]
+
+DEFAULT_URL = "sqlite:///agent_persist.db"
+"""Where state goes when nothing else is said: a SQLite file in the working directory."""
+
+_SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_memory_spaces: dict[str, dict[str, Any]] = {}
+
+
+def open_store(url: str = DEFAULT_URL, **options: Any) -> BaseStore:
+    """Build the store a URL names; ``options`` go to its constructor (namespace, ttl, ...).
+
+    ``memory://NAME`` stores with the same NAME share their data within the process.
+    """
+    scheme = urlsplit(url).scheme.lower()
+    base_scheme = scheme.split("+", 1)[0]
+    if base_scheme == "memory":
+        name = url.split("://", 1)[1] if "://" in url else ""
+        shared = _memory_spaces.setdefault(name, {}) if name else None
+        return MemoryStore(shared=shared, **options)
+    if base_scheme in _SQL_SCHEMES:
+        from .sql import SQLStore
+
+        return SQLStore.from_url(url, **options)
+    if base_scheme in _REDIS_SCHEMES:
+        from .redis import RedisStore
+
+        return RedisStore.from_url(url, **options)
+    raise InvalidStoreURLError(
+        f"no store for URL scheme {scheme!r} in {url.split('@')[-1]!r}; use memory://, "
+        "sqlite:///path.db, postgresql://... or redis://..."
+    )
