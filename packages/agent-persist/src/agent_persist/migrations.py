@@ -276,7 +276,7 @@ class Registry:
         matches = [
             kind
             for kind, spec in self._kinds.items()
-            if spec.recognize is not None and spec.recognize(raw)
+            if spec.recognize is not None and _recognizes(spec.recognize, raw)
         ]
         if len(matches) != 1:
             shape = (
@@ -297,6 +297,14 @@ class Registry:
             return Envelope.model_validate(header)
         except ValidationError as exc:
             raise CorruptCheckpointError(f"envelope file: not a valid envelope: {exc}") from exc
+
+
+def _recognizes(recognize: Callable[[Any], bool], raw: Any) -> bool:
+    """A recogniser that chokes on an unexpected shape simply does not recognise it."""
+    try:
+        return bool(recognize(raw))
+    except Exception:
+        return False
 
 
 _default: Registry | None = None
