@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from agent_persist.stores._records import encode_checkpoint  # noqa: F401  (fixture helper below)
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.memory import MemoryStore
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
@@ -13,7 +11,7 @@ from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 
 class TestMemoryStore(StoreConformance):
     @pytest.fixture
-    async def store_factory(self) -> AsyncIterator[StoreFactory]:
+    def store_factory(self) -> StoreFactory:
         shared: dict[str, Any] = {}
 
         async def make(**options: Any) -> BaseStore:
@@ -21,7 +19,7 @@ class TestMemoryStore(StoreConformance):
             await store.setup()
             return store
 
-        yield make
+        return make
 
     @pytest.fixture
     def tamper(self) -> Tamper:
@@ -34,7 +32,7 @@ class TestMemoryStore(StoreConformance):
             payload: bytes | None = None,
         ) -> None:
             assert isinstance(store, MemoryStore)
-            thread = store._threads[thread_id]  # noqa: SLF001
+            thread = store._threads[thread_id]
             for checkpoint in thread.checkpoints:
                 if checkpoint.checkpoint_id == checkpoint_id:
                     if header is not None:

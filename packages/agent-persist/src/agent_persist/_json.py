@@ -84,6 +84,6 @@ def json_diff(old: Any, new: Any, path: str = "$") -> list[str]:
             else:
                 changes.extend(json_diff(old_list[index], new_list[index], child))
         return changes
-    if type(old) is not type(new) or old != new:
+    if type(old) is not type(new) or old != new:  # pyright: ignore[reportUnknownArgumentType]
         return [f"~ {path}"]
     return []

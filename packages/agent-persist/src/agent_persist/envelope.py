@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ._json import JSON, normalize_json, sha256_hex
+from ._json import normalize_json, sha256_hex
 from .versions import ENVELOPE_FORMAT_VERSION
 
 __all__ = ["Envelope", "Producer", "Status", "new_checkpoint_id", "payload_checksum"]
@@ -104,7 +104,8 @@ class Envelope(BaseModel):
     logs: dict[str, int] = Field(default_factory=dict[str, int])
     """Version of each of the thread's logs this checkpoint includes; filled in by the store."""
     payload: Any
-    checksum: str
+    checksum: str = ""
+    """``sha256:`` of the canonical payload; computed when not given, verified when given."""
 
     @field_validator("created_at")
     @classmethod
@@ -123,11 +124,12 @@ class Envelope(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _payload_and_checksum(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or "payload" not in data:
+        if not isinstance(data, dict):
             return data
-        if info.context and info.context.get(TRUSTED_PAYLOAD):
-            return cast("dict[str, Any]", data)
-        fields = dict(cast("dict[str, Any]", data))
+        fields = cast("dict[str, Any]", data)
+        if "payload" not in fields or (info.context and info.context.get(TRUSTED_PAYLOAD)):
+            return fields
+        fields = dict(fields)
         fields["payload"], encoded = normalize_json(fields["payload"], what="payload")
         expected = payload_checksum(encoded)
         given = fields.setdefault("checksum", expected)
@@ -142,7 +144,7 @@ class Envelope(BaseModel):
         kind: str,
         schema_version: int,
         thread_id: str,
-        payload: JSON,
+        payload: Any,
         producer: Producer,
         fingerprint: str | None = None,
         status: Status = Status.RUNNING,
@@ -168,7 +170,7 @@ class Envelope(BaseModel):
             payload=payload,
         )
 
-    def next(self, *, payload: JSON, **changes: Any) -> Envelope:
+    def next(self, *, payload: Any, **changes: Any) -> Envelope:
         """The checkpoint that follows this one: new id, this one as parent, ``step + 1``.
 
         ``changes`` may set any other field (status, stop_reason, metadata, fingerprint...).

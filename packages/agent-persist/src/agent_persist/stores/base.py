@@ -95,7 +95,7 @@ class CheckpointStore(Protocol):
         ...
 
     async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[JSON]] | None = None
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
     ) -> Envelope:
         """Append items to logs and add ``envelope`` as the new head, atomically.
 
@@ -140,7 +140,7 @@ class CheckpointStore(Protocol):
         """Start ``new_thread_id`` from a checkpoint of ``thread_id`` (the head by default)."""
         ...
 
-    async def append(self, thread_id: str, log: str, items: Sequence[JSON]) -> None:
+    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
         """Append items to a log, atomically, creating the thread and log if needed."""
         ...
 
@@ -243,7 +243,7 @@ class BaseStore(abc.ABC):
 
     @abc.abstractmethod
     async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[JSON]] | None = None
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
     ) -> Envelope:
         """See :meth:`CheckpointStore.put`."""
 
@@ -310,7 +310,7 @@ class BaseStore(abc.ABC):
         return await self.put(first, appends=logs)
 
     @abc.abstractmethod
-    async def append(self, thread_id: str, log: str, items: Sequence[JSON]) -> None:
+    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
         """See :meth:`CheckpointStore.append`."""
 
     @abc.abstractmethod

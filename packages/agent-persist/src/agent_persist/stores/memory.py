@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime, timedelta, timezone
 
 from .._json import JSON
@@ -152,7 +153,7 @@ class MemoryStore(BaseStore):
         return thread
 
     async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[JSON]] | None = None
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
     ) -> Envelope:
         """See :meth:`CheckpointStore.put`."""
         encoded = encode_checkpoint(envelope, self._codec)
@@ -288,7 +289,7 @@ class MemoryStore(BaseStore):
             log.version += 1
             log.items.append(_Item(seq=log.version, data=data))
 
-    async def append(self, thread_id: str, log: str, items: Sequence[JSON]) -> None:
+    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
         """See :meth:`CheckpointStore.append`."""
         sealed = [encode_item(item, self._codec) for item in items]
         if sealed:
