@@ -330,7 +330,9 @@ class MemoryStore(BaseStore):
         """See :meth:`CheckpointStore.tail`."""
         check_count("count", count)
         items = self._items(thread_id, log, None)
-        return self._decode_items(thread_id, log, items[len(items) - count :] if count else [])
+        return self._decode_items(
+            thread_id, log, items[max(0, len(items) - count) :] if count else []
+        )
 
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`."""

@@ -307,7 +307,9 @@ class StoreConformance:
         assert await store.tail("t", "log", 3) == []
         assert await store.pop("t", "log") is None
         items: list[JSON] = [{"i": i} for i in range(10)]
-        await store.append("t", "log", items[:4])
+        await store.append("t", "log", items[:2])
+        assert await store.tail("t", "log", 3) == items[:2]
+        await store.append("t", "log", items[2:4])
         await store.append("t", "log", [])
         await store.append("t", "log", items[4:])
         assert await store.read_log("t", "log") == items

@@ -1,0 +1,124 @@
+"""Where the Redis store keeps things: one key layout, built from ids that are only ever data.
+
+    keys = RedisKeys("agent_persist", "tenant-a")
+    keys.thread("thread-1")   # 'agent_persist:{74656e616e742d61}:t:7468726561642d31'
+
+Thread ids, log names and the namespace are hex-encoded (UTF-8) inside key names, so no id,
+whatever it holds (``*``, ``?``, ``[``, braces, colons, newlines, a kilobyte of text), can
+collide with another or be read as a pattern. The namespace sits inside ``{...}``: that makes
+it a Redis Cluster hash tag, so every key of a namespace lives in one slot, and since a
+prefix may not hold braces, two prefixes can never produce the same key.
+
+The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
+
+=============================  ==========================================================
+``P:schema``                   string: the key layout's version (see ``LAYOUT_VERSION``)
+``P:{N}:threads``              sorted set: ``T`` scored by last update (µs since epoch)
+``P:{N}:lease:T``              hash ``owner``, ``token``; expires with the lease
+``P:{N}:t:T``                  hash: head id, kind, sv, step, status, meta, n, updated
+``P:{N}:t:T:c``                hash: ``h:<id>`` header, ``p:<id>`` payload,
+                               ``l:<id>`` log versions (JSON), ``t:<id>`` created (µs)
+``P:{N}:t:T:z``                sorted set: checkpoint ids scored by insertion order
+``P:{N}:t:T:v`` / ``:p``       hashes: log name -> version / pinned version
+``P:{N}:t:T:l:L:i``            hash: seq -> sealed item (live and soft-removed items)
+``P:{N}:t:T:l:L:o``            list: seqs of the live items, oldest first
+``P:{N}:t:T:l:L:r``            hash: seq -> version that removed it (soft-removed items)
+``P:{N}:t:T:l:L:q``            list: soft-removed seqs in removal order, for cheap GC
+=============================  ==========================================================
+
+The Lua scripts in :mod:`._redis_scripts` derive the per-thread keys from the thread key
+``P:{N}:t:T`` with the same suffixes; change both together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import StoreSchemaError
+
+__all__ = [
+    "LAYOUT_VERSION",
+    "RedisKeys",
+    "check_layout",
+    "decode_id",
+    "encode_id",
+    "header_field",
+    "payload_field",
+]
+
+LAYOUT_VERSION = 1
+"""The key layout this code reads and writes; ``setup()`` refuses a newer one."""
+
+
+def check_layout(stored: Any, *, where: str) -> None:
+    """Accept the layout version read from the schema key, or say why the keys are unusable.
+
+    There is one layout so far; a later one adds its upgrade here, run by ``setup()``.
+    """
+    try:
+        version = int(stored)
+    except (TypeError, ValueError):
+        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version") from None
+    if version > LAYOUT_VERSION:
+        raise StoreSchemaError(
+            f"{where}: the keys use layout version {version}, newer than this code's "
+            f"{LAYOUT_VERSION}; upgrade agent-persist"
+        )
+    if version < 1:
+        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version")
+
+
+def encode_id(value: str) -> str:
+    """An id as it appears inside a key: the hex of its UTF-8 bytes."""
+    return value.encode("utf-8").hex()
+
+
+def decode_id(value: bytes | str) -> str:
+    """Undo :func:`encode_id` (for index members read back from Redis)."""
+    text = value.decode("ascii") if isinstance(value, bytes) else value
+    return bytes.fromhex(text).decode("utf-8")
+
+
+class RedisKeys:
+    """The key names of one store: one prefix, one namespace."""
+
+    def __init__(self, prefix: str, namespace: str) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(
+                f"a Redis key prefix must be non-empty and hold no braces, got {prefix!r}: "
+                "braces would break the hash tag that keeps one namespace in one slot"
+            )
+        root = f"{prefix}:{{{encode_id(namespace)}}}"
+        self.schema = f"{prefix}:schema"
+        """The key holding the layout version, shared by every namespace of the prefix."""
+        self.index = f"{root}:threads"
+        """The namespace's threads, scored by last update."""
+        self.thread_prefix = f"{root}:t:"
+        """Thread keys are this plus the hex of the thread id (the scripts rely on it)."""
+        self._lease_prefix = f"{root}:lease:"
+
+    def thread(self, thread_id: str) -> str:
+        """The thread's own hash; every other key of the thread starts with it."""
+        return self.thread_prefix + encode_id(thread_id)
+
+    def checkpoints(self, thread_id: str) -> str:
+        """The hash holding every checkpoint's header, payload and log versions."""
+        return self.thread(thread_id) + ":c"
+
+    def lease(self, thread_id: str) -> str:
+        """The thread's lease, a hash that expires with the lease."""
+        return self._lease_prefix + encode_id(thread_id)
+
+    def log(self, thread_id: str, log: str) -> str:
+        """The common start of a log's keys (add ``:i``, ``:o``, ``:r`` or ``:q``)."""
+        return f"{self.thread(thread_id)}:l:{encode_id(log)}"
+
+
+def header_field(checkpoint_id: str) -> str:
+    """The field of :meth:`RedisKeys.checkpoints` holding a checkpoint's header."""
+    return "h:" + checkpoint_id
+
+
+def payload_field(checkpoint_id: str) -> str:
+    """The field of :meth:`RedisKeys.checkpoints` holding a checkpoint's sealed payload."""
+    return "p:" + checkpoint_id

@@ -1,0 +1,212 @@
+"""The Lua library the Redis store's scripts are built from: shared helpers and the GC.
+
+    PUT = HELPERS + TRIM + "...the script's own body..."
+
+Each script is self-contained, so the helpers are prepended as source text rather than
+loaded once as a library (Redis functions would need Redis 7 and a separate loading step).
+``HELPERS`` holds the key derivation (the suffixes of :mod:`._redis_keys`), TTL refresh and
+the log primitives; ``TRIM`` is the garbage collection done when ``keep_last`` trims a
+put; ``SWEEP`` the full one done by ``prune``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["HELPERS", "SWEEP", "TRIM"]
+
+HELPERS = r"""
+local function hex(s)
+  return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
+
+local function log_keys(base, name)
+  local b = base .. ':l:' .. hex(name)
+  return b .. ':i', b .. ':o', b .. ':r', b .. ':q'
+end
+
+local function now_us()
+  local t = redis.call('TIME')
+  return t[1] .. string.rep('0', 6 - #t[2]) .. t[2]
+end
+
+-- Run COMMAND KEY v1 v2 ... in chunks: unpack() fails beyond a few thousand values.
+local function batched(command, key, values)
+  for first = 1, #values, 1000 do
+    redis.call(command, key, unpack(values, first, math.min(first + 999, #values)))
+  end
+end
+
+local function thread_keys(base)
+  local keys = {base, base .. ':c', base .. ':z', base .. ':v', base .. ':p'}
+  for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do
+    local i, o, r, q = log_keys(base, name)
+    keys[#keys + 1] = i
+    keys[#keys + 1] = o
+    keys[#keys + 1] = r
+    keys[#keys + 1] = q
+  end
+  return keys
+end
+
+-- Every key of the thread expires together, TTL after this write ('' = never).
+local function refresh_ttl(base, ttl)
+  for _, key in ipairs(thread_keys(base)) do
+    if ttl == '' then redis.call('PERSIST', key) else redis.call('PEXPIRE', key, ttl) end
+  end
+end
+
+-- A key created outside refresh_ttl gets the thread's remaining time.
+local function same_ttl(base, key)
+  local left = redis.call('PTTL', base)
+  if left > 0 then redis.call('PEXPIRE', key, left) end
+end
+
+local function touch(base, index, member)
+  local now = now_us()
+  redis.call('HSET', base, 'updated', now)
+  redis.call('ZADD', index, now, member)
+end
+
+-- Append ARGV[first .. first + count - 1] to the log; item seq = the log's version.
+local function append_items(base, name, first, count)
+  local items, order = log_keys(base, name)
+  local vkey = base .. ':v'
+  local version = tonumber(redis.call('HGET', vkey, name) or '0')
+  local fields, seqs = {}, {}
+  for j = 0, count - 1 do
+    version = version + 1
+    fields[#fields + 1] = version
+    fields[#fields + 1] = ARGV[first + j]
+    seqs[#seqs + 1] = version
+  end
+  if count > 0 then
+    batched('HSET', items, fields)
+    batched('RPUSH', order, seqs)
+  end
+  redis.call('HSET', vkey, name, version)
+end
+
+-- Items no checkpoint can have seen (seq > pinned) go; the others are stamped removed.
+local function remove_items(base, name, seqs, version)
+  local items, _, removed, queue = log_keys(base, name)
+  local pinned = tonumber(redis.call('HGET', base .. ':p', name) or '0')
+  local gone, stamps, queued = {}, {}, {}
+  for _, seq in ipairs(seqs) do
+    if tonumber(seq) > pinned then
+      gone[#gone + 1] = seq
+    else
+      stamps[#stamps + 1] = seq
+      stamps[#stamps + 1] = version
+      queued[#queued + 1] = seq
+    end
+  end
+  batched('HDEL', items, gone)
+  batched('HSET', removed, stamps)
+  batched('RPUSH', queue, queued)
+end
+
+-- {'seq1,seq2,...', item1, item2, ...}: one string for the seqs halves the reply's size.
+local function fetch_items(items, seqs)
+  local out = {table.concat(seqs, ',')}
+  for first = 1, #seqs, 1000 do
+    local data = redis.call('HMGET', items, unpack(seqs, first, math.min(first + 999, #seqs)))
+    for j = 1, #data do out[#out + 1] = data[j] end
+  end
+  return out
+end
+
+local function decode_logs(text)
+  if not text then return nil end
+  local ok, logs = pcall(cjson.decode, text)
+  if ok and type(logs) == 'table' then return logs end
+  return nil
+end
+"""
+
+# The checkpoints beyond the newest `keep` go. A soft-removed item stays visible to some
+# remaining checkpoint unless its stamp is at most the oldest remaining checkpoint's version
+# of its log (histories are linear and versions only grow), so the removal queue, ordered by
+# stamp, is popped up to that version: the cost is the garbage, never the log.
+TRIM = r"""
+local function collect(base, name, floor)
+  local items, _, removed, queue = log_keys(base, name)
+  while true do
+    local seq = redis.call('LINDEX', queue, 0)
+    if not seq then return end
+    local stamp = redis.call('HGET', removed, seq)
+    if stamp and tonumber(stamp) > floor then return end
+    if stamp then
+      redis.call('HDEL', items, seq)
+      redis.call('HDEL', removed, seq)
+    end
+    redis.call('LPOP', queue)
+  end
+end
+
+local function trim(base, keep)
+  local ckey, zkey = base .. ':c', base .. ':z'
+  local extra = redis.call('ZCARD', zkey) - keep
+  if extra <= 0 then return end
+  for _, id in ipairs(redis.call('ZRANGE', zkey, 0, extra - 1)) do
+    redis.call('HDEL', ckey, 'h:' .. id, 'p:' .. id, 'l:' .. id, 't:' .. id)
+  end
+  redis.call('ZREMRANGEBYRANK', zkey, 0, extra - 1)
+  local oldest = redis.call('ZRANGE', zkey, 0, 0)[1]
+  local floors = decode_logs(redis.call('HGET', ckey, 'l:' .. oldest))
+  if not floors then return end
+  for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do
+    collect(base, name, tonumber(floors[name]) or 0)
+  end
+end
+"""
+
+# Visible-to-someone test for prune: the smallest remaining version >= seq must be < stamp.
+SWEEP = r"""
+local function first_at_least(sorted, value)
+  local lo, hi = 1, #sorted
+  while lo <= hi do
+    local mid = math.floor((lo + hi) / 2)
+    if sorted[mid] < value then lo = mid + 1 else hi = mid - 1 end
+  end
+  return sorted[lo]
+end
+
+local function sweep_log(base, name, versions)
+  local items, _, removed, queue = log_keys(base, name)
+  local stamps = redis.call('HGETALL', removed)
+  local kept, gone = {}, {}
+  for j = 1, #stamps, 2 do
+    local seq, stamp = tonumber(stamps[j]), tonumber(stamps[j + 1])
+    local seen = first_at_least(versions, seq)
+    if seen and seen < stamp then
+      kept[#kept + 1] = {seq, stamp}
+    else
+      gone[#gone + 1] = stamps[j]
+    end
+  end
+  batched('HDEL', items, gone)
+  batched('HDEL', removed, gone)
+  table.sort(kept, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
+  local order = {}
+  for _, pair in ipairs(kept) do order[#order + 1] = pair[1] end
+  redis.call('DEL', queue)
+  batched('RPUSH', queue, order)
+  same_ttl(base, queue)
+end
+
+local function sweep(base, remaining)
+  local seen = {}
+  for _, id in ipairs(remaining) do
+    local logs = decode_logs(redis.call('HGET', base .. ':c', 'l:' .. id))
+    if not logs then return end
+    for name, version in pairs(logs) do
+      seen[name] = seen[name] or {}
+      table.insert(seen[name], tonumber(version))
+    end
+  end
+  for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do
+    local versions = seen[name] or {}
+    table.sort(versions)
+    sweep_log(base, name, versions)
+  end
+end
+"""

