@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ..errors import CorruptCheckpointError, InvalidStoreURLError, StoreUnavailableError
 
@@ -46,6 +48,10 @@ def mask_url(url: str) -> str:
 def open_client(url: str) -> tuple[aioredis.Redis, str]:
     """A client for ``url`` (bytes in, bytes out) and the URL as it may be shown.
 
+    The client does not retry a command after a dropped connection: the server may already
+    have run it, and running a put, append or pop twice is worse than an error the caller
+    can act on (``StoreUnavailableError``).
+
     Raises:
         InvalidStoreURLError: the scheme is not ``redis``, ``rediss`` or ``unix``, or
             redis-py cannot parse the rest.
@@ -56,7 +62,7 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {problem}")
     try:
         client = aioredis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-            url, decode_responses=False
+            url, decode_responses=False, retry=Retry(NoBackoff(), 0)
         )
     except ValueError as exc:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {exc}") from exc
