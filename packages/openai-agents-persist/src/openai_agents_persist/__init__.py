@@ -1,7 +1,75 @@
-"""The agent-persist adapter for openai-agents (filled in by its own issue)."""
+"""The agent-persist adapter for the OpenAI Agents SDK: a ``Session`` on every store.
+
+    from openai_agents_persist import StoreSession
+
+    async with StoreSession.open("user-1", "sqlite:///agents.db") as session:
+        result = await Runner.run(agent, "Hello", session=session)
+
+Beyond the session: per-turn checkpoints of the application state (``state=``), runs that
+wait for approval saved and resumed in another process (:func:`save_run_state`,
+:func:`load_run_state`, :func:`persistent_run`), rename migrations, context policies, an
+audit trail, cross-session memory and retention.
+"""
 
 from importlib.metadata import version as _version
 
+from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
+from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
+from .decorator import persistent_run
+from .errors import (
+    CorruptItemError,
+    FutureItemFormatError,
+    InvalidLimitError,
+    MissingAgentError,
+    MissingToolError,
+    PendingInterruptionError,
+)
+from .fingerprint import agent_fingerprint
+from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
+from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
+from .renames import rename_agent, rename_tool
+from .retention import cleanup_idle_sessions, touch
+from .run_state import load_run_state, pending_run_state, save_run_state
+from .session import ITEMS_LOG, StoreSession
+from .user_memory import Fact, UserMemory
+
 __version__ = _version("openai-agents-persist")
 
-__all__ = ["__version__"]
+__all__ = [
+    "DEFAULT_PRICES",
+    "ITEMS_LOG",
+    "ITEM_FORMATS",
+    "ITEM_FORMAT_VERSION",
+    "RUN_STATE_KIND",
+    "TURN_KIND",
+    "AuditHooks",
+    "AuditReport",
+    "AuditTrail",
+    "CorruptItemError",
+    "Fact",
+    "FutureItemFormatError",
+    "InvalidLimitError",
+    "ItemFormats",
+    "MissingAgentError",
+    "MissingToolError",
+    "PendingInterruptionError",
+    "SlidingWindow",
+    "StateHook",
+    "StoreSession",
+    "SummaryPlusRecent",
+    "TrimToolOutputs",
+    "TurnCheckpoint",
+    "UserMemory",
+    "__version__",
+    "agent_fingerprint",
+    "cleanup_idle_sessions",
+    "context_policy",
+    "load_run_state",
+    "pending_run_state",
+    "persistent_run",
+    "rename_agent",
+    "rename_tool",
+    "save_run_state",
+    "touch",
+    "wrap_item",
+]

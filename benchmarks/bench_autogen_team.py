@@ -1,0 +1,207 @@
+"""A 2-agent AutoGen team run to 1,000 turns: what a durable checkpoint costs per turn.
+
+For each store it runs a RoundRobinGroupChat of two AssistantAgents (deterministic model
+double) to 1,000 turns as a DurableTeam, and in the same run, after every turn, does the
+naive pattern too: ``json.dump(await team.save_state())`` to a file. It prints, at turns
+10, 100 and 1,000, the bytes one checkpoint writes and the median milliseconds of one
+checkpoint (capture + store write) over the 10 turns up to it, next to the naive pattern's,
+and the totals after 1,000 turns.
+Targets: ours at turn 1,000 within 1.5x of turn 10; total at least 20x below the naive one.
+
+    uv run python benchmarks/bench_autogen_team.py [--stores memory,sqlite,postgres,redis]
+                                                   [--turns 1000]
+
+The naive pattern is measured in a pass of its own first (the same team, the same turns),
+so its 450 KB dumps do not slow the allocator under our timings. Bytes are the canonical
+JSON of the payload plus the log items appended (what the store encodes), not the
+backend's own overhead. PostgreSQL and Redis come from
+AGENT_PERSIST_POSTGRES_URL / AGENT_PERSIST_REDIS_URL; an unreachable one is left out.
+"""
+
+# pyright: reportPrivateUsage=false
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination
+from autogen_agentchat.teams import RoundRobinGroupChat
+
+import autogen_persist.team as team_module
+from agent_persist import canonical_json, open_store
+from agent_persist.stores.base import BaseStore
+from autogen_persist import DurableTeam
+from autogen_persist.testing import HashChatCompletionClient
+
+MARKS = (10, 100, 1000)
+POSTGRES_URL = os.environ.get(
+    "AGENT_PERSIST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("AGENT_PERSIST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class Samples:
+    ours_ms: list[float] = field(default_factory=list[float])
+    ours_bytes: list[int] = field(default_factory=list[int])
+    naive_ms: list[float] = field(default_factory=list[float])
+    naive_bytes: list[int] = field(default_factory=list[int])
+
+
+def build_team(turns: int) -> RoundRobinGroupChat:
+    agents = [
+        AssistantAgent(
+            n, model_client=HashChatCompletionClient(name=n), system_message=f"You are {n}."
+        )
+        for n in ("writer", "critic")
+    ]
+    return RoundRobinGroupChat(agents, termination_condition=MaxMessageTermination(turns + 1))
+
+
+ACTIVE: dict[str, Any] = {}
+"""The samples and naive file of the store being measured."""
+
+
+def instrument() -> None:
+    """Time every checkpoint, count its bytes, and do the naive json.dump after each turn."""
+    checkpoint = team_module._LiveTeam.checkpoint
+    write = team_module.write_checkpoint
+
+    async def counting_write(*args: Any, **kwargs: Any) -> Any:
+        samples: Samples = ACTIVE["samples"]
+        if ACTIVE["naive"]:
+            return await write(*args, **kwargs)
+        written = len(canonical_json(kwargs["payload"])) + sum(
+            len(canonical_json(item)) for items in kwargs["appends"].values() for item in items
+        )
+        samples.ours_bytes.append(written)
+        return await write(*args, **kwargs)
+
+    async def timed_checkpoint(self: Any, lease: Any, *, metadata: Any) -> Any:
+        samples: Samples = ACTIVE["samples"]
+        if not ACTIVE["naive"]:
+            started = time.perf_counter()
+            stored = await checkpoint(self, lease, metadata=metadata)
+            samples.ours_ms.append((time.perf_counter() - started) * 1000)
+            return stored
+        stored = await checkpoint(self, lease, metadata=metadata)
+        path: str = ACTIVE["path"]
+        started = time.perf_counter()
+        with open(path, "w") as file:  # noqa: ASYNC230 - the naive pattern, as users write it
+            json.dump(await self.team.save_state(), file)
+        samples.naive_ms.append((time.perf_counter() - started) * 1000)
+        samples.naive_bytes.append(os.path.getsize(path))  # noqa: ASYNC240
+        return stored
+
+    team_module.write_checkpoint = counting_write  # type: ignore[assignment]
+    team_module._LiveTeam.checkpoint = timed_checkpoint  # type: ignore[method-assign]
+
+
+async def open_bench_store(name: str, folder: str) -> BaseStore | None:
+    run = uuid.uuid4().hex[:12]
+    urls = {
+        "memory": ("memory://", {}),
+        "sqlite": (f"sqlite:///{folder}/bench.db", {}),
+        "postgres": (POSTGRES_URL, {"schema": f"ap_bench_{run}"}),
+        "redis": (REDIS_URL, {"prefix": f"apbench:{run}"}),
+    }
+    url, options = urls[name]
+    store = open_store(url, **options)
+    try:
+        await store.setup()
+    except Exception as exc:
+        print(f"{name}: unavailable ({type(exc).__name__}: {exc}); left out")
+        await store.close()
+        return None
+    return store
+
+
+async def drop(name: str, store: BaseStore) -> None:
+    for thread in await store.list_threads():
+        await store.delete_thread(thread.thread_id)
+    if name == "postgres":
+        from sqlalchemy import text
+
+        engine: Any = store.engine  # type: ignore[attr-defined]
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{store.schema}" CASCADE'))  # type: ignore[attr-defined]
+    await store.close()
+
+
+def window(values: list[float] | list[int], turn: int) -> float:
+    return statistics.median(values[max(0, turn - 10) : turn])
+
+
+async def run_team(store: BaseStore, turns: int) -> None:
+    team = DurableTeam(lambda: build_team(turns), store=store, thread_id=uuid.uuid4().hex)
+    await team.run(task="Discuss durable state for agents, one point per turn.")
+
+
+async def naive(turns: int, folder: str) -> Samples:
+    """The naive pattern's bytes and times, after each of the same turns."""
+    samples = Samples()
+    ACTIVE.update(samples=samples, naive=True, path=os.path.join(folder, "naive.json"))
+    async with open_store("memory://") as store:
+        await run_team(store, turns)
+    return samples
+
+
+async def bench(name: str, turns: int, folder: str, baseline: Samples) -> list[str] | None:
+    store = await open_bench_store(name, folder)
+    if store is None:
+        return None
+    samples = Samples(naive_ms=baseline.naive_ms, naive_bytes=baseline.naive_bytes)
+    ACTIVE.update(samples=samples, naive=False)
+    try:
+        await run_team(store, turns)
+    finally:
+        await drop(name, store)
+    rows: list[str] = []
+    for mark in (m for m in MARKS if m <= turns):
+        rows.append(
+            f"| {name} | {mark} | {window(samples.ours_bytes, mark):,.0f} | "
+            f"{window(samples.ours_ms, mark):.2f} | {window(samples.naive_bytes, mark):,.0f} | "
+            f"{window(samples.naive_ms, mark):.2f} |"
+        )
+    ours, naive = sum(samples.ours_bytes), sum(samples.naive_bytes)
+    first, last = min(MARKS[0], turns), min(MARKS[-1], turns)
+    rows.append(
+        f"| {name} | total ({len(samples.ours_ms)} checkpoints) | {ours:,} | "
+        f"x{window(samples.ours_ms, last) / window(samples.ours_ms, first):.2f} time, "
+        f"x{window(samples.ours_bytes, last) / window(samples.ours_bytes, first):.2f} bytes "
+        f"(turn {last} vs {first}) | {naive:,} | naive/ours = {naive / ours:.1f}x |"
+    )
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", default="memory,sqlite,postgres,redis")
+    parser.add_argument("--turns", type=int, default=1000)
+    args = parser.parse_args()
+    instrument()
+    print(
+        "| store | turn | ours: bytes/checkpoint | ours: median ms | "
+        "naive json.dump: bytes | naive: median ms |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as folder:
+        baseline = await naive(args.turns, folder)
+        for name in args.stores.split(","):
+            rows = await bench(name, args.turns, folder, baseline)
+            for row in rows or []:
+                print(row, flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,253 @@
+"""The SQL store's checkpoint history: put, get, list and delete.
+
+    versions = put(conn, scope, envelope, encoded, {"transcript": [sealed]}, now, keep_last=None)
+    envelope = get(conn, scope, "thread-1", None, now)
+
+A checkpoint row stores the header and sealed payload from
+:func:`~agent_persist.stores._records.encode_checkpoint`, the log versions it saw (JSON text),
+its ``position`` in the thread (the order of history) and copies of ``created_at`` and
+``metadata`` to filter on. The thread row keeps the head and a summary of it, so the head
+check of ``put`` and ``list_threads`` read one row per thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .._json import JSON, canonical_json
+from ..envelope import Envelope, Status
+from ..errors import (
+    CheckpointNotFoundError,
+    ConflictError,
+    CorruptCheckpointError,
+)
+from ._records import EncodedCheckpoint, decode_checkpoint
+from ._sql_base import (
+    Scope,
+    as_blob,
+    as_text,
+    claim_thread,
+    find_thread,
+    json_text,
+    load_object,
+    metadata_filter,
+    missing_thread,
+    purge_threads,
+)
+from ._sql_logs import append_items, pin_logs
+from ._sql_retention import trim
+from ._sql_statements import digest
+from .base import ThreadInfo
+
+__all__ = ["delete_thread", "get", "list_checkpoints", "list_threads", "put"]
+
+
+def put(
+    conn: Connection,
+    scope: Scope,
+    envelope: Envelope,
+    encoded: EncodedCheckpoint,
+    appends: Mapping[str, Sequence[bytes]],
+    now: float,
+    *,
+    keep_last: int | None,
+) -> dict[str, int]:
+    """Move the head, append, pin every log and add the checkpoint, in the caller's transaction.
+
+    Cost: one thread row update, one upsert and one batch insert per appended log, one update
+    of the thread's log rows (not their items) and one insert: O(new items + number of logs).
+
+    Returns:
+        The version of every log of the thread, as the new checkpoint records them.
+
+    Raises:
+        ConflictError: The head is not ``envelope.parent_id``, or the id is already used.
+    """
+    pk, position, count = _take_head(conn, scope, envelope, now)
+    for name, sealed in appends.items():
+        append_items(conn, scope, pk, name, sealed)
+    versions = pin_logs(conn, scope, pk)
+    inserted = scope.sql.insert_checkpoint(
+        conn,
+        thread_pk=pk,
+        id_key=digest(envelope.checkpoint_id),
+        checkpoint_id=envelope.checkpoint_id,
+        position=position,
+        created_at=envelope.created_at.timestamp(),
+        metadata=envelope.metadata,
+        header=encoded.header,
+        logs=canonical_json(versions).decode("utf-8"),
+        payload=encoded.payload,
+    ).first()
+    if inserted is None:
+        raise ConflictError(f"{scope.where(envelope.thread_id, envelope.checkpoint_id)} exists")
+    if keep_last is not None and count > keep_last:
+        trim(conn, scope, pk, keep_last)
+    return versions
+
+
+def _take_head(
+    conn: Connection, scope: Scope, envelope: Envelope, now: float
+) -> tuple[int, int, int]:
+    """Make ``envelope`` the head if its parent is the head; the thread's row stays locked.
+
+    Returns:
+        The thread's pk, the new checkpoint's position and the thread's checkpoint count.
+    """
+    head = {
+        "head_id": envelope.checkpoint_id,
+        "kind": envelope.kind,
+        "schema_version": envelope.schema_version,
+        "step": envelope.step,
+        "status": envelope.status.value,
+        "metadata": envelope.metadata,
+        "now": now,
+    }
+    if envelope.parent_id is None:  # a new thread, or one with logs only, or an expired one
+        thread = claim_thread(conn, scope, envelope.thread_id, now, create=True)
+        assert thread is not None  # noqa: S101 - create=True always returns a thread
+        if thread.head_id is not None:
+            raise _conflict(scope, envelope, thread.head_id)
+        row = scope.sql.set_head(conn, pk=thread.pk, **head).one()
+    else:
+        alive_after = scope.alive_after(now)
+        key = scope.key(envelope.thread_id)
+        moved = scope.sql.advance_head(
+            conn, **key, parent_id=envelope.parent_id, alive_after=alive_after, **head
+        )
+        row = moved.first()
+        if row is None:
+            current = find_thread(conn, scope, envelope.thread_id, now)
+            raise _conflict(scope, envelope, current.head_id if current else None)
+    return row.pk, row.next_position - 1, row.checkpoint_count
+
+
+def _conflict(scope: Scope, envelope: Envelope, head: str | None) -> ConflictError:
+    return ConflictError(
+        f"{scope.where(envelope.thread_id)}: expected head {envelope.parent_id!r} "
+        f"but the head is {head!r}"
+    )
+
+
+def _decode(scope: Scope, thread_id: str, row: Any) -> Envelope:
+    return decode_checkpoint(
+        as_text(row.header),
+        as_blob(row.payload),
+        as_text(row.logs),
+        codec=scope.codec,
+        where=scope.where(thread_id, row.checkpoint_id),
+    )
+
+
+def _missing_checkpoint(
+    scope: Scope, thread_id: str, checkpoint_id: str
+) -> CheckpointNotFoundError:
+    return CheckpointNotFoundError(f"{scope.where(thread_id, checkpoint_id)} not found")
+
+
+def get(
+    conn: Connection, scope: Scope, thread_id: str, checkpoint_id: str | None, now: float
+) -> Envelope:
+    """The head or the named checkpoint, in one query joining the thread row."""
+    key, alive_after = scope.key(thread_id), scope.alive_after(now)
+    if checkpoint_id is None:
+        row = scope.sql.get_head(conn, **key, alive_after=alive_after).first()
+    else:
+        found = scope.sql.get_by_id(
+            conn, **key, alive_after=alive_after, id_key=digest(checkpoint_id)
+        )
+        row = found.first()
+    if row is None or row.head_id is None:
+        raise missing_thread(scope, thread_id)
+    if row.checkpoint_id is None:
+        raise _missing_checkpoint(scope, thread_id, checkpoint_id or row.head_id)
+    return _decode(scope, thread_id, row)
+
+
+def list_checkpoints(
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    now: float,
+    *,
+    limit: int | None,
+    before: str | None,
+    wanted: Mapping[str, JSON],
+) -> list[Envelope]:
+    """Checkpoints newest first, older than ``before``, matching ``wanted`` metadata."""
+    thread = find_thread(conn, scope, thread_id, now)
+    if thread is None or thread.head_id is None:
+        raise missing_thread(scope, thread_id)
+    c = scope.tables.checkpoints
+    query = sa.select(c.c.checkpoint_id, c.c.header, c.c.payload, c.c.logs).where(
+        c.c.thread_pk == thread.pk, *metadata_filter(scope, c.c.metadata, wanted)
+    )
+    if before is not None:
+        position = scope.sql.position_of(conn, thread_pk=thread.pk, id_key=digest(before)).scalar()
+        if position is None:
+            raise _missing_checkpoint(scope, thread_id, before)
+        query = query.where(c.c.position < position)
+    query = query.order_by(c.c.position.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [_decode(scope, thread_id, row) for row in conn.execute(query)]
+
+
+def list_threads(
+    conn: Connection, scope: Scope, now: float, *, limit: int | None, wanted: Mapping[str, JSON]
+) -> list[ThreadInfo]:
+    """Live threads of the namespace, most recently written first."""
+    t = scope.tables.threads
+    query = (
+        sa.select(
+            t.c.thread_id,
+            t.c.head_id,
+            t.c.kind,
+            t.c.schema_version,
+            t.c.step,
+            t.c.status,
+            t.c.checkpoint_count,
+            json_text(scope, t.c.metadata).label("metadata"),
+            t.c.updated_at,
+        )
+        .where(t.c.namespace == scope.namespace, scope.live(now))
+        .where(*metadata_filter(scope, t.c.metadata, wanted))
+        .order_by(t.c.updated_at.desc(), t.c.pk)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [_thread_info(scope, row) for row in conn.execute(query)]
+
+
+def _thread_info(scope: Scope, row: Any) -> ThreadInfo:
+    where = f"{scope.where(row.thread_id)}: thread row"
+    try:
+        status = None if row.status is None else Status(row.status)
+    except ValueError as exc:
+        raise CorruptCheckpointError(f"{where}: unknown status {row.status!r}") from exc
+    return ThreadInfo(
+        thread_id=row.thread_id,
+        head_id=row.head_id,
+        kind=row.kind,
+        schema_version=row.schema_version,
+        step=row.step,
+        status=status,
+        checkpoint_count=row.checkpoint_count,
+        metadata=load_object(row.metadata, where=f"{where} metadata"),
+        updated_at=datetime.fromtimestamp(row.updated_at, timezone.utc),
+    )
+
+
+def delete_thread(conn: Connection, scope: Scope, thread_id: str, now: float) -> bool:
+    """Delete everything of the thread, lease included; whether it existed (and was live)."""
+    scope.sql.drop_lease(conn, **scope.key(thread_id))
+    row = scope.sql.claim(conn, **scope.key(thread_id)).first()
+    if row is None:
+        return False
+    purge_threads(conn, scope, [row.pk])
+    return not scope.expired(row.updated_at, now)

@@ -1,0 +1,176 @@
+"""The SQL store's logs: versioned, append-only item lists that checkpoints pin.
+
+    append_items(conn, scope, thread.pk, "transcript", [sealed_item])   # version += 1 per item
+    items = read_items(conn, scope, "thread-1", "transcript", now, version=None)
+
+A log row holds ``version`` (bumped by every appended item, pop and clear), ``pinned`` (the
+highest version a checkpoint recorded) and ``length`` (live items, so ``log_length`` reads one
+row). An item's ``seq`` is the version its append produced. Removing an item that no
+checkpoint can have seen (``seq > pinned``) deletes it; otherwise it is stamped
+``removed_at = version`` so older checkpoints still see it. Checkpoint ``at`` with version
+``V`` sees the items with ``seq <= V`` not removed by then (``removed_at > V``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from .._json import JSON
+from ._records import decode_item
+from ._sql_base import Scope, ThreadRow, as_blob, claim_thread, touch
+from ._sql_statements import digest
+
+__all__ = [
+    "append",
+    "append_items",
+    "clear",
+    "length",
+    "pin_logs",
+    "pop",
+    "read_items",
+]
+
+
+def append_items(
+    conn: Connection, scope: Scope, thread_pk: int, name: str, sealed: Sequence[bytes]
+) -> None:
+    """Add sealed items to a log of a claimed thread, creating the log if needed.
+
+    One upsert bumps the version by the item count and returns it, so the new items take
+    ``version - n + 1 .. version`` without reading anything old: O(new items).
+    """
+    count = len(sealed)
+    row = scope.sql.upsert_log(
+        conn, thread_pk=thread_pk, name_key=digest(name), name=name, count=count
+    ).one()
+    if sealed:
+        first = row.version - count + 1
+        scope.sql.insert_item.many(
+            conn,
+            [{"log_pk": row.pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
+        )
+
+
+def pin_logs(conn: Connection, scope: Scope, thread_pk: int) -> dict[str, int]:
+    """Record every log's version as seen by a new checkpoint: ``pinned = version``."""
+    return {row.name: row.version for row in scope.sql.pin_logs(conn, thread_pk=thread_pk)}
+
+
+def append(
+    conn: Connection, scope: Scope, thread_id: str, name: str, sealed: Sequence[bytes], now: float
+) -> None:
+    """Append to a log outside a checkpoint, creating (or reviving) the thread."""
+    thread = claim_thread(conn, scope, thread_id, now, create=True)
+    assert thread is not None  # noqa: S101 - create=True always returns a thread
+    append_items(conn, scope, thread.pk, name, sealed)
+    touch(conn, scope, thread.pk, now)
+
+
+def _decode(scope: Scope, thread_id: str, name: str, seq: int, data: Any) -> JSON:
+    where = f"{scope.where(thread_id)}: log {name!r} item {seq}"
+    return decode_item(as_blob(data), scope.codec, where=where)
+
+
+def read_items(
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    name: str,
+    now: float,
+    *,
+    version: int | None,
+    start: int = 0,
+    stop: int | None = None,
+) -> list[JSON]:
+    """Items ``[start:stop]`` of the log now (``version=None``) or as version ``version`` saw it."""
+    sql = scope.sql
+    params: dict[str, Any] = {
+        **scope.key(thread_id),
+        "name_key": digest(name),
+        "alive_after": scope.alive_after(now),
+        "start": start,
+    }
+    if version is None:
+        query = sql.read_live if stop is None else sql.read_live_slice
+    else:
+        query = sql.read_seen if stop is None else sql.read_seen_slice
+        params["version"] = version
+    if stop is not None:
+        params["count"] = max(stop - start, 0)
+    rows = query(conn, **params)
+    return [_decode(scope, thread_id, name, row.seq, row.data) for row in rows]
+
+
+def tail(
+    conn: Connection, scope: Scope, thread_id: str, name: str, count: int, now: float
+) -> list[JSON]:
+    """The newest ``count`` live items, oldest first."""
+    alive_after = scope.alive_after(now)
+    rows = scope.sql.tail(
+        conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
+    ).all()
+    return [_decode(scope, thread_id, name, row.seq, row.data) for row in reversed(rows)]
+
+
+def length(conn: Connection, scope: Scope, thread_id: str, name: str, now: float) -> int:
+    """How many live items the log holds (kept on the log row: no count over the items)."""
+    alive_after = scope.alive_after(now)
+    found = scope.sql.log_length(
+        conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after
+    )
+    return int(found.scalar() or 0)
+
+
+def _claim_log(
+    conn: Connection, scope: Scope, thread_id: str, name: str, now: float
+) -> tuple[ThreadRow, Any] | None:
+    """The claimed thread and its log row, or ``None`` when either is missing."""
+    thread = claim_thread(conn, scope, thread_id, now, create=False)
+    if thread is None:
+        return None
+    row = scope.sql.log_row(conn, thread_pk=thread.pk, name_key=digest(name)).first()
+    return None if row is None else (thread, row)
+
+
+def _remove(conn: Connection, scope: Scope, log: Any, from_seq: int, *, length: int) -> None:
+    """Remove the live items from ``from_seq`` on, in one new version of the log.
+
+    Items no checkpoint saw (``seq > pinned``) are deleted; the others are stamped
+    ``removed_at`` so the checkpoints that saw them still do.
+    """
+    version = log.version + 1
+    sql = scope.sql
+    sql.bump_log(conn, pk=log.pk, version=version, length=length)
+    sql.delete_unseen(conn, log_pk=log.pk, from_seq=from_seq, pinned=log.pinned)
+    sql.stamp_removed(conn, log_pk=log.pk, from_seq=from_seq, version=version)
+
+
+def pop(conn: Connection, scope: Scope, thread_id: str, name: str, now: float) -> JSON | None:
+    """Remove and return the newest live item; the thread lock makes every pop distinct.
+
+    The item is decoded before the transaction commits, so a damaged item raises and stays.
+    """
+    claimed = _claim_log(conn, scope, thread_id, name, now)
+    if claimed is None:
+        return None
+    thread, log = claimed
+    newest = scope.sql.newest_live(conn, log_pk=log.pk).first()
+    if newest is None:
+        return None
+    value = _decode(scope, thread_id, name, newest.seq, newest.data)
+    _remove(conn, scope, log, newest.seq, length=log.length - 1)
+    touch(conn, scope, thread.pk, now)
+    return value
+
+
+def clear(conn: Connection, scope: Scope, thread_id: str, name: str, now: float) -> None:
+    """Remove every live item in one version bump; checkpoints keep seeing what they saw."""
+    claimed = _claim_log(conn, scope, thread_id, name, now)
+    if claimed is None or not claimed[1].length:
+        return
+    thread, log = claimed
+    _remove(conn, scope, log, 0, length=0)
+    touch(conn, scope, thread.pk, now)

@@ -1,0 +1,352 @@
+"""The SQL store: SQLite embedded (no extra needed) or PostgreSQL (``agent-persist[postgres]``).
+
+    async with SQLStore.from_url("sqlite:///agents.db") as store:
+        saved = await store.put(envelope, appends={"transcript": [message]})
+        latest = await store.get(envelope.thread_id)
+
+    store = SQLStore("postgresql://app:secret@db/agents", schema="agents", ttl=timedelta(days=30))
+
+Both databases run the same code: every operation is one sync SQLAlchemy Core function over a
+``Connection``, run as one transaction. SQLite drives the standard ``sqlite3`` module from a
+worker thread, one hop per transaction, in WAL mode with ``synchronous=NORMAL`` (a commit
+survives a process crash; an OS crash or power loss can lose the last few). PostgreSQL uses
+an asyncpg async engine and ``run_sync``. See :mod:`._sql_engine` for the runners,
+:mod:`._ddl` for the tables and their versions, and the ``_sql_*`` modules for the
+operations. Nothing is ever built from user strings: ids, log names and metadata keys are
+bound parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from .._json import JSON
+from ..codecs import PayloadCodec
+from ..envelope import Envelope
+from . import _sql_checkpoints as history
+from . import _sql_leases as leases
+from . import _sql_logs as logs
+from . import _sql_retention as retention
+from ._ddl import build_tables, migrate
+from ._records import check_metadata_filter, encode_checkpoint, encode_item
+from ._sql_base import Scope
+from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
+from ._sql_statements import Statements
+from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["SQLStore"]
+
+T = TypeVar("T")
+
+
+class SQLStore(BaseStore):
+    """Checkpoints, logs and leases in SQLite or PostgreSQL tables.
+
+    Args:
+        url: ``sqlite:///path.db``, ``sqlite:///:memory:`` (one private in-memory database),
+            ``postgresql://``, ``postgres://`` or ``postgresql+asyncpg://`` URLs; or an engine
+            the caller owns: a sync SQLite ``Engine`` or an asyncpg ``AsyncEngine`` (then
+            :meth:`close` leaves it open).
+        namespace: The tenant; stores in different namespaces never see each other's threads.
+        ttl: Threads not written for this long are invisible, and deleted by
+            :meth:`purge_expired`.
+        keep_last: Keep only the newest N checkpoints of each thread, trimmed on every put.
+        schema: PostgreSQL only: the schema holding the tables, created if missing.
+        codec: How payloads and log items are sealed (compression, encryption).
+        auto_setup: Run :meth:`setup` before the first operation.
+        pool_size: Connections kept open (default: SQLAlchemy's).
+        max_overflow: Extra connections allowed under load (default: SQLAlchemy's).
+        busy_timeout: SQLite: seconds to wait for another writer's lock.
+        connect_timeout: PostgreSQL: seconds to wait for a connection.
+
+    Raises:
+        InvalidStoreURLError: A URL or engine this store does not serve.
+        MissingDependencyError: A PostgreSQL URL without the ``postgres`` extra installed.
+    """
+
+    def __init__(
+        self,
+        url: str | sa.URL | Engine | AsyncEngine,
+        *,
+        namespace: str = "default",
+        ttl: timedelta | None = None,
+        keep_last: int | None = None,
+        schema: str | None = None,
+        codec: PayloadCodec | None = None,
+        auto_setup: bool = True,
+        pool_size: int | None = None,
+        max_overflow: int | None = None,
+        busy_timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
+        options = EngineOptions(pool_size, max_overflow, busy_timeout, connect_timeout)
+        if isinstance(url, str | sa.URL):
+            backend, _ = parse_url(url)
+            self._check_schema(backend, schema)
+            self._runner: Runner = open_runner(url, options)
+        else:
+            self._runner = wrap_engine(url, options)
+            self._check_schema(self._runner.backend, schema)
+        self._schema = schema
+        self._label = self._runner.label + (f" (schema {schema!r})" if schema else "")
+        tables = build_tables(schema)
+        postgres = self._runner.backend == "postgresql"
+        self._scope = Scope(
+            tables=tables,
+            sql=Statements(tables, postgres=postgres),
+            namespace=namespace,
+            ttl=None if ttl is None else ttl.total_seconds(),
+            codec=codec or PayloadCodec(),
+            label=self._label,
+            postgres=postgres,
+        )
+        self._auto_setup = auto_setup
+        self._ready = False
+        self._setup_lock = asyncio.Lock()
+
+    @staticmethod
+    def _check_schema(backend: str, schema: str | None) -> None:
+        if schema is not None and backend != "postgresql":
+            raise ValueError("schema= is a PostgreSQL option; SQLite keeps one set of tables")
+
+    @classmethod
+    def from_url(cls, url: str | sa.URL, **options: Any) -> SQLStore:
+        """Open the store a URL names; ``options`` are the constructor's keywords."""
+        return cls(url, **options)
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self._label!r}, namespace={self.namespace!r})"
+
+    @property
+    def backend(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._runner.backend
+
+    @property
+    def schema(self) -> str | None:
+        """The PostgreSQL schema holding the tables (``None``: the default one)."""
+        return self._schema
+
+    @property
+    def engine(self) -> Engine | AsyncEngine:
+        """The SQLAlchemy engine: a sync ``Engine`` (SQLite) or an ``AsyncEngine`` (PostgreSQL).
+
+        For maintenance and tests (raw SQL, dropping a schema); the store's tables are its own.
+        """
+        return self._runner.engine
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Create or upgrade the tables; idempotent, and safe when many workers start at once.
+
+        Raises:
+            StoreSchemaError: A newer agent-persist already upgraded the tables.
+            StoreUnavailableError: The database cannot be reached.
+        """
+        async with self._setup_lock:
+            if self._ready:
+                return
+            schema, where = self._schema, self._label
+            await self._runner.write(lambda conn: migrate(conn, schema=schema, where=where))
+            self._ready = True
+
+    async def close(self) -> None:
+        """Close the connection pool (unless the engine was passed in)."""
+        await self._runner.dispose()
+
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        if self._auto_setup and not self._ready:
+            await self.setup()
+        return await self._runner.write(fn)
+
+    async def _read(self, fn: Callable[[Connection], T], *, snapshot: bool = False) -> T:
+        """Run a read; ``snapshot=True`` when ``fn`` runs several statements."""
+        if self._auto_setup and not self._ready:
+            await self.setup()
+        return await self._runner.read(fn, snapshot=snapshot)
+
+    # -- history -------------------------------------------------------------------------
+
+    async def put(
+        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+    ) -> Envelope:
+        """See :meth:`CheckpointStore.put`."""
+        encoded = encode_checkpoint(envelope, self._scope.codec)
+        sealed = {
+            name: [encode_item(item, self._scope.codec) for item in items]
+            for name, items in (appends or {}).items()
+        }
+        scope, keep_last = self._scope, self.keep_last
+        versions = await self._write(
+            lambda conn: history.put(
+                conn, scope, envelope, encoded, sealed, time.time(), keep_last=keep_last
+            )
+        )
+        return envelope.model_copy(update={"logs": versions})
+
+    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
+        """See :meth:`CheckpointStore.get`."""
+        scope = self._scope
+        return await self._read(
+            lambda conn: history.get(conn, scope, thread_id, checkpoint_id, time.time())
+        )
+
+    async def list_checkpoints(
+        self,
+        thread_id: str,
+        *,
+        limit: int | None = None,
+        before: str | None = None,
+        metadata: Mapping[str, JSON] | None = None,
+    ) -> list[Envelope]:
+        """See :meth:`CheckpointStore.list_checkpoints`."""
+        check_count("limit", limit)
+        wanted, scope = check_metadata_filter(metadata), self._scope
+        return await self._read(
+            lambda conn: history.list_checkpoints(
+                conn, scope, thread_id, time.time(), limit=limit, before=before, wanted=wanted
+            ),
+            snapshot=True,
+        )
+
+    async def list_threads(
+        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    ) -> list[ThreadInfo]:
+        """See :meth:`CheckpointStore.list_threads`."""
+        check_count("limit", limit)
+        wanted, scope = check_metadata_filter(metadata), self._scope
+        return await self._read(
+            lambda conn: history.list_threads(conn, scope, time.time(), limit=limit, wanted=wanted)
+        )
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        """See :meth:`CheckpointStore.delete_thread`."""
+        scope = self._scope
+        return await self._write(
+            lambda conn: history.delete_thread(conn, scope, thread_id, time.time())
+        )
+
+    # -- logs ----------------------------------------------------------------------------
+
+    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
+        """See :meth:`CheckpointStore.append`."""
+        sealed = [encode_item(item, self._scope.codec) for item in items]
+        if not sealed:
+            return
+        scope = self._scope
+        await self._write(
+            lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time())
+        )
+
+    async def read_log(
+        self,
+        thread_id: str,
+        log: str,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        at: Envelope | None = None,
+    ) -> list[JSON]:
+        """See :meth:`CheckpointStore.read_log`."""
+        check_range(start, stop)
+        version: int | None = None
+        if at is not None:
+            if at.thread_id != thread_id:
+                raise ValueError(
+                    f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}"
+                )
+            version = at.logs.get(log)
+            if version is None:
+                return []
+        if stop is not None and stop <= start:
+            return []
+        scope = self._scope
+        return await self._read(
+            lambda conn: logs.read_items(
+                conn, scope, thread_id, log, time.time(), version=version, start=start, stop=stop
+            )
+        )
+
+    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
+        """See :meth:`CheckpointStore.tail`."""
+        check_count("count", count)
+        if count == 0:
+            return []
+        scope = self._scope
+        return await self._read(
+            lambda conn: logs.tail(conn, scope, thread_id, log, count, time.time())
+        )
+
+    async def log_length(self, thread_id: str, log: str) -> int:
+        """See :meth:`CheckpointStore.log_length`."""
+        scope = self._scope
+        return await self._read(lambda conn: logs.length(conn, scope, thread_id, log, time.time()))
+
+    async def pop(self, thread_id: str, log: str) -> JSON | None:
+        """See :meth:`CheckpointStore.pop`."""
+        scope = self._scope
+        return await self._write(lambda conn: logs.pop(conn, scope, thread_id, log, time.time()))
+
+    async def clear_log(self, thread_id: str, log: str) -> None:
+        """See :meth:`CheckpointStore.clear_log`."""
+        scope = self._scope
+        await self._write(lambda conn: logs.clear(conn, scope, thread_id, log, time.time()))
+
+    # -- leases --------------------------------------------------------------------------
+
+    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.acquire_lease`."""
+        check_ttl(ttl)
+        scope, seconds = self._scope, ttl.total_seconds()
+        return await self._write(
+            lambda conn: leases.acquire(conn, scope, thread_id, owner, time.time(), ttl=seconds)
+        )
+
+    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
+        """See :meth:`CheckpointStore.renew_lease`."""
+        check_ttl(ttl)
+        scope, seconds = self._scope, ttl.total_seconds()
+        return await self._write(
+            lambda conn: leases.renew(conn, scope, lease, time.time(), ttl=seconds)
+        )
+
+    async def release_lease(self, lease: Lease) -> None:
+        """See :meth:`CheckpointStore.release_lease`."""
+        scope = self._scope
+        await self._write(lambda conn: leases.release(conn, scope, lease))
+
+    # -- retention -----------------------------------------------------------------------
+
+    async def prune(
+        self,
+        thread_id: str,
+        *,
+        keep_last: int | None = None,
+        older_than: timedelta | None = None,
+    ) -> int:
+        """See :meth:`CheckpointStore.prune`."""
+        check_count("keep_last", keep_last)
+        scope = self._scope
+        age = None if older_than is None else older_than.total_seconds()
+        return await self._write(
+            lambda conn: retention.prune(
+                conn, scope, thread_id, time.time(), keep_last=keep_last, older_than=age
+            )
+        )
+
+    async def purge_expired(self) -> int:
+        """See :meth:`CheckpointStore.purge_expired`; also drops leases that ran out."""
+        scope = self._scope
+        return await self._write(lambda conn: retention.purge_expired(conn, scope, time.time()))

@@ -1,0 +1,117 @@
+"""Reading a thread's checkpoint for this adapter, and writing the next one.
+
+    head = await read_head(store, "t-1", kind=KIND_TEAM, registry=registry,
+                           fingerprint=fp, missing_ok=True)
+    stored = await write_checkpoint(store, head, thread_id="t-1", kind=KIND_TEAM,
+                                    payload=payload, appends=appends, fingerprint=fp)
+
+Reading upgrades the envelope along the registered migrations (an adopted raw state, an old
+schema) without writing anything, and refuses a checkpoint of another kind. Writing names
+the head it expects as parent, so a concurrent writer gets ``ConflictError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from importlib.metadata import version
+from typing import Any
+
+from agent_persist import Envelope, Producer, Registry, Status
+from agent_persist.errors import ThreadNotFoundError
+from agent_persist.stores import CheckpointStore
+
+from ._payload import SCHEMA_VERSION
+from .errors import IncompatibleCheckpointError, KindMismatchError
+
+__all__ = ["find_head", "load_native", "producer", "read_head", "write_checkpoint"]
+
+
+def producer() -> Producer:
+    """This package and the autogen-agentchat version that produced the state."""
+    return Producer(
+        package="autogen-persist",
+        package_version=version("autogen-persist"),
+        framework="autogen-agentchat",
+        framework_version=version("autogen-agentchat"),
+    )
+
+
+async def read_head(
+    store: CheckpointStore,
+    thread_id: str,
+    *,
+    kind: str,
+    registry: Registry,
+    fingerprint: str | None,
+    checkpoint_id: str | None = None,
+) -> Envelope:
+    """The thread's head (or a given checkpoint), upgraded; ``ThreadNotFoundError`` if none."""
+    envelope = await store.get(thread_id, checkpoint_id)
+    if envelope.kind != kind:
+        raise KindMismatchError(
+            f"checkpoint {envelope.checkpoint_id!r} of thread {thread_id!r} is of kind "
+            f"{envelope.kind!r}, not {kind!r}: it was not written for this kind of object"
+        )
+    return registry.upgrade(envelope, fingerprint=fingerprint)
+
+
+async def load_native(load: Awaitable[None], *, where: str, what: str) -> None:
+    """Run AutoGen's ``load_state``; its errors become ``IncompatibleCheckpointError``."""
+    try:
+        await load
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IncompatibleCheckpointError(
+            f"{where} cannot be loaded into this {what}: {exc}"
+        ) from exc
+
+
+async def find_head(
+    store: CheckpointStore,
+    thread_id: str,
+    *,
+    kind: str,
+    registry: Registry,
+    fingerprint: str | None,
+) -> Envelope | None:
+    """:func:`read_head` of the head, or ``None`` for a thread that does not exist yet."""
+    try:
+        return await read_head(
+            store, thread_id, kind=kind, registry=registry, fingerprint=fingerprint
+        )
+    except ThreadNotFoundError:
+        return None
+
+
+async def write_checkpoint(
+    store: CheckpointStore,
+    head: Envelope | None,
+    *,
+    thread_id: str,
+    kind: str,
+    payload: Any,
+    appends: Mapping[str, Sequence[Any]],
+    fingerprint: str | None,
+    status: Status = Status.RUNNING,
+    stop_reason: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Envelope:
+    """Store the checkpoint that follows ``head`` (or the thread's first) with its appends."""
+    fields: dict[str, Any] = {
+        "status": status,
+        "stop_reason": stop_reason,
+        "fingerprint": fingerprint,
+        "producer": producer(),
+    }
+    if metadata is not None:
+        fields["metadata"] = dict(metadata)
+    if head is None:
+        envelope = Envelope.create(
+            kind=kind,
+            schema_version=SCHEMA_VERSION,
+            thread_id=thread_id,
+            payload=payload,
+            **fields,
+        )
+    else:
+        envelope = head.next(payload=payload, schema_version=SCHEMA_VERSION, **fields)
+    return await store.put(envelope, appends=appends)

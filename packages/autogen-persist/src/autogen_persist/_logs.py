@@ -1,0 +1,237 @@
+"""Linear storage: the lists that only grow go to append-only logs, the rest to the payload.
+
+    tracker = LogTracker()
+    payload, appends = await tracker.plan({"thread": Tracked("thread", live, dump)}, length)
+    stored = await store.put(envelope_with(payload), appends=appends)
+    tracker.commit()                                   # the put succeeded: new baseline
+    full = await read_logs(store, stored, stored.payload)   # the lists are back
+
+A tracked list becomes a reference ``{"$log": name, "start": s, "length": n, "digest": d}``:
+the list is items ``[s, s + n)`` of the log as the checkpoint saw it, and ``d`` chains the
+hashes of its items. A checkpoint appends only the items added since the previous one. The
+tracker checks that the list still starts with exactly the objects it saw last time (an
+identity check, so it costs no serialisation); when it does not (a context cleared, trimmed
+or rewritten, a buffer emptied), the whole list is appended again after the old items and
+the reference's ``start`` moves past them, so the rewrite is atomic with the checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from agent_persist import Envelope, canonical_json
+from agent_persist.errors import CorruptCheckpointError
+from agent_persist.stores import CheckpointStore
+
+__all__ = ["LogRef", "LogTracker", "Tracked", "chain_digest", "find_refs", "nodes", "read_logs"]
+
+_REF = "$log"
+
+
+def chain_digest(digest: str, items: Sequence[Any]) -> str:
+    """Extend a list's digest with more items (``""`` is the empty list's digest)."""
+    for item in items:
+        digest = hashlib.sha256(digest.encode() + b"\n" + canonical_json(item)).hexdigest()[:32]
+    return digest
+
+
+@dataclass(frozen=True, slots=True)
+class LogRef:
+    """Where a list lives: ``length`` items of log ``name`` from position ``start``."""
+
+    name: str
+    start: int
+    length: int
+    digest: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The reference as it is stored in a payload."""
+        return {_REF: self.name, "start": self.start, "length": self.length, "digest": self.digest}
+
+    @classmethod
+    def from_json(cls, value: Any) -> LogRef | None:
+        """The reference ``value`` holds, or ``None`` if it is not one."""
+        if not isinstance(value, dict) or _REF not in value:
+            return None
+        fields = cast("dict[str, Any]", value)
+        name, start, length, digest = (
+            fields.get(_REF),
+            fields.get("start"),
+            fields.get("length"),
+            fields.get("digest"),
+        )
+        if not (
+            isinstance(name, str)
+            and isinstance(start, int)
+            and isinstance(length, int)
+            and isinstance(digest, str)
+            and start >= 0
+            and length >= 0
+        ):
+            raise CorruptCheckpointError(f"malformed log reference {fields!r}")
+        return cls(name, start, length, digest)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    """A live list (AutoGen objects) whose items are stored in the log ``name``."""
+
+    name: str
+    items: list[Any]
+    dump: Callable[[Sequence[Any]], list[Any]]
+
+
+@dataclass(slots=True)
+class _Seen:
+    ref: LogRef
+    items: list[Any]
+
+
+class LogTracker:
+    """Remembers, per log, what the last checkpoint stored, to write only what is new."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, _Seen] = {}
+        self._pending: dict[str, _Seen] = {}
+
+    def remember_all(self, tree: Any, refs: Mapping[str, LogRef], *, verify: bool = False) -> None:
+        """:meth:`remember` every tracked list of a captured ``tree`` that ``refs`` names."""
+        for node in nodes(tree):
+            if isinstance(node, Tracked) and node.name in refs:
+                self.remember(node, refs[node.name], verify=verify)
+
+    def remember(self, tracked: Tracked, ref: LogRef, *, verify: bool = False) -> None:
+        """Record that ``tracked``'s items are what ``ref`` stores.
+
+        Right after a load they are, by construction. With ``verify`` (a live object that
+        was not loaded by this tracker, as in ``save_agent``) the first ``ref.length``
+        items are dumped and hashed, and only a match counts as a prefix: O(history) in
+        time, still O(new) in storage.
+        """
+        items = tracked.items
+        if verify and (
+            len(items) < ref.length
+            or chain_digest("", tracked.dump(items[: ref.length])) != ref.digest
+        ):
+            self._seen[tracked.name] = _Seen(ref, [object()])  # forces a rewrite
+            return
+        self._seen[tracked.name] = _Seen(ref, list(items[: ref.length] if verify else items))
+
+    async def plan(
+        self, tree: Any, log_length: Callable[[str], Awaitable[int]]
+    ) -> tuple[Any, dict[str, list[Any]]]:
+        """Replace every :class:`Tracked` in ``tree`` by its reference; return the appends.
+
+        ``log_length`` gives a log's physical length, asked only for a log this tracker has
+        not seen (the first checkpoint of a structure), so new items go after any old ones.
+        """
+        self._pending = {}
+        appends: dict[str, list[Any]] = {}
+
+        async def visit(node: Any) -> Any:
+            if isinstance(node, Tracked):
+                ref, new = await self._plan_one(node, log_length)
+                if new:
+                    appends[node.name] = new
+                return ref.to_json()
+            if isinstance(node, Mapping):
+                mapping = cast("Mapping[str, Any]", node)
+                return {key: await visit(value) for key, value in mapping.items()}
+            if isinstance(node, list):
+                return [await visit(value) for value in cast("list[Any]", node)]
+            return node
+
+        return await visit(tree), appends
+
+    async def _plan_one(
+        self, tracked: Tracked, log_length: Callable[[str], Awaitable[int]]
+    ) -> tuple[LogRef, list[Any]]:
+        items = tracked.items
+        seen = self._seen.get(tracked.name)
+        if seen is not None and _extends(items, seen.items):
+            new = tracked.dump(items[len(seen.items) :])
+            ref = LogRef(
+                tracked.name,
+                seen.ref.start,
+                seen.ref.length + len(new),
+                chain_digest(seen.ref.digest, new),
+            )
+        else:
+            start = (
+                seen.ref.start + seen.ref.length
+                if seen is not None
+                else await log_length(tracked.name)
+            )
+            new = tracked.dump(items)
+            ref = LogRef(tracked.name, start, len(new), chain_digest("", new))
+        self._pending[tracked.name] = _Seen(ref, list(items))
+        return ref, new
+
+    def commit(self) -> None:
+        """The planned checkpoint was stored: it is the baseline of the next one."""
+        self._seen.update(self._pending)
+        self._pending = {}
+
+
+def _extends(items: list[Any], seen: list[Any]) -> bool:
+    """Whether ``items`` starts with exactly the objects of ``seen`` (by identity)."""
+    return len(items) >= len(seen) and all(map(operator.is_, items, seen))
+
+
+async def read_logs(
+    store: CheckpointStore, envelope: Envelope, tree: Any
+) -> tuple[Any, dict[str, LogRef]]:
+    """``tree`` with every log reference replaced by the list it names, verified.
+
+    Returns the tree and the references found, by log name. A log shorter than its
+    reference or whose items do not match the digest raises ``CorruptCheckpointError``.
+    """
+    refs: dict[str, LogRef] = {}
+
+    async def visit(node: Any) -> Any:
+        ref = LogRef.from_json(node)
+        if ref is not None:
+            items = await store.read_log(
+                envelope.thread_id,
+                ref.name,
+                start=ref.start,
+                stop=ref.start + ref.length,
+                at=envelope,
+            )
+            if len(items) != ref.length or chain_digest("", items) != ref.digest:
+                raise CorruptCheckpointError(
+                    f"checkpoint {envelope.checkpoint_id!r} of thread {envelope.thread_id!r}: "
+                    f"log {ref.name!r} does not hold the {ref.length} items it recorded "
+                    f"(found {len(items)}, or their digest differs)"
+                )
+            refs[ref.name] = ref
+            return items
+        if isinstance(node, dict):
+            mapping = cast("dict[str, Any]", node)
+            return {key: await visit(value) for key, value in mapping.items()}
+        if isinstance(node, list):
+            return [await visit(value) for value in cast("list[Any]", node)]
+        return node
+
+    return await visit(tree), refs
+
+
+def nodes(tree: Any) -> Iterator[Any]:
+    """Every value inside a tree of dicts and lists, the tree itself first."""
+    yield tree
+    if isinstance(tree, Mapping):
+        for value in cast("Mapping[str, Any]", tree).values():
+            yield from nodes(value)
+    elif isinstance(tree, list):
+        for value in cast("list[Any]", tree):
+            yield from nodes(value)
+
+
+def find_refs(tree: Any) -> dict[str, LogRef]:
+    """The log references in a stored payload, by log name, without reading the logs."""
+    refs = (LogRef.from_json(node) for node in nodes(tree))
+    return {ref.name: ref for ref in refs if ref is not None}

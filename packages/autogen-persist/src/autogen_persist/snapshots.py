@@ -1,0 +1,194 @@
+"""Save and load a team or an agent by hand, as envelopes with logs (the seed pattern).
+
+    await save_agent(store, "user-42", agent)          # after each run
+    agent = build_agent()
+    await load_agent(store, "user-42", agent)          # in the next process
+
+This is the ``json.dump(await agent.save_state())`` habit made durable: each save is an
+envelope (kind, schema version, fingerprint, producer versions) in the thread's history, the
+model context and transcript go to append-only logs so a save stores only what is new, and a
+load checks the checkpoint fits. Saving compares the live lists with the stored ones by
+content, so it costs O(history) in time; :class:`~autogen_persist.DurableAgent` and
+:class:`~autogen_persist.DurableTeam` keep that O(new) as well. Save a team only when it is
+not running (between runs): AutoGen's state is not consistent mid-run (FINDINGS §1).
+"""
+
+# pyright: reportPrivateUsage=false
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from autogen_agentchat.base import ChatAgent, Team
+
+from agent_persist import Envelope, Registry, Status, default_registry
+from agent_persist.stores import CheckpointStore
+
+from ._capture import capture_agent, capture_team, require_group_chat
+from ._checkpoints import find_head, read_head, write_checkpoint
+from ._layout import Layout, agent_layout, check_layout, config_fingerprint, team_layout
+from ._logs import LogTracker, find_refs
+from ._payload import AgentPayload, TeamPayload, parse
+from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
+from ._termination import check_supported, load_condition, save_condition
+from .agent import load_agent_checkpoint
+from .team import load_team_checkpoint
+
+__all__ = ["load_agent", "load_team", "save_agent", "save_team"]
+
+
+async def _save(
+    store: CheckpointStore,
+    thread_id: str,
+    *,
+    kind: str,
+    component: Team | ChatAgent,
+    layout: Layout,
+    tree: dict[str, Any],
+    registry: Registry | None,
+    status: Status,
+    metadata: Mapping[str, Any] | None,
+) -> Envelope:
+    registry = ensure_registered(registry or default_registry())
+    fingerprint = config_fingerprint(component)
+    head = await find_head(store, thread_id, kind=kind, registry=registry, fingerprint=fingerprint)
+    tracker = LogTracker()
+    if head is not None:
+        model = TeamPayload if kind == KIND_TEAM else AgentPayload
+        check_layout(
+            parse(model, head).layout,
+            layout,
+            where=f"checkpoint {head.checkpoint_id!r} of thread {thread_id!r}",
+        )
+        tracker.remember_all(tree, find_refs(head.payload), verify=True)
+    planned, appends = await tracker.plan(tree, lambda name: store.log_length(thread_id, name))
+    return await write_checkpoint(
+        store,
+        head,
+        thread_id=thread_id,
+        kind=kind,
+        payload=planned,
+        appends=appends,
+        fingerprint=fingerprint,
+        status=status,
+        metadata=metadata,
+    )
+
+
+async def save_team(
+    store: CheckpointStore,
+    thread_id: str,
+    team: Team,
+    *,
+    registry: Registry | None = None,
+    status: Status = Status.DONE,
+    metadata: Mapping[str, Any] | None = None,
+) -> Envelope:
+    """Checkpoint a team that is not running: its state, termination state and layout."""
+    group = require_group_chat(team)
+    tree, extras = await capture_team(group)
+    layout = team_layout(group)
+    condition = group._termination_condition
+    termination = None
+    if condition is not None:
+        check_supported(condition)
+        termination = save_condition(condition)
+    return await _save(
+        store,
+        thread_id,
+        kind=KIND_TEAM,
+        component=group,
+        tree={
+            "team": tree,
+            "extras": extras,
+            "layout": layout.model_dump(),
+            "termination": termination,
+        },
+        layout=layout,
+        registry=registry,
+        status=status,
+        metadata=metadata,
+    )
+
+
+async def load_team(
+    store: CheckpointStore,
+    thread_id: str,
+    team: Team,
+    *,
+    checkpoint_id: str | None = None,
+    registry: Registry | None = None,
+) -> Envelope:
+    """Load the thread's head (or a checkpoint) into a freshly built team; return it.
+
+    Raises ``ThreadNotFoundError``, ``KindMismatchError``, ``ParticipantsMismatchError``,
+    ``CorruptCheckpointError`` or ``FutureVersionError``; the team is untouched then, apart
+    from ``IncompatibleCheckpointError`` raised by AutoGen's own load half-way (build a new
+    team before trying again).
+    """
+    group = require_group_chat(team)
+    registry = ensure_registered(registry or default_registry())
+    head = await read_head(
+        store,
+        thread_id,
+        kind=KIND_TEAM,
+        registry=registry,
+        fingerprint=config_fingerprint(group),
+        checkpoint_id=checkpoint_id,
+    )
+    payload, _, _ = await load_team_checkpoint(group, store, head, layout=team_layout(group))
+    condition = group._termination_condition
+    if condition is not None and payload.termination is not None:
+        load_condition(condition, payload.termination)
+    return head
+
+
+async def save_agent(
+    store: CheckpointStore,
+    thread_id: str,
+    agent: ChatAgent,
+    *,
+    registry: Registry | None = None,
+    status: Status = Status.DONE,
+    metadata: Mapping[str, Any] | None = None,
+) -> Envelope:
+    """Checkpoint an agent (after a run): its state, with the model context in a log."""
+    tree, extras = await capture_agent(agent)
+    layout = agent_layout(agent)
+    return await _save(
+        store,
+        thread_id,
+        kind=KIND_AGENT,
+        component=agent,
+        tree={"agent": tree, "extras": extras, "layout": layout.model_dump()},
+        layout=layout,
+        registry=registry,
+        status=status,
+        metadata=metadata,
+    )
+
+
+async def load_agent(
+    store: CheckpointStore,
+    thread_id: str,
+    agent: ChatAgent,
+    *,
+    checkpoint_id: str | None = None,
+    registry: Registry | None = None,
+) -> Envelope:
+    """Load the thread's head (or a checkpoint) into ``agent``; return the checkpoint.
+
+    Raises as :func:`load_team` does.
+    """
+    registry = ensure_registered(registry or default_registry())
+    head = await read_head(
+        store,
+        thread_id,
+        kind=KIND_AGENT,
+        registry=registry,
+        fingerprint=config_fingerprint(agent),
+        checkpoint_id=checkpoint_id,
+    )
+    await load_agent_checkpoint(agent, store, head)
+    return head

@@ -1,0 +1,293 @@
+"""Durable AutoGen teams: a checkpoint after every agent turn, exact resume after a crash.
+
+    def build_team() -> RoundRobinGroupChat:
+        return RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(9))
+
+    team = DurableTeam(build_team, store="sqlite:///agents.db", thread_id="essay-1")
+    await Console(team.run_stream(task="Write an essay."))   # same call again resumes
+
+How a turn becomes a consistent checkpoint (FINDINGS §1): the team is run one turn at a
+time (its manager's ``max_turns`` is set to 1, so each step ends quiescent, after the thread
+update and before the next speaker is chosen), the termination condition is wrapped so the
+per-step resets are ignored and its counters are saved, and the run's own turn count, done
+flag and stop reason are kept in the payload. The user's ``max_turns`` is enforced on that
+count. Every ``run()`` builds the team afresh with the factory and loads the latest
+checkpoint into it, so a retry after an exception never continues a dirty team.
+
+MagenticOne cannot be stepped or continued mid-task (upstream #5054): its runs are
+checkpointed after every agent message for inspection, and resuming one that did not finish
+raises :class:`~autogen_persist.errors.ResumeNotSupportedError`.
+"""
+
+# pyright: reportPrivateUsage=false
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+from autogen_agentchat.base import TaskResult, Team
+from autogen_agentchat.messages import (
+    BaseAgentEvent,
+    BaseChatMessage,
+    ModelClientStreamingChunkEvent,
+)
+from autogen_agentchat.teams import BaseGroupChat, MagenticOneGroupChat
+from autogen_core import CancellationToken
+
+from agent_persist import Envelope, Registry, Status
+from agent_persist.stores import CheckpointStore
+
+from ._capture import (
+    capture_team,
+    dump_messages,
+    require_group_chat,
+    restore_extras,
+)
+from ._checkpoints import find_head, load_native, write_checkpoint
+from ._durable import DurableBase
+from ._layout import Layout, check_layout, config_fingerprint, team_layout
+from ._lease import LeaseHolder
+from ._logs import LogRef, LogTracker, Tracked, read_logs
+from ._payload import RunRecord, TeamPayload, parse
+from ._plugin import KIND_TEAM
+from ._termination import DurableTermination
+from .errors import ResumeNotSupportedError, UnsupportedComponentError
+
+__all__ = ["DurableTeam"]
+
+_STEP_LIMIT = "Maximum number of turns 1 reached."
+"""The stop reason of a step that ended because its one turn was taken."""
+
+OUTPUT = "output"
+"""The log of every message the runs yielded, from which a finished run's result is rebuilt."""
+
+
+async def load_team_checkpoint(
+    team: BaseGroupChat,
+    store: CheckpointStore,
+    head: Envelope,
+    *,
+    layout: Layout,
+    restart_turn_count: bool = False,
+) -> tuple[TeamPayload, list[BaseAgentEvent | BaseChatMessage], dict[str, LogRef]]:
+    """Load ``head`` into a freshly built ``team``; return the payload, output and refs.
+
+    ``restart_turn_count`` sets the manager's turn count to 0, for a team that is stepped
+    (its run's count lives in the run record).
+    """
+    payload = parse(TeamPayload, head)
+    where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
+    check_layout(payload.layout, layout, where=where)
+    full, refs = await read_logs(
+        store,
+        head,
+        {"team": payload.team, "extras": payload.extras, OUTPUT: payload.output or []},
+    )
+    state = cast("dict[str, Any]", full["team"])
+    manager_state = state.get("agent_states", {}).get(layout.manager)
+    if restart_turn_count and isinstance(manager_state, dict):
+        manager_state["current_turn"] = 0
+    output: list[BaseAgentEvent | BaseChatMessage] = []
+
+    async def load() -> None:
+        await team.load_state(state)
+        output.extend(team._message_factory.create(item) for item in full[OUTPUT])
+
+    await load_native(load(), where=where, what="team")
+    await restore_extras(team, full["extras"])
+    return payload, output, refs
+
+
+class _LiveTeam:
+    """A freshly built team with the thread's latest checkpoint loaded into it."""
+
+    def __init__(self, team: BaseGroupChat, store: CheckpointStore, thread_id: str) -> None:
+        self.team, self.store, self.thread_id = team, store, thread_id
+        if team._initialized:
+            raise UnsupportedComponentError(
+                "the team factory returned a team that already ran; it must build a new "
+                "team (with new agents) on every call"
+            )
+        self.layout = team_layout(team)
+        self.fingerprint = config_fingerprint(team)
+        self.user_max_turns: int | None = team._max_turns
+        self.stepping = not isinstance(team, MagenticOneGroupChat)
+        self.guard = DurableTermination(team._termination_condition)
+        team._termination_condition = self.guard
+        if self.stepping:
+            team._max_turns = 1
+        self.tracker = LogTracker()
+        self.head: Envelope | None = None
+        self.run: RunRecord | None = None
+        self.output: list[BaseAgentEvent | BaseChatMessage] = []
+        """Every message the runs yielded (AutoGen's ``TaskResult.messages``, all runs)."""
+
+    def _output(self) -> Tracked:
+        return Tracked(OUTPUT, self.output, dump_messages)
+
+    async def load(self, registry: Registry) -> None:
+        """Load the head checkpoint, if the thread has one, and set the log baseline."""
+        head = await find_head(
+            self.store,
+            self.thread_id,
+            kind=KIND_TEAM,
+            registry=registry,
+            fingerprint=self.fingerprint,
+        )
+        refs: dict[str, LogRef] = {}
+        if head is not None:
+            payload, self.output, refs = await load_team_checkpoint(
+                self.team, self.store, head, layout=self.layout, restart_turn_count=True
+            )
+            self.guard.load(payload.termination)
+            self.head, self.run = head, payload.run
+        tree, extras = await capture_team(self.team)
+        self.tracker.remember_all([tree, extras, self._output()], refs)
+
+    def transcript_length(self) -> int:
+        """How many messages the runs have yielded."""
+        return len(self.output)
+
+    def check_resumable(self, where: str) -> None:
+        """MagenticOne cannot continue mid-task: say so instead of re-planning."""
+        if self.run is not None and self.run.resumable and self.stepping:
+            return
+        raise ResumeNotSupportedError(
+            f"{where}: {type(self.team).__name__} cannot continue a task mid-way (AutoGen "
+            "re-plans on a new task and asserts without one; upstream #5054). Its "
+            "checkpoints remain for inspection; start over with resume=False"
+        )
+
+    async def checkpoint(self, lease: LeaseHolder, *, metadata: dict[str, Any] | None) -> Envelope:
+        """Store the team's state now, appending only what is new to the logs."""
+        run = self.run
+        tree, extras = await capture_team(self.team)
+        manager_state = tree["agent_states"].get(self.layout.manager)
+        if isinstance(manager_state, dict) and run is not None:
+            manager_state["current_turn"] = run.turn
+        payload, appends = await self.tracker.plan(
+            {
+                "team": tree,
+                "extras": extras,
+                "layout": self.layout.model_dump(),
+                "termination": self.guard.save(),
+                OUTPUT: self._output(),
+                "run": None if run is None else run.model_dump(),
+            },
+            lambda name: self.store.log_length(self.thread_id, name),
+        )
+        lease.check()
+        self.head = await write_checkpoint(
+            self.store,
+            self.head,
+            thread_id=self.thread_id,
+            kind=KIND_TEAM,
+            payload=payload,
+            appends=appends,
+            fingerprint=self.fingerprint,
+            status=Status.DONE if run is not None and run.done else Status.RUNNING,
+            stop_reason=None if run is None else run.stop_reason,
+            metadata=metadata,
+        )
+        self.tracker.commit()
+        return self.head
+
+    async def _forward(
+        self,
+        task: Sequence[BaseChatMessage] | None,
+        token: CancellationToken | None,
+        output_task_messages: bool,
+    ) -> AsyncIterator[BaseAgentEvent | BaseChatMessage | TaskResult]:
+        """One ``run_stream`` of the team: record every message, hide the task if asked."""
+        hidden = 0 if output_task_messages or task is None else len(task)
+        async for item in self.team.run_stream(
+            task=None if task is None else list(task), cancellation_token=token
+        ):
+            if not isinstance(item, TaskResult | ModelClientStreamingChunkEvent):
+                self.output.append(item)
+            if hidden and not isinstance(item, TaskResult):
+                hidden -= 1
+                continue
+            yield item
+
+    async def steps(
+        self,
+        task: Sequence[BaseChatMessage] | None,
+        token: CancellationToken | None,
+        *,
+        output_task_messages: bool,
+    ) -> AsyncIterator[BaseAgentEvent | BaseChatMessage | None]:
+        """Run turn by turn; yield each message, and ``None`` when a checkpoint is due."""
+        run = _require(self.run)
+        if not self.stepping:
+            run.resumable = False
+        while True:
+            self.guard.stepping, self.guard.fired = self.stepping, None
+            outcome: TaskResult | None = None
+            try:
+                async for item in self._forward(task, token, output_task_messages):
+                    if isinstance(item, TaskResult):
+                        outcome = item
+                        continue
+                    yield item
+                    if not self.stepping and self._is_turn(item):
+                        run.turn += 1
+                        yield None
+            finally:
+                self.guard.stepping = False
+            task = None
+            reason = None if outcome is None else outcome.stop_reason
+            if self.stepping and self.guard.fired is None and reason == _STEP_LIMIT:
+                run.turn += 1
+                limit = self.user_max_turns
+                if limit is None or run.turn < limit:
+                    yield None
+                    continue
+                reason = f"Maximum number of turns {limit} reached."
+            await self.guard.finish()
+            run.turn, run.done, run.stop_reason = 0, True, reason
+            yield None
+            return
+
+    def _is_turn(self, item: BaseAgentEvent | BaseChatMessage) -> bool:
+        return isinstance(item, BaseChatMessage) and item.source in self.layout.participants
+
+    def result(self, *, output_task_messages: bool) -> TaskResult:
+        """The run's result: its messages as AutoGen would give them, and its stop reason."""
+        run = _require(self.run)
+        skip = 0 if output_task_messages else run.task_messages
+        return TaskResult(
+            messages=list(self.output[run.start + skip :]), stop_reason=run.stop_reason
+        )
+
+
+def _require(run: RunRecord | None) -> RunRecord:
+    if run is None:
+        raise RuntimeError("no run is in progress")  # a bug: callers start or load a run first
+    return run
+
+
+class DurableTeam(DurableBase[Team]):
+    """An AutoGen group chat that checkpoints every turn and resumes where it stopped.
+
+    Args:
+        factory: Builds the team, with new agents and model clients, on every call.
+        store: A store, or its URL (then opened and closed by this object).
+        thread_id: The conversation this object runs.
+        worker_id: This worker's lease owner name (host, pid and a random suffix).
+        lease_ttl: How long the lease lasts without renewal (it is renewed while running).
+        lease_wait: How long to wait for another worker's lease; ``None`` fails at once.
+        registry: The migration registry (the process-wide default one).
+        metadata: Stored on every checkpoint this object writes.
+        on_checkpoint: Called with each checkpoint once it is stored.
+    """
+
+    _kind = KIND_TEAM
+    _payload_model = TeamPayload
+    _state_key = "team"
+
+    async def _live(self, store: CheckpointStore) -> _LiveTeam:
+        live = _LiveTeam(require_group_chat(self._factory()), store, self.thread_id)
+        await live.load(self._registry)
+        return live

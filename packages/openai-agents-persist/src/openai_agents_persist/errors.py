@@ -1,0 +1,73 @@
+"""The adapter's own errors, each a subclass of the core hierarchy so one ``except`` catches all.
+
+from agent_persist.errors import AgentPersistError
+from openai_agents_persist.errors import MissingToolError
+
+try:
+    state = await load_run_state(store, "user-1", agent)
+except MissingToolError as exc:
+    print(exc.names)            # the tools the saved run needs and the agent lacks
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from agent_persist.errors import (
+    AgentPersistError,
+    CorruptCheckpointError,
+    FutureVersionError,
+    NotFoundError,
+)
+
+__all__ = [
+    "CorruptItemError",
+    "FutureItemFormatError",
+    "InvalidLimitError",
+    "MissingAgentError",
+    "MissingToolError",
+    "PendingInterruptionError",
+]
+
+
+class InvalidLimitError(AgentPersistError, ValueError):
+    """A negative ``limit``: the SDK documents none, so it is refused instead of guessed."""
+
+
+class CorruptItemError(CorruptCheckpointError):
+    """A stored session item that is not a versioned item this adapter wrote."""
+
+
+class FutureItemFormatError(FutureVersionError):
+    """A session item written by a newer adapter; it is left untouched in the store."""
+
+
+class _MissingNamesError(NotFoundError):
+    """A saved run refers to names the loading agent graph does not have."""
+
+    what = "names"
+
+    def __init__(self, names: Iterable[str], available: Iterable[str], *, where: str) -> None:
+        self.names = sorted(set(names))
+        self.available = sorted(set(available))
+        super().__init__(
+            f"{where}: the saved run needs {self.what} {self.names} but the agent graph has "
+            f"{self.available}; register a rename with rename_agent()/rename_tool() or load "
+            "it with the agent that saved it"
+        )
+
+
+class MissingAgentError(_MissingNamesError):
+    """A saved run names an agent the loading agent graph does not contain."""
+
+    what = "agents"
+
+
+class MissingToolError(_MissingNamesError):
+    """A saved run names a tool that no agent of the loading graph offers."""
+
+    what = "tools"
+
+
+class PendingInterruptionError(AgentPersistError):
+    """New input was given while the session still waits for a tool approval decision."""

@@ -1,0 +1,142 @@
+"""Versioned session items: every stored item says which item format and SDK wrote it.
+
+    stored = wrap_item({"role": "user", "content": "hi"})
+    # {"v": 1, "sdk": "0.24.0", "item": {"role": "user", "content": "hi"}}
+    assert ITEM_FORMATS.unwrap(stored, where="t-1") == {"role": "user", "content": "hi"}
+
+Item shapes change across SDK versions (stored reasoning item ids make the API answer 404,
+upstream openai-agents #2020, #1709, #1882), so reading migrates an older item through
+registered pure functions instead of handing the model something it rejects. Format 0 is an
+item stored bare, without the wrapper (what the SDK's own sessions write); its migration to
+format 1 drops reasoning item ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import version
+from typing import Any, TypeVar, cast
+
+from agent_persist.errors import MigrationFailedError, MissingMigrationError
+
+from .errors import CorruptItemError, FutureItemFormatError
+
+__all__ = ["ITEM_FORMATS", "ITEM_FORMAT_VERSION", "SDK_VERSION", "ItemFormats", "wrap_item"]
+
+ITEM_FORMAT_VERSION = 1
+"""The item format this code writes. 0: a bare SDK item; 1: ``{"v", "sdk", "item"}``."""
+
+SDK_VERSION = version("openai-agents")
+"""The openai-agents version recorded with every item written."""
+
+ItemMigration = Callable[[Any], Any]
+"""A pure function from an item at one format version to the item at the next."""
+
+_F = TypeVar("_F", bound=ItemMigration)
+
+
+def wrap_item(item: Any) -> dict[str, Any]:
+    """The stored form of an item: the item with its format and SDK versions."""
+    return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item}
+
+
+class ItemFormats:
+    """The item migrations, one per format version, run in a chain on read."""
+
+    def __init__(self) -> None:
+        self._steps: dict[int, ItemMigration] = {}
+
+    def register(self, from_version: int) -> Callable[[_F], _F]:
+        """Decorator: a migration from ``from_version`` to ``from_version + 1``."""
+        if not 0 <= from_version < ITEM_FORMAT_VERSION:
+            raise ValueError(
+                f"item migrations go from 0..{ITEM_FORMAT_VERSION - 1}, got {from_version}"
+            )
+
+        def decorate(function: _F) -> _F:
+            self._steps[from_version] = function
+            return function
+
+        return decorate
+
+    def unwrap(self, stored: Any, *, where: str) -> Any:
+        """The item inside ``stored``, migrated to the current format.
+
+        Raises:
+            CorruptItemError: ``stored`` is not a versioned item.
+            FutureItemFormatError: A newer adapter wrote it.
+            MissingMigrationError: No migration continues the chain.
+            MigrationFailedError: A migration raised.
+        """
+        if type(stored) is dict:
+            fields = cast("dict[str, Any]", stored)
+            if fields.get("v") == ITEM_FORMAT_VERSION and "item" in fields:
+                return fields["item"]  # the fast path: every item written by this version
+        return self._upgrade(stored, where=where)
+
+    def unwrap_all(self, stored: list[Any], *, where: str) -> list[Any]:
+        """:meth:`unwrap` every item; the current format costs one comparison per item."""
+        current = ITEM_FORMAT_VERSION
+        items: list[Any] = []
+        append = items.append
+        for entry in cast("list[dict[str, Any]]", stored):
+            if type(entry) is dict and entry.get("v") == current and "item" in entry:
+                append(entry["item"])
+            else:
+                append(self._upgrade(entry, where=where))
+        return items
+
+    def _upgrade(self, stored: Any, *, where: str) -> Any:
+        item, format_version = self._split(stored, where=where)
+        while format_version < ITEM_FORMAT_VERSION:
+            step = self._steps.get(format_version)
+            if step is None:
+                raise MissingMigrationError(
+                    f"{where}: no session item migration from format {format_version}"
+                )
+            try:
+                item = step(item)
+            except Exception as exc:
+                raise MigrationFailedError(
+                    f"{where}: session item migration from format {format_version} raised "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            format_version += 1
+        return item
+
+    @staticmethod
+    def _split(stored: Any, *, where: str) -> tuple[Any, int]:
+        if not isinstance(stored, dict):
+            raise CorruptItemError(
+                f"{where}: a stored item is {type(stored).__name__}, not an item"
+            )
+        fields = cast("dict[str, Any]", stored)
+        if "v" not in fields:
+            return fields, 0  # a bare SDK item, as the SDK's own sessions store them
+        format_version = fields["v"]
+        if type(format_version) is not int or format_version < 1 or "item" not in fields:
+            raise CorruptItemError(
+                f"{where}: a stored item has a bad wrapper (keys {sorted(fields)[:6]})"
+            )
+        if format_version > ITEM_FORMAT_VERSION:
+            raise FutureItemFormatError(
+                f"{where}: a session item has format {format_version}, written by "
+                f"openai-agents {fields.get('sdk')!r}; this code reads up to "
+                f"{ITEM_FORMAT_VERSION}: upgrade openai-agents-persist"
+            )
+        return fields["item"], format_version
+
+
+ITEM_FORMATS = ItemFormats()
+"""The process-wide item migrations; register more with ``ITEM_FORMATS.register(n)``."""
+
+
+@ITEM_FORMATS.register(0)
+def _drop_reasoning_ids(item: Any) -> Any:
+    """Bare items predate versioning; their reasoning item ids make the API answer 404."""
+    if not isinstance(item, dict):
+        return item
+    fields = cast("dict[str, Any]", item)
+    if fields.get("type") != "reasoning":
+        return fields
+    return {key: value for key, value in fields.items() if key != "id"}
