@@ -42,8 +42,10 @@ def tests_minimal(session: nox.Session) -> None:
     """The core alone, no extras: SQLite works and every extra fails with its install command."""
     session.install(f"./{CORE}", "pytest", "pytest-asyncio", "hypothesis")
     session.run(
-        "python", "-c", "import importlib.util as u; assert not u.find_spec('redis'); "
-        "assert not u.find_spec('asyncpg')"
+        "python",
+        "-c",
+        "import importlib.util as u; assert not u.find_spec('redis'); "
+        "assert not u.find_spec('asyncpg')",
     )
     session.run("pytest", *MINIMAL_TESTS, *session.posargs)
 

@@ -72,8 +72,13 @@ async def measure(store: BaseStore, history: int) -> tuple[list[float], int, int
     thread_id = f"bench-{history}-{uuid.uuid4().hex[:6]}"
     messages = [message(i) for i in range(history)]
     head = await store.put(
-        Envelope.create(kind="bench.chat", schema_version=1, thread_id=thread_id,
-                        payload={"turn": 0}, producer=PRODUCER),
+        Envelope.create(
+            kind="bench.chat",
+            schema_version=1,
+            thread_id=thread_id,
+            payload={"turn": 0},
+            producer=PRODUCER,
+        ),
         appends={"transcript": messages},
     )
     codec = PayloadCodec()
@@ -88,7 +93,9 @@ async def measure(store: BaseStore, history: int) -> tuple[list[float], int, int
         times.append((time.perf_counter() - started) * 1000)
         encoded = encode_checkpoint(envelope, codec)
         encoded_bytes = (
-            len(encoded.header) + len(encoded.payload) + len(canonical_json(head.logs))
+            len(encoded.header)
+            + len(encoded.payload)
+            + len(canonical_json(head.logs))
             + sum(len(encode_item(m, codec)) for m in new)
         )
     naive = len(canonical_json({"turn": SAMPLES, "transcript": messages}))
@@ -99,14 +106,16 @@ async def measure(store: BaseStore, history: int) -> tuple[list[float], int, int
 
 
 async def run(stores: list[str]) -> None:
-    print(f"{'store':9} {'history':>7} {'median ms':>9} {'p90 ms':>7} {'bytes/ckpt':>10} "
-          f"{'naive bytes':>11}")
+    print(
+        f"{'store':9} {'history':>7} {'median ms':>9} {'p90 ms':>7} {'bytes/ckpt':>10} "
+        f"{'naive bytes':>11}"
+    )
     summary: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
         for name in stores:
             try:
                 store = await open_bench_store(name, folder)
-            except Exception as exc:  # noqa: BLE001 - report and go on with the others
+            except Exception as exc:
                 print(f"{name:9} unavailable: {type(exc).__name__}: {exc}")
                 continue
             medians: dict[int, float] = {}
@@ -115,8 +124,9 @@ async def run(stores: list[str]) -> None:
                 times, size, naive = await measure(store, history)
                 medians[history], sizes[history] = statistics.median(times), size
                 p90 = statistics.quantiles(times, n=10)[-1]
-                print(f"{name:9} {history:7} {medians[history]:9.3f} {p90:7.3f} {size:10} "
-                      f"{naive:11}")
+                print(
+                    f"{name:9} {history:7} {medians[history]:9.3f} {p90:7.3f} {size:10} {naive:11}"
+                )
             await drop(name, store)
             summary.append(
                 f"{name:9} time 1000/10 = {medians[1000] / medians[10]:.2f}x, "

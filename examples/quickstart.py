@@ -50,8 +50,14 @@ async def run_chat(url: str, thread_id: str, *, stop_after: int | None = None) -
             state = {"turn": turn, "tokens_left": 1000 - 50 * turn}
             status = Status.DONE if done else Status.RUNNING
             envelope = (
-                Envelope.create(kind="quickstart.chat", schema_version=2, thread_id=thread_id,
-                                payload=state, producer=PRODUCER, metadata={"user": "ada"})
+                Envelope.create(
+                    kind="quickstart.chat",
+                    schema_version=2,
+                    thread_id=thread_id,
+                    payload=state,
+                    producer=PRODUCER,
+                    metadata={"user": "ada"},
+                )
                 if head is None
                 else head.next(payload=state, status=status)
             )
@@ -72,7 +78,8 @@ async def main() -> None:
         print("2. a run that stops after turn 3, then a fresh worker resumes it")
         await run_chat(url, "interrupted", stop_after=3)
         resumed = await run_chat(url, "interrupted")
-        assert resumed == reference, "the resumed transcript differs"
+        if resumed != reference:
+            raise SystemExit("the resumed transcript differs from the uninterrupted run")
         print(f"  same {len(resumed)} messages as the uninterrupted run")
 
         async with open_store(url) as store:
@@ -89,8 +96,13 @@ async def main() -> None:
                 payload["tokens_left"] = payload.pop("budget")
                 return payload
 
-            legacy = Envelope.create(kind="quickstart.chat", schema_version=1, thread_id="legacy",
-                                     payload={"turn": 1, "budget": 950}, producer=PRODUCER)
+            legacy = Envelope.create(
+                kind="quickstart.chat",
+                schema_version=1,
+                thread_id="legacy",
+                payload={"turn": 1, "budget": 950},
+                producer=PRODUCER,
+            )
             await store.put(legacy)
             upgraded = registry.upgrade(await store.get("legacy"))
             print(f"  v1 {legacy.payload} -> v{upgraded.schema_version} {upgraded.payload}")

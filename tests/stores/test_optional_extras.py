@@ -39,7 +39,9 @@ def test_postgres_store_without_asyncpg_names_the_install_command(
 ) -> None:
     hide(monkeypatch, "asyncpg")
     for url in ("postgresql://postgres@127.0.0.1/test", "postgresql+asyncpg://u@h/db"):
-        with pytest.raises(MissingDependencyError, match=r'pip install "agent-persist\[postgres\]"'):
+        with pytest.raises(
+            MissingDependencyError, match=r'pip install "agent-persist\[postgres\]"'
+        ):
             open_store(url)
 
 
@@ -53,5 +55,5 @@ def test_unknown_url_schemes_are_refused(url: str) -> None:
 
 
 def test_memory_urls_share_data_by_name() -> None:
-    assert open_store("memory://a")._threads is open_store("memory://a")._threads  # type: ignore[attr-defined]  # noqa: SLF001
-    assert open_store("memory://")._threads is not open_store("memory://")._threads  # type: ignore[attr-defined]  # noqa: SLF001
+    assert open_store("memory://a")._threads is open_store("memory://a")._threads  # type: ignore[attr-defined]
+    assert open_store("memory://")._threads is not open_store("memory://")._threads  # type: ignore[attr-defined]

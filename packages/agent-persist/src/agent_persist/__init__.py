@@ -1,11 +1,11 @@
 """agent-persist: durable, versioned, migratable state for AI agents.
 
-    from agent_persist import Envelope, Producer, open_store
+from agent_persist import Envelope, Producer, open_store
 
-    async with open_store("sqlite:///agents.db") as store:
-        saved = await store.put(Envelope.create(kind="my.agent", schema_version=1,
-                                                thread_id="t-1", payload=state,
-                                                producer=Producer(package="my-app")))
+async with open_store("sqlite:///agents.db") as store:
+    saved = await store.put(Envelope.create(kind="my.agent", schema_version=1,
+                                            thread_id="t-1", payload=state,
+                                            producer=Producer(package="my-app")))
 """
 
 from importlib.metadata import version as _version

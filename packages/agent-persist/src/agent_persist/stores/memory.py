@@ -14,8 +14,8 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from .._json import JSON
 from ..codecs import PayloadCodec
