@@ -1,7 +1,7 @@
 """Turning the Redis scripts' replies back into envelopes, log items and thread listings.
 
     envelope = decode_envelope(thread_id, [id, header, payload, logs], codec)
-    items = decode_items(reply, codec, where="redis: thread 't': log 'transcript'")
+    items = decode_reply_items(reply, codec, where="redis: thread 't': log 'transcript'")
 
 Every reply is checked before use: a missing part or a value that does not parse raises the
 typed errors of :mod:`._records`, naming the thread, checkpoint, log and item.
@@ -23,7 +23,8 @@ from ..errors import (
     CorruptCheckpointError,
     ThreadNotFoundError,
 )
-from ._records import decode_checkpoint, decode_item, describe
+from ._records import decode_checkpoint, describe
+from ._records import decode_items as decode_many
 from ._redis_keys import decode_id
 from .base import ThreadInfo
 
@@ -32,7 +33,7 @@ __all__ = [
     "THREAD_ROW",
     "check_listing",
     "decode_envelope",
-    "decode_items",
+    "decode_reply_items",
     "decode_thread",
     "from_micros",
     "header_metadata",
@@ -91,15 +92,15 @@ def header_metadata(header: bytes | None) -> dict[str, Any] | None:
     return cast("dict[str, Any]", metadata) if isinstance(metadata, dict) else None
 
 
-def decode_items(reply: Sequence[Any], codec: PayloadCodec, *, where: str) -> list[JSON]:
+def decode_reply_items(reply: Sequence[Any], codec: PayloadCodec, *, where: str) -> list[JSON]:
     """Items from a ``{'seq1,seq2,...', item1, item2, ...}`` reply, in that order."""
     seqs = text(reply[0]).split(",") if len(reply) > 1 else []
-    items: list[JSON] = []
+    sealed: list[bytes] = []
     for seq, data in zip(seqs, reply[1:], strict=True):
         if data is None:
             raise CorruptCheckpointError(f"{where} item {seq}: the item is missing")
-        items.append(decode_item(data, codec, where=f"{where} item {seq}"))
-    return items
+        sealed.append(data)
+    return decode_many(sealed, codec, where=lambda i: f"{where} item {seqs[i]}")
 
 
 def decode_thread(row: Sequence[Any]) -> ThreadInfo | None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from .._json import JSON
-from ._records import decode_item
+from ._records import decode_item, decode_items
 from ._sql_base import Scope, ThreadRow, as_blob, claim_thread, touch
 from ._sql_statements import digest
 
@@ -70,8 +70,19 @@ def append(
 
 
 def _decode(scope: Scope, thread_id: str, name: str, seq: int, data: Any) -> JSON:
-    where = f"{scope.where(thread_id)}: log {name!r} item {seq}"
-    return decode_item(as_blob(data), scope.codec, where=where)
+    return decode_item(
+        as_blob(data),
+        scope.codec,
+        where=lambda: f"{scope.where(thread_id)}: log {name!r} item {seq}",
+    )
+
+
+def _decode_rows(scope: Scope, thread_id: str, name: str, rows: Sequence[Any]) -> list[JSON]:
+    return decode_items(
+        [as_blob(row.data) for row in rows],
+        scope.codec,
+        where=lambda i: f"{scope.where(thread_id)}: log {name!r} item {rows[i].seq}",
+    )
 
 
 def read_items(
@@ -100,8 +111,7 @@ def read_items(
         params["version"] = version
     if stop is not None:
         params["count"] = max(stop - start, 0)
-    rows = query(conn, **params)
-    return [_decode(scope, thread_id, name, row.seq, row.data) for row in rows]
+    return _decode_rows(scope, thread_id, name, query(conn, **params).all())
 
 
 def tail(
@@ -112,7 +122,7 @@ def tail(
     rows = scope.sql.tail(
         conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
     ).all()
-    return [_decode(scope, thread_id, name, row.seq, row.data) for row in reversed(rows)]
+    return _decode_rows(scope, thread_id, name, rows[::-1])
 
 
 def length(conn: Connection, scope: Scope, thread_id: str, name: str, now: float) -> int:

@@ -30,7 +30,7 @@ from ..errors import (
 from ._records import (
     check_metadata_filter,
     decode_checkpoint,
-    decode_item,
+    decode_items,
     describe,
     encode_checkpoint,
     encode_item,
@@ -309,9 +309,11 @@ class MemoryStore(BaseStore):
 
     def _decode_items(self, thread_id: str, log: str, items: list[_Item]) -> list[JSON]:
         where = f"{describe('memory', thread_id)}: log {log!r}"
-        return [
-            decode_item(item.data, self._codec, where=f"{where} item {item.seq}") for item in items
-        ]
+        return decode_items(
+            [item.data for item in items],
+            self._codec,
+            where=lambda i: f"{where} item {items[i].seq}",
+        )
 
     async def read_log(
         self,

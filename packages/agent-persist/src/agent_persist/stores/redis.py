@@ -53,7 +53,7 @@ from ._redis_rows import (
     THREAD_ROW,
     check_listing,
     decode_envelope,
-    decode_items,
+    decode_reply_items,
     decode_thread,
     header_metadata,
     put_outcome,
@@ -321,7 +321,7 @@ class RedisStore(BaseStore):
             seen = str(version)
         args = [log, seen, start, "" if stop is None else stop]
         reply = await self._run(self._scripts.read, [self._keys.thread(thread_id)], args)
-        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))
 
     async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         """See :meth:`CheckpointStore.tail`."""
@@ -330,7 +330,7 @@ class RedisStore(BaseStore):
             return []
         keys = [self._keys.thread(thread_id)]
         reply = await self._run(self._scripts.tail, keys, [log, count])
-        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))
 
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`: one ``LLEN``."""
@@ -344,7 +344,7 @@ class RedisStore(BaseStore):
         reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
         if reply is None:
             return None
-        return decode_items(reply, self._codec, where=self._log_where(thread_id, log))[0]
+        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))[0]
 
     async def clear_log(self, thread_id: str, log: str) -> None:
         """See :meth:`CheckpointStore.clear_log`: checkpoints that saw the items still do."""
