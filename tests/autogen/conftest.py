@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,30 +16,6 @@ from agent_persist.stores import BaseStore
 
 StoreSpec = tuple[str, dict[str, Any]]
 """A store URL and the options that isolate it."""
-
-
-async def _drop_schema(url: str, schema: str) -> None:
-    import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(sa.make_url(url).set(drivername="postgresql+asyncpg"))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
-
-
-async def _drop_prefix(url: str, prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.delete(*keys)
-    finally:
-        await client.aclose()
 
 
 @pytest.fixture(
@@ -57,14 +32,10 @@ async def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         yield f"sqlite:///{tmp_path / 'autogen.db'}", {}
     elif kind == "postgres":
         url = request.getfixturevalue("postgres_url")
-        schema = f"ap_test_{uuid.uuid4().hex}"
-        yield url, {"schema": schema}
-        await _drop_schema(url, schema)
+        yield url, {"schema": request.getfixturevalue("postgres_schema")}
     else:
         url = request.getfixturevalue("redis_url")
-        prefix = f"aptest:{uuid.uuid4().hex}"
-        yield url, {"prefix": prefix}
-        await _drop_prefix(url, prefix)
+        yield url, {"prefix": request.getfixturevalue("redis_prefix")}
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,30 +41,6 @@ class Backend:
         return args
 
 
-async def _drop_schema(url: str, schema: str) -> None:
-    import sqlalchemy as sa
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(sa.make_url(url).set(drivername="postgresql+asyncpg"))
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    finally:
-        await engine.dispose()
-
-
-async def _drop_prefix(url: str, prefix: str) -> None:
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url)
-    try:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
-        if keys:
-            await client.unlink(*keys)
-    finally:
-        await client.aclose()
-
-
 def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """Build the isolated backend ``name`` and drop it afterwards."""
     hex_id = uuid.uuid4().hex
@@ -75,11 +50,7 @@ def make_backend(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> I
         yield Backend(name, f"sqlite:///{tmp_path / 'agents.db'}")
     elif name == "postgres":
         url = request.getfixturevalue("postgres_url")
-        schema = f"ap_test_{hex_id}"
-        yield Backend(name, url, {"schema": schema})
-        asyncio.run(_drop_schema(url, schema))
+        yield Backend(name, url, {"schema": request.getfixturevalue("postgres_schema")})
     else:
         url = request.getfixturevalue("redis_url")
-        prefix = f"aptest:{hex_id}"
-        yield Backend(name, url, {"prefix": prefix})
-        asyncio.run(_drop_prefix(url, prefix))
+        yield Backend(name, url, {"prefix": request.getfixturevalue("redis_prefix")})

@@ -14,8 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -99,27 +97,15 @@ async def check_consistent(url: str, options: dict[str, Any]) -> int:
         pytest.param("redis", marks=pytest.mark.redis),
     ]
 )
-async def target(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-    run = uuid.uuid4().hex
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, Any]]:
+    """A store URL and the options that isolate this test on it (cleaned up by the fixtures)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/crash.db", {}
-        return
+        return f"sqlite:///{tmp_path}/crash.db", {}
     if request.param == "postgres":
-        url = request.getfixturevalue("postgres_url")
-        options: dict[str, Any] = {"schema": f"ap_test_{run}"}
-    else:
-        url = request.getfixturevalue("redis_url")
-        options = {"prefix": f"aptest:{run}"}
-    yield url, options
-    async with open_store(url, **options) as store:
-        await store.delete_thread("crash")
-        if request.param == "postgres":
-            from sqlalchemy import text
-
-            async with store.engine.begin() as conn:  # type: ignore[attr-defined]
-                await conn.execute(text(f'DROP SCHEMA IF EXISTS "ap_test_{run}" CASCADE'))
+        return request.getfixturevalue("postgres_url"), {
+            "schema": request.getfixturevalue("postgres_schema")
+        }
+    return request.getfixturevalue("redis_url"), {"prefix": request.getfixturevalue("redis_prefix")}
 
 
 async def test_killed_writer_leaves_the_previous_head_intact(
