@@ -186,13 +186,19 @@ class Statements:
                 log_pk=_b("log_pk"), seq=_b("seq"), data=_b("data", type_=sa.LargeBinary())
             )
         )
-        of_log = sa.and_(
-            items.c.log_pk == logs.c.pk,
-            logs.c.thread_pk == t.c.pk,
-            logs.c.name_key == _b("name_key"),
-            t.c.key == _b("key"),
-            t.c.updated_at > _b("alive_after"),
+        # The log's pk as a scalar subquery: the planner then walks the (log_pk, seq) index
+        # in order and stops at LIMIT, instead of joining every item to its thread first.
+        log_pk = (
+            sa.select(logs.c.pk)
+            .join(t, logs.c.thread_pk == t.c.pk)
+            .where(
+                logs.c.name_key == _b("name_key"),
+                t.c.key == _b("key"),
+                t.c.updated_at > _b("alive_after"),
+            )
+            .scalar_subquery()
         )
+        of_log = items.c.log_pk == log_pk
         live = items.c.removed_at.is_(None)
         seen = sa.and_(
             items.c.seq <= _b("version"),
