@@ -86,6 +86,7 @@ class _Checkpoint:
 class _Thread:
     updated_at: float
     checkpoints: list[_Checkpoint] = field(default_factory=list[_Checkpoint])
+    ids: set[str] = field(default_factory=set[str])
     logs: dict[str, _Log] = field(default_factory=dict[str, _Log])
     head: Envelope | None = None
 
@@ -169,9 +170,7 @@ class MemoryStore(BaseStore):
                     f"{describe('memory', envelope.thread_id)}: expected head "
                     f"{envelope.parent_id!r} but the head is {head!r}"
                 )
-            if thread and any(
-                c.checkpoint_id == envelope.checkpoint_id for c in thread.checkpoints
-            ):
+            if thread and envelope.checkpoint_id in thread.ids:
                 raise ConflictError(
                     f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
                 )
@@ -182,6 +181,7 @@ class MemoryStore(BaseStore):
             for log in thread.logs.values():
                 log.pinned = log.version
             stored = envelope.model_copy(update={"logs": versions})
+            thread.ids.add(envelope.checkpoint_id)
             thread.checkpoints.append(
                 _Checkpoint(
                     checkpoint_id=envelope.checkpoint_id,
@@ -426,6 +426,7 @@ class MemoryStore(BaseStore):
             keep.append(checkpoint)
         removed = len(thread.checkpoints) - len(keep)
         thread.checkpoints = list(reversed(keep))
+        thread.ids = {checkpoint.checkpoint_id for checkpoint in keep}
         for name, log in thread.logs.items():
             versions = [c.logs[name] for c in keep if name in c.logs]
             log.items = [
