@@ -77,11 +77,14 @@ def _decode(scope: Scope, thread_id: str, name: str, seq: int, data: Any) -> JSO
     )
 
 
-def _decode_rows(scope: Scope, thread_id: str, name: str, rows: Sequence[Any]) -> list[JSON]:
+def _decode_rows(
+    scope: Scope, thread_id: str, name: str, rows: Sequence[tuple[Any, ...]]
+) -> list[JSON]:
+    """Decode ``(seq, data)`` tuples."""
     return decode_items(
-        [as_blob(row.data) for row in rows],
+        [data if type(data) is bytes else as_blob(data) for _, data in rows],
         scope.codec,
-        where=lambda i: f"{scope.where(thread_id)}: log {name!r} item {rows[i].seq}",
+        where=lambda i: f"{scope.where(thread_id)}: log {name!r} item {rows[i][0]}",
     )
 
 
@@ -111,7 +114,7 @@ def read_items(
         params["version"] = version
     if stop is not None:
         params["count"] = max(stop - start, 0)
-    return _decode_rows(scope, thread_id, name, query(conn, **params).all())
+    return _decode_rows(scope, thread_id, name, query.tuples(conn, **params))
 
 
 def tail(
@@ -119,9 +122,9 @@ def tail(
 ) -> list[JSON]:
     """The newest ``count`` live items, oldest first."""
     alive_after = scope.alive_after(now)
-    rows = scope.sql.tail(
+    rows = scope.sql.tail.tuples(
         conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
-    ).all()
+    )
     return _decode_rows(scope, thread_id, name, rows[::-1])
 
 

@@ -53,6 +53,18 @@ class Stmt:
         """Execute once."""
         return conn.execute(self.statement, {_PREFIX + k: v for k, v in values.items()})
 
+    def tuples(self, conn: Connection, /, **values: Any) -> list[tuple[Any, ...]]:
+        """Execute once and return the driver's plain tuples.
+
+        Skips SQLAlchemy's per-row ``Row`` objects, which cost more than the query itself
+        when a log of thousands of items is read; only for columns needing no conversion.
+        """
+        result = self(conn, **values)
+        try:
+            return list(result.cursor.fetchall())  # pyright: ignore[reportOptionalMemberAccess]
+        finally:
+            result.close()
+
     def many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Execute once per row (one ``executemany``)."""
         params = [{_PREFIX + k: v for k, v in row.items()} for row in rows]
