@@ -63,6 +63,12 @@ def append(
     conn: Connection, scope: Scope, thread_id: str, name: str, sealed: Sequence[bytes], now: float
 ) -> None:
     """Append to a log outside a checkpoint, creating (or reviving) the thread."""
+    live = scope.sql.claim_live_and_touch(
+        conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
+    ).first()
+    if live is not None:
+        append_items(conn, scope, live.pk, name, sealed)
+        return
     thread = claim_thread(conn, scope, thread_id, now, create=True)
     assert thread is not None  # noqa: S101 - create=True always returns a thread
     append_items(conn, scope, thread.pk, name, sealed)

@@ -107,6 +107,13 @@ class Statements:
         )
         self.reset_thread = Stmt(t.update().where(t.c.pk == _b("pk")).values(**_fresh()))
         self.touch = Stmt(t.update().where(t.c.pk == _b("pk")).values(updated_at=_b("now")))
+        self.claim_live_and_touch = Stmt(
+            t.update()
+            .where(t.c.key == _b("key"), t.c.updated_at > _b("alive_after"))
+            .values(updated_at=_b("now"))
+            .returning(*columns)
+        )
+        """Lock and touch a live thread in one round trip (the common case of an append)."""
         new_head = {
             "head_id": _b("head_id"),
             "kind": _b("kind"),
