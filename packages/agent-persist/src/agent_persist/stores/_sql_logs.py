@@ -43,6 +43,16 @@ def append_items(
     ``version - n + 1 .. version`` without reading anything old: O(new items).
     """
     count = len(sealed)
+    if scope.sql.append_to_log is not None and sealed:
+        scope.sql.append_to_log(
+            conn,
+            thread_pk=thread_pk,
+            name_key=digest(name),
+            name=name,
+            count=count,
+            datas=list(sealed),
+        )
+        return
     row = scope.sql.upsert_log(
         conn, thread_pk=thread_pk, name_key=digest(name), name=name, count=count
     ).one()
@@ -63,6 +73,19 @@ def append(
     conn: Connection, scope: Scope, thread_id: str, name: str, sealed: Sequence[bytes], now: float
 ) -> None:
     """Append to a log outside a checkpoint, creating (or reviving) the thread."""
+    if scope.sql.append_if_live is not None and sealed:
+        inserted = scope.sql.append_if_live(
+            conn,
+            **scope.key(thread_id),
+            alive_after=scope.alive_after(now),
+            now=now,
+            name_key=digest(name),
+            name=name,
+            count=len(sealed),
+            datas=list(sealed),
+        ).all()
+        if inserted:
+            return
     live = scope.sql.claim_live_and_touch(
         conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
     ).first()

@@ -153,7 +153,7 @@ class Statements:
     def _logs(self, tables: Tables, postgres: bool) -> None:
         logs, t = tables.logs, tables.threads
         insert = _insert(logs, postgres)
-        self.upsert_log = Stmt(
+        upsert = (
             insert.values(
                 thread_pk=_b("thread_pk"),
                 name_key=_b("name_key", type_=sa.LargeBinary()),
@@ -171,7 +171,71 @@ class Statements:
             )
             .returning(logs.c.pk, logs.c.version)
         )
+        self.upsert_log = Stmt(upsert)
         """Create a log or bump its version (and length) by the count of new items."""
+        self.append_to_log: Stmt | None = None
+        self.append_if_live: Stmt | None = None
+        if postgres:
+            bumped = upsert.cte("bumped")
+            new = (
+                sa.func.unnest(_b("datas", type_=postgresql.ARRAY(sa.LargeBinary())))
+                .table_valued("data", with_ordinality="ord")
+                .render_derived()
+            )
+            seq = bumped.c.version - _b("count", type_=sa.BigInteger()) + new.c.ord
+            self.append_to_log = Stmt(
+                tables.items.insert().from_select(
+                    ["log_pk", "seq", "data"],
+                    sa.select(bumped.c.pk, seq, new.c.data)
+                    .select_from(bumped)
+                    .join(new, sa.true()),
+                )
+            )
+            """PostgreSQL: bump the log and insert its new items in one round trip."""
+            t = tables.threads
+            claimed = (
+                t.update()
+                .where(t.c.key == _b("key"), t.c.updated_at > _b("alive_after"))
+                .values(updated_at=_b("now"))
+                .returning(t.c.pk)
+                .cte("claimed")
+            )
+            log_insert = postgresql.insert(logs)
+            bumped_live = (
+                log_insert.from_select(
+                    ["thread_pk", "name_key", "name", "version", "pinned", "length"],
+                    sa.select(
+                        claimed.c.pk,
+                        _b("name_key", type_=sa.LargeBinary()),
+                        _b("name", type_=sa.String()),
+                        _b("count", type_=sa.BigInteger()),
+                        sa.literal(0, sa.BigInteger()),
+                        _b("count", type_=sa.BigInteger()),
+                    ),
+                )
+                .on_conflict_do_update(
+                    index_elements=[logs.c.thread_pk, logs.c.name_key],
+                    set_={
+                        "version": logs.c.version + log_insert.excluded.version,
+                        "length": logs.c.length + log_insert.excluded.length,
+                    },
+                )
+                .returning(logs.c.pk, logs.c.version)
+                .cte("bumped_live")
+            )
+            seq_live = bumped_live.c.version - _b("count", type_=sa.BigInteger()) + new.c.ord
+            self.append_if_live = Stmt(
+                tables.items.insert()
+                .from_select(
+                    ["log_pk", "seq", "data"],
+                    sa.select(bumped_live.c.pk, seq_live, new.c.data)
+                    .select_from(bumped_live)
+                    .join(new, sa.true()),
+                )
+                .returning(tables.items.c.seq)
+            )
+            """PostgreSQL: lock and touch a live thread, bump its log, insert the items: one
+            round trip for the common append; no row back means the thread is not live."""
         self.pin_logs = Stmt(
             logs.update()
             .where(logs.c.thread_pk == _b("thread_pk"))
