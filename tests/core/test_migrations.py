@@ -133,7 +133,7 @@ def test_fingerprint_change_handlers() -> None:
     assert registry.upgrade(envelope, fingerprint="sha256:old") is envelope
     changed = registry.upgrade(envelope, fingerprint="sha256:new")
     assert changed.payload == {"x": 1, "primed": True}
-    assert changed.fingerprint == "sha256:new"
+    assert changed.fingerprint == "sha256:old"  # the writer's, until a new checkpoint
     assert seen[0].old == "sha256:old"
     assert seen[0].new == "sha256:new"
     assert seen[0].thread_id == "t-9"

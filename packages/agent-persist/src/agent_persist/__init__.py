@@ -12,6 +12,7 @@ from importlib.metadata import version as _version
 
 from ._json import JSON, canonical_json, fingerprint, json_diff
 from .codecs import Codec, PayloadCodec, ZlibCodec, register_codec
+from .drift import Change, DriftPolicy, config_appends, saved_config
 from .dry_run import DryRunEntry, DryRunReport, dry_run
 from .envelope import Envelope, Producer, Status, new_checkpoint_id
 from .migrations import FingerprintChange, Registry, default_registry, register
@@ -25,8 +26,10 @@ __all__ = [
     "FORMAT_VERSIONS",
     "JSON",
     "BaseStore",
+    "Change",
     "CheckpointStore",
     "Codec",
+    "DriftPolicy",
     "DryRunEntry",
     "DryRunReport",
     "Envelope",
@@ -41,6 +44,7 @@ __all__ = [
     "ZlibCodec",
     "__version__",
     "canonical_json",
+    "config_appends",
     "default_registry",
     "dry_run",
     "fingerprint",
@@ -49,4 +53,5 @@ __all__ = [
     "open_store",
     "register",
     "register_codec",
+    "saved_config",
 ]

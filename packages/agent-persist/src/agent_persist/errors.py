@@ -13,11 +13,15 @@ log line alone is enough to act on it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 __all__ = [
     "AgentPersistError",
     "CheckpointNotFoundError",
     "ChecksumMismatchError",
     "CodecError",
+    "ConfigDriftError",
     "ConflictError",
     "CorruptCheckpointError",
     "FutureVersionError",
@@ -127,3 +131,15 @@ class MigrationFailedError(MigrationError):
 
 class MigrationInvalidOutputError(MigrationError):
     """A registered migration returned something that is not a valid payload."""
+
+
+class ConfigDriftError(MigrationError):
+    """The configuration changed since the checkpoint in ways the drift policy refuses.
+
+    Attributes:
+        changes: The refused differences (``agent_persist.drift.Change`` values).
+    """
+
+    def __init__(self, message: str, changes: Sequence[Any] = ()) -> None:
+        super().__init__(message)
+        self.changes = list(changes)

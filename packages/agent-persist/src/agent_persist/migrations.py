@@ -24,7 +24,7 @@ migrations through the ``agent_persist.plugins`` entry point group, which
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, TypeVar, cast
@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from ._json import canonical_json, normalize_json
+from .drift import Change, DriftPolicy, drift_error
 from .envelope import Envelope, Producer
 from .errors import (
     AgentPersistError,
@@ -66,16 +67,27 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class FingerprintChange:
     """What a fingerprint-change handler is told.
 
-    The configuration that wrote the payload (``old``) differs from the one loading it (``new``).
+    The configuration that wrote the payload (``old``) differs from the one loading it
+    (``new``); ``changes`` lists how, when the adapter could tell.
     """
 
     kind: str
     thread_id: str
     old: str | None
     new: str
+    changes: tuple[Change, ...] = ()
 
 
 FingerprintHandler = Callable[[Any, FingerprintChange], Any]
+Covers = Callable[[Change], bool]
+"""Which changes a fingerprint-change handler migrates."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Handler:
+    function: FingerprintHandler
+    covers: Covers | None
+    """``None``: runs on every change and covers them all."""
 
 
 @dataclass
@@ -86,7 +98,7 @@ class _Kind:
     steps: dict[int, tuple[int, Migration]] = field(
         default_factory=dict[int, tuple[int, Migration]]
     )
-    fingerprint_handlers: list[FingerprintHandler] = field(default_factory=list[FingerprintHandler])
+    fingerprint_handlers: list[_Handler] = field(default_factory=list[_Handler])
 
 
 def _where(envelope: Envelope) -> str:
@@ -133,12 +145,22 @@ class Registry:
 
         return decorate
 
-    def on_fingerprint_change(self, kind: str) -> Callable[[_F], _F]:
-        """Decorator: a handler run when a payload is loaded by a changed configuration."""
+    def on_fingerprint_change(
+        self, kind: str, *, covers: Iterable[str] | Covers | None = None
+    ) -> Callable[[_F], _F]:
+        """Decorator: a handler run when a payload is loaded by a changed configuration.
+
+        Args:
+            kind: The envelope kind it migrates.
+            covers: The changes it migrates: ``Change.what`` categories, or a predicate on a
+                :class:`~agent_persist.drift.Change`. It then runs only when one of them is
+                among the changes. ``None``: it runs on every change and covers them all.
+        """
         spec = self._kinds.setdefault(kind, _Kind())
+        predicate = covers if covers is None or callable(covers) else _covers_any(covers)
 
         def decorate(function: _F) -> _F:
-            spec.fingerprint_handlers.append(function)
+            spec.fingerprint_handlers.append(_Handler(function, predicate))
             return function
 
         return decorate
@@ -182,16 +204,51 @@ class Registry:
             version = target
         return path
 
-    def upgrade(self, envelope: Envelope, *, fingerprint: str | None = None) -> Envelope:
+    def upgrade(
+        self,
+        envelope: Envelope,
+        *,
+        fingerprint: str | None = None,
+        changes: Sequence[Change] = (),
+        policy: DriftPolicy | None = None,
+    ) -> Envelope:
         """Return ``envelope`` at the current schema version (the same object if it is).
 
         With ``fingerprint`` (of the configuration loading it) different from the envelope's,
-        the kind's fingerprint-change handlers run on the upgraded payload as well.
+        the configuration drifted. Without a ``policy`` every fingerprint-change handler of
+        the kind runs. With one, :class:`~agent_persist.drift.DriftPolicy` decides, given the
+        ``changes`` the adapter found (one generic change when it found none): ``strict``
+        raises, ``migrate`` runs the handlers covering them and raises for the rest,
+        ``accept`` runs none. Under a policy the result's metadata records the drift under
+        ``"drift"``. The envelope keeps the writer's fingerprint either way.
+
+        Raises:
+            ConfigDriftError: The policy refuses a change (see its ``changes``).
+            MigrationError: A migration is missing, raised or returned a bad payload.
         """
         path = self.path(envelope)
         spec = self._kinds[envelope.kind]
-        changed = fingerprint is not None and fingerprint != envelope.fingerprint
-        if not path and not (changed and spec.fingerprint_handlers):
+        drift = (
+            fingerprint is not None
+            and envelope.fingerprint is not None
+            and fingerprint != envelope.fingerprint
+        )
+        handlers: list[_Handler] = []
+        change = None
+        if drift:
+            assert fingerprint is not None  # noqa: S101 - narrowed by drift
+            change = FingerprintChange(
+                envelope.kind,
+                envelope.thread_id,
+                envelope.fingerprint,
+                fingerprint,
+                tuple(changes) or (Change("configuration changed", "fingerprint"),),
+            )
+            handlers = self._drift_handlers(envelope, spec, change, policy)
+        elif fingerprint is not None and envelope.fingerprint is None and policy is None:
+            handlers = list(spec.fingerprint_handlers)  # no recorded fingerprint: legacy
+            change = FingerprintChange(envelope.kind, envelope.thread_id, None, fingerprint)
+        if not path and not handlers and not (drift and policy is not None):
             return envelope
         payload: Any = json.loads(canonical_json(envelope.payload))
         for from_version, to_version in path:
@@ -200,18 +257,24 @@ class Registry:
                 envelope, f"migration {from_version}->{to_version}", migrate, payload
             )
         updates: dict[str, Any] = {"schema_version": self.current_version(envelope.kind)}
-        if fingerprint is not None and changed and spec.fingerprint_handlers:
-            change = FingerprintChange(
-                envelope.kind, envelope.thread_id, envelope.fingerprint, fingerprint
+        for handler in handlers:
+            assert change is not None  # noqa: S101 - handlers run only on a change
+            payload = self._run(
+                envelope,
+                f"fingerprint handler {getattr(handler.function, '__name__', handler)!r}",
+                lambda p, h=handler.function: h(p, change),
+                payload,
             )
-            for handler in spec.fingerprint_handlers:
-                payload = self._run(
-                    envelope,
-                    f"fingerprint handler {getattr(handler, '__name__', handler)!r}",
-                    lambda p, h=handler: h(p, change),
-                    payload,
-                )
-            updates["fingerprint"] = fingerprint
+        if drift and policy is not None and change is not None:
+            updates["metadata"] = {
+                **envelope.metadata,
+                "drift": {
+                    "policy": policy.value,
+                    "from": change.old,
+                    "to": change.new,
+                    "changes": [str(c) for c in change.changes],
+                },
+            }
         if spec.validate is not None:
             try:
                 spec.validate(payload)
@@ -221,6 +284,32 @@ class Registry:
                     f"at schema version {updates['schema_version']}: {exc}"
                 ) from exc
         return envelope.replace(payload=payload, **updates)
+
+    @staticmethod
+    def _drift_handlers(
+        envelope: Envelope, spec: _Kind, change: FingerprintChange, policy: DriftPolicy | None
+    ) -> list[_Handler]:
+        """The handlers to run on a drifted payload; raises if the policy refuses a change."""
+        where = _where(envelope)
+        if policy is None:
+            return list(spec.fingerprint_handlers)
+        if policy is DriftPolicy.ACCEPT:
+            return []
+        if policy is DriftPolicy.STRICT:
+            raise drift_error(where, change.changes, policy)
+        chosen: list[_Handler] = []
+        uncovered = list(change.changes)
+        for handler in spec.fingerprint_handlers:
+            covers = handler.covers
+            if covers is None:
+                chosen.append(handler)
+                uncovered = []
+            elif any(covers(c) for c in change.changes):
+                chosen.append(handler)
+                uncovered = [c for c in uncovered if not covers(c)]
+        if uncovered:
+            raise drift_error(where, uncovered, policy)
+        return chosen
 
     @staticmethod
     def _run(envelope: Envelope, step: str, function: Migration, payload: Any) -> Any:
@@ -297,6 +386,16 @@ class Registry:
             return Envelope.model_validate(header)
         except ValidationError as exc:
             raise CorruptCheckpointError(f"envelope file: not a valid envelope: {exc}") from exc
+
+
+def _covers_any(categories: Iterable[str]) -> Covers:
+    """A predicate covering the changes whose ``what`` is one of ``categories``."""
+    wanted = frozenset(categories)
+
+    def covers(change: Change) -> bool:
+        return change.what in wanted
+
+    return covers
 
 
 def _recognizes(recognize: Callable[[Any], bool], raw: Any) -> bool:
