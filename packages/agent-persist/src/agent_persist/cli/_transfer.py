@@ -1,0 +1,263 @@
+"""``export`` and ``import``: threads as JSON files that move between stores.
+
+    agent-persist export --url sqlite:///agents.db --all -o backup/      # one file per thread
+    agent-persist export --url sqlite:///agents.db essay-1 > essay-1.json
+    agent-persist import --url redis://localhost:6379/0 backup/
+
+A file holds every checkpoint of its threads, oldest first, with its payload and each log
+as that checkpoint saw it, plus the logs as they are now (items appended after the head,
+such as session items). Log versions are store-specific and left out; checkpoint ids,
+parents, steps and times are kept, so an export of an import is identical to the first
+export. One exception: a pruned thread's oldest checkpoint points to a parent that no longer
+exists, and a store only accepts a thread's first checkpoint without a parent, so it is
+imported as a root (``parent_id`` null).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import click
+from pydantic import ValidationError
+
+from .._json import JSON
+from ..envelope import Envelope
+from ..errors import CorruptCheckpointError
+from ..stores.base import BaseStore
+from ..versions import upgrade_header
+from ._app import (
+    EXIT_CODES,
+    StoreOptions,
+    echo_json,
+    fail,
+    one_line,
+    run,
+    shown,
+    store_options,
+)
+
+__all__ = ["export", "export_thread", "import_", "import_thread"]
+
+FORMAT = "agent-persist-export"
+FORMAT_VERSION = 1
+
+
+async def export_thread(store: BaseStore, thread_id: str) -> dict[str, Any]:
+    """One thread as plain JSON: its checkpoints oldest first, with logs, and its logs now."""
+    checkpoints = list(reversed(await store.list_checkpoints(thread_id)))
+    exported: list[dict[str, Any]] = []
+    names: set[str] = set()
+    for envelope in checkpoints:
+        record = envelope.model_dump(mode="json", exclude={"logs"})
+        record["logs"] = {
+            name: await store.read_log(thread_id, name, at=envelope)
+            for name in sorted(envelope.logs)
+        }
+        names.update(envelope.logs)
+        exported.append(record)
+    now = {name: await store.read_log(thread_id, name) for name in sorted(names)}
+    return {"thread_id": thread_id, "checkpoints": exported, "logs": now}
+
+
+def _document(threads: list[dict[str, Any]]) -> str:
+    body = {"format": FORMAT, "version": FORMAT_VERSION, "threads": threads}
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def file_name(thread_id: str) -> str:
+    """A safe, unique file name for a thread: a readable slug plus a digest of the id.
+
+    Thread ids are arbitrary text (slashes, newlines, a kilobyte long), so the name keeps
+    only a short readable part and the digest makes it unique; the id itself is in the file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", thread_id)[:60].strip("._") or "thread"
+    digest = hashlib.sha256(thread_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{slug}-{digest}.json"
+
+
+@click.command(epilog=EXIT_CODES)
+@store_options
+@click.argument("thread_ids", metavar="[THREAD]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Export every thread of the namespace.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A directory (one file per thread), a .json file, or - for stdout (the default).",
+)
+def export(
+    options: StoreOptions, thread_ids: tuple[str, ...], every: bool, output: Path | None
+) -> None:
+    """Export threads (every checkpoint, payloads and logs) as JSON.
+
+    Output to a directory writes one file per thread, named by a slug and a digest of its id
+    (the id itself is inside), which suits version control.
+    """
+    if bool(thread_ids) == every:
+        raise click.UsageError("name one or more THREADs, or pass --all")
+
+    async def work(store: BaseStore) -> list[dict[str, Any]]:
+        ids = list(thread_ids)
+        if every:
+            ids = [t.thread_id for t in await store.list_threads() if t.head_id is not None]
+        return [await export_thread(store, thread_id) for thread_id in sorted(set(ids))]
+
+    threads = run(options, work)
+    to_dir = output is not None and (output.is_dir() or str(output).endswith(("/", "\\")))
+    if output is None or str(output) == "-":
+        sys.stdout.write(_document(threads))
+    elif to_dir:
+        output.mkdir(parents=True, exist_ok=True)
+        for thread in threads:
+            (output / file_name(thread["thread_id"])).write_text(
+                _document([thread]), encoding="utf-8"
+            )
+    else:
+        output.write_text(_document(threads), encoding="utf-8")
+    count = sum(len(thread["checkpoints"]) for thread in threads)
+    summary = f"exported {len(threads)} threads, {count} checkpoints"
+    if options.as_json and output is not None and str(output) != "-":
+        echo_json({"threads": len(threads), "checkpoints": count})
+    else:
+        click.echo(summary, err=True)
+
+
+def _read_documents(paths: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """Every thread record in the files (directories: their ``*.json``), with its source."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    threads: list[tuple[str, dict[str, Any]]] = []
+    for file in files:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise CorruptCheckpointError(f"{file}: not JSON: {exc}") from exc
+        body = cast("dict[str, Any]", document) if isinstance(document, dict) else {}
+        if body.get("format") != FORMAT:
+            raise CorruptCheckpointError(f"{file}: not an agent-persist export")
+        if body.get("version") != FORMAT_VERSION:
+            raise CorruptCheckpointError(
+                f"{file}: export format version {body.get('version')!r}, this code reads "
+                f"{FORMAT_VERSION}"
+            )
+        for raw in cast("list[Any]", body.get("threads", [])):
+            thread = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
+            if not isinstance(thread.get("thread_id"), str) or not isinstance(
+                thread.get("checkpoints"), list
+            ):
+                raise CorruptCheckpointError(f"{file}: a thread record without id or checkpoints")
+            threads.append((str(file), thread))
+    return threads
+
+
+def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
+    count = 0
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+async def _bring_log(
+    store: BaseStore, thread_id: str, name: str, have: list[JSON], want: list[JSON]
+) -> list[JSON]:
+    """Pop or clear what ``want`` no longer holds; return the items still to append."""
+    keep = _common_prefix(have, want)
+    if keep < len(have):
+        if keep == 0:
+            await store.clear_log(thread_id, name)
+        else:
+            for _ in range(len(have) - keep):
+                await store.pop(thread_id, name)
+    return want[keep:]
+
+
+async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str) -> int:
+    """Write one exported thread into an empty thread of ``store``; returns its checkpoints.
+
+    Each checkpoint is put with the log items added since the previous one (pops and
+    clears in between are replayed), so every checkpoint sees its logs as it did before.
+    """
+    thread_id = record["thread_id"]
+    logs: dict[str, list[JSON]] = {}
+    head: str | None = None
+    for raw in record["checkpoints"]:
+        fields = dict(cast("dict[str, Any]", raw))
+        wanted: dict[str, list[JSON]] = fields.pop("logs", {})
+        try:
+            envelope = Envelope.model_validate(upgrade_header(fields, where=where))
+        except ValidationError as exc:
+            raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
+        if envelope.thread_id != thread_id:
+            raise CorruptCheckpointError(f"{where}: checkpoint of another thread")
+        if envelope.parent_id != head:
+            envelope = envelope.model_copy(update={"parent_id": head})  # pruned history
+        appends: dict[str, list[JSON]] = {}
+        for name, items in wanted.items():
+            appends[name] = await _bring_log(store, thread_id, name, logs.get(name, []), items)
+            logs[name] = items
+        await store.put(envelope, appends=appends)
+        head = envelope.checkpoint_id
+    for name, items in cast("dict[str, list[JSON]]", record.get("logs", {})).items():
+        rest = await _bring_log(store, thread_id, name, logs.get(name, []), items)
+        if rest:
+            await store.append(thread_id, name, rest)
+    return len(record["checkpoints"])
+
+
+@click.command("import", epilog=EXIT_CODES)
+@store_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
+@click.option(
+    "--replace", is_flag=True, help="Delete an existing thread of the same id before importing."
+)
+def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> None:
+    """Import threads from export files or directories (- reads stdin).
+
+    A thread that already exists is refused (exit 1, nothing of it written) unless
+    ``--replace`` is given.
+    """
+    for path in paths:
+        if str(path) != "-" and not path.exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
+    try:
+        records = _read_documents(paths)
+    except (CorruptCheckpointError, OSError) as exc:
+        raise fail(one_line(exc)) from None
+
+    async def work(store: BaseStore) -> tuple[int, int, list[str]]:
+        threads = checkpoints = 0
+        refused: list[str] = []
+        existing = {t.thread_id for t in await store.list_threads()}
+        for where, record in records:
+            thread_id = record["thread_id"]
+            if thread_id in existing:
+                if not replace:
+                    refused.append(thread_id)
+                    continue
+                await store.delete_thread(thread_id)
+            checkpoints += await import_thread(store, record, where=where)
+            existing.add(thread_id)
+            threads += 1
+        return threads, checkpoints, refused
+
+    threads, checkpoints, refused = run(options, work, must_exist=False)
+    if options.as_json:
+        echo_json({"threads": threads, "checkpoints": checkpoints, "refused": refused})
+    else:
+        click.echo(f"imported {threads} threads, {checkpoints} checkpoints")
+        for thread_id in refused:
+            click.echo(
+                f"refused {shown(thread_id)}: it exists (pass --replace to overwrite)", err=True
+            )
+    if refused:
+        raise fail(f"{len(refused)} threads exist and were not imported")
