@@ -80,7 +80,9 @@ async def _check(
     return problems
 
 
-async def _walk(store: BaseStore, info: ThreadInfo) -> tuple[list[Envelope], list[Problem]]:
+async def _walk(
+    store: BaseStore, info: ThreadInfo
+) -> tuple[list[Envelope], list[Problem], set[str]]:
     """Read a thread one checkpoint at a time, stepping over the ones that cannot be read.
 
     Used when the whole listing fails: the unreadable checkpoint's id is the parent of the
@@ -88,6 +90,7 @@ async def _walk(store: BaseStore, info: ThreadInfo) -> tuple[list[Envelope], lis
     """
     read: list[Envelope] = []
     problems: list[Problem] = []
+    unreadable: set[str] = set()
     cursor: str | None = None
     expected = info.head_id
     for _ in range(info.checkpoint_count + 1):
@@ -99,13 +102,14 @@ async def _walk(store: BaseStore, info: ThreadInfo) -> tuple[list[Envelope], lis
             problems.append(Problem(info.thread_id, expected, _error(exc)))
             if expected is None or expected == cursor:
                 break
+            unreadable.add(expected)
             cursor, expected = expected, None
             continue
         if not page:
             break
         read.append(page[0])
         cursor, expected = page[0].checkpoint_id, page[0].parent_id
-    return read, problems
+    return read, problems, unreadable
 
 
 async def verify_thread(
@@ -113,14 +117,15 @@ async def verify_thread(
 ) -> tuple[int, list[Problem]]:
     """Check every checkpoint of one thread; returns how many were read and the problems."""
     problems: list[Problem] = []
+    unreadable: set[str] = set()
     try:
         checkpoints = await store.list_checkpoints(info.thread_id)
     except StoreUnavailableError:
         raise
     except AgentPersistError:
-        checkpoints, problems = await _walk(store, info)
+        checkpoints, problems, unreadable = await _walk(store, info)
     for newer, older in itertools.pairwise(checkpoints):
-        if newer.parent_id != older.checkpoint_id:
+        if newer.parent_id != older.checkpoint_id and newer.parent_id not in unreadable:
             problems.append(
                 Problem(
                     info.thread_id,
