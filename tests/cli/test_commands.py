@@ -5,6 +5,9 @@ prune, hostile ids and bad URLs. SQLite unless the test takes ``backend`` (all t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -438,12 +441,15 @@ def test_url_from_the_environment(sqlite: Backend) -> None:
     [
         ("nosuch://host/db", "no store for URL scheme 'nosuch'"),
         ("sqlite:///definitely/not/here.db", "no SQLite database"),
-        ("postgresql://nobody:secret@127.0.0.1:1/db", "127.0.0.1"),
-        ("redis://127.0.0.1:1/0", "127.0.0.1"),
+        pytest.param(
+            "postgresql://nobody:secret@127.0.0.1:1/db",
+            "127.0.0.1",
+            marks=pytest.mark.needs_extras,
+        ),
+        pytest.param("redis://127.0.0.1:1/0", "127.0.0.1", marks=pytest.mark.needs_extras),
     ],
 )
 def test_bad_urls_exit_3_with_one_line(url: str, message: str) -> None:
-    pytest.importorskip("redis")
     result = invoke("ls", "--url", url)
     assert result.exit_code == 3, result.output
     lines = result.stderr.strip().splitlines()
@@ -470,3 +476,35 @@ def test_help_documents_the_exit_codes() -> None:
 async def test_thread_not_found_is_typed() -> None:
     with pytest.raises(ThreadNotFoundError):
         await MemoryStore().get("x")
+
+
+def test_the_console_script(sqlite: Backend, tmp_path: Path) -> None:
+    """The installed ``agent-persist`` script, as a shell would run it (no tty: no bar)."""
+    arun(sqlite.with_store(lambda s: threads_at(s, 3)))
+    script = Path(sys.executable).with_name("agent-persist")
+    if not script.exists():
+        pytest.skip("the console script is not installed in this environment")
+    env = {**os.environ, "AGENT_PERSIST_URL": sqlite.args[1]}
+    done = subprocess.run(  # noqa: S603 - our own script, fixed arguments
+        [str(script), "migrate", "--report", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr  # no plugin registers the test kind
+    assert "UnknownKindError" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "migrating" not in done.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["counts"]["failed"] == 3
+    module = subprocess.run(
+        [sys.executable, "-m", "agent_persist.cli", "ls", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert module.returncode == 0, module.stderr
+    assert len(json.loads(module.stdout)) == 3

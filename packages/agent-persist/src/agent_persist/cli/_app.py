@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import sqlalchemy as sa
-from sqlalchemy.exc import ArgumentError
 
 from ..errors import (
     AgentPersistError,
@@ -130,6 +128,9 @@ def _shown(url: str) -> str:
 def _check_sqlite_file(url: str) -> None:
     if not url.lower().startswith("sqlite"):
         return
+    import sqlalchemy as sa  # here, not at the top: `--help` need not load SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     try:
         database = sa.make_url(url).database
     except ArgumentError as exc:
