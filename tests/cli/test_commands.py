@@ -299,7 +299,6 @@ def test_export_import_round_trip_between_stores(backend: Backend, tmp_path: Pat
     ]
     assert record["logs"] == {"t": [1, 2, 4, "after the head"], "ctx": ["new"]}
 
-    (tmp_path / "out").mkdir()
     assert backend.invoke("export", "--all", "-o", str(tmp_path / "out")).exit_code == 0
     assert len(list((tmp_path / "out").glob("*.json"))) == 2
 
@@ -340,6 +339,16 @@ def test_a_pruned_thread_imports_with_its_oldest_checkpoint_as_root(
     assert body[0]["parent_id"] is None
     assert len(body) == 2
     assert body[1]["parent_id"] == body[0]["checkpoint_id"]
+
+
+def test_unwritable_report_is_one_line(sqlite: Backend, tmp_path: Path) -> None:
+    arun(sqlite.with_store(lambda s: threads_at(s, 1)))
+    result = sqlite.invoke(
+        "migrate", "--report", str(tmp_path / "no" / "dir.json"), registry=make_registry()
+    )
+    assert result.exit_code == 1
+    assert "No such file or directory" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
 def test_import_refuses_files_that_are_not_exports(sqlite: Backend, tmp_path: Path) -> None:

@@ -227,6 +227,10 @@ def run(
         return asyncio.run(main())
     except AgentPersistError as exc:
         raise fail(one_line(exc), exit_code_for(exc)) from None
+    except ConnectionError as exc:  # a driver error no store translated
+        raise fail(one_line(exc), EXIT_STORE) from None
+    except OSError as exc:  # a report or export file that cannot be written
+        raise fail(f"{exc.filename or ''}: {exc.strerror or one_line(exc)}") from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
 

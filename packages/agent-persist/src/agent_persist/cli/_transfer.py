@@ -109,23 +109,33 @@ def export(
         return [await export_thread(store, thread_id) for thread_id in sorted(set(ids))]
 
     threads = run(options, work)
-    to_dir = output is not None and (output.is_dir() or str(output).endswith(("/", "\\")))
-    if output is None or str(output) == "-":
-        sys.stdout.write(_document(threads))
-    elif to_dir:
-        output.mkdir(parents=True, exist_ok=True)
-        for thread in threads:
-            (output / file_name(thread["thread_id"])).write_text(
-                _document([thread]), encoding="utf-8"
-            )
-    else:
-        output.write_text(_document(threads), encoding="utf-8")
+    try:
+        _write(threads, output)
+    except OSError as exc:
+        raise fail(f"{exc.filename or output}: {exc.strerror or one_line(exc)}") from None
     count = sum(len(thread["checkpoints"]) for thread in threads)
     summary = f"exported {len(threads)} threads, {count} checkpoints"
     if options.as_json and output is not None and str(output) != "-":
         echo_json({"threads": len(threads), "checkpoints": count})
     else:
         click.echo(summary, err=True)
+
+
+def _write(threads: list[dict[str, Any]], output: Path | None) -> None:
+    """Stdout (``None`` or ``-``), a directory (one file per thread) or one ``.json`` file.
+
+    A path that does not exist yet is a directory unless it ends in ``.json``.
+    """
+    if output is None or str(output) == "-":
+        sys.stdout.write(_document(threads))
+        return
+    is_dir = output.is_dir() or (not output.exists() and output.suffix.lower() != ".json")
+    if not is_dir:
+        output.write_text(_document(threads), encoding="utf-8")
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for thread in threads:
+        (output / file_name(thread["thread_id"])).write_text(_document([thread]), encoding="utf-8")
 
 
 def _read_documents(paths: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
