@@ -292,12 +292,15 @@ def test_export_import_round_trip_between_stores(backend: Backend, tmp_path: Pat
     assert first_export.exit_code == 0, first_export.output
     exported = json.loads(first_export.stdout)
     record = {t["thread_id"]: t for t in exported["threads"]}["a"]
-    assert [cp["logs"] for cp in record["checkpoints"]] == [
-        {"t": [1, 2, 3], "ctx": [{"m": "x"}]},
-        {"t": [1, 2, 4], "ctx": [{"m": "x"}]},
-        {"t": [1, 2, 4], "ctx": ["new"]},
+    assert [cp["log_changes"] for cp in record["checkpoints"]] == [
+        {"t": {"keep": 0, "add": [1, 2, 3]}, "ctx": {"keep": 0, "add": [{"m": "x"}]}},
+        {"t": {"keep": 2, "add": [4]}, "ctx": {"keep": 1, "add": []}},  # 3 was popped
+        {"t": {"keep": 3, "add": []}, "ctx": {"keep": 0, "add": ["new"]}},  # ctx cleared
     ]
-    assert record["logs"] == {"t": [1, 2, 4, "after the head"], "ctx": ["new"]}
+    assert record["log_changes_after_head"] == {
+        "t": {"keep": 3, "add": ["after the head"]},
+        "ctx": {"keep": 1, "add": []},
+    }
 
     assert backend.invoke("export", "--all", "-o", str(tmp_path / "out")).exit_code == 0
     assert len(list((tmp_path / "out").glob("*.json"))) == 2
@@ -305,6 +308,12 @@ def test_export_import_round_trip_between_stores(backend: Backend, tmp_path: Pat
     target = sqlite_backend(tmp_path / "target.db")
     imported = target.invoke("import", str(tmp_path / "out"))
     assert imported.exit_code == 0, imported.output
+
+    async def views(store: BaseStore) -> list[list[Any]]:
+        return [await store.read_log("a", "t", at=cp) for cp in await store.list_checkpoints("a")]
+
+    assert arun(target.with_store(views)) == [[1, 2, 4], [1, 2, 4], [1, 2, 3]]
+    assert arun(target.with_store(lambda s: s.read_log("a", "t"))) == [1, 2, 4, "after the head"]
     assert "imported 2 threads, 6 checkpoints" in imported.output
     assert target.invoke("export", "--all").stdout == first_export.stdout
 

@@ -4,9 +4,11 @@
     agent-persist export --url sqlite:///agents.db essay-1 > essay-1.json
     agent-persist import --url redis://localhost:6379/0 backup/
 
-A file holds every checkpoint of its threads, oldest first, with its payload and each log
-as that checkpoint saw it, plus the logs as they are now (items appended after the head,
-such as session items). Log versions are store-specific and left out; checkpoint ids,
+A file holds every checkpoint of its threads, oldest first, with its payload and the
+changes that turn each log as the previous checkpoint saw it into the log as this one saw
+it (``{"keep": K, "add": [...]}``: pops and clears show as a smaller K), then the changes
+since the head (items appended after it, such as session items). Log versions are
+store-specific and left out; checkpoint ids,
 parents, steps and times are kept, so an export of an import is identical to the first
 export. One exception: a pruned thread's oldest checkpoint points to a parent that no longer
 exists, and a store only accepts a thread's first checkpoint without a parent, so it is
@@ -47,21 +49,66 @@ FORMAT = "agent-persist-export"
 FORMAT_VERSION = 1
 
 
+LogChange = dict[str, Any]
+"""``{"keep": K, "add": [...]}``: the first K items of the previous view, then ``add``."""
+
+
+class _LogView:
+    """What the exporter knows of one log: the items and version the last checkpoint saw."""
+
+    def __init__(self) -> None:
+        self.items: list[JSON] = []
+        self.version = 0
+
+    async def change_to(
+        self, store: BaseStore, thread_id: str, name: str, at: Envelope | None, version: int | None
+    ) -> LogChange:
+        """The change from this view to the log as ``at`` saw it (now, for ``None``).
+
+        Reads only the new items when the version moved by exactly their count (each
+        appended item, pop or clear bumps a log's version, so nothing was popped or
+        cleared); otherwise reads the whole view and keeps the common prefix.
+        """
+        kept = len(self.items)
+        added = await store.read_log(thread_id, name, start=kept, at=at)
+        if version is None or version - self.version != len(added):
+            view = await store.read_log(thread_id, name, at=at)
+            kept = _common_prefix(self.items, view)
+            added = view[kept:]
+        self.items = self.items[:kept] + added
+        if version is not None:
+            self.version = version
+        return {"keep": kept, "add": added}
+
+
 async def export_thread(store: BaseStore, thread_id: str) -> dict[str, Any]:
-    """One thread as plain JSON: its checkpoints oldest first, with logs, and its logs now."""
+    """One thread as plain JSON: its checkpoints oldest first, each with its log changes.
+
+    A checkpoint's ``log_changes`` turn the logs as the previous checkpoint saw them into
+    the logs as it saw them, so a file grows with the data, not with checkpoints x log size,
+    and diffs well in version control. ``log_changes_after_head`` bring them to now.
+    """
     checkpoints = list(reversed(await store.list_checkpoints(thread_id)))
+    views: dict[str, _LogView] = {}
     exported: list[dict[str, Any]] = []
-    names: set[str] = set()
     for envelope in checkpoints:
         record = envelope.model_dump(mode="json", exclude={"logs"})
-        record["logs"] = {
-            name: await store.read_log(thread_id, name, at=envelope)
-            for name in sorted(envelope.logs)
+        record["log_changes"] = {
+            name: await views.setdefault(name, _LogView()).change_to(
+                store, thread_id, name, envelope, version
+            )
+            for name, version in sorted(envelope.logs.items())
         }
-        names.update(envelope.logs)
         exported.append(record)
-    now = {name: await store.read_log(thread_id, name) for name in sorted(names)}
-    return {"thread_id": thread_id, "checkpoints": exported, "logs": now}
+    after = {
+        name: await view.change_to(store, thread_id, name, None, None)
+        for name, view in sorted(views.items())
+    }
+    return {
+        "thread_id": thread_id,
+        "checkpoints": exported,
+        "log_changes_after_head": after,
+    }
 
 
 def _document(threads: list[dict[str, Any]]) -> str:
@@ -177,32 +224,38 @@ def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
     return count
 
 
-async def _bring_log(
-    store: BaseStore, thread_id: str, name: str, have: list[JSON], want: list[JSON]
+async def _apply(
+    store: BaseStore, thread_id: str, name: str, have: list[JSON], change: Any, *, where: str
 ) -> list[JSON]:
-    """Pop or clear what ``want`` no longer holds; return the items still to append."""
-    keep = _common_prefix(have, want)
-    if keep < len(have):
-        if keep == 0:
-            await store.clear_log(thread_id, name)
-        else:
-            for _ in range(len(have) - keep):
-                await store.pop(thread_id, name)
-    return want[keep:]
+    """Pop or clear down to ``keep`` items; return the items to append (``have`` is updated)."""
+    body = cast("dict[str, Any]", change) if isinstance(change, dict) else {}
+    if not isinstance(body.get("add"), list):
+        raise CorruptCheckpointError(f"{where}: log {name!r}: not a log change")
+    keep, added = body.get("keep"), cast("list[JSON]", body["add"])
+    if not isinstance(keep, int) or not 0 <= keep <= len(have):
+        raise CorruptCheckpointError(f"{where}: log {name!r}: keep {keep!r} out of range")
+    if keep == 0 and have:
+        await store.clear_log(thread_id, name)
+    else:
+        for _ in range(len(have) - keep):
+            await store.pop(thread_id, name)
+    del have[keep:]
+    have.extend(added)
+    return added
 
 
 async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str) -> int:
     """Write one exported thread into an empty thread of ``store``; returns its checkpoints.
 
-    Each checkpoint is put with the log items added since the previous one (pops and
-    clears in between are replayed), so every checkpoint sees its logs as it did before.
+    Each checkpoint is put with the items its log changes add (pops and clears before it
+    are replayed), so every checkpoint sees its logs exactly as it did in the source.
     """
     thread_id = record["thread_id"]
     logs: dict[str, list[JSON]] = {}
     head: str | None = None
     for raw in record["checkpoints"]:
         fields = dict(cast("dict[str, Any]", raw))
-        wanted: dict[str, list[JSON]] = fields.pop("logs", {})
+        changes = cast("dict[str, Any]", fields.pop("log_changes", {}))
         try:
             envelope = Envelope.model_validate(upgrade_header(fields, where=where))
         except ValidationError as exc:
@@ -211,16 +264,19 @@ async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str)
             raise CorruptCheckpointError(f"{where}: checkpoint of another thread")
         if envelope.parent_id != head:
             envelope = envelope.model_copy(update={"parent_id": head})  # pruned history
-        appends: dict[str, list[JSON]] = {}
-        for name, items in wanted.items():
-            appends[name] = await _bring_log(store, thread_id, name, logs.get(name, []), items)
-            logs[name] = items
+        appends = {
+            name: await _apply(
+                store, thread_id, name, logs.setdefault(name, []), change, where=where
+            )
+            for name, change in changes.items()
+        }
         await store.put(envelope, appends=appends)
         head = envelope.checkpoint_id
-    for name, items in cast("dict[str, list[JSON]]", record.get("logs", {})).items():
-        rest = await _bring_log(store, thread_id, name, logs.get(name, []), items)
-        if rest:
-            await store.append(thread_id, name, rest)
+    after = cast("dict[str, Any]", record.get("log_changes_after_head", {}))
+    for name, change in after.items():
+        added = await _apply(store, thread_id, name, logs.setdefault(name, []), change, where=where)
+        if added:
+            await store.append(thread_id, name, added)
     return len(record["checkpoints"])
 
 
