@@ -526,3 +526,19 @@ def test_the_console_script(sqlite: Backend, tmp_path: Path) -> None:
     )
     assert module.returncode == 0, module.stderr
     assert len(json.loads(module.stdout)) == 3
+
+
+def test_verify_finds_an_unreadable_log_item(sqlite: Backend, tmp_path: Path) -> None:
+    import sqlite3
+
+    arun(sqlite.with_store(three_steps))
+    raw = sqlite3.connect(tmp_path / "store.db")
+    with raw:
+        raw.execute("UPDATE agent_persist_log_items SET data = ? WHERE seq = 2", (b"xyz",))
+    raw.close()
+    result = sqlite.invoke("verify", "--json", registry=make_registry())
+    assert result.exit_code == 1, result.output
+    problems = json.loads(result.output)["problems"]
+    assert problems
+    assert {(p["thread_id"], p["log"]) for p in problems} == {("essay", "t")}
+    assert all("CodecError" in p["problem"] for p in problems)

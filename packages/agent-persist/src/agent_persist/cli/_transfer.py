@@ -43,7 +43,7 @@ from ._app import (
     store_options,
 )
 
-__all__ = ["export", "export_thread", "import_", "import_thread"]
+__all__ = ["LogView", "export", "export_thread", "import_", "import_thread"]
 
 FORMAT = "agent-persist-export"
 FORMAT_VERSION = 1
@@ -53,7 +53,7 @@ LogChange = dict[str, Any]
 """``{"keep": K, "add": [...]}``: the first K items of the previous view, then ``add``."""
 
 
-class _LogView:
+class LogView:
     """What the exporter knows of one log: the items and version the last checkpoint saw."""
 
     def __init__(self) -> None:
@@ -89,12 +89,12 @@ async def export_thread(store: BaseStore, thread_id: str) -> dict[str, Any]:
     and diffs well in version control. ``log_changes_after_head`` bring them to now.
     """
     checkpoints = list(reversed(await store.list_checkpoints(thread_id)))
-    views: dict[str, _LogView] = {}
+    views: dict[str, LogView] = {}
     exported: list[dict[str, Any]] = []
     for envelope in checkpoints:
         record = envelope.model_dump(mode="json", exclude={"logs"})
         record["log_changes"] = {
-            name: await views.setdefault(name, _LogView()).change_to(
+            name: await views.setdefault(name, LogView()).change_to(
                 store, thread_id, name, envelope, version
             )
             for name, version in sorted(envelope.logs.items())
