@@ -43,6 +43,7 @@ def cli(ctx: click.Context) -> None:
       1  problems found, envelopes failed, or a thread/checkpoint not found
       2  usage error (bad option or argument)
       3  store unavailable, bad URL, missing extra, or store schema too new
+      130  interrupted (Ctrl-C); migrate still writes its --report
     """
     if not isinstance(ctx.obj, CliConfig):
         ctx.obj = CliConfig()

@@ -62,7 +62,8 @@ Exit codes:
   {EXIT_OK}  success
   {EXIT_FAILED}  problems found, envelopes failed, or a thread/checkpoint not found
   {EXIT_USAGE}  usage error (bad option or argument)
-  {EXIT_STORE}  store unavailable, bad URL, missing extra, or store schema too new"""
+  {EXIT_STORE}  store unavailable, bad URL, missing extra, or store schema too new
+  130  interrupted (Ctrl-C); migrate still writes its --report"""
 """Appended to every command's help, so a script's author sees them where they look."""
 
 URL_ENV = "AGENT_PERSIST_URL"

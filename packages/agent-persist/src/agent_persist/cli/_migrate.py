@@ -10,6 +10,10 @@ version. Nothing is rewritten in place, so history is never lost, and a worker t
 the thread meanwhile makes the write fail with ``ConflictError`` (reported as failed)
 instead of being overwritten. A rerun skips heads already current, so an interrupted run is
 resumed by running it again. Heads from a future version are skipped, never rewritten.
+
+Interrupted (Ctrl-C), the run still writes its report; it lists the heads whose write was
+confirmed, and up to ``--concurrency`` writes in flight may have landed too (a rerun finds
+them current and skips them).
 """
 
 from __future__ import annotations
@@ -292,9 +296,11 @@ def migrate(
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
-            _write_report(report_path, report.to_json())
 
-    run(options, work)
+    try:
+        run(options, work)
+    finally:  # also when interrupted or the store goes away: what was done is on record
+        _write_report(report_path, report.to_json())
     body = report.to_json()
     if options.as_json:
         echo_json(body)
@@ -332,7 +338,8 @@ def _dry(options: StoreOptions, registry: Registry, report_path: Path | None) ->
             f"dry run: {counts['would_migrate']} of {counts['checkpoints']} checkpoints in "
             f"{threads} threads would migrate, {counts['current']} current, "
             f"{counts['future']} future version, {counts['errors']} would fail "
-            f"in {seconds:.2f}s (nothing written)"
+            f"in {seconds:.2f}s (nothing written; a real run writes one new head per thread "
+            "whose head is out of date)"
         )
     if body["errors"]:
         raise click.exceptions.Exit(EXIT_FAILED)
