@@ -49,7 +49,7 @@ def test_migrate_ten_thousand_envelopes(backend: Backend, tmp_path: Path) -> Non
         "migrate", "--dry-run", "--report", str(tmp_path / "dry.json"), registry=registry
     )
     assert dry.exit_code == 0, dry.output
-    assert re.search(r"in \d+\.\d\ds \(nothing written\)", dry.output), dry.output
+    assert re.search(r"in \d+\.\d\ds \(nothing written", dry.output), dry.output
     planned = json.loads((tmp_path / "dry.json").read_text())
     assert planned["counts"] == {
         "checkpoints": THREADS * PER_THREAD,

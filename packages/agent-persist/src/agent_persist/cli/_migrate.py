@@ -39,6 +39,7 @@ from ._app import (
     EXIT_FAILED,
     StoreOptions,
     echo_json,
+    fail,
     one_line,
     run,
     shown,
@@ -225,9 +226,13 @@ def _dry_run_json(result: DryRunReport, seconds: float) -> dict[str, Any]:
 
 
 def _write_report(path: Path | None, body: dict[str, Any]) -> None:
-    if path is not None:
-        body = {**body, "written_at": datetime.now(timezone.utc).isoformat()}
+    if path is None:
+        return
+    body = {**body, "written_at": datetime.now(timezone.utc).isoformat()}
+    try:
         path.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write the report {str(path)!r}: {exc.strerror or exc}") from None
 
 
 @click.command(epilog=EXIT_CODES)
