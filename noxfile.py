@@ -48,6 +48,7 @@ def tests_minimal(session: nox.Session) -> None:
         "assert not u.find_spec('asyncpg')",
     )
     session.run("pytest", *MINIMAL_TESTS, *session.posargs)
+    session.run("pytest", "tests/cli", "-m", "not needs_extras", *session.posargs)
 
 
 @nox.session

@@ -1,0 +1,329 @@
+"""``export`` and ``import``: threads as JSON files that move between stores.
+
+    agent-persist export --url sqlite:///agents.db --all -o backup/      # one file per thread
+    agent-persist export --url sqlite:///agents.db essay-1 > essay-1.json
+    agent-persist import --url redis://localhost:6379/0 backup/
+
+A file holds every checkpoint of its threads, oldest first, with its payload and the
+changes that turn each log as the previous checkpoint saw it into the log as this one saw
+it (``{"keep": K, "add": [...]}``: pops and clears show as a smaller K), then the changes
+since the head (items appended after it, such as session items). Log versions are
+store-specific and left out; checkpoint ids,
+parents, steps and times are kept, so an export of an import is identical to the first
+export. One exception: a pruned thread's oldest checkpoint points to a parent that no longer
+exists, and a store only accepts a thread's first checkpoint without a parent, so it is
+imported as a root (``parent_id`` null).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+import click
+from pydantic import ValidationError
+
+from .._json import JSON
+from ..envelope import Envelope
+from ..errors import CorruptCheckpointError
+from ..stores.base import BaseStore
+from ..versions import upgrade_header
+from ._app import (
+    EXIT_CODES,
+    StoreOptions,
+    echo_json,
+    fail,
+    one_line,
+    run,
+    shown,
+    store_options,
+)
+
+__all__ = ["LogView", "export", "export_thread", "import_", "import_thread"]
+
+FORMAT = "agent-persist-export"
+FORMAT_VERSION = 1
+
+
+LogChange = dict[str, Any]
+"""``{"keep": K, "add": [...]}``: the first K items of the previous view, then ``add``."""
+
+
+class LogView:
+    """What the exporter knows of one log: the items and version the last checkpoint saw."""
+
+    def __init__(self) -> None:
+        self.items: list[JSON] = []
+        self.version = 0
+
+    async def change_to(
+        self, store: BaseStore, thread_id: str, name: str, at: Envelope | None, version: int | None
+    ) -> LogChange:
+        """The change from this view to the log as ``at`` saw it (now, for ``None``).
+
+        Reads only the new items when the version moved by exactly their count (each
+        appended item, pop or clear bumps a log's version, so nothing was popped or
+        cleared); otherwise reads the whole view and keeps the common prefix.
+        """
+        kept = len(self.items)
+        added = await store.read_log(thread_id, name, start=kept, at=at)
+        if version is None or version - self.version != len(added):
+            view = await store.read_log(thread_id, name, at=at)
+            kept = _common_prefix(self.items, view)
+            added = view[kept:]
+        self.items = self.items[:kept] + added
+        if version is not None:
+            self.version = version
+        return {"keep": kept, "add": added}
+
+
+async def export_thread(store: BaseStore, thread_id: str) -> dict[str, Any]:
+    """One thread as plain JSON: its checkpoints oldest first, each with its log changes.
+
+    A checkpoint's ``log_changes`` turn the logs as the previous checkpoint saw them into
+    the logs as it saw them, so a file grows with the data, not with checkpoints x log size,
+    and diffs well in version control. ``log_changes_after_head`` bring them to now.
+    """
+    checkpoints = list(reversed(await store.list_checkpoints(thread_id)))
+    views: dict[str, LogView] = {}
+    exported: list[dict[str, Any]] = []
+    for envelope in checkpoints:
+        record = envelope.model_dump(mode="json", exclude={"logs"})
+        record["log_changes"] = {
+            name: await views.setdefault(name, LogView()).change_to(
+                store, thread_id, name, envelope, version
+            )
+            for name, version in sorted(envelope.logs.items())
+        }
+        exported.append(record)
+    after = {
+        name: await view.change_to(store, thread_id, name, None, None)
+        for name, view in sorted(views.items())
+    }
+    return {
+        "thread_id": thread_id,
+        "checkpoints": exported,
+        "log_changes_after_head": after,
+    }
+
+
+def _document(threads: list[dict[str, Any]]) -> str:
+    body = {"format": FORMAT, "version": FORMAT_VERSION, "threads": threads}
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def file_name(thread_id: str) -> str:
+    """A safe, unique file name for a thread: a readable slug plus a digest of the id.
+
+    Thread ids are arbitrary text (slashes, newlines, a kilobyte long), so the name keeps
+    only a short readable part and the digest makes it unique; the id itself is in the file.
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", thread_id)[:60].strip("._") or "thread"
+    digest = hashlib.sha256(thread_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{slug}-{digest}.json"
+
+
+@click.command(epilog=EXIT_CODES)
+@store_options
+@click.argument("thread_ids", metavar="[THREAD]...", nargs=-1)
+@click.option("--all", "every", is_flag=True, help="Export every thread of the namespace.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A directory (one file per thread), a .json file, or - for stdout (the default).",
+)
+def export(
+    options: StoreOptions, thread_ids: tuple[str, ...], every: bool, output: Path | None
+) -> None:
+    """Export threads (every checkpoint, payloads and logs) as JSON.
+
+    Output to a directory writes one file per thread, named by a slug and a digest of its id
+    (the id itself is inside), which suits version control.
+    """
+    if bool(thread_ids) == every:
+        raise click.UsageError("name one or more THREADs, or pass --all")
+
+    async def work(store: BaseStore) -> list[dict[str, Any]]:
+        ids = list(thread_ids)
+        if every:
+            ids = [t.thread_id for t in await store.list_threads() if t.head_id is not None]
+        return [await export_thread(store, thread_id) for thread_id in sorted(set(ids))]
+
+    threads = run(options, work)
+    try:
+        _write(threads, output)
+    except OSError as exc:
+        raise fail(f"{exc.filename or output}: {exc.strerror or one_line(exc)}") from None
+    count = sum(len(thread["checkpoints"]) for thread in threads)
+    summary = f"exported {len(threads)} threads, {count} checkpoints"
+    if options.as_json and output is not None and str(output) != "-":
+        echo_json({"threads": len(threads), "checkpoints": count})
+    else:
+        click.echo(summary, err=True)
+
+
+def _write(threads: list[dict[str, Any]], output: Path | None) -> None:
+    """Stdout (``None`` or ``-``), a directory (one file per thread) or one ``.json`` file.
+
+    A path that does not exist yet is a directory unless it ends in ``.json``.
+    """
+    if output is None or str(output) == "-":
+        sys.stdout.write(_document(threads))
+        return
+    is_dir = output.is_dir() or (not output.exists() and output.suffix.lower() != ".json")
+    if not is_dir:
+        output.write_text(_document(threads), encoding="utf-8")
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for thread in threads:
+        (output / file_name(thread["thread_id"])).write_text(_document([thread]), encoding="utf-8")
+
+
+def _read_documents(paths: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """Every thread record in the files (directories: their ``*.json``), with its source."""
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
+    threads: list[tuple[str, dict[str, Any]]] = []
+    for file in files:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+        try:
+            document = json.loads(text)
+        except ValueError as exc:
+            raise CorruptCheckpointError(f"{file}: not JSON: {exc}") from exc
+        body = cast("dict[str, Any]", document) if isinstance(document, dict) else {}
+        if body.get("format") != FORMAT:
+            raise CorruptCheckpointError(f"{file}: not an agent-persist export")
+        if body.get("version") != FORMAT_VERSION:
+            raise CorruptCheckpointError(
+                f"{file}: export format version {body.get('version')!r}, this code reads "
+                f"{FORMAT_VERSION}"
+            )
+        for raw in cast("list[Any]", body.get("threads", [])):
+            thread = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
+            if not isinstance(thread.get("thread_id"), str) or not isinstance(
+                thread.get("checkpoints"), list
+            ):
+                raise CorruptCheckpointError(f"{file}: a thread record without id or checkpoints")
+            threads.append((str(file), thread))
+    return threads
+
+
+def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
+    count = 0
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
+
+
+async def _apply(
+    store: BaseStore, thread_id: str, name: str, have: list[JSON], change: Any, *, where: str
+) -> list[JSON]:
+    """Pop or clear down to ``keep`` items; return the items to append (``have`` is updated)."""
+    body = cast("dict[str, Any]", change) if isinstance(change, dict) else {}
+    if not isinstance(body.get("add"), list):
+        raise CorruptCheckpointError(f"{where}: log {name!r}: not a log change")
+    keep, added = body.get("keep"), cast("list[JSON]", body["add"])
+    if not isinstance(keep, int) or not 0 <= keep <= len(have):
+        raise CorruptCheckpointError(f"{where}: log {name!r}: keep {keep!r} out of range")
+    if keep == 0 and have:
+        await store.clear_log(thread_id, name)
+    else:
+        for _ in range(len(have) - keep):
+            await store.pop(thread_id, name)
+    del have[keep:]
+    have.extend(added)
+    return added
+
+
+async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str) -> int:
+    """Write one exported thread into an empty thread of ``store``; returns its checkpoints.
+
+    Each checkpoint is put with the items its log changes add (pops and clears before it
+    are replayed), so every checkpoint sees its logs exactly as it did in the source.
+    """
+    thread_id = record["thread_id"]
+    logs: dict[str, list[JSON]] = {}
+    head: str | None = None
+    for raw in record["checkpoints"]:
+        fields = dict(cast("dict[str, Any]", raw))
+        changes = cast("dict[str, Any]", fields.pop("log_changes", {}))
+        try:
+            envelope = Envelope.model_validate(upgrade_header(fields, where=where))
+        except ValidationError as exc:
+            raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
+        if envelope.thread_id != thread_id:
+            raise CorruptCheckpointError(f"{where}: checkpoint of another thread")
+        if envelope.parent_id != head:
+            envelope = envelope.model_copy(update={"parent_id": head})  # pruned history
+        appends = {
+            name: await _apply(
+                store, thread_id, name, logs.setdefault(name, []), change, where=where
+            )
+            for name, change in changes.items()
+        }
+        await store.put(envelope, appends=appends)
+        head = envelope.checkpoint_id
+    after = cast("dict[str, Any]", record.get("log_changes_after_head", {}))
+    for name, change in after.items():
+        added = await _apply(store, thread_id, name, logs.setdefault(name, []), change, where=where)
+        if added:
+            await store.append(thread_id, name, added)
+    return len(record["checkpoints"])
+
+
+@click.command("import", epilog=EXIT_CODES)
+@store_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
+@click.option(
+    "--replace", is_flag=True, help="Delete an existing thread of the same id before importing."
+)
+def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> None:
+    """Import threads from export files or directories (- reads stdin).
+
+    A thread that already exists is refused (exit 1, nothing of it written) unless
+    ``--replace`` is given.
+    """
+    for path in paths:
+        if str(path) != "-" and not path.exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
+    try:
+        records = _read_documents(paths)
+    except (CorruptCheckpointError, OSError) as exc:
+        raise fail(one_line(exc)) from None
+
+    async def work(store: BaseStore) -> tuple[int, int, list[str]]:
+        threads = checkpoints = 0
+        refused: list[str] = []
+        existing = {t.thread_id for t in await store.list_threads()}
+        for where, record in records:
+            thread_id = record["thread_id"]
+            if thread_id in existing:
+                if not replace:
+                    refused.append(thread_id)
+                    continue
+                await store.delete_thread(thread_id)
+            checkpoints += await import_thread(store, record, where=where)
+            existing.add(thread_id)
+            threads += 1
+        return threads, checkpoints, refused
+
+    threads, checkpoints, refused = run(options, work, must_exist=False)
+    if options.as_json:
+        echo_json({"threads": threads, "checkpoints": checkpoints, "refused": refused})
+    else:
+        click.echo(f"imported {threads} threads, {checkpoints} checkpoints")
+        for thread_id in refused:
+            click.echo(
+                f"refused {shown(thread_id)}: it exists (pass --replace to overwrite)", err=True
+            )
+    if refused:
+        raise fail(f"{len(refused)} threads exist and were not imported")
