@@ -100,9 +100,12 @@ def rename_tool_in_item(item: Any, old: str, new: str) -> Any:
     return fields
 
 
-def _rename_agent_in(node: Any, old: str, new: str, key: str = "") -> Any:
+def _rename_agent_in(node: Any, old: str, new: str, calls: set[str], key: str = "") -> Any:
     if isinstance(node, dict):
-        fields = cast("dict[str, Any]", rename_agent_in_item(node, old, new))
+        renamed_item = rename_agent_in_item(node, old, new)
+        fields = cast("dict[str, Any]", renamed_item)
+        if renamed_item is not node and isinstance(fields.get("call_id"), str):
+            calls.add(fields["call_id"])
         result: dict[str, Any] = {}
         for child_key, child in fields.items():
             agent_ref = child_key == "name" and key.endswith("agent") and child == old
@@ -112,16 +115,16 @@ def _rename_agent_in(node: Any, old: str, new: str, key: str = "") -> Any:
             elif handoff_ref and child == handoff_tool_name(old):
                 result[child_key] = handoff_tool_name(new)
             else:
-                result[child_key] = _rename_agent_in(child, old, new, child_key)
+                result[child_key] = _rename_agent_in(child, old, new, calls, child_key)
         if key == "tool_use_tracker":
             if old in result:
                 result[new] = result.pop(old)
-            calls = (handoff_tool_name(old), handoff_tool_name(new))
+            before, after = handoff_tool_name(old), handoff_tool_name(new)
             for agent, tools in result.items():
-                result[agent] = [calls[1] if t == calls[0] else t for t in cast("list[Any]", tools)]
+                result[agent] = [after if t == before else t for t in cast("list[Any]", tools)]
         return result
     if isinstance(node, list):
-        return [_rename_agent_in(child, old, new, key) for child in cast("list[Any]", node)]
+        return [_rename_agent_in(c, old, new, calls, key) for c in cast("list[Any]", node)]
     return node
 
 
@@ -151,15 +154,31 @@ def _rename_tool(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     tracker = cast("dict[str, list[str]]", renamed.get("tool_use_tracker") or {})
     for agent, tools in tracker.items():
         tracker[agent] = [new if t == old else t for t in tools]
-    # The SDK fingerprints each pending invocation with the tool's name; an unexecuted
-    # one is simply registered again under the new name when the run resumes.
-    context = cast("dict[str, Any]", renamed.get("context") or {})
+    _forget_invocations(renamed, calls)
+    return renamed
+
+
+def _rename_agent(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    calls: set[str] = set()
+    renamed = cast("dict[str, Any]", _rename_agent_in(state, old, new, calls))
+    _forget_invocations(renamed, calls)
+    return renamed
+
+
+def _forget_invocations(state: dict[str, Any], calls: set[str]) -> None:
+    """Drop the SDK's invocation records of renamed calls, which hash the old name.
+
+    The SDK checks each record against a fingerprint of the call (name included) on
+    restore. An unexecuted call is registered again under its new name when the run
+    resumes; a completed one has its output in the state, so nothing re-runs it. A call
+    executed but not completed keeps its record: dropping it could run the tool twice.
+    """
+    context = cast("dict[str, Any]", state.get("context") or {})
     invocations = cast("dict[str, Any]", context.get("tool_invocations") or {})
     for call_id in calls:
         record = cast("dict[str, Any]", invocations.get(call_id) or {})
-        if record and not record.get("executed"):
+        if record and (not record.get("executed") or record.get("completed")):
             del invocations[call_id]
-    return renamed
 
 
 def _covers(what: str, old: str, new: str) -> Callable[[Change], bool]:
@@ -211,7 +230,7 @@ def rename_agent(
         registry: Where the run-state migration goes (the process-wide one by default).
         item_formats: Where the session-item rename goes (``ITEM_FORMATS`` by default).
     """
-    target = _declare(registry, AGENT_RENAMED, old, new, lambda s: _rename_agent_in(s, old, new))
+    target = _declare(registry, AGENT_RENAMED, old, new, lambda s: _rename_agent(s, old, new))
     _DECLARED.setdefault(target, _Declared()).agents.append((old, new))
     formats = item_formats if item_formats is not None else ITEM_FORMATS
     formats.add_rename(lambda item: rename_agent_in_item(item, old, new))
