@@ -15,6 +15,7 @@ from openai.types.responses import ResponseReasoningItem
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status
 from openai_agents_persist import (
+    ITEM_FORMATS,
     RUN_STATE_KIND,
     ItemFormats,
     agent_config,
@@ -90,7 +91,7 @@ def fresh() -> tuple[Registry, ItemFormats]:
     """A registry with this adapter's kinds, and item formats, touching no global."""
     registry = Registry()
     register(registry)
-    return registry, ItemFormats()
+    return registry, ITEM_FORMATS.copy()
 
 
 def saved_envelope(fixture: dict[str, Any], thread_id: str = "fixture") -> Envelope:

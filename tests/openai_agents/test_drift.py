@@ -19,6 +19,7 @@ from agent_persist.errors import (
     MigrationFailedError,
 )
 from openai_agents_persist import (
+    ITEM_FORMATS,
     ITEMS_LOG,
     RUN_STATE_KIND,
     FutureItemFormatError,
@@ -43,7 +44,7 @@ SAVED = json.loads(
 
 async def seed(store: BaseStore, formats: ItemFormats | None = None) -> StoreSession:
     await store.append("s", ITEMS_LOG, SAVED["items"])
-    session = StoreSession("s", store=store, item_formats=formats or ItemFormats())
+    session = StoreSession("s", store=store, item_formats=formats or ITEM_FORMATS.copy())
     config = config_appends(None, fingerprint=SAVED["fingerprint"], config=SAVED["config"])
     await session.put(saved_envelope(SAVED, "s"), logs=config)
     return session

@@ -28,6 +28,7 @@ from oa_support import Backend
 
 from agent_persist import BaseStore, config_appends
 from openai_agents_persist import (
+    ITEM_FORMATS,
     ITEMS_LOG,
     ItemFormats,
     StoreSession,
@@ -120,7 +121,7 @@ async def test_format_0_items_continue_in_a_new_run(backend: Backend) -> None:
         await store.append("s", ITEMS_LOG, bare)
         model = ScriptedModel([[assistant_message("hello again")]])
         agent = Agent(name="ops", model=model)
-        session = StoreSession("s", store=store, item_formats=ItemFormats())
+        session = StoreSession("s", store=store, item_formats=ITEM_FORMATS.copy())
         result = await Runner.run(agent, "and now?", session=session)
         assert result.final_output == "hello again"
         sent = [dict(item) for item in model.calls[0].input]

@@ -12,7 +12,7 @@ from oa_support import Backend
 from agent_persist import Registry
 from agent_persist.errors import ConfigDriftError, ConflictError, InvalidPayloadError
 from openai_agents_persist import (
-    ItemFormats,
+    ITEM_FORMATS,
     MissingAgentError,
     PendingInterruptionError,
     StoreSession,
@@ -59,7 +59,7 @@ async def test_renamed_agent_and_tool_resume_through_migrations(backend: Backend
         with pytest.raises(MissingAgentError, match="'ops'") as missing_agent:
             await load_run_state(session, renamed, registry=fresh_registry(), drift="accept")
         assert missing_agent.value.names == ["ops"]
-        registry, formats = fresh_registry(), ItemFormats()
+        registry, formats = fresh_registry(), ITEM_FORMATS.copy()
         rename_agent("ops", "operations", registry=registry, item_formats=formats)
         with pytest.raises(ConfigDriftError, match=r"tool removed: operations\.delete_file"):
             await load_run_state(session, renamed, registry=registry)

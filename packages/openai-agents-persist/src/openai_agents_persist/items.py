@@ -39,20 +39,6 @@ ItemMigration = Callable[[Any], Any]
 _F = TypeVar("_F", bound=ItemMigration)
 
 
-def _drop_reasoning_ids(item: Any) -> Any:
-    """Bare items predate versioning; their reasoning item ids make the API answer 404."""
-    if not isinstance(item, dict):
-        return item
-    fields = cast("dict[str, Any]", item)
-    if fields.get("type") != "reasoning":
-        return fields
-    return {key: value for key, value in fields.items() if key != "id"}
-
-
-_BUILT_IN: dict[int, ItemMigration] = {0: _drop_reasoning_ids}
-"""The adapter's own item migrations, which every :class:`ItemFormats` starts with."""
-
-
 def wrap_item(item: Any) -> dict[str, Any]:
     """The stored form of an item: the item with its format and SDK versions."""
     return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item}
@@ -62,8 +48,19 @@ class ItemFormats:
     """The item migrations, one per format version, run in a chain on read."""
 
     def __init__(self) -> None:
-        self._steps: dict[int, ItemMigration] = dict(_BUILT_IN)
+        self._steps: dict[int, ItemMigration] = {}
         self._renames: list[ItemMigration] = []
+
+    def copy(self) -> ItemFormats:
+        """A new set with the same migrations and renames, to add to without touching these.
+
+        ``ITEM_FORMATS.copy()`` keeps the built-in migrations for a session (or a test) whose
+        renames must not apply process-wide.
+        """
+        copied = ItemFormats()
+        copied._steps = dict(self._steps)
+        copied._renames = list(self._renames)
+        return copied
 
     def add_rename(self, function: ItemMigration) -> None:
         """Apply ``function``, a pure rename, to every item read at the current format.
@@ -176,3 +173,14 @@ class ItemFormats:
 
 ITEM_FORMATS = ItemFormats()
 """The process-wide item migrations; register more with ``ITEM_FORMATS.register(n)``."""
+
+
+@ITEM_FORMATS.register(0)
+def _drop_reasoning_ids(item: Any) -> Any:
+    """Bare items predate versioning; their reasoning item ids make the API answer 404."""
+    if not isinstance(item, dict):
+        return item
+    fields = cast("dict[str, Any]", item)
+    if fields.get("type") != "reasoning":
+        return fields
+    return {key: value for key, value in fields.items() if key != "id"}
