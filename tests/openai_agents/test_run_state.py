@@ -10,10 +10,10 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from oa_support import Backend
 
 from agent_persist import Registry
-from agent_persist.errors import ConflictError, InvalidPayloadError
+from agent_persist.errors import ConfigDriftError, ConflictError, InvalidPayloadError
 from openai_agents_persist import (
+    ITEM_FORMATS,
     MissingAgentError,
-    MissingToolError,
     PendingInterruptionError,
     StoreSession,
 )
@@ -50,14 +50,20 @@ async def test_renamed_agent_and_tool_resume_through_migrations(backend: Backend
         session = StoreSession("s", store=store)
         await interrupted(session)
         renamed = ops("remove_file", "operations", [assistant_message("done")])
-        with pytest.raises(MissingAgentError, match="'ops'") as missing_agent:
+        with pytest.raises(ConfigDriftError) as drifted:
             await load_run_state(session, renamed, registry=fresh_registry())
+        assert [str(c) for c in drifted.value.changes] == [
+            "agent removed: ops",
+            "agent added: operations",
+        ]
+        with pytest.raises(MissingAgentError, match="'ops'") as missing_agent:
+            await load_run_state(session, renamed, registry=fresh_registry(), drift="accept")
         assert missing_agent.value.names == ["ops"]
-        registry = fresh_registry()
-        rename_agent("ops", "operations", registry=registry)
-        with pytest.raises(MissingToolError, match="delete_file"):
+        registry, formats = fresh_registry(), ITEM_FORMATS.copy()
+        rename_agent("ops", "operations", registry=registry, item_formats=formats)
+        with pytest.raises(ConfigDriftError, match=r"tool removed: operations\.delete_file"):
             await load_run_state(session, renamed, registry=registry)
-        rename_tool("delete_file", "remove_file", registry=registry)
+        rename_tool("delete_file", "remove_file", registry=registry, item_formats=formats)
         state = await load_run_state(session, renamed, registry=registry)
         assert state is not None
         for item in state.get_interruptions():

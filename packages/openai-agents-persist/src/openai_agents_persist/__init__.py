@@ -16,6 +16,7 @@ from importlib.metadata import version as _version
 from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
 from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
 from .decorator import persistent_run
+from .drift import CATEGORIES, NO_STATE_CHANGE, DriftOption, config_changes
 from .errors import (
     CorruptItemError,
     FutureItemFormatError,
@@ -23,8 +24,9 @@ from .errors import (
     MissingAgentError,
     MissingToolError,
     PendingInterruptionError,
+    UnknownRenameError,
 )
-from .fingerprint import agent_fingerprint
+from .fingerprint import agent_config, agent_fingerprint
 from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
 from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
 from .renames import rename_agent, rename_tool
@@ -36,16 +38,19 @@ from .user_memory import Fact, UserMemory
 __version__ = _version("openai-agents-persist")
 
 __all__ = [
+    "CATEGORIES",
     "DEFAULT_PRICES",
     "ITEMS_LOG",
     "ITEM_FORMATS",
     "ITEM_FORMAT_VERSION",
+    "NO_STATE_CHANGE",
     "RUN_STATE_KIND",
     "TURN_KIND",
     "AuditHooks",
     "AuditReport",
     "AuditTrail",
     "CorruptItemError",
+    "DriftOption",
     "Fact",
     "FutureItemFormatError",
     "InvalidLimitError",
@@ -59,10 +64,13 @@ __all__ = [
     "SummaryPlusRecent",
     "TrimToolOutputs",
     "TurnCheckpoint",
+    "UnknownRenameError",
     "UserMemory",
     "__version__",
+    "agent_config",
     "agent_fingerprint",
     "cleanup_idle_sessions",
+    "config_changes",
     "context_policy",
     "load_run_state",
     "pending_run_state",

@@ -22,9 +22,10 @@ from typing import Any, TypeAlias
 
 from agents import Agent, RunResult, RunState, ToolApprovalItem, TResponseInputItem
 
-from agent_persist import BaseStore, Registry
+from agent_persist import BaseStore, DriftPolicy, Registry
 
 from .checkpoints import StateHook
+from .drift import DriftOption, drift_policy
 from .errors import PendingInterruptionError
 from .run_state import load_run_state, save_run_state
 from .session import StoreSession
@@ -59,6 +60,7 @@ def persistent_run(
     state: StateHook | None = None,
     approve: Approver | None = None,
     registry: Registry | None = None,
+    drift: DriftOption = DriftPolicy.MIGRATE,
 ) -> Callable[[RunFunction], DurableRun]:
     """Wrap ``run(session, input)`` so every call is checkpointed and survives restarts.
 
@@ -68,7 +70,11 @@ def persistent_run(
         state: The application state recorded with every turn.
         approve: The default decision for pending tool calls; a call may override it.
         registry: Where rename migrations are registered (the default registry if omitted).
+        drift: What to do when a pending run was saved by another configuration of the
+            graph: ``"migrate"`` (default), ``"strict"`` or ``"accept"``, as in
+            :func:`.load_run_state`. Checked here, so a typo fails at decoration.
     """
+    policy = drift_policy(drift)
 
     def decorate(function: RunFunction) -> DurableRun:
         @functools.wraps(function)
@@ -79,7 +85,7 @@ def persistent_run(
             approve: Approver | None = approve,
         ) -> RunResult:
             session = StoreSession(session_id, store=store, state=state, checkpoints=True)
-            pending = await load_run_state(session, agent, registry=registry)
+            pending = await load_run_state(session, agent, registry=registry, drift=policy)
             if pending is not None:
                 names = sorted(str(item.name) for item in pending.get_interruptions())
                 if user_input is not None or approve is None:

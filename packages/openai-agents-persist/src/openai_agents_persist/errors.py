@@ -17,6 +17,7 @@ from agent_persist.errors import (
     AgentPersistError,
     CorruptCheckpointError,
     FutureVersionError,
+    MigrationError,
     NotFoundError,
 )
 
@@ -27,6 +28,7 @@ __all__ = [
     "MissingAgentError",
     "MissingToolError",
     "PendingInterruptionError",
+    "UnknownRenameError",
 ]
 
 
@@ -71,3 +73,23 @@ class MissingToolError(_MissingNamesError):
 
 class PendingInterruptionError(AgentPersistError):
     """New input was given while the session still waits for a tool approval decision."""
+
+
+class UnknownRenameError(MigrationError):
+    """A declared rename whose old name the saved run's configuration never had.
+
+    Raised instead of loading, since the rename cannot be what turned the saved graph into
+    the loading one (a typo, or a rename meant for another graph); nothing is changed.
+
+    Attributes:
+        what: ``"agent"`` or ``"tool"``.
+        old: The name the rename expected in the saved configuration.
+        new: The name it maps to, present in the loading graph.
+    """
+
+    def __init__(self, what: str, old: str, new: str, known: set[str], *, where: str) -> None:
+        self.what, self.old, self.new = what, old, new
+        super().__init__(
+            f"{where}: rename_{what}({old!r}, {new!r}) names a {what} the saved run's "
+            f"configuration does not have (it has {sorted(known)}); fix the old name"
+        )

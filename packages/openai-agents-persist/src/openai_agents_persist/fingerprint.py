@@ -1,6 +1,7 @@
 """What identifies an agent graph's configuration, and which names a saved run needs.
 
     agent_fingerprint(triage)   # "sha256:...": instructions, tools, handoffs, model settings
+    agent_config(triage)        # the JSON it hashes, one entry per agent, sorted by name
     agent_names(triage)         # {"triage", "billing", ...}, following handoffs
 
 A ``RunState`` refers to agents and tools by name (FINDINGS section 2), so a rename between
@@ -17,7 +18,13 @@ from agents import Agent, Handoff
 
 from agent_persist import fingerprint
 
-__all__ = ["agent_fingerprint", "agent_names", "referenced_names", "tool_names"]
+__all__ = [
+    "agent_config",
+    "agent_fingerprint",
+    "agent_names",
+    "referenced_names",
+    "tool_names",
+]
 
 
 def _graph(agent: Agent[Any]) -> Iterator[Agent[Any]]:
@@ -73,9 +80,18 @@ def _describe(agent: Agent[Any]) -> dict[str, Any]:
     }
 
 
+def agent_config(agent: Agent[Any]) -> list[dict[str, Any]]:
+    """The graph's configuration as JSON: what the fingerprint hashes and the drift check diffs.
+
+    One entry per agent (name, instructions, tools, handoffs, model, model settings), sorted
+    by name so the same graph always gives the same list.
+    """
+    return sorted((_describe(a) for a in _graph(agent)), key=lambda d: str(d["name"]))
+
+
 def agent_fingerprint(agent: Agent[Any]) -> str:
     """A hash of the graph's instructions, tools, handoffs, models and model settings."""
-    return fingerprint(sorted((_describe(a) for a in _graph(agent)), key=lambda d: d["name"]))
+    return fingerprint(agent_config(agent))
 
 
 def referenced_names(state: dict[str, Any]) -> tuple[set[str], set[str]]:

@@ -9,6 +9,10 @@ upstream openai-agents #2020, #1709, #1882), so reading migrates an older item t
 registered pure functions instead of handing the model something it rejects. Format 0 is an
 item stored bare, without the wrapper (what the SDK's own sessions write); its migration to
 format 1 drops reasoning item ids.
+
+Renames (:func:`.rename_agent`, :func:`.rename_tool`) are applied on read too, after the
+format migrations, through :meth:`ItemFormats.add_rename`: the stored items keep the names
+they were written with, so removing a rename gives the stored history back unchanged.
 """
 
 from __future__ import annotations
@@ -45,6 +49,31 @@ class ItemFormats:
 
     def __init__(self) -> None:
         self._steps: dict[int, ItemMigration] = {}
+        self._renames: list[ItemMigration] = []
+
+    def copy(self) -> ItemFormats:
+        """A new set with the same migrations and renames, to add to without touching these.
+
+        ``ITEM_FORMATS.copy()`` keeps the built-in migrations for a session (or a test) whose
+        renames must not apply process-wide.
+        """
+        copied = ItemFormats()
+        copied._steps = dict(self._steps)
+        copied._renames = list(self._renames)
+        return copied
+
+    def add_rename(self, function: ItemMigration) -> None:
+        """Apply ``function``, a pure rename, to every item read at the current format.
+
+        Renames run in the order they were added, so ``a -> b`` then ``b -> c`` reads an
+        ``a`` as ``c``. Reading with none costs nothing extra.
+        """
+        self._renames.append(function)
+
+    @property
+    def renames(self) -> int:
+        """How many renames are applied on read."""
+        return len(self._renames)
 
     def register(self, from_version: int) -> Callable[[_F], _F]:
         """Decorator: a migration from ``from_version`` to ``from_version + 1``."""
@@ -71,8 +100,10 @@ class ItemFormats:
         if type(stored) is dict:
             fields = cast("dict[str, Any]", stored)
             if fields.get("v") == ITEM_FORMAT_VERSION and "item" in fields:
-                return fields["item"]  # the fast path: every item written by this version
-        return self._upgrade(stored, where=where)
+                item = fields["item"]  # the fast path: every item written by this version
+                return self._rename(item, where=where) if self._renames else item
+        item = self._upgrade(stored, where=where)
+        return self._rename(item, where=where) if self._renames else item
 
     def unwrap_all(self, stored: list[Any], *, where: str) -> list[Any]:
         """:meth:`unwrap` every item; the current format costs one comparison per item."""
@@ -84,7 +115,20 @@ class ItemFormats:
                 append(entry["item"])
             else:
                 append(self._upgrade(entry, where=where))
+        if self._renames:
+            return [self._rename(item, where=where) for item in items]
         return items
+
+    def _rename(self, item: Any, *, where: str) -> Any:
+        for rename in self._renames:
+            try:
+                item = rename(item)
+            except Exception as exc:
+                raise MigrationFailedError(
+                    f"{where}: session item rename {getattr(rename, '__name__', rename)!r} "
+                    f"raised {type(exc).__name__}: {exc}"
+                ) from exc
+        return item
 
     def _upgrade(self, stored: Any, *, where: str) -> Any:
         item, format_version = self._split(stored, where=where)

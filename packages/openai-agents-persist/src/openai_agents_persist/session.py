@@ -15,7 +15,7 @@ sequence of operations (``tests/openai_agents/test_session_differential.py``), o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
@@ -205,11 +205,18 @@ class StoreSession:
         self._head_loaded = True
         return self._head
 
-    async def put(self, envelope: Envelope, *, appends: Sequence[Any] = ()) -> Envelope:
+    async def put(
+        self,
+        envelope: Envelope,
+        *,
+        appends: Sequence[Any] = (),
+        logs: Mapping[str, Sequence[Any]] | None = None,
+    ) -> Envelope:
         """Write ``envelope`` as the next checkpoint of this session, with item appends.
 
         ``envelope.parent_id`` and ``step`` are set from the session's head. Used by the
         turn checkpoints and by :mod:`.run_state`, so both share one linear history.
+        ``logs`` appends to other logs in the same atomic write (the run's ``config``).
         """
         head = self._head if self._head_loaded else await self.head()
         envelope = envelope.replace(
@@ -218,9 +225,8 @@ class StoreSession:
             step=0 if head is None else head.step + 1,
         )
         try:
-            saved = await self.store.put(
-                envelope, appends={ITEMS_LOG: appends} if appends else None
-            )
+            merged = {**(logs or {}), **({ITEMS_LOG: appends} if appends else {})}
+            saved = await self.store.put(envelope, appends=merged or None)
         except ConflictError:
             self._head_loaded = False
             raise
