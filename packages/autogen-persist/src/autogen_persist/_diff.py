@@ -218,7 +218,9 @@ def _tool_changes(
     for tool, config in new_tools.items():
         before = old_tools.get(reverse.get(tool, tool))
         if before is not None:
-            for change in generic_changes(_drop(before, "name"), _drop(config, "name")):
+            for change in generic_changes(
+                _drop_config(before, "name"), _drop_config(config, "name")
+            ):
                 changes.append(Change(change.what, f"{path}.tools.{tool}{change.subject[1:]}"))
     return changes
 
