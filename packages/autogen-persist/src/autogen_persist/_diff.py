@@ -130,7 +130,9 @@ def layout_changes(
         if name not in new.participants
     ]
     changes += [
-        Change("participant added", name) for name in new.participants if name not in old_names
+        Change("participant added", name)
+        for name in new.participants
+        if name not in old_names and name not in reverse
     ]
     if old.ordered and new.ordered:
         common_old = [name for name in old_names if name in new.participants]
