@@ -23,9 +23,8 @@ from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 from autogen_core.models import ChatCompletionClient
 
-from agent_persist import Envelope, Registry
+from agent_persist import Envelope
 from autogen_persist import DurableTeam, migrations
-from autogen_persist._plugin import register
 
 TASK = "Write a short essay on why checkpoints matter."
 
@@ -76,10 +75,9 @@ async def main() -> None:
         except WorkerStopped:
             print("version 1 stopped after 3 turns (writer, critic, writer)")
 
-        registry = Registry()  # or the process-wide default: leave registry= out
-        register(registry)
-        migrations.rename_participant("writer", "author", registry=registry)
-        migrations.add_participant("editor", prime=True, registry=registry)  # sees the thread
+        # declare what changed (in the default registry; registry= takes another)
+        migrations.rename_participant("writer", "author")
+        migrations.add_participant("editor", prime=True)  # it reads the thread so far
 
         checkpoints: list[Envelope] = []
         v2 = DurableTeam(
