@@ -84,7 +84,6 @@ async def main() -> None:
             team_v2,
             store=store,
             thread_id="essay",
-            registry=registry,
             on_checkpoint=checkpoints.append,
         )
         result = await v2.run()  # no task: continue the unfinished run, with fresh objects
