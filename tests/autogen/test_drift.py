@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Team
 from autogen_core.models import UserMessage
+from autogen_core.tools import FunctionTool
 from migration_support import (
     TASK,
     agent,
+    lookup,
+    materialized,
     new_registry,
     round_robin,
     stop_after,
@@ -19,10 +23,11 @@ from agent_persist import Change, DriftPolicy
 from agent_persist.drift import CONFIG_LOG
 from agent_persist.errors import ConfigDriftError, MigrationFailedError
 from agent_persist.stores import BaseStore
-from autogen_persist import DurableTeam, durable, load_team, migrations
+from autogen_persist import DurableAgent, DurableTeam, durable, load_team, migrations
 from autogen_persist._diff import diff_configs, drift_config
 from autogen_persist._layout import team_layout
 from autogen_persist.errors import MigrationInputError, ParticipantsMismatchError
+from autogen_persist.testing import HashChatCompletionClient
 
 
 def v1() -> Team:
@@ -201,8 +206,45 @@ async def test_a_user_migration_reprimes_the_conversation(stopped: BaseStore) ->
         return payload
 
     await DurableTeam(v2, store=stopped, thread_id="t", registry=registry).run()
-    from migration_support import materialized
-
     stored = await materialized(stopped)
     writer = stored["team"]["agent_states"]["writer"]["agent_state"]["llm_context"]["messages"]
     assert sum(m["content"] == "New instructions apply." for m in writer) == 1
+
+
+async def test_a_durable_agent_migrates_a_renamed_tool_and_a_new_prompt(
+    memory_store: BaseStore,
+) -> None:
+    def helper(tool: str, system: str) -> AssistantAgent:
+        return AssistantAgent(
+            "helper",
+            model_client=HashChatCompletionClient(name="helper", tool_every=1),
+            tools=[FunctionTool(lookup, description="Look up.", name=tool)],
+            system_message=system,
+            reflect_on_tool_use=True,
+        )
+
+    await DurableAgent(lambda: helper("lookup", "Help."), store=memory_store, thread_id="t").run(
+        task="Weather in Lisbon?"
+    )
+    registry = new_registry()
+    migrations.rename_tool("lookup", "find_city", registry=registry)
+
+    def v2() -> AssistantAgent:
+        return helper("find_city", "Help briefly.")
+
+    before = await snapshot(memory_store)
+    with pytest.raises(ConfigDriftError, match="tool removed: helper"):
+        await DurableAgent(v2, store=memory_store, thread_id="t").run(task="And Porto?")
+    assert await snapshot(memory_store) == before
+    agent = DurableAgent(v2, store=memory_store, thread_id="t", registry=registry)
+    result = await agent.run(task="And Porto?")
+    assert result.messages[-1].source == "helper"
+    stored = await agent.state()
+    names = {
+        call["name"]
+        for message in stored["llm_context"]["messages"]
+        if isinstance(message["content"], list)
+        for call in message["content"]
+        if isinstance(call, dict) and "name" in call
+    }
+    assert names == {"find_city"}
