@@ -143,8 +143,9 @@ async def test_layout_changes_need_a_migration_even_when_accepted(stopped: BaseS
         await DurableTeam(v2, store=stopped, thread_id="t").run()
     assert Change("participant added", "editor") in raised.value.changes
     assert isinstance(raised.value, ConfigDriftError)
-    with pytest.raises(ParticipantsMismatchError, match="new participants"):
+    with pytest.raises(ParticipantsMismatchError, match="new participants") as accepted:
         await load_team(stopped, "t", v2(), drift="accept")
+    assert accepted.value.changes == [Change("participant added", "editor")]
 
 
 def test_an_unknown_policy_name_is_refused() -> None:

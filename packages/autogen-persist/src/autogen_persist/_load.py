@@ -126,7 +126,11 @@ async def load_checkpoint(
         if policy is DriftPolicy.MIGRATE and any(c.what in LAYOUT_CHANGES for c in changes):
             _align(payload, layout)
     saved = payload.get("layout")
-    check_layout(None if saved is None else Layout.model_validate(saved), layout, where=where)
+    try:
+        check_layout(None if saved is None else Layout.model_validate(saved), layout, where=where)
+    except ParticipantsMismatchError as exc:  # accepted, or left over by a user migration
+        unmigrated = [c for c in changes if c.what in LAYOUT_CHANGES]
+        raise ParticipantsMismatchError(str(exc), unmigrated) from None
     if saved is not None:
         payload["layout"] = layout.model_dump()
     return Loaded(

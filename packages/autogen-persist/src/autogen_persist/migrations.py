@@ -123,7 +123,8 @@ def remove_participant(name: str | None = None, *, registry: Registry | None = N
     """Declare that agent ``name`` (``None``: any) left: its state is dropped.
 
     Its messages stay in the others' views. RoundRobin's next speaker stays the same agent,
-    or becomes the one after it if it was the one removed.
+    or becomes the one after it if it was the one removed; Selector forgets it as previous
+    speaker; a Swarm whose current speaker it was hands over to the first remaining agent.
     """
     return _install(
         registry,
@@ -210,7 +211,9 @@ def rename_message_type(old: str, new: str, *, registry: Registry | None = None)
 
 
 def accept_changes(
-    *categories: str, kinds: Iterable[str] = (KIND_TEAM,), registry: Registry | None = None
+    *categories: str,
+    kinds: Iterable[str] = (KIND_TEAM, KIND_AGENT),
+    registry: Registry | None = None,
 ) -> Handler:
     """Declare that changes of these categories need no state change (a no-op migration).
 
