@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from autogen_agentchat.agents import AssistantAgent
 from autogen_agentchat.base import Team
 from autogen_agentchat.conditions import MaxMessageTermination
@@ -116,9 +117,11 @@ async def put_fixture(store: BaseStore, factory: Callable[[], Team], payload: An
 
 
 def fixture(name: str, fresh: Any) -> Any:
-    """The frozen fixture ``name`` (written from ``fresh`` when regenerating or missing)."""
+    """The frozen fixture ``name`` (written from ``fresh`` only when regenerating)."""
     path = FIXTURES / f"{name}.json"
-    if REGENERATE or not path.exists():
+    if REGENERATE:
         FIXTURES.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fresh, indent=1, sort_keys=True) + "\n")
+    if not path.exists():
+        pytest.fail(f"missing fixture {path}: run with REGENERATE_FIXTURES=1 and review it")
     return json.loads(path.read_text())

@@ -42,10 +42,10 @@ from autogen_persist._transforms import change_team_type
 async def frozen_before(name: str, old: Callable[[], Team], checkpoints: int) -> Any:
     """The frozen ``<name>.before`` payload (made by running ``old`` when missing)."""
     async with open_store("memory://") as scratch:
-        from migration_support import FIXTURES, REGENERATE
+        from migration_support import REGENERATE
 
         fresh: Any = None
-        if REGENERATE or not (FIXTURES / f"{name}.before.json").exists():
+        if REGENERATE:
             await stop_after(scratch, old, checkpoints)
             fresh = await materialized(scratch)
         return fixture(f"{name}.before", fresh)
