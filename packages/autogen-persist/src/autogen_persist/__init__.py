@@ -10,12 +10,14 @@
     result = await team.run(task="Write an essay.")   # run it again after a crash: it resumes
 
 Also: :func:`save_agent` / :func:`load_agent` (and the team twins) for checkpoints taken by
-hand, and the ``agent_persist.plugins`` entry point that lets the core adopt and migrate
-raw ``save_state()`` files.
+hand, :mod:`autogen_persist.migrations` to carry a thread across a changed team (a renamed
+or added participant, new few-shot messages...), and the ``agent_persist.plugins`` entry
+point that lets the core adopt and migrate raw ``save_state()`` files.
 """
 
 from importlib.metadata import version as _version
 
+from . import migrations
 from ._durable import ThreadStatus
 from ._plugin import KIND_AGENT, KIND_TEAM
 from ._termination import register_termination_state
@@ -37,6 +39,7 @@ __all__ = [
     "load_agent",
     "load_team",
     "make_durable",
+    "migrations",
     "register_termination_state",
     "save_agent",
     "save_team",

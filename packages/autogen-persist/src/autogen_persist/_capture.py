@@ -53,9 +53,11 @@ from ._logs import Tracked
 from .errors import UnsupportedComponentError
 
 __all__ = [
+    "FRESH",
     "capture_agent",
     "capture_team",
     "dump_messages",
+    "fill_fresh",
     "manager_instance",
     "restore_agent_extras",
     "restore_extras",
@@ -69,6 +71,10 @@ _HOLLOW_MANAGERS = (
     GraphFlowManager,
     MagenticOneOrchestrator,
 )
+
+FRESH = {"$fresh": True}
+"""The agent state of a participant added by a migration: :func:`fill_fresh` replaces it by
+the new agent's own state (its ``initial_messages`` included), which only it knows."""
 
 ACTIVATION_GROUPS = "activation_groups"
 MODEL_CONTEXTS = "model_contexts"
@@ -229,3 +235,17 @@ async def restore_agent_extras(agent: ChatAgent | Team, extras: Any, path: str =
         if isinstance(context, dict):
             await agent._model_context.load_state(cast("dict[str, Any]", context))
         await restore_extras(agent._team, saved, path)
+
+
+async def fill_fresh(team: Team, state: dict[str, Any]) -> None:
+    """Give each participant a migration added (:data:`FRESH`) its own freshly built state."""
+    states = state.get("agent_states")
+    if not isinstance(states, dict):
+        return
+    group = require_group_chat(team)
+    for name, container in await _containers(group):
+        entry = cast("dict[str, Any]", states).get(name)
+        if isinstance(entry, dict) and cast("dict[str, Any]", entry).get("agent_state") == FRESH:
+            cast("dict[str, Any]", entry)["agent_state"] = _json(
+                await container._agent.save_state()
+            )

@@ -1,13 +1,15 @@
 """Reading a thread's checkpoint for this adapter, and writing the next one.
 
-    head = await read_head(store, "t-1", kind=KIND_TEAM, registry=registry,
-                           fingerprint=fp, missing_ok=True)
+    head = await read_head(store, "t-1", kind=KIND_TEAM, registry=registry)
     stored = await write_checkpoint(store, head, thread_id="t-1", kind=KIND_TEAM,
-                                    payload=payload, appends=appends, fingerprint=fp)
+                                    payload=payload, appends=appends, fingerprint=fp,
+                                    config=config)
 
-Reading upgrades the envelope along the registered migrations (an adopted raw state, an old
-schema) without writing anything, and refuses a checkpoint of another kind. Writing names
-the head it expects as parent, so a concurrent writer gets ``ConflictError``.
+Reading upgrades the envelope along the registered schema migrations (an adopted raw state,
+an old schema) without writing anything, and refuses a checkpoint of another kind; drift
+migrations need the logs read back first (:mod:`autogen_persist._load`). Writing names the
+head it expects as parent, so a concurrent writer gets ``ConflictError``, and appends the
+configuration to the ``config`` log when its fingerprint differs from the parent's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
 
-from agent_persist import Envelope, Producer, Registry, Status
+from agent_persist import Envelope, Producer, Registry, Status, config_appends
 from agent_persist.errors import ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
@@ -42,17 +44,19 @@ async def read_head(
     *,
     kind: str,
     registry: Registry,
-    fingerprint: str | None,
     checkpoint_id: str | None = None,
 ) -> Envelope:
-    """The thread's head (or a given checkpoint), upgraded; ``ThreadNotFoundError`` if none."""
+    """The thread's head (or a given checkpoint) at the current schema version.
+
+    ``ThreadNotFoundError`` if there is none. The configuration drift is not looked at here.
+    """
     envelope = await store.get(thread_id, checkpoint_id)
     if envelope.kind != kind:
         raise KindMismatchError(
             f"checkpoint {envelope.checkpoint_id!r} of thread {thread_id!r} is of kind "
             f"{envelope.kind!r}, not {kind!r}: it was not written for this kind of object"
         )
-    return registry.upgrade(envelope, fingerprint=fingerprint)
+    return registry.upgrade(envelope)
 
 
 async def load_native(load: Awaitable[None], *, where: str, what: str) -> None:
@@ -71,13 +75,10 @@ async def find_head(
     *,
     kind: str,
     registry: Registry,
-    fingerprint: str | None,
 ) -> Envelope | None:
     """:func:`read_head` of the head, or ``None`` for a thread that does not exist yet."""
     try:
-        return await read_head(
-            store, thread_id, kind=kind, registry=registry, fingerprint=fingerprint
-        )
+        return await read_head(store, thread_id, kind=kind, registry=registry)
     except ThreadNotFoundError:
         return None
 
@@ -91,11 +92,17 @@ async def write_checkpoint(
     payload: Any,
     appends: Mapping[str, Sequence[Any]],
     fingerprint: str | None,
+    config: Any = None,
     status: Status = Status.RUNNING,
     stop_reason: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Envelope:
-    """Store the checkpoint that follows ``head`` (or the thread's first) with its appends."""
+    """Store the checkpoint that follows ``head`` (or the thread's first) with its appends.
+
+    ``config`` (what ``fingerprint`` is the fingerprint of, with the layout) goes to the
+    ``config`` log only when the fingerprint differs from ``head``'s, so a checkpoint costs
+    nothing more until the configuration changes.
+    """
     fields: dict[str, Any] = {
         "status": status,
         "stop_reason": stop_reason,
@@ -114,4 +121,6 @@ async def write_checkpoint(
         )
     else:
         envelope = head.next(payload=payload, schema_version=SCHEMA_VERSION, **fields)
+    if config is not None:
+        appends = {**appends, **config_appends(head, fingerprint=fingerprint, config=config)}
     return await store.put(envelope, appends=appends)

@@ -26,12 +26,13 @@ from autogen_agentchat.messages import BaseAgentEvent, BaseChatMessage
 from autogen_core import CancellationToken
 from typing_extensions import Self
 
-from agent_persist import Envelope, Registry, Status, default_registry, open_store
+from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, open_store
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
 from ._lease import LeaseHolder, default_owner
+from ._load import Drift, drift_policy
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -117,8 +118,10 @@ class DurableBase(Generic[_T]):
         registry: Registry | None = None,
         metadata: Mapping[str, Any] | None = None,
         on_checkpoint: CheckpointCallback | None = None,
+        drift: Drift = DriftPolicy.MIGRATE,
     ) -> None:
         self._factory = factory
+        self._drift = drift_policy(drift)
         self._store_spec = store
         self.thread_id = thread_id
         self.worker_id = worker_id or default_owner()
@@ -291,7 +294,6 @@ class DurableBase(Generic[_T]):
             self.thread_id,
             kind=self._kind,
             registry=self._registry,
-            fingerprint=None,
             checkpoint_id=checkpoint_id,
         )
 

@@ -4,11 +4,12 @@
     check_layout(saved, layout, where="thread 't-1'")   # ParticipantsMismatchError if they differ
     print(config_fingerprint(team))             # sha256 of dump_component(): prompts, tools, model
 
-The fingerprint changes with any configuration edit (a prompt, a tool, the model) and is only
-recorded: issue 5's migrations act on it. The layout is what AutoGen itself cannot load
+The fingerprint changes with any configuration edit (a prompt, a tool, the model); the
+configuration and the layout are recorded in the thread's ``config`` log and compared on
+every load (:mod:`autogen_persist._diff`). The layout is what AutoGen itself cannot load
 across (FINDINGS §1 compatibility matrix): another team type, an added, removed or renamed
-participant, or a new order, which RoundRobin would silently follow to another speaker. This
-module is the one place that compares them.
+participant, or a new order, which RoundRobin would silently follow to another speaker.
+Unless a migration carried the state across, :func:`check_layout` refuses them.
 """
 
 # pyright: reportPrivateUsage=false
@@ -26,7 +27,15 @@ from agent_persist import fingerprint
 
 from .errors import ParticipantsMismatchError
 
-__all__ = ["Layout", "agent_layout", "check_layout", "config_fingerprint", "team_layout"]
+__all__ = [
+    "Layout",
+    "agent_layout",
+    "check_layout",
+    "component_config",
+    "config_fingerprint",
+    "layout_problems",
+    "team_layout",
+]
 
 MANAGER_TEAMS = {
     "RoundRobinGroupChatManager": "RoundRobinGroupChat",
@@ -87,15 +96,30 @@ def layout_of_raw_team(state: Any) -> Layout | None:
 
 
 def check_layout(saved: Layout | None, current: Layout, *, where: str) -> None:
-    """Raise ``ParticipantsMismatchError`` when ``current`` cannot load ``saved``'s state."""
+    """Raise ``ParticipantsMismatchError`` when ``current`` cannot load ``saved``'s state.
+
+    The loaders call it after the drift migrations ran, on the migrated layout: a layout
+    that still differs then is one no migration carried across.
+    """
+    problems = layout_problems(saved, current)
+    if problems:
+        raise ParticipantsMismatchError(
+            f"{where} does not fit this team: {'; '.join(problems)}. Build the team as it "
+            "was, or declare the change (autogen_persist.migrations) or register a migration "
+            "with Registry.on_fingerprint_change('autogen.team', covers=[...])"
+        )
+
+
+def layout_problems(saved: Layout | None, current: Layout) -> list[str]:
+    """How ``current`` differs from ``saved``, in words; empty when it fits."""
     if saved is None or saved == current:
-        return
+        return []
     if not saved.ordered:
         current = current.model_copy(
             update={"participants": sorted(current.participants), "ordered": False}
         )
         if saved == current:
-            return
+            return []
     problems: list[str] = []
     if saved.team_type != current.team_type or saved.manager != current.manager:
         problems.append(f"it was written by a {saved.team_type}, this is a {current.team_type}")
@@ -106,14 +130,16 @@ def check_layout(saved: Layout | None, current: Layout, *, where: str) -> None:
         problems.append(f"new participants {sorted(set(new) - set(old))}")
     if set(old) == set(new) and old != new:
         problems.append(f"participants reordered from {old} to {new}")
-    raise ParticipantsMismatchError(
-        f"{where} does not fit this team: {'; '.join(problems)}. Build the team as it was, "
-        "or register a migration with Registry.on_fingerprint_change('autogen.team')"
-    )
+    return problems
 
 
 def config_fingerprint(component: Team | ChatAgent) -> str:
-    """The fingerprint of ``dump_component()``, or of the structure when it cannot dump.
+    """The fingerprint of :func:`component_config`: prompts, tools, participants, model."""
+    return fingerprint(component_config(component))
+
+
+def component_config(component: Team | ChatAgent) -> Any:
+    """``dump_component()`` as JSON, or the structure when it cannot dump.
 
     Components that cannot be serialised (callables in a graph, custom agents) fall back to
     the class and participant names; AutoGen's warnings about them are not the user's concern
@@ -127,4 +153,4 @@ def config_fingerprint(component: Team | ChatAgent) -> str:
         config = {"provider": type(component).__qualname__, "name": component.name}
         if isinstance(component, BaseGroupChat):
             config["participants"] = list(component._participant_names)
-    return fingerprint(config)
+    return config

@@ -28,16 +28,18 @@ from autogen_agentchat.messages import (
 )
 from autogen_core import CancellationToken
 
-from agent_persist import Envelope, Registry, Status
+from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
 from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, dump_messages, restore_agent_extras
-from ._checkpoints import find_head, load_native, write_checkpoint
+from ._checkpoints import load_native, write_checkpoint
+from ._diff import drift_config
 from ._durable import DurableBase
-from ._layout import agent_layout, check_layout, config_fingerprint
+from ._layout import agent_layout
 from ._lease import LeaseHolder
-from ._logs import LogRef, LogTracker, Tracked, read_logs
-from ._payload import AgentPayload, RunRecord, parse
+from ._load import Loaded, find_checkpoint
+from ._logs import LogRef, LogTracker, Tracked
+from ._payload import AgentPayload, RunRecord
 from ._plugin import KIND_AGENT
 from .errors import UnsupportedComponentError
 
@@ -56,30 +58,27 @@ def message_factory(agent: ChatAgent) -> MessageFactory:
     return factory
 
 
-async def load_agent_checkpoint(
-    agent: ChatAgent, store: CheckpointStore, head: Envelope
-) -> tuple[AgentPayload, Any, dict[str, LogRef]]:
-    """Load ``head`` into a freshly built ``agent``; return the payload, lists and refs."""
-    payload = parse(AgentPayload, head)
+async def load_agent_checkpoint(agent: ChatAgent, loaded: Loaded) -> AgentPayload:
+    """Load a read (and migrated) checkpoint into a freshly built ``agent``."""
+    head = loaded.head
     where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
-    check_layout(payload.layout, agent_layout(agent), where=where)
-    full, refs = await read_logs(
-        store,
-        head,
-        {"agent": payload.agent, "extras": payload.extras, TRANSCRIPT: payload.transcript or []},
-    )
+    full = loaded.payload
+    payload = AgentPayload.model_validate({**full, "agent": {}, "transcript": None, "extras": {}})
     await load_native(agent.load_state(full["agent"]), where=where, what="agent")
-    await restore_agent_extras(agent, full["extras"])
-    return payload, full, refs
+    await restore_agent_extras(agent, full.get("extras") or {})
+    return payload
 
 
 class _LiveAgent:
     """A freshly built agent with the thread's latest checkpoint loaded into it."""
 
-    def __init__(self, agent: ChatAgent, store: CheckpointStore, thread_id: str) -> None:
-        self.agent, self.store, self.thread_id = agent, store, thread_id
+    def __init__(
+        self, agent: ChatAgent, store: CheckpointStore, thread_id: str, policy: DriftPolicy
+    ) -> None:
+        self.agent, self.store, self.thread_id, self.policy = agent, store, thread_id, policy
         self.layout = agent_layout(agent)
-        self.fingerprint = config_fingerprint(agent)
+        self.config = drift_config(agent, self.layout)
+        self.fingerprint = fingerprint(self.config["component"])
         self.tracker = LogTracker()
         self.head: Envelope | None = None
         self.run: RunRecord | None = None
@@ -87,21 +86,25 @@ class _LiveAgent:
 
     async def load(self, registry: Registry) -> None:
         """Load the head checkpoint, if any, and set the log baseline."""
-        head = await find_head(
+        loaded = await find_checkpoint(
             self.store,
             self.thread_id,
             kind=KIND_AGENT,
             registry=registry,
-            fingerprint=self.fingerprint,
+            config=self.config,
+            layout=self.layout,
+            policy=self.policy,
         )
         refs: dict[str, LogRef] = {}
-        if head is not None:
-            payload, full, refs = await load_agent_checkpoint(self.agent, self.store, head)
+        if loaded is not None:
+            payload = await load_agent_checkpoint(self.agent, loaded)
             factory = message_factory(self.agent)
-            self.transcript = [factory.create(item) for item in full[TRANSCRIPT]]
-            self.head, self.run = head, payload.run
+            items: list[Any] = loaded.payload.get(TRANSCRIPT) or []
+            self.transcript = [factory.create(item) for item in items]
+            self.head, self.run, refs = loaded.head, payload.run, loaded.refs
         tree, extras = await capture_agent(self.agent)
-        self.tracker.remember_all([tree, extras, self._transcript()], refs)
+        verify = loaded is not None and loaded.migrated
+        self.tracker.remember_all([tree, extras, self._transcript()], refs, verify=verify)
 
     def _transcript(self) -> Tracked:
         return Tracked(TRANSCRIPT, self.transcript, dump_messages)
@@ -162,6 +165,7 @@ class _LiveAgent:
             payload=payload,
             appends=appends,
             fingerprint=self.fingerprint,
+            config=self.config,
             status=Status.DONE,
             stop_reason=None if self.run is None else self.run.stop_reason,
             metadata=metadata,
@@ -196,6 +200,6 @@ class DurableAgent(DurableBase[ChatAgent]):
             raise UnsupportedComponentError(
                 f"the agent factory returned {type(agent).__qualname__}, not an AutoGen ChatAgent"
             )
-        live = _LiveAgent(agent, store, self.thread_id)
+        live = _LiveAgent(agent, store, self.thread_id, self._drift)
         await live.load(self._registry)
         return live

@@ -24,10 +24,11 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 from autogen_agentchat.base import ChatAgent, Team
 
-from agent_persist import Registry
+from agent_persist import DriftPolicy, Registry
 from agent_persist.stores import CheckpointStore
 
 from ._durable import CheckpointCallback
+from ._load import Drift
 from .agent import DurableAgent
 from .errors import UnsupportedComponentError
 from .team import DurableTeam
@@ -71,7 +72,7 @@ def make_durable(
     """A durable team or agent for ``thread_id``, from a factory that builds it afresh.
 
     ``options`` are those of :class:`~autogen_persist.DurableTeam` (worker_id, lease_ttl,
-    lease_wait, registry, metadata, on_checkpoint). The factory is called once here, to see
+    lease_wait, registry, metadata, on_checkpoint, drift). The factory is called once here, to see
     whether it builds a team or an agent; that first object serves the first run.
     """
     return _make_durable(factory, store=store, thread_id=thread_id, **options)
@@ -127,6 +128,7 @@ def durable(
     lease_wait: timedelta | None = None,
     registry: Registry | None = None,
     on_checkpoint: CheckpointCallback | None = None,
+    drift: Drift = DriftPolicy.MIGRATE,
 ) -> _Decorator:
     """Decorate a team or agent factory: calling it with ``thread_id=`` gives a durable one.
 
@@ -138,6 +140,8 @@ def durable(
         lease_wait: How long to wait for another worker's lease; ``None`` fails at once.
         registry: The migration registry (the process-wide default one).
         on_checkpoint: Called with each checkpoint once it is stored.
+        drift: The drift policy, ``"migrate"`` (default), ``"strict"`` or ``"accept"``: what
+            to do when the factory's configuration differs from the checkpoint's.
     """
     return _Decorator(
         store,
@@ -147,5 +151,6 @@ def durable(
             "lease_wait": lease_wait,
             "registry": registry,
             "on_checkpoint": on_checkpoint,
+            "drift": drift,
         },
     )

@@ -12,12 +12,13 @@ what to do.
 
 from __future__ import annotations
 
-from agent_persist.errors import AgentPersistError, LeaseHeldError
+from agent_persist.errors import AgentPersistError, ConfigDriftError, LeaseHeldError
 
 __all__ = [
     "AutogenPersistError",
     "IncompatibleCheckpointError",
     "KindMismatchError",
+    "MigrationInputError",
     "ParticipantsMismatchError",
     "ResumeNotSupportedError",
     "RunInProgressError",
@@ -38,11 +39,13 @@ class KindMismatchError(IncompatibleCheckpointError):
     """The checkpoint is of another kind (an agent's loaded into a team, or a foreign kind)."""
 
 
-class ParticipantsMismatchError(IncompatibleCheckpointError):
+class ParticipantsMismatchError(IncompatibleCheckpointError, ConfigDriftError):
     """The team's type, participants or their order differ from the checkpoint's.
 
     AutoGen would fail later or, worse, silently pick another speaker (FINDINGS §1); a
-    migration (``Registry.on_fingerprint_change``) is the way to carry state across.
+    migration (:mod:`autogen_persist.migrations`, ``Registry.on_fingerprint_change``) is the
+    way to carry state across. It is a ``ConfigDriftError`` too: ``changes`` lists the
+    layout changes no migration covered.
     """
 
 
@@ -60,3 +63,11 @@ class ThreadBusyError(LeaseHeldError):
 
 class UnsupportedComponentError(AutogenPersistError, TypeError):
     """A team, agent or termination condition whose state this adapter cannot capture."""
+
+
+class MigrationInputError(AutogenPersistError, ValueError):
+    """The stored state does not hold what a declared migration names (an unknown agent...).
+
+    Raised inside a migration, so the registry reports it as ``MigrationFailedError`` (this
+    error its ``__cause__``) and the stored data stays as it was.
+    """

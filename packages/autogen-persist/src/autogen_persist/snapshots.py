@@ -22,14 +22,15 @@ from typing import Any
 
 from autogen_agentchat.base import ChatAgent, Team
 
-from agent_persist import Envelope, Registry, Status, default_registry
+from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, fingerprint
 from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, capture_team, require_group_chat
-from ._checkpoints import find_head, read_head, write_checkpoint
-from ._layout import Layout, agent_layout, check_layout, config_fingerprint, team_layout
+from ._checkpoints import find_head, write_checkpoint
+from ._diff import drift_config
+from ._layout import Layout, agent_layout, team_layout
+from ._load import Drift, drift_policy, load_checkpoint
 from ._logs import LogTracker, find_refs
-from ._payload import AgentPayload, TeamPayload, parse
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
 from ._termination import check_supported, load_condition, save_condition
 from .agent import load_agent_checkpoint
@@ -51,16 +52,12 @@ async def _save(
     metadata: Mapping[str, Any] | None,
 ) -> Envelope:
     registry = ensure_registered(registry or default_registry())
-    fingerprint = config_fingerprint(component)
-    head = await find_head(store, thread_id, kind=kind, registry=registry, fingerprint=fingerprint)
+    config = drift_config(component, layout)
+    head = await find_head(store, thread_id, kind=kind, registry=registry)
     tracker = LogTracker()
     if head is not None:
-        model = TeamPayload if kind == KIND_TEAM else AgentPayload
-        check_layout(
-            parse(model, head).layout,
-            layout,
-            where=f"checkpoint {head.checkpoint_id!r} of thread {thread_id!r}",
-        )
+        # the state written is the live object's own: it fits by construction, and a list
+        # that differs from the stored one is rewritten whole
         tracker.remember_all(tree, find_refs(head.payload), verify=True)
     planned, appends = await tracker.plan(tree, lambda name: store.log_length(thread_id, name))
     return await write_checkpoint(
@@ -70,7 +67,8 @@ async def _save(
         kind=kind,
         payload=planned,
         appends=appends,
-        fingerprint=fingerprint,
+        fingerprint=fingerprint(config["component"]),
+        config=config,
         status=status,
         metadata=metadata,
     )
@@ -119,29 +117,38 @@ async def load_team(
     *,
     checkpoint_id: str | None = None,
     registry: Registry | None = None,
+    drift: Drift = DriftPolicy.MIGRATE,
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into a freshly built team; return it.
 
-    Raises ``ThreadNotFoundError``, ``KindMismatchError``, ``ParticipantsMismatchError``,
+    ``drift`` is the policy for a team configured differently from the one that wrote the
+    checkpoint (see :class:`~autogen_persist.DurableTeam`); migrations run on the loaded
+    state, nothing stored changes (the next save writes the migrated state).
+
+    Raises ``ThreadNotFoundError``, ``KindMismatchError``, ``ConfigDriftError`` (with
+    ``ParticipantsMismatchError`` for layout changes), ``MigrationError``,
     ``CorruptCheckpointError`` or ``FutureVersionError``; the team is untouched then, apart
     from ``IncompatibleCheckpointError`` raised by AutoGen's own load half-way (build a new
     team before trying again).
     """
     group = require_group_chat(team)
     registry = ensure_registered(registry or default_registry())
-    head = await read_head(
+    layout = team_layout(group)
+    loaded = await load_checkpoint(
         store,
         thread_id,
         kind=KIND_TEAM,
         registry=registry,
-        fingerprint=config_fingerprint(group),
+        config=drift_config(group, layout),
+        layout=layout,
+        policy=drift_policy(drift),
         checkpoint_id=checkpoint_id,
     )
-    payload, _, _ = await load_team_checkpoint(group, store, head, layout=team_layout(group))
+    payload, _ = await load_team_checkpoint(group, loaded, layout=layout)
     condition = group._termination_condition
     if condition is not None and payload.termination is not None:
         load_condition(condition, payload.termination)
-    return head
+    return loaded.head
 
 
 async def save_agent(
@@ -176,19 +183,22 @@ async def load_agent(
     *,
     checkpoint_id: str | None = None,
     registry: Registry | None = None,
+    drift: Drift = DriftPolicy.MIGRATE,
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into ``agent``; return the checkpoint.
 
-    Raises as :func:`load_team` does.
+    Takes ``drift`` and raises as :func:`load_team` does.
     """
     registry = ensure_registered(registry or default_registry())
-    head = await read_head(
+    loaded = await load_checkpoint(
         store,
         thread_id,
         kind=KIND_AGENT,
         registry=registry,
-        fingerprint=config_fingerprint(agent),
+        config=drift_config(agent, agent_layout(agent)),
+        layout=agent_layout(agent),
+        policy=drift_policy(drift),
         checkpoint_id=checkpoint_id,
     )
-    await load_agent_checkpoint(agent, store, head)
-    return head
+    await load_agent_checkpoint(agent, loaded)
+    return loaded.head

@@ -35,21 +35,24 @@ from autogen_agentchat.messages import (
 from autogen_agentchat.teams import BaseGroupChat, MagenticOneGroupChat
 from autogen_core import CancellationToken
 
-from agent_persist import Envelope, Registry, Status
+from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
 from agent_persist.stores import CheckpointStore
 
 from ._capture import (
     capture_team,
     dump_messages,
+    fill_fresh,
     require_group_chat,
     restore_extras,
 )
-from ._checkpoints import find_head, load_native, write_checkpoint
+from ._checkpoints import load_native, write_checkpoint
+from ._diff import drift_config
 from ._durable import DurableBase
-from ._layout import Layout, check_layout, config_fingerprint, team_layout
+from ._layout import Layout, team_layout
 from ._lease import LeaseHolder
-from ._logs import LogRef, LogTracker, Tracked, read_logs
-from ._payload import RunRecord, TeamPayload, parse
+from ._load import Loaded, find_checkpoint
+from ._logs import LogRef, LogTracker, Tracked
+from ._payload import RunRecord, TeamPayload
 from ._plugin import KIND_TEAM
 from ._termination import DurableTermination
 from .errors import ResumeNotSupportedError, UnsupportedComponentError
@@ -65,26 +68,22 @@ OUTPUT = "output"
 
 async def load_team_checkpoint(
     team: BaseGroupChat,
-    store: CheckpointStore,
-    head: Envelope,
+    loaded: Loaded,
     *,
     layout: Layout,
     restart_turn_count: bool = False,
-) -> tuple[TeamPayload, list[BaseAgentEvent | BaseChatMessage], dict[str, LogRef]]:
-    """Load ``head`` into a freshly built ``team``; return the payload, output and refs.
+) -> tuple[TeamPayload, list[BaseAgentEvent | BaseChatMessage]]:
+    """Load a read (and migrated) checkpoint into a freshly built ``team``.
 
-    ``restart_turn_count`` sets the manager's turn count to 0, for a team that is stepped
-    (its run's count lives in the run record).
+    Returns the payload and the runs' output. ``restart_turn_count`` sets the manager's turn
+    count to 0, for a team that is stepped (its run's count lives in the run record).
     """
-    payload = parse(TeamPayload, head)
+    head = loaded.head
     where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
-    check_layout(payload.layout, layout, where=where)
-    full, refs = await read_logs(
-        store,
-        head,
-        {"team": payload.team, "extras": payload.extras, OUTPUT: payload.output or []},
-    )
+    full = loaded.payload
+    payload = TeamPayload.model_validate({**full, "team": {}, "output": None, "extras": {}})
     state = cast("dict[str, Any]", full["team"])
+    await fill_fresh(team, state)
     manager_state = state.get("agent_states", {}).get(layout.manager)
     if restart_turn_count and isinstance(manager_state, dict):
         manager_state["current_turn"] = 0
@@ -92,25 +91,29 @@ async def load_team_checkpoint(
 
     async def load() -> None:
         await team.load_state(state)
-        output.extend(team._message_factory.create(item) for item in full[OUTPUT])
+        items: list[Any] = full.get(OUTPUT) or []
+        output.extend(team._message_factory.create(item) for item in items)
 
     await load_native(load(), where=where, what="team")
-    await restore_extras(team, full["extras"])
-    return payload, output, refs
+    await restore_extras(team, full.get("extras") or {})
+    return payload, output
 
 
 class _LiveTeam:
     """A freshly built team with the thread's latest checkpoint loaded into it."""
 
-    def __init__(self, team: BaseGroupChat, store: CheckpointStore, thread_id: str) -> None:
-        self.team, self.store, self.thread_id = team, store, thread_id
+    def __init__(
+        self, team: BaseGroupChat, store: CheckpointStore, thread_id: str, policy: DriftPolicy
+    ) -> None:
+        self.team, self.store, self.thread_id, self.policy = team, store, thread_id, policy
         if team._initialized:
             raise UnsupportedComponentError(
                 "the team factory returned a team that already ran; it must build a new "
                 "team (with new agents) on every call"
             )
         self.layout = team_layout(team)
-        self.fingerprint = config_fingerprint(team)
+        self.config = drift_config(team, self.layout)
+        self.fingerprint = fingerprint(self.config["component"])
         self.user_max_turns: int | None = team._max_turns
         self.stepping = not isinstance(team, MagenticOneGroupChat)
         self.guard = DurableTermination(team._termination_condition)
@@ -128,22 +131,25 @@ class _LiveTeam:
 
     async def load(self, registry: Registry) -> None:
         """Load the head checkpoint, if the thread has one, and set the log baseline."""
-        head = await find_head(
+        loaded = await find_checkpoint(
             self.store,
             self.thread_id,
             kind=KIND_TEAM,
             registry=registry,
-            fingerprint=self.fingerprint,
+            config=self.config,
+            layout=self.layout,
+            policy=self.policy,
         )
         refs: dict[str, LogRef] = {}
-        if head is not None:
-            payload, self.output, refs = await load_team_checkpoint(
-                self.team, self.store, head, layout=self.layout, restart_turn_count=True
+        if loaded is not None:
+            payload, self.output = await load_team_checkpoint(
+                self.team, loaded, layout=self.layout, restart_turn_count=True
             )
             self.guard.load(payload.termination)
-            self.head, self.run = head, payload.run
+            self.head, self.run, refs = loaded.head, payload.run, loaded.refs
         tree, extras = await capture_team(self.team)
-        self.tracker.remember_all([tree, extras, self._output()], refs)
+        verify = loaded is not None and loaded.migrated
+        self.tracker.remember_all([tree, extras, self._output()], refs, verify=verify)
 
     def transcript_length(self) -> int:
         """How many messages the runs have yielded."""
@@ -186,6 +192,7 @@ class _LiveTeam:
             payload=payload,
             appends=appends,
             fingerprint=self.fingerprint,
+            config=self.config,
             status=Status.DONE if run is not None and run.done else Status.RUNNING,
             stop_reason=None if run is None else run.stop_reason,
             metadata=metadata,
@@ -281,6 +288,11 @@ class DurableTeam(DurableBase[Team]):
         registry: The migration registry (the process-wide default one).
         metadata: Stored on every checkpoint this object writes.
         on_checkpoint: Called with each checkpoint once it is stored.
+        drift: What to do when the team's configuration differs from the one that wrote
+            the checkpoint (:class:`~agent_persist.DriftPolicy` or its name): ``"migrate"``
+            (the default) runs the migrations covering the changes and refuses the rest,
+            ``"strict"`` refuses any change, ``"accept"`` loads as is (not across layout
+            changes, which AutoGen cannot load).
     """
 
     _kind = KIND_TEAM
@@ -288,6 +300,7 @@ class DurableTeam(DurableBase[Team]):
     _state_key = "team"
 
     async def _live(self, store: CheckpointStore) -> _LiveTeam:
-        live = _LiveTeam(require_group_chat(self._factory()), store, self.thread_id)
+        team = require_group_chat(self._factory())
+        live = _LiveTeam(team, store, self.thread_id, self._drift)
         await live.load(self._registry)
         return live

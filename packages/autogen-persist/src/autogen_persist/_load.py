@@ -1,0 +1,173 @@
+"""Reading a checkpoint for a freshly built team or agent: materialize, then migrate drift.
+
+    loaded = await load_checkpoint(store, "t-1", kind=KIND_TEAM, registry=registry,
+                                   component=team, layout=team_layout(team), policy=policy)
+    await team.load_state(loaded.payload["team"])     # AutoGen's inline state, migrated
+
+The order matters. The stored payload holds log references, not lists, so the logs are read
+back first (:func:`~autogen_persist._logs.read_logs`): migrations then act on the
+materialized state, AutoGen's own ``TeamState`` with its lists inline, which is what the
+built-in migrations and a user's ``on_fingerprint_change`` handler expect. The configuration
+that wrote the checkpoint comes from the thread's ``config`` log; :mod:`autogen_persist._diff`
+compares it with the loader's, and ``Registry.upgrade`` applies the drift policy. When a
+migration changed the state, :attr:`Loaded.migrated` tells the caller not to trust the old
+log references blindly: its tracker verifies each list against them, so the next checkpoint
+rewrites in full every list the migration changed. Nothing is written here.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from agent_persist import Change, DriftPolicy, Envelope, Registry, fingerprint, saved_config
+from agent_persist.errors import ConfigDriftError, ThreadNotFoundError
+from agent_persist.stores import CheckpointStore
+
+from ._checkpoints import read_head
+from ._declared import declarations
+from ._diff import LAYOUT_CHANGES, diff_configs
+from ._layout import Layout, check_layout, layout_problems
+from ._logs import LogRef, read_logs
+from ._payload import AgentPayload, TeamPayload, parse
+from ._plugin import KIND_TEAM
+from ._transforms import realign, rename_message_type
+from .errors import ParticipantsMismatchError
+
+__all__ = ["Drift", "Loaded", "drift_policy", "find_checkpoint", "load_checkpoint"]
+
+Drift = DriftPolicy | str
+"""A drift policy, or its name: ``"strict"``, ``"migrate"`` (the default) or ``"accept"``."""
+
+
+def drift_policy(drift: Drift) -> DriftPolicy:
+    """The policy ``drift`` names; ``ValueError`` for an unknown name."""
+    try:
+        return DriftPolicy(drift)
+    except ValueError:
+        names = ", ".join(repr(p.value) for p in DriftPolicy)
+        raise ValueError(f"unknown drift policy {drift!r}; use one of {names}") from None
+
+
+@dataclass
+class Loaded:
+    """A checkpoint read for loading."""
+
+    head: Envelope
+    """The stored checkpoint (schema-upgraded, with its log references): the next one's parent."""
+    payload: dict[str, Any]
+    """Its payload with the logs inline, migrated to the loader's configuration."""
+    refs: dict[str, LogRef]
+    """The log references the stored payload holds, by log name."""
+    migrated: bool = False
+    """A migration changed the state: the lists must be verified against ``refs``."""
+    changes: list[Change] = field(default_factory=list[Change])
+    """How the configuration differs from the one that wrote the checkpoint."""
+
+
+async def load_checkpoint(
+    store: CheckpointStore,
+    thread_id: str,
+    *,
+    kind: str,
+    registry: Registry,
+    config: dict[str, Any],
+    layout: Layout,
+    policy: DriftPolicy,
+    checkpoint_id: str | None = None,
+) -> Loaded:
+    """Read, materialize and migrate a thread's head (or a checkpoint) for a new object.
+
+    ``config`` is the new object's :func:`~autogen_persist._diff.drift_config`, taken before
+    anything (the durable wrappers) touched the object.
+
+    Raises:
+        ConfigDriftError: The policy refuses a configuration change.
+        ParticipantsMismatchError: The refused (or unmigrated) changes include the layout.
+        MigrationError: A migration raised or returned a bad payload.
+    """
+    head = await read_head(
+        store, thread_id, kind=kind, registry=registry, checkpoint_id=checkpoint_id
+    )
+    parsed = parse(TeamPayload if kind == KIND_TEAM else AgentPayload, head)
+    where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
+    stored, refs = await read_logs(store, head, head.payload)
+    full = cast("dict[str, Any]", stored)
+    payload = copy.deepcopy(full)
+    for old, new in declarations(registry).of("message type").items():
+        rename_message_type(payload, old, new)
+    current_fp = fingerprint(config["component"])
+    recorded = await saved_config(store, head)
+    old_layout = None if parsed.layout is None else parsed.layout.model_dump()
+    old = recorded if recorded is not None else {"layout": old_layout}
+    changes = diff_configs(old, config, renames=declarations(registry).renames)
+    drifted = head.fingerprint != current_fp and (recorded is not None or bool(changes))
+    result = head
+    if drifted:
+        # adopted raw state records no fingerprint: give the core one to see the drift by
+        probe = head.replace(payload=payload)
+        if probe.fingerprint is None:
+            probe = probe.replace(fingerprint=fingerprint({"layout": old_layout}))
+        try:
+            upgraded = registry.upgrade(
+                probe, fingerprint=current_fp, changes=changes, policy=policy
+            )
+        except ConfigDriftError as exc:
+            refused = [c for c in exc.changes if c.what in LAYOUT_CHANGES]
+            if refused:
+                problems = "; ".join(layout_problems(parsed.layout, layout)) or "see below"
+                raise ParticipantsMismatchError(
+                    f"{where} does not fit this team: {problems}.\n{exc}", exc.changes
+                ) from exc
+            raise
+        payload = cast("dict[str, Any]", upgraded.payload)
+        result = head.replace(metadata=upgraded.metadata)
+        if policy is DriftPolicy.MIGRATE and any(c.what in LAYOUT_CHANGES for c in changes):
+            _align(payload, layout)
+    saved = payload.get("layout")
+    try:
+        check_layout(None if saved is None else Layout.model_validate(saved), layout, where=where)
+    except ParticipantsMismatchError as exc:  # accepted, or left over by a user migration
+        unmigrated = [c for c in changes if c.what in LAYOUT_CHANGES]
+        raise ParticipantsMismatchError(str(exc), unmigrated) from None
+    if saved is not None:
+        payload["layout"] = layout.model_dump()
+    return Loaded(
+        head=result, payload=payload, refs=refs, migrated=payload != full, changes=changes
+    )
+
+
+async def find_checkpoint(
+    store: CheckpointStore,
+    thread_id: str,
+    *,
+    kind: str,
+    registry: Registry,
+    config: dict[str, Any],
+    layout: Layout,
+    policy: DriftPolicy,
+) -> Loaded | None:
+    """:func:`load_checkpoint` of the head, or ``None`` for a thread that does not exist."""
+    try:
+        return await load_checkpoint(
+            store,
+            thread_id,
+            kind=kind,
+            registry=registry,
+            config=config,
+            layout=layout,
+            policy=policy,
+        )
+    except ThreadNotFoundError:
+        return None
+
+
+def _align(payload: dict[str, Any], layout: Layout) -> None:
+    """After covered layout changes, take the loader's order (same next speaker)."""
+    saved = payload.get("layout")
+    if not isinstance(saved, dict):
+        return
+    names = cast("list[str]", cast("dict[str, Any]", saved).get("participants", []))
+    if sorted(names) == sorted(layout.participants) and names != layout.participants:
+        realign(payload, list(layout.participants))
