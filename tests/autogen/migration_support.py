@@ -3,7 +3,7 @@
 Each fixture under ``tests/fixtures/autogen/`` is the materialized payload of a thread
 stopped mid-run by the "before" team (``<name>.before.json``) and what the built-in
 migration makes of it (``<name>.after.json``). They are generated once by
-``REGENERATE_FIXTURES=1 uv run pytest tests/autogen/test_migrations.py`` and then frozen: a
+``REGENERATE_FIXTURES=1 uv run pytest tests/autogen/test_autogen_migrations.py`` and then frozen: a
 change in a migration's output shows as a diff of the after file.
 """
 
