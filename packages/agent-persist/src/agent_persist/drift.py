@@ -33,9 +33,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_LOG",
     "Change",
+    "DriftOption",
     "DriftPolicy",
     "config_appends",
     "drift_error",
+    "drift_policy",
     "generic_changes",
     "saved_config",
 ]
@@ -53,6 +55,19 @@ class DriftPolicy(str, Enum):
     """Run the registered migrations for the changes; refuse the changes none covers."""
     ACCEPT = "accept"
     """Load as is; the envelope's metadata records what was accepted."""
+
+
+DriftOption = DriftPolicy | str
+"""A :class:`DriftPolicy` or its value, as adapters' ``drift=`` options take it."""
+
+
+def drift_policy(option: DriftOption) -> DriftPolicy:
+    """The policy an option names; a typo fails before anything is loaded."""
+    try:
+        return DriftPolicy(option)
+    except ValueError:
+        choices = ", ".join(repr(p.value) for p in DriftPolicy)
+        raise ValueError(f"drift must be one of {choices}, got {option!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,12 +27,12 @@ from autogen_core import CancellationToken
 from typing_extensions import Self
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, open_store
+from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
 from ._lease import LeaseHolder, default_owner
-from ._load import Drift, drift_policy
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -118,7 +118,7 @@ class DurableBase(Generic[_T]):
         registry: Registry | None = None,
         metadata: Mapping[str, Any] | None = None,
         on_checkpoint: CheckpointCallback | None = None,
-        drift: Drift = DriftPolicy.MIGRATE,
+        drift: DriftOption = DriftPolicy.MIGRATE,
     ) -> None:
         self._factory = factory
         self._drift = drift_policy(drift)

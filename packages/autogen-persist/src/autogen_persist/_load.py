@@ -35,19 +35,7 @@ from ._plugin import KIND_TEAM
 from ._transforms import realign, rename_message_type
 from .errors import ParticipantsMismatchError
 
-__all__ = ["Drift", "Loaded", "drift_policy", "find_checkpoint", "load_checkpoint"]
-
-Drift = DriftPolicy | str
-"""A drift policy, or its name: ``"strict"``, ``"migrate"`` (the default) or ``"accept"``."""
-
-
-def drift_policy(drift: Drift) -> DriftPolicy:
-    """The policy ``drift`` names; ``ValueError`` for an unknown name."""
-    try:
-        return DriftPolicy(drift)
-    except ValueError:
-        names = ", ".join(repr(p.value) for p in DriftPolicy)
-        raise ValueError(f"unknown drift policy {drift!r}; use one of {names}") from None
+__all__ = ["Loaded", "find_checkpoint", "load_checkpoint"]
 
 
 @dataclass

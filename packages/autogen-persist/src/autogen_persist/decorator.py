@@ -25,10 +25,10 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import DriftPolicy, Registry
+from agent_persist.drift import DriftOption
 from agent_persist.stores import CheckpointStore
 
 from ._durable import CheckpointCallback
-from ._load import Drift
 from .agent import DurableAgent
 from .errors import UnsupportedComponentError
 from .team import DurableTeam
@@ -128,7 +128,7 @@ def durable(
     lease_wait: timedelta | None = None,
     registry: Registry | None = None,
     on_checkpoint: CheckpointCallback | None = None,
-    drift: Drift = DriftPolicy.MIGRATE,
+    drift: DriftOption = DriftPolicy.MIGRATE,
 ) -> _Decorator:
     """Decorate a team or agent factory: calling it with ``thread_id=`` gives a durable one.
 

@@ -23,13 +23,14 @@ from typing import Any
 from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, fingerprint
+from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, capture_team, require_group_chat
 from ._checkpoints import find_head, write_checkpoint
 from ._diff import drift_config
 from ._layout import Layout, agent_layout, team_layout
-from ._load import Drift, drift_policy, load_checkpoint
+from ._load import load_checkpoint
 from ._logs import LogTracker, find_refs
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
 from ._termination import check_supported, load_condition, save_condition
@@ -117,7 +118,7 @@ async def load_team(
     *,
     checkpoint_id: str | None = None,
     registry: Registry | None = None,
-    drift: Drift = DriftPolicy.MIGRATE,
+    drift: DriftOption = DriftPolicy.MIGRATE,
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into a freshly built team; return it.
 
@@ -183,7 +184,7 @@ async def load_agent(
     *,
     checkpoint_id: str | None = None,
     registry: Registry | None = None,
-    drift: Drift = DriftPolicy.MIGRATE,
+    drift: DriftOption = DriftPolicy.MIGRATE,
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into ``agent``; return the checkpoint.
 

@@ -13,10 +13,12 @@ audit trail, cross-session memory and retention.
 
 from importlib.metadata import version as _version
 
+from agent_persist.drift import DriftOption
+
 from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
 from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
 from .decorator import persistent_run
-from .drift import CATEGORIES, NO_STATE_CHANGE, DriftOption, config_changes
+from .drift import CATEGORIES, NO_STATE_CHANGE, config_changes
 from .errors import (
     CorruptItemError,
     FutureItemFormatError,

@@ -23,9 +23,9 @@ from typing import Any, TypeAlias
 from agents import Agent, RunResult, RunState, ToolApprovalItem, TResponseInputItem
 
 from agent_persist import BaseStore, DriftPolicy, Registry
+from agent_persist.drift import DriftOption, drift_policy
 
 from .checkpoints import StateHook
-from .drift import DriftOption, drift_policy
 from .errors import PendingInterruptionError
 from .run_state import load_run_state, save_run_state
 from .session import StoreSession

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from agent_persist import Change, DriftPolicy
+from agent_persist import Change
 from agent_persist.drift import generic_changes
 
 __all__ = [
@@ -34,10 +34,8 @@ __all__ = [
     "TOOL_ADDED",
     "TOOL_REMOVED",
     "TOOL_RENAMED",
-    "DriftOption",
     "config_changes",
     "config_names",
-    "drift_policy",
 ]
 
 AGENT_ADDED = "agent added"
@@ -70,19 +68,7 @@ NO_STATE_CHANGE = frozenset(
 )
 """Changes a saved run survives as is: the resumed run simply uses the new values."""
 
-DriftOption = DriftPolicy | str
-"""A :class:`~agent_persist.DriftPolicy` or its value: ``"strict"``, ``"migrate"``, ``"accept"``."""
-
 _NAMED = frozenset({"name", "instructions", "tools", "handoffs", "model", "model_settings"})
-
-
-def drift_policy(option: DriftOption) -> DriftPolicy:
-    """The policy an option names; a typo fails before anything is loaded."""
-    try:
-        return DriftPolicy(option)
-    except ValueError:
-        choices = ", ".join(repr(p.value) for p in DriftPolicy)
-        raise ValueError(f"drift must be one of {choices}, got {option!r}") from None
 
 
 def _by_name(config: Any) -> dict[str, dict[str, Any]]:

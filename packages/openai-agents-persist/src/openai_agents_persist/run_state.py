@@ -39,10 +39,10 @@ from agent_persist import (
     fingerprint,
     saved_config,
 )
-from agent_persist.drift import CONFIG_LOG
+from agent_persist.drift import CONFIG_LOG, DriftOption, drift_policy
 
 from .checkpoints import RUN_STATE_KIND, producer
-from .drift import DriftOption, config_changes, config_names, drift_policy
+from .drift import config_changes, config_names
 from .errors import MissingAgentError, MissingToolError, UnknownRenameError
 from .fingerprint import agent_config, agent_names, referenced_names, tool_names
 from .plugin import ensure_registered
