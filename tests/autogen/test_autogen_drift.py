@@ -149,7 +149,7 @@ async def test_layout_changes_need_a_migration_even_when_accepted(stopped: BaseS
 
 
 def test_an_unknown_policy_name_is_refused() -> None:
-    with pytest.raises(ValueError, match="drift must be one of .*, got 'lenient'"):
+    with pytest.raises(ValueError, match=r"drift must be one of .*, got 'lenient'"):
         DurableTeam(v1, store="memory://", thread_id="t", drift="lenient")
 
 
