@@ -59,14 +59,14 @@ def append_items(
             datas=list(sealed),
         )
         return
-    row = scope.sql.upsert_log(
+    ((log_pk, version),) = scope.sql.upsert_log.rows(
         conn, thread_pk=thread_pk, name_key=digest(name), name=name, count=count
-    ).one()
+    )
     if sealed:
-        first = row.version - count + 1
+        first = version - count + 1
         scope.sql.insert_item.many(
             conn,
-            [{"log_pk": row.pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
+            [{"log_pk": log_pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
         )
 
 
@@ -92,11 +92,11 @@ def append(
         ).all()
         if inserted:
             return
-    live = scope.sql.claim_live_and_touch(
+    live = scope.sql.claim_live_and_touch.rows(
         conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
-    ).first()
-    if live is not None:
-        append_items(conn, scope, live.pk, name, sealed)
+    )
+    if live:
+        append_items(conn, scope, live[0][0], name, sealed)
         return
     thread = claim_thread(conn, scope, thread_id, now, create=True)
     assert thread is not None  # noqa: S101 - create=True always returns a thread

@@ -84,17 +84,26 @@ class Stmt:
         """
         if conn.dialect.name != "sqlite":
             return self.tuples(conn, **values)
-        if self._driver is None:
-            self._driver = _positional(self.statement, conn)
-        sql, slots = self._driver
+        sql, slots = self._compiled(conn)
         raw: Any = conn.connection.driver_connection
         params = [values[slot] if type(slot) is str else slot[0] for slot in slots]
         return raw.execute(sql, params).fetchall()
 
     def many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Execute once per row (one ``executemany``)."""
+        """Execute once per row: one ``executemany`` (on SQLite, on the driver, as :meth:`rows`)."""
+        if conn.dialect.name == "sqlite":
+            sql, slots = self._compiled(conn)
+            params = [[row[s] if type(s) is str else s[0] for s in slots] for row in rows]
+            raw: Any = conn.connection.driver_connection
+            raw.executemany(sql, params)
+            return
         params = [{_PREFIX + k: v for k, v in row.items()} for row in rows]
         conn.execute(self.statement, params)
+
+    def _compiled(self, conn: Connection) -> tuple[str, tuple[str | tuple[Any], ...]]:
+        if self._driver is None:
+            self._driver = _positional(self.statement, conn)
+        return self._driver
 
 
 def _positional(
