@@ -157,3 +157,23 @@ async def test_open_owns_its_store(tmp_path: Any) -> None:
         assert await session.get_items() == [message(2)]
     async with StoreSession.open("u", url) as session:
         assert await session.get_items() == [message(1), message(2)]
+
+
+async def test_items_of_every_format_and_sdk_version_read_back(backend: Backend) -> None:
+    """The one-parse read and the item-by-item one give the same items, in order."""
+    reasoning = {"type": "reasoning", "id": "rs_1", "summary": []}
+    async with backend.open() as store:
+        session = StoreSession("s", store=store)
+        await session.add_items([message(1)])
+        await store.append("s", ITEMS_LOG, [{"v": 1, "sdk": "0.1.0", "item": message(2)}])
+        await session.add_items([message(3), message(4)])
+        assert await session.get_items() == [message(n) for n in range(1, 5)]
+        assert await session.get_items(3) == [message(n) for n in range(2, 5)]
+        await store.append("s", ITEMS_LOG, [reasoning])  # bare, as the SDK's sessions store it
+        await session.add_items([message(5)])
+        migrated = {"type": "reasoning", "summary": []}
+        expected = [*(message(n) for n in range(1, 5)), migrated, message(5)]
+        assert await session.get_items() == expected
+        assert await session.get_items(2) == expected[-2:]
+        assert await session.pop_item() == message(5)
+        assert await session.get_items(1) == [migrated]

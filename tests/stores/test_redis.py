@@ -420,3 +420,33 @@ async def test_same_results_as_the_memory_store(
         for name, log in thread.logs.items():
             stored = await raw.hkeys(keys.log(thread_id, name) + ":i")
             assert sorted(int(seq) for seq in stored) == [item.seq for item in log.items]
+
+
+@pytest.mark.redis
+async def test_log_reads_survive_a_stale_or_missing_mirror(make_store: Factory, raw: Redis) -> None:
+    """Keys written before the ``:d`` mirror, or by older code still running, read the same."""
+    store = await make_store()
+    keys = RedisKeys(store.prefix, store.namespace)
+    mirror, versions = keys.log("t", "log") + ":d", keys.thread("t") + ":v"
+    await store.append("t", "log", ["a", "b"])
+    assert await raw.lrange(mirror, 0, -1) == [b"2", b'json:"a"', b'json:"b"']
+    await raw.delete(mirror)  # as before the mirror existed
+    assert await store.read_log_lines("t", "log") == b'"a"\n"b"'
+    assert await store.tail_lines("t", "log", 1) == b'"b"'
+    await store.append("t", "log", ["c"])  # the next write rebuilds it
+    assert await raw.lrange(mirror, 0, -1) == [b"3", b'json:"a"', b'json:"b"', b'json:"c"']
+    # older code appends without touching the mirror: its version no longer matches
+    await raw.hset(keys.log("t", "log") + ":i", "4", b'json:"old code"')
+    await raw.rpush(keys.log("t", "log") + ":o", "4")
+    await raw.hset(versions, "log", "4")
+    expected = b'"a"\n"b"\n"c"\n"old code"'
+    assert await store.read_log_lines("t", "log") == expected
+    assert await store.tail_lines("t", "log", 2) == b'"c"\n"old code"'
+    assert await store.pop("t", "log") == "old code"
+    assert await raw.lrange(mirror, 0, -1) == [b"5", b'json:"a"', b'json:"b"', b'json:"c"']
+    assert await store.tail_lines("t", "log", 5) == b'"a"\n"b"\n"c"'
+    await store.clear_log("t", "log")
+    assert await raw.lrange(mirror, 0, -1) == [b"6"]
+    assert await store.read_log_lines("t", "log") == b""
+    assert await store.delete_thread("t")
+    assert not await raw.exists(mirror)

@@ -7,7 +7,8 @@
     session = StoreSession("user-1", store=store, state=lambda ctx: ctx.context.snapshot())
 
 The session id is the store's thread id and the items are its ``items`` log, so ``get_items``
-is a ``tail``/``read_log``, ``add_items`` one atomic append (or, with checkpoints on, one
+is a ``tail_lines``/``read_log_lines`` parsed at once (:mod:`._item_lines`), ``add_items``
+one atomic append (or, with checkpoints on, one
 atomic ``put`` of the turn's items and a checkpoint), ``pop_item`` a ``pop`` and
 ``clear_session`` a ``clear_log``. Its results equal the SDK's ``SQLiteSession`` on every
 sequence of operations (``tests/openai_agents/test_session_differential.py``), on every store.
@@ -26,6 +27,7 @@ from typing_extensions import Self
 from agent_persist import BaseStore, Envelope, open_store
 from agent_persist.errors import AgentPersistError, ConflictError, ThreadNotFoundError
 
+from ._item_lines import current_items, parse_lines
 from .checkpoints import (
     TURN_KIND,
     StateHook,
@@ -142,15 +144,25 @@ class StoreSession:
         """
         resolved = resolve_session_limit(limit, self.session_settings)
         if resolved is None:
-            stored = await self.store.read_log(self.session_id, ITEMS_LOG)
+            lines = await self.store.read_log_lines(self.session_id, ITEMS_LOG)
         elif resolved < 0:
             raise InvalidLimitError(f"{self._where}: limit must not be negative, got {resolved}")
         elif resolved == 0:
             return []
         else:
-            stored = await self.store.tail(self.session_id, ITEMS_LOG, resolved)
-        if stored and self._refresh_on_read:
+            lines = await self.store.tail_lines(self.session_id, ITEMS_LOG, resolved)
+        if lines and self._refresh_on_read:
             await touch(self.store, self.session_id)
+        items = current_items(lines)
+        if items is not None:
+            return items
+        stored = parse_lines(lines)
+        if stored is None:  # a damaged item: the store's own read names it
+            stored = await (
+                self.store.read_log(self.session_id, ITEMS_LOG)
+                if resolved is None
+                else self.store.tail(self.session_id, ITEMS_LOG, resolved)
+            )
         return self._formats.unwrap_all(stored, where=self._where)
 
     async def add_items(

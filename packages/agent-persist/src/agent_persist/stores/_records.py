@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -22,8 +23,12 @@ from ..errors import ChecksumMismatchError, CorruptCheckpointError, InvalidPaylo
 from ..versions import upgrade_header
 
 _NOT_IN_HEADER = frozenset({"payload", "logs"})
-_PLAIN_FRAME = PayloadCodec().seal_bytes(b"")
+PLAIN_FRAME = PayloadCodec().seal_bytes(b"")
+"""What starts every item sealed with no codec but JSON."""
+_PLAIN_FRAME = PLAIN_FRAME
 _PLAIN_LEN = len(_PLAIN_FRAME)
+_frame_of = itemgetter(slice(0, _PLAIN_LEN))
+_after_frame = itemgetter(slice(_PLAIN_LEN, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +119,8 @@ def decode_items(
     error, a count that does not match) falls back to item by item, which raises the typed
     error naming the bad item.
     """
-    if all(data[:_PLAIN_LEN] == _PLAIN_FRAME for data in sealed):
-        joined = b",".join(data[_PLAIN_LEN:] for data in sealed)
+    if sealed and set(map(_frame_of, sealed)) == {_PLAIN_FRAME}:
+        joined = b",".join(map(_after_frame, sealed))
         try:
             values = json.loads(b"[" + joined + b"]")
         except ValueError:
@@ -126,6 +131,29 @@ def decode_items(
         decode_item(data, codec, where=lambda i=index: where(i))
         for index, data in enumerate(sealed)
     ]
+
+
+def json_lines(values: Sequence[JSON]) -> bytes:
+    """Values as JSON Lines: each one's canonical JSON (never a raw newline), one per line."""
+    return b"\n".join([canonical_json(value, what="log item") for value in values])
+
+
+def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
+    """The JSON Lines of sealed items, or ``None`` unless every one is plain JSON.
+
+    Frames are checked and cut by C-level maps, not a Python loop over thousands of items.
+    Canonical JSON never holds a raw newline, so none is looked for; a damaged item shows
+    as a line that does not parse.
+    """
+    if not sealed:
+        return b""
+    present = cast("Sequence[bytes]", sealed)
+    try:
+        if set(map(_frame_of, present)) != {_PLAIN_FRAME}:
+            return None
+    except TypeError:  # a missing item (None)
+        return None
+    return b"\n".join(map(_after_frame, present))
 
 
 def _load_json(data: str | bytes, *, where: str) -> JSON:

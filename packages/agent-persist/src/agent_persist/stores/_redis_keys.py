@@ -24,7 +24,13 @@ The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 ``P:{N}:t:T:l:L:o``            list: seqs of the live items, oldest first
 ``P:{N}:t:T:l:L:r``            hash: seq -> version that removed it (soft-removed items)
 ``P:{N}:t:T:l:L:q``            list: soft-removed seqs in removal order, for cheap GC
+``P:{N}:t:T:l:L:d``            list: the log version it mirrors, then the live items'
+                               data in order (one ``LRANGE`` reads the log); ignored
+                               unless its version is the log's, rebuilt on the next write
 =============================  ==========================================================
+
+The ``:d`` mirror arrived without a layout change: keys written before it have none, or a
+stale one if older code still writes, and readers then take the ``:o``/``:i`` path.
 
 The Lua scripts in :mod:`._redis_scripts` derive the per-thread keys from the thread key
 ``P:{N}:t:T`` with the same suffixes; change both together.

@@ -41,6 +41,7 @@ __all__ = [
     "RELEASE_LEASE",
     "RENEW_LEASE",
     "TAIL",
+    "TAIL_MIRROR",
     "Scripts",
 ]
 
@@ -105,11 +106,13 @@ POP = (
     + r"""
 -- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns {'seq', item} or nil.
 local base, name = KEYS[1], ARGV[2]
-local items, order = log_keys(base, name)
+local items, order, _, _, mirror = log_keys(base, name)
+local current = mirror_current(base, name, mirror)
 local seq = redis.call('RPOP', order)
 if not seq then return false end
 local data = redis.call('HGET', items, seq)
 remove_items(base, name, {seq}, redis.call('HINCRBY', base .. ':v', name, 1))
+update_mirror(base, name, current, function(key) redis.call('RPOP', key) end)
 touch(base, KEYS[2], ARGV[1])
 refresh_ttl(base, ARGV[3])
 return {seq, data}
@@ -126,6 +129,7 @@ local seqs = redis.call('LRANGE', order, 0, -1)
 if #seqs == 0 then return 0 end
 remove_items(base, name, seqs, redis.call('HINCRBY', base .. ':v', name, 1))
 redis.call('DEL', order)
+rebuild_mirror(base, name)
 touch(base, KEYS[2], ARGV[1])
 refresh_ttl(base, ARGV[3])
 return #seqs
@@ -170,6 +174,16 @@ local items, order = log_keys(KEYS[1], ARGV[1])
 return fetch_items(items, redis.call('LRANGE', order, -tonumber(ARGV[2]), -1))
 """
 )
+
+TAIL_MIRROR = r"""
+-- KEYS: log versions (thread ':v'), the log's mirror (':d'). ARGV: log, count (> 0).
+-- Returns the newest items, oldest first, or false if the mirror is not current.
+-- No helpers and no key derivation: it runs for every session read, so it stays tiny.
+local head = redis.call('LINDEX', KEYS[2], 0)
+if not head or head ~= (redis.call('HGET', KEYS[1], ARGV[1]) or '0') then return false end
+local first = math.max(1, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[2]))
+return redis.call('LRANGE', KEYS[2], first, -1)
+"""
 
 GET = r"""
 -- KEYS: thread. ARGV: has_id, id. Returns {'ok', id, header, payload, logs},
@@ -316,6 +330,7 @@ ALL_SCRIPTS = (
     CLEAR,
     READ,
     TAIL,
+    TAIL_MIRROR,
     GET,
     LIST_CHECKPOINTS,
     LIST_THREADS,
@@ -338,6 +353,7 @@ class Scripts:
 
         self.put, self.append, self.pop = load(PUT), load(APPEND), load(POP)
         self.clear, self.read, self.tail = load(CLEAR), load(READ), load(TAIL)
+        self.tail_mirror = load(TAIL_MIRROR)
         self.get, self.list_checkpoints = load(GET), load(LIST_CHECKPOINTS)
         self.list_threads, self.purge = load(LIST_THREADS), load(PURGE)
         self.delete_thread, self.prune = load(DELETE_THREAD), load(PRUNE)

@@ -14,6 +14,7 @@ checkpoint can have seen (``seq > pinned``) deletes it; otherwise it is stamped
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -21,7 +22,9 @@ from sqlalchemy.engine import Connection
 from .._json import JSON
 from ._records import decode_item, decode_items
 from ._sql_base import Scope, ThreadRow, as_blob, claim_thread, touch
-from ._sql_statements import digest
+from ._sql_statements import Stmt, digest
+
+_first = itemgetter(0)
 
 __all__ = [
     "append",
@@ -31,6 +34,9 @@ __all__ = [
     "pin_logs",
     "pop",
     "read_items",
+    "read_lines",
+    "tail",
+    "tail_lines",
 ]
 
 
@@ -53,14 +59,14 @@ def append_items(
             datas=list(sealed),
         )
         return
-    row = scope.sql.upsert_log(
+    ((log_pk, version),) = scope.sql.upsert_log.rows(
         conn, thread_pk=thread_pk, name_key=digest(name), name=name, count=count
-    ).one()
+    )
     if sealed:
-        first = row.version - count + 1
+        first = version - count + 1
         scope.sql.insert_item.many(
             conn,
-            [{"log_pk": row.pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
+            [{"log_pk": log_pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
         )
 
 
@@ -86,11 +92,11 @@ def append(
         ).all()
         if inserted:
             return
-    live = scope.sql.claim_live_and_touch(
+    live = scope.sql.claim_live_and_touch.rows(
         conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
-    ).first()
-    if live is not None:
-        append_items(conn, scope, live.pk, name, sealed)
+    )
+    if live:
+        append_items(conn, scope, live[0][0], name, sealed)
         return
     thread = claim_thread(conn, scope, thread_id, now, create=True)
     assert thread is not None  # noqa: S101 - create=True always returns a thread
@@ -117,6 +123,43 @@ def _decode_rows(
     )
 
 
+def _read_query(
+    scope: Scope,
+    thread_id: str,
+    name: str,
+    now: float,
+    version: int | None,
+    start: int,
+    stop: int | None,
+    *,
+    lines: bool,
+) -> tuple[Stmt, dict[str, Any]]:
+    """The statement reading items ``[start:stop]`` (of version ``version``) and its values."""
+    sql = scope.sql
+    params: dict[str, Any] = {
+        **scope.key(thread_id),
+        "name_key": digest(name),
+        "alive_after": scope.alive_after(now),
+        "start": start,
+    }
+    if version is None:
+        pair = (
+            (sql.lines_live, sql.lines_live_slice)
+            if lines
+            else (sql.read_live, sql.read_live_slice)
+        )
+    else:
+        pair = (
+            (sql.lines_seen, sql.lines_seen_slice)
+            if lines
+            else (sql.read_seen, sql.read_seen_slice)
+        )
+        params["version"] = version
+    if stop is not None:
+        params["count"] = max(stop - start, 0)
+    return pair[stop is not None], params
+
+
 def read_items(
     conn: Connection,
     scope: Scope,
@@ -129,21 +172,24 @@ def read_items(
     stop: int | None = None,
 ) -> list[JSON]:
     """Items ``[start:stop]`` of the log now (``version=None``) or as version ``version`` saw it."""
-    sql = scope.sql
-    params: dict[str, Any] = {
-        **scope.key(thread_id),
-        "name_key": digest(name),
-        "alive_after": scope.alive_after(now),
-        "start": start,
-    }
-    if version is None:
-        query = sql.read_live if stop is None else sql.read_live_slice
-    else:
-        query = sql.read_seen if stop is None else sql.read_seen_slice
-        params["version"] = version
-    if stop is not None:
-        params["count"] = max(stop - start, 0)
-    return _decode_rows(scope, thread_id, name, query.tuples(conn, **params))
+    query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=False)
+    return _decode_rows(scope, thread_id, name, query.rows(conn, **params))
+
+
+def read_lines(
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    name: str,
+    now: float,
+    *,
+    version: int | None,
+    start: int = 0,
+    stop: int | None = None,
+) -> bytes | None:
+    """:func:`read_items` as JSON Lines, or ``None`` when an item is not plain JSON."""
+    query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=True)
+    return _lines(query.rows(conn, **params))
 
 
 def tail(
@@ -151,10 +197,30 @@ def tail(
 ) -> list[JSON]:
     """The newest ``count`` live items, oldest first."""
     alive_after = scope.alive_after(now)
-    rows = scope.sql.tail.tuples(
+    rows = scope.sql.tail.rows(
         conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
     )
     return _decode_rows(scope, thread_id, name, rows[::-1])
+
+
+def tail_lines(
+    conn: Connection, scope: Scope, thread_id: str, name: str, count: int, now: float
+) -> bytes | None:
+    """:func:`tail` as JSON Lines, or ``None`` when an item is not plain JSON."""
+    alive_after = scope.alive_after(now)
+    rows = scope.sql.lines_tail.rows(
+        conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
+    )
+    rows.reverse()
+    return _lines(rows)
+
+
+def _lines(rows: list[Any]) -> bytes | None:
+    """The JSON Lines of ``(text,)`` rows, or ``None`` for a NULL (an item not plain JSON)."""
+    try:
+        return b"\n".join(map(_first, rows))
+    except TypeError:
+        return None
 
 
 def length(conn: Connection, scope: Scope, thread_id: str, name: str, now: float) -> int:

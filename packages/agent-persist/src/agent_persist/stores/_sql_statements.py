@@ -15,24 +15,33 @@ Rows are found by digests (:func:`digest`): ``key`` names a thread (namespace an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult
 
+if TYPE_CHECKING:
+    from sqlalchemy.sql.compiler import SQLCompiler
+
 from ._ddl import Tables
+from ._records import PLAIN_FRAME
 
 __all__ = ["Statements", "Stmt", "digest"]
 
 _PREFIX = "p_"
 
 
+@functools.lru_cache(maxsize=4096)
 def digest(*parts: str) -> bytes:
-    """The 32-byte key of an id (or a namespace and id): any length, any character."""
+    """The 32-byte key of an id (or a namespace and id): any length, any character.
+
+    Cached: every operation digests its thread and log, and the same few recur.
+    """
     return hashlib.sha256(json.dumps(parts).encode("ascii")).digest()
 
 
@@ -44,10 +53,11 @@ def _b(name: str, **options: Any) -> sa.BindParameter[Any]:
 class Stmt:
     """A prebuilt statement, executed with its parameters as keywords."""
 
-    __slots__ = ("statement",)
+    __slots__ = ("_driver", "statement")
 
     def __init__(self, statement: sa.Executable) -> None:
         self.statement = statement
+        self._driver: tuple[str, tuple[str | tuple[Any], ...]] | None = None
 
     def __call__(self, conn: Connection, /, **values: Any) -> CursorResult[Any]:
         """Execute once."""
@@ -65,10 +75,64 @@ class Stmt:
         finally:
             result.close()
 
+    def rows(self, conn: Connection, /, **values: Any) -> list[Any]:
+        """:meth:`tuples`, straight on the ``sqlite3`` connection when the database is SQLite.
+
+        The SQL text is compiled once; a hot read then skips SQLAlchemy's execution context,
+        which costs more than SQLite takes to answer a short read. Only for statements whose
+        parameters and columns need no type conversion.
+        """
+        if conn.dialect.name != "sqlite":
+            return self.tuples(conn, **values)
+        sql, slots = self._compiled(conn)
+        raw: Any = conn.connection.driver_connection
+        params = [values[slot] if type(slot) is str else slot[0] for slot in slots]
+        return raw.execute(sql, params).fetchall()
+
     def many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Execute once per row (one ``executemany``)."""
+        """Execute once per row: one ``executemany`` (on SQLite, on the driver, as :meth:`rows`)."""
+        if conn.dialect.name == "sqlite":
+            sql, slots = self._compiled(conn)
+            params = [[row[s] if type(s) is str else s[0] for s in slots] for row in rows]
+            raw: Any = conn.connection.driver_connection
+            raw.executemany(sql, params)
+            return
         params = [{_PREFIX + k: v for k, v in row.items()} for row in rows]
         conn.execute(self.statement, params)
+
+    def _compiled(self, conn: Connection) -> tuple[str, tuple[str | tuple[Any], ...]]:
+        if self._driver is None:
+            self._driver = _positional(self.statement, conn)
+        return self._driver
+
+
+def _positional(
+    statement: sa.Executable, conn: Connection
+) -> tuple[str, tuple[str | tuple[Any], ...]]:
+    """The SQL text for the driver and, per ``?``, our parameter's name or a fixed value."""
+    compiled = cast(
+        "SQLCompiler", cast("sa.ClauseElement", statement).compile(dialect=conn.dialect)
+    )
+    slots: list[str | tuple[Any]] = []
+    for name in compiled.positiontup or ():
+        if name.startswith(_PREFIX):
+            slots.append(name[len(_PREFIX) :])
+        else:  # a constant SQLAlchemy binds itself, such as LIMIT -1 before an OFFSET
+            value: Any = compiled.binds[name].effective_value
+            slots.append((value,))
+    return str(compiled), tuple(slots)
+
+
+def _line(data: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """An item's JSON text if it is plain JSON, else NULL.
+
+    The database strips the codec frame (``json:``) while it reads the item, so a JSON
+    Lines read joins the values as they come; a NULL sends it to the decoding read.
+    Canonical JSON holds no raw newline, so none is looked for (a scan of every item).
+    """
+    frame = sa.literal(PLAIN_FRAME, sa.LargeBinary())
+    plain = sa.func.substr(data, 1, len(PLAIN_FRAME)) == frame
+    return sa.case((plain, sa.func.substr(data, len(PLAIN_FRAME) + 1)), else_=sa.null())
 
 
 def _insert(table: sa.Table, postgres: bool) -> postgresql.Insert | sqlite.Insert:
@@ -295,12 +359,20 @@ class Statements:
         self.read_seen = Stmt(read_seen)
         """The items checkpoint version ``:version`` saw."""
         self.read_seen_slice = Stmt(read_seen.limit(_b("count", type_=sa.Integer)))
-        self.tail = Stmt(
+        tail = (
             sa.select(items.c.seq, items.c.data)
             .where(of_log, live)
             .order_by(items.c.seq.desc())
             .limit(_b("count", type_=sa.Integer))
         )
+        self.tail = Stmt(tail)
+        data, count = _line(items.c.data), _b("count", type_=sa.Integer)
+        self.lines_live = Stmt(read_live.with_only_columns(data))
+        """The reads again, each item's JSON text alone (see :func:`_line`)."""
+        self.lines_live_slice = Stmt(read_live.limit(count).with_only_columns(data))
+        self.lines_seen = Stmt(read_seen.with_only_columns(data))
+        self.lines_seen_slice = Stmt(read_seen.limit(count).with_only_columns(data))
+        self.lines_tail = Stmt(tail.with_only_columns(data))
         self.newest_live = Stmt(
             sa.select(items.c.seq, items.c.data)
             .where(items.c.log_pk == _b("log_pk"), live)

@@ -44,6 +44,7 @@ from typing_extensions import Self
 
 from .._json import JSON
 from ..envelope import Envelope, Status
+from ._records import json_lines
 
 __all__ = ["BaseStore", "CheckpointStore", "Lease", "ThreadInfo"]
 
@@ -328,6 +329,28 @@ class BaseStore(abc.ABC):
     @abc.abstractmethod
     async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         """See :meth:`CheckpointStore.tail`."""
+
+    async def read_log_lines(
+        self,
+        thread_id: str,
+        log: str,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        at: Envelope | None = None,
+    ) -> bytes:
+        """:meth:`read_log` as JSON Lines: each item's canonical JSON, one per line.
+
+        For readers that parse a whole log at once (one ``json.loads``, not one per item).
+        The SQL and Redis stores return the stored text without parsing it, so a damaged
+        item shows as a line that does not parse; :meth:`read_log` names it. ``b""`` when
+        there is no item.
+        """
+        return json_lines(await self.read_log(thread_id, log, start=start, stop=stop, at=at))
+
+    async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
+        """:meth:`tail` as JSON Lines, like :meth:`read_log_lines`."""
+        return json_lines(await self.tail(thread_id, log, count))
 
     @abc.abstractmethod
     async def log_length(self, thread_id: str, log: str) -> int:

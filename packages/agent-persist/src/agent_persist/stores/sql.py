@@ -261,16 +261,8 @@ class SQLStore(BaseStore):
     ) -> list[JSON]:
         """See :meth:`CheckpointStore.read_log`."""
         check_range(start, stop)
-        version: int | None = None
-        if at is not None:
-            if at.thread_id != thread_id:
-                raise ValueError(
-                    f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}"
-                )
-            version = at.logs.get(log)
-            if version is None:
-                return []
-        if stop is not None and stop <= start:
+        version = _version_at(thread_id, log, at)
+        if version == -1 or (stop is not None and stop <= start):
             return []
         scope = self._scope
         return await self._read(
@@ -288,6 +280,50 @@ class SQLStore(BaseStore):
         return await self._read(
             lambda conn: logs.tail(conn, scope, thread_id, log, count, time.time())
         )
+
+    async def read_log_lines(
+        self,
+        thread_id: str,
+        log: str,
+        *,
+        start: int = 0,
+        stop: int | None = None,
+        at: Envelope | None = None,
+    ) -> bytes:
+        """See :meth:`BaseStore.read_log_lines`: the stored text, joined without parsing."""
+        check_range(start, stop)
+        version = _version_at(thread_id, log, at)
+        if version == -1 or (stop is not None and stop <= start):
+            return b""
+        scope = self._scope
+        lines = await self._read(
+            lambda conn: logs.read_lines(
+                conn,
+                scope,
+                thread_id,
+                log,
+                time.time(),
+                version=version,
+                start=start,
+                stop=stop,
+            )
+        )
+        if lines is None:  # another codec, or a damaged row: decode item by item
+            return await super().read_log_lines(thread_id, log, start=start, stop=stop, at=at)
+        return lines
+
+    async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
+        """See :meth:`BaseStore.tail_lines`."""
+        check_count("count", count)
+        if count == 0:
+            return b""
+        scope = self._scope
+        lines = await self._read(
+            lambda conn: logs.tail_lines(conn, scope, thread_id, log, count, time.time())
+        )
+        if lines is None:
+            return await super().tail_lines(thread_id, log, count)
+        return lines
 
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`."""
@@ -350,3 +386,12 @@ class SQLStore(BaseStore):
         """See :meth:`CheckpointStore.purge_expired`; also drops leases that ran out."""
         scope = self._scope
         return await self._write(lambda conn: retention.purge_expired(conn, scope, time.time()))
+
+
+def _version_at(thread_id: str, log: str, at: Envelope | None) -> int | None:
+    """The log version checkpoint ``at`` saw: ``None`` for now, -1 if it saw no such log."""
+    if at is None:
+        return None
+    if at.thread_id != thread_id:
+        raise ValueError(f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
+    return at.logs.get(log, -1)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from .._json import JSON
+from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec, ZlibCodec
 from ..envelope import Envelope, Producer, Status
 from ..errors import (
@@ -335,6 +335,35 @@ class StoreConformance:
             await store.read_log("t", "log", stop=-2)
         with pytest.raises(ValueError, match="count"):
             await store.tail("t", "log", -1)
+
+    async def test_log_lines_are_the_items_as_json_lines(
+        self, store: BaseStore, store_factory: StoreFactory
+    ) -> None:
+        async def same(**read: Any) -> None:
+            tail = read.pop("tail", None)
+            if tail is not None:
+                lines = await store.tail_lines("t", "log", tail)
+                items = await store.tail("t", "log", tail)
+            else:
+                lines = await store.read_log_lines("t", "log", **read)
+                items = await store.read_log("t", "log", **read)
+            assert b"\n".join(canonical_json(item) for item in items) == lines
+
+        await same()
+        await same(tail=3)
+        first = await store.put(envelope("t"), appends={"log": [{"i": 0}, "\u00e9\n", None]})
+        zipped = await store_factory(codec=PayloadCodec([ZlibCodec()]))
+        await zipped.append("t", "log", [{"zipped": True}])
+        await store.append("t", "log", [[1, 2], {"i": 5}])
+        for read in ({}, {"start": 1, "stop": 4}, {"start": 9}, {"at": first}, {"tail": 2}):
+            await same(**read)
+        assert await store.pop("t", "log") == {"i": 5}
+        await store.append("t", "log", ["after pop"])
+        for read in ({}, {"tail": 1}, {"tail": 50}, {"at": first}):
+            await same(**read)
+        await store.clear_log("t", "log")
+        for read in ({}, {"tail": 2}, {"at": first}):
+            await same(**read)
 
     async def test_checkpoint_sees_logs_as_they_were(self, store: BaseStore) -> None:
         first = await store.put(
