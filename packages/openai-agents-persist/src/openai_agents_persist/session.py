@@ -153,9 +153,9 @@ class StoreSession:
             lines = await self.store.tail_lines(self.session_id, ITEMS_LOG, resolved)
         if lines and self._refresh_on_read:
             await touch(self.store, self.session_id)
-        items = current_items(lines)
+        items = None if self._formats.renames else current_items(lines)
         if items is not None:
-            return items
+            return items  # the fast path: current format, no renames declared
         stored = parse_lines(lines)
         if stored is None:  # a damaged item: the store's own read names it
             stored = await (
