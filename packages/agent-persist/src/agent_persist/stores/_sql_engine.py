@@ -8,8 +8,9 @@ Every store operation is a plain function over a :class:`sqlalchemy.Connection`.
 executes it as one transaction:
 
 * **SQLite**: a sync engine over the standard ``sqlite3`` module, the whole transaction in a
-  single ``asyncio.to_thread`` hop (about 0.2 ms per commit against 1 ms through aiosqlite,
-  which hops once per statement). WAL with ``synchronous=NORMAL``: a commit survives a process
+  single hop to one of the store's own worker threads (about 0.2 ms per commit against 1 ms
+  through aiosqlite, which hops once per statement). Each worker keeps one pooled connection
+  for the store's life, so a transaction pays no pool checkout. WAL with ``synchronous=NORMAL``: a commit survives a process
   crash; only an OS crash or power loss can lose the last commits. Writers open with
   ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks; readers with a
   deferred ``BEGIN`` see one consistent snapshot and never block writers.
@@ -29,13 +30,14 @@ import importlib
 import sqlite3
 import threading
 from collections.abc import Callable, Generator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from ..errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
 
@@ -51,6 +53,8 @@ _SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
 _POSTGRES_DRIVERS = frozenset({"postgresql", "postgres", "postgresql+asyncpg"})
 _READY = "agent_persist_ready"
 _MIN_SQLITE = (3, 35, 0)  # RETURNING
+_SQLITE_WORKERS = 4
+"""Worker threads of one SQLite store: WAL readers run side by side, writers take turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +162,12 @@ class SQLiteRunner:
         # An in-memory database is one shared connection: transactions must take turns.
         self._serial: threading.Lock | None = threading.Lock() if self._memory else None
         self.label = mask(engine.url)
+        self._executor = ThreadPoolExecutor(
+            max_workers=_workers(engine), thread_name_prefix="agent-persist-sqlite"
+        )
+        self._local = threading.local()
+        self._kept: list[Connection] = []
+        self._kept_lock = threading.Lock()
 
     def _prepare(self, conn: Connection) -> None:
         """Configure a DBAPI connection once, whoever created the engine.
@@ -175,33 +185,79 @@ class SQLiteRunner:
         raw.execute("PRAGMA synchronous = NORMAL")
         conn.info[_READY] = True
 
-    def _run(self, fn: Callable[[Connection], T], begin: str | None) -> T:
-        with self._serial or contextlib.nullcontext(), self.engine.connect() as conn:
+    def _connection(self) -> Connection:
+        """This worker thread's connection, checked out of the pool once and kept."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.invalidated or conn.closed:
+            conn = self.engine.connect()
             self._prepare(conn)
+            self._local.conn = conn
+            with self._kept_lock:
+                self._kept.append(conn)
+        return conn
+
+    def _hop(self, fn: Callable[[Connection], T], begin: str | None) -> asyncio.Future[T]:
+        return asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn, begin)
+
+    def _close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._kept_lock:
+            kept, self._kept = self._kept, []
+        for conn in kept:
+            conn.close()
+        if self._owned:
+            self.engine.dispose()
+
+    def _run(self, fn: Callable[[Connection], T], begin: str | None) -> T:
+        """One transaction; ``BEGIN`` and the final ``COMMIT`` go straight to ``sqlite3``.
+
+        SQLAlchemy's execution context costs more than SQLite's ``BEGIN`` itself, and
+        SQLite has one transaction per connection, so the driver's ``in_transaction`` says
+        whether one is still open after SQLAlchemy's own commit (a no-op when ``fn`` ran
+        only driver-level statements).
+        """
+        with self._serial or contextlib.nullcontext():
+            conn = self._connection()
+            raw: Any = conn.connection.driver_connection
             if begin is not None:
-                conn.exec_driver_sql(begin)
+                raw.execute(begin)
             try:
                 result = fn(conn)
             except BaseException:
                 conn.rollback()
+                if raw.in_transaction:
+                    raw.rollback()
                 raise
             conn.commit()
+            if raw.in_transaction:
+                raw.commit()
             return result
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` after a deferred ``BEGIN``: a snapshot that never blocks writers."""
         with _translated(self.label):
-            return await asyncio.to_thread(self._run, fn, "BEGIN" if snapshot else None)
+            return await self._hop(fn, "BEGIN" if snapshot else None)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
         with _translated(self.label):
-            return await asyncio.to_thread(self._run, fn, "BEGIN IMMEDIATE")
+            return await self._hop(fn, "BEGIN IMMEDIATE")
 
     async def dispose(self) -> None:
-        """Close the pooled connections (the last close checkpoints the WAL)."""
-        if self._owned:
-            await asyncio.to_thread(self.engine.dispose)
+        """Stop the workers and close their connections (the last close checkpoints the WAL).
+
+        A caller's engine (``owned=False``) gets its connections back and stays open.
+        """
+        await asyncio.to_thread(self._close)
+
+
+def _workers(engine: Engine) -> int:
+    """As many workers as the pool can give each one a connection to keep."""
+    pool = engine.pool
+    if isinstance(pool, QueuePool):
+        capacity = pool.size() + max(pool._max_overflow, 0)  # pyright: ignore[reportPrivateUsage]
+        return max(1, min(_SQLITE_WORKERS, capacity))
+    return _SQLITE_WORKERS
 
 
 class PostgresRunner:
