@@ -10,8 +10,8 @@ executes it as one transaction:
 * **SQLite**: a sync engine over the standard ``sqlite3`` module, the whole transaction in a
   single hop to one of the store's own worker threads (about 0.2 ms per commit against 1 ms
   through aiosqlite, which hops once per statement). Each worker keeps one pooled connection
-  for the store's life, so a transaction pays no pool checkout. WAL with ``synchronous=NORMAL``: a commit survives a process
-  crash; only an OS crash or power loss can lose the last commits. Writers open with
+  for the store's life, so a transaction pays no pool checkout. WAL with
+  ``synchronous=NORMAL``: a commit survives a process crash; only an OS crash or power loss can lose the last commits. Writers open with
   ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks; readers with a
   deferred ``BEGIN`` see one consistent snapshot and never block writers.
 * **PostgreSQL**: an async engine over asyncpg runs the same function through
