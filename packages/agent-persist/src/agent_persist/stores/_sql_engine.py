@@ -11,8 +11,8 @@ executes it as one transaction:
   single hop to one of the store's own worker threads (about 0.2 ms per commit against 1 ms
   through aiosqlite, which hops once per statement). Each worker keeps one pooled connection
   for the store's life, so a transaction pays no pool checkout. WAL with
-  ``synchronous=NORMAL``: a commit survives a process crash; only an OS crash or power loss can lose the last commits. Writers open with
-  ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks; readers with a
+  ``synchronous=NORMAL``: a commit survives a process crash; only an OS crash or power loss
+  can lose the last commits. Writers open with ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks; readers with a
   deferred ``BEGIN`` see one consistent snapshot and never block writers.
 * **PostgreSQL**: an async engine over asyncpg runs the same function through
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
