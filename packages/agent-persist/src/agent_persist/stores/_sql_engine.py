@@ -12,8 +12,9 @@ executes it as one transaction:
   through aiosqlite, which hops once per statement). Each worker keeps one pooled connection
   for the store's life, so a transaction pays no pool checkout. WAL with
   ``synchronous=NORMAL``: a commit survives a process crash; only an OS crash or power loss
-  can lose the last commits. Writers open with ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading read locks; readers with a
-  deferred ``BEGIN`` see one consistent snapshot and never block writers.
+  can lose the last commits. Writers open with ``BEGIN IMMEDIATE``, so two writers never
+  deadlock upgrading read locks; readers with a deferred ``BEGIN`` see one consistent
+  snapshot and never block writers.
 * **PostgreSQL**: an async engine over asyncpg runs the same function through
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot.
