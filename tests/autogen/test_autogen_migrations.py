@@ -358,3 +358,19 @@ async def test_state_from_before_0_4_9_is_rekeyed_on_adoption(memory_store: Base
     await load_team(memory_store, "t", fresh, registry=registry)
     result = await fresh.run(task="One more, about winter.")
     assert same_result(result, await plain.run(task="One more, about winter.")), "exact resume"
+
+
+def test_declaring_a_migration_again_installs_it_once() -> None:
+    """A team factory that declares its migrations on every build must not stack them."""
+    registry = Registry()
+    for _ in range(3):
+        first = migrations.rename_participant("writer", "author", registry=registry)
+        added = migrations.add_participant("editor", prime=True, registry=registry)
+    assert migrations.rename_participant("writer", "author", registry=registry) is first
+    assert migrations.add_participant("editor", prime=True, registry=registry) is added
+    handlers = registry._kinds[KIND_TEAM].fingerprint_handlers  # pyright: ignore[reportPrivateUsage]
+    names = [h.function.__name__ for h in handlers]
+    assert names.count("rename_participant('writer', 'author')") == 1
+    assert names.count("add_participant('editor', prime=True)") == 1
+    with pytest.raises(ValueError, match="already declared"):
+        migrations.rename_participant("writer", "editor", registry=registry)

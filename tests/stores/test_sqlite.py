@@ -23,6 +23,7 @@ from agent_persist._json import JSON
 from agent_persist.envelope import Envelope
 from agent_persist.errors import (
     CodecError,
+    ConflictError,
     CorruptCheckpointError,
     InvalidStoreURLError,
     StoreSchemaError,
@@ -233,6 +234,42 @@ async def test_a_caller_owned_engine_stays_open(tmp_path: Path) -> None:
         await again.close()
     finally:
         engine.dispose()
+
+
+async def test_a_store_is_usable_again_after_close(tmp_path: Path) -> None:
+    store = SQLStore(f"sqlite:///{tmp_path / 'again.db'}")
+    async with store:
+        await store.append("t", "log", ["a"])
+    async with store:  # close() stopped its workers; the next call starts new ones
+        await store.append("t", "log", ["b"])
+        assert await store.read_log("t", "log") == ["a", "b"]
+
+
+async def test_stores_sharing_a_small_caller_pool_do_not_starve(tmp_path: Path) -> None:
+    engine = sa.create_engine(
+        f"sqlite:///{tmp_path / 'shared.db'}", pool_size=1, max_overflow=0, pool_timeout=5
+    )
+    try:
+        first, second = SQLStore(engine, namespace="a"), SQLStore(engine, namespace="b")
+        for store in (first, second):
+            await asyncio.gather(*(store.append(f"t{i}", "log", [i]) for i in range(8)))
+        assert await second.read_log("t3", "log") == [3]
+        with engine.connect() as conn:  # the caller still gets a connection
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {ITEMS}").scalar() == 16
+        await first.close()
+        await second.close()
+    finally:
+        engine.dispose()
+
+
+async def test_a_failed_transaction_leaves_the_worker_clean(tmp_path: Path) -> None:
+    async with SQLStore(f"sqlite:///{tmp_path / 'clean.db'}") as store:
+        head = await store.put(envelope("t"))
+        for _ in range(6):  # more failures than workers: each must roll back
+            with pytest.raises(ConflictError):
+                await store.put(envelope("t"), appends={"log": ["lost"]})
+        await store.put(head.next(payload={"n": 2}), appends={"log": ["kept"]})
+        assert await store.read_log("t", "log") == ["kept"]
 
 
 async def test_an_in_memory_engine_needs_a_static_pool() -> None:

@@ -16,7 +16,7 @@ from weakref import WeakKeyDictionary
 
 from agent_persist import Registry
 
-__all__ = ["Declarations", "declarations", "declare"]
+__all__ = ["Declarations", "declarations", "declare", "declared"]
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Declarations:
     renames: dict[str, list[tuple[str, str]]] = field(
         default_factory=dict[str, list[tuple[str, str]]]
     )
+    handlers: dict[str, object] = field(default_factory=dict[str, object])
+    """Built-in migrations installed, by name: declaring one again installs nothing."""
 
     def of(self, subject: str) -> dict[str, str]:
         """The renames of one subject, old name -> new name."""
@@ -46,6 +48,13 @@ def declare(registry: Registry, subject: str, old: str, new: str) -> None:
         raise ValueError(f"a {subject} rename needs two different names, got {old!r} -> {new!r}")
     found = _DECLARED.setdefault(registry, Declarations())
     renames = found.renames.setdefault(subject, [])
+    if (old, new) in renames:
+        return  # declared again (a factory run once per build): nothing new
     if any(before == old for before, _ in renames):
         raise ValueError(f"a rename of {subject} {old!r} is already declared for this registry")
     renames.append((old, new))
+
+
+def declared(registry: Registry) -> Declarations:
+    """The declarations of ``registry``, created on first use."""
+    return _DECLARED.setdefault(registry, Declarations())

@@ -38,7 +38,7 @@ from agent_persist import Change, Registry, default_registry
 from agent_persist.migrations import FingerprintChange
 
 from . import _transforms as transforms
-from ._declared import declare
+from ._declared import declare, declared
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
 
 __all__ = [
@@ -78,6 +78,10 @@ def _install(
 
     handler.__name__ = handler.__qualname__ = name
     target = _registry(registry)
+    installed = declared(target).handlers
+    if name in installed:  # the same declaration again: one handler, not two
+        return cast("Handler", installed[name])
+    installed[name] = handler
     for kind in kinds:
         target.on_fingerprint_change(kind, covers=covers)(handler)
     return handler
@@ -115,7 +119,7 @@ def add_participant(
         (KIND_TEAM,),
         lambda c: c.what == "participant added" and name in (None, c.subject),
         lambda payload, c: transforms.add_participant(payload, c.subject, prime=prime),
-        f"add_participant({name!r})",
+        f"add_participant({name!r}, prime={prime})",
     )
 
 

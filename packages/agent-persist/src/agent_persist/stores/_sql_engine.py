@@ -139,6 +139,7 @@ def _translated(label: str) -> Generator[None, None, None]:
     except (
         sa_exc.OperationalError,
         sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
         OSError,
         asyncio.TimeoutError,
     ) as exc:
@@ -163,9 +164,9 @@ class SQLiteRunner:
         # An in-memory database is one shared connection: transactions must take turns.
         self._serial: threading.Lock | None = threading.Lock() if self._memory else None
         self.label = mask(engine.url)
-        self._executor = ThreadPoolExecutor(
-            max_workers=_workers(engine), thread_name_prefix="agent-persist-sqlite"
-        )
+        self._executor: ThreadPoolExecutor | None = None
+        # A caller's engine may serve others: check out per transaction, keep nothing.
+        self._keep = owned
         self._local = threading.local()
         self._kept: list[Connection] = []
         self._kept_lock = threading.Lock()
@@ -197,11 +198,27 @@ class SQLiteRunner:
                 self._kept.append(conn)
         return conn
 
+    def _drop(self, conn: Connection) -> None:
+        """Give back a kept connection whose transaction could not be ended cleanly."""
+        self._local.conn = None
+        with self._kept_lock:
+            if conn in self._kept:
+                self._kept.remove(conn)
+        conn.invalidate()
+
     def _hop(self, fn: Callable[[Connection], T], begin: str | None) -> asyncio.Future[T]:
-        return asyncio.get_running_loop().run_in_executor(self._executor, self._run, fn, begin)
+        if self._executor is None:  # first use, or used again after dispose()
+            self._executor = ThreadPoolExecutor(
+                max_workers=_workers(self.engine) if self._keep else _SQLITE_WORKERS,
+                thread_name_prefix="agent-persist-sqlite",
+            )
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, self._run, fn, begin)
 
     def _close(self) -> None:
-        self._executor.shutdown(wait=True)
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         with self._kept_lock:
             kept, self._kept = self._kept, []
         for conn in kept:
@@ -210,29 +227,42 @@ class SQLiteRunner:
             self.engine.dispose()
 
     def _run(self, fn: Callable[[Connection], T], begin: str | None) -> T:
+        with self._serial or contextlib.nullcontext():
+            if self._keep:
+                return self._transaction(self._connection(), fn, begin, kept=True)
+            with self.engine.connect() as conn:
+                self._prepare(conn)
+                return self._transaction(conn, fn, begin, kept=False)
+
+    def _transaction(
+        self, conn: Connection, fn: Callable[[Connection], T], begin: str | None, *, kept: bool
+    ) -> T:
         """One transaction; ``BEGIN`` and the final ``COMMIT`` go straight to ``sqlite3``.
 
         SQLAlchemy's execution context costs more than SQLite's ``BEGIN`` itself, and
         SQLite has one transaction per connection, so the driver's ``in_transaction`` says
         whether one is still open after SQLAlchemy's own commit (a no-op when ``fn`` ran
-        only driver-level statements).
+        only driver-level statements). Whatever fails, commit included, rolls back; a kept
+        connection that cannot even roll back is dropped, never reused mid-transaction.
         """
-        with self._serial or contextlib.nullcontext():
-            conn = self._connection()
-            raw: Any = conn.connection.driver_connection
+        raw: Any = conn.connection.driver_connection
+        try:
             if begin is not None:
                 raw.execute(begin)
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.rollback()
-                if raw.in_transaction:
-                    raw.rollback()
-                raise
+            result = fn(conn)
             conn.commit()
             if raw.in_transaction:
                 raw.commit()
             return result
+        except BaseException:
+            try:
+                conn.rollback()
+                if raw.in_transaction:
+                    raw.rollback()
+            except Exception:
+                if kept:
+                    self._drop(conn)
+            raise
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` after a deferred ``BEGIN``: a snapshot that never blocks writers."""
