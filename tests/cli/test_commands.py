@@ -350,6 +350,19 @@ def test_a_pruned_thread_imports_with_its_oldest_checkpoint_as_root(
     assert body[1]["parent_id"] == body[0]["checkpoint_id"]
 
 
+def test_a_damaged_export_replaces_nothing(sqlite: Backend, tmp_path: Path) -> None:
+    arun(sqlite.with_store(three_steps))
+    original = sqlite.invoke("export", "essay").stdout
+    document = json.loads(original)
+    document["threads"][0]["checkpoints"][2]["log_changes"] = {"t": {"keep": 99, "add": []}}
+    damaged = tmp_path / "damaged.json"
+    damaged.write_text(json.dumps(document))
+    result = sqlite.invoke("import", "--replace", str(damaged))
+    assert result.exit_code == 1
+    assert "keep 99 out of range" in result.output
+    assert sqlite.invoke("export", "essay").stdout == original  # nothing deleted or written
+
+
 def test_unwritable_report_is_one_line(sqlite: Backend, tmp_path: Path) -> None:
     arun(sqlite.with_store(lambda s: threads_at(s, 1)))
     result = sqlite.invoke(

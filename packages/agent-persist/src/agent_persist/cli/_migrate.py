@@ -304,8 +304,13 @@ def migrate(
 
     try:
         run(options, work)
-    finally:  # also when interrupted or the store goes away: what was done is on record
-        _write_report(report_path, report.to_json())
+    except BaseException:  # interrupted, or the store went away: what was done is on record
+        try:
+            _write_report(report_path, report.to_json())
+        except click.exceptions.Exit:
+            pass  # its one line is printed; the original exit code wins
+        raise
+    _write_report(report_path, report.to_json())
     body = report.to_json()
     if options.as_json:
         echo_json(body)

@@ -224,38 +224,44 @@ def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
     return count
 
 
-async def _apply(
-    store: BaseStore, thread_id: str, name: str, have: list[JSON], change: Any, *, where: str
-) -> list[JSON]:
-    """Pop or clear down to ``keep`` items; return the items to append (``have`` is updated)."""
+def _log_change(name: str, change: Any, length: int, *, where: str) -> tuple[int, list[JSON]]:
+    """``(keep, add)`` of one log change, checked against the log's length before it."""
     body = cast("dict[str, Any]", change) if isinstance(change, dict) else {}
     if not isinstance(body.get("add"), list):
         raise CorruptCheckpointError(f"{where}: log {name!r}: not a log change")
-    keep, added = body.get("keep"), cast("list[JSON]", body["add"])
-    if not isinstance(keep, int) or not 0 <= keep <= len(have):
+    keep = body.get("keep")
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 0 <= keep <= length:
         raise CorruptCheckpointError(f"{where}: log {name!r}: keep {keep!r} out of range")
-    if keep == 0 and have:
-        await store.clear_log(thread_id, name)
-    else:
-        for _ in range(len(have) - keep):
-            await store.pop(thread_id, name)
-    del have[keep:]
-    have.extend(added)
-    return added
+    return keep, cast("list[JSON]", body["add"])
 
 
-async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str) -> int:
-    """Write one exported thread into an empty thread of ``store``; returns its checkpoints.
+Plan = list[tuple[Envelope | None, dict[str, tuple[int, list[JSON]]]]]
+"""Per checkpoint (``None``: the changes after the head), its log changes ``(keep, add)``."""
 
-    Each checkpoint is put with the items its log changes add (pops and clears before it
-    are replayed), so every checkpoint sees its logs exactly as it did in the source.
+
+def plan_thread(record: dict[str, Any], *, where: str) -> Plan:
+    """Check a whole exported thread before anything is written (raises what is wrong).
+
+    Every envelope is validated and every log change checked against the log's length at
+    that point, so a damaged file is refused whole, and ``--replace`` never deletes a
+    thread for an import that would fail half-way.
     """
     thread_id = record["thread_id"]
-    logs: dict[str, list[JSON]] = {}
+    lengths: dict[str, int] = {}
+    plan: Plan = []
     head: str | None = None
+
+    def changes_of(raw: Any) -> dict[str, tuple[int, list[JSON]]]:
+        planned: dict[str, tuple[int, list[JSON]]] = {}
+        for name, change in cast("dict[str, Any]", raw or {}).items():
+            keep, added = _log_change(name, change, lengths.get(name, 0), where=where)
+            lengths[name] = keep + len(added)
+            planned[name] = (keep, added)
+        return planned
+
     for raw in record["checkpoints"]:
         fields = dict(cast("dict[str, Any]", raw))
-        changes = cast("dict[str, Any]", fields.pop("log_changes", {}))
+        changes = fields.pop("log_changes", {})
         try:
             envelope = Envelope.model_validate(upgrade_header(fields, where=where))
         except ValidationError as exc:
@@ -264,20 +270,41 @@ async def import_thread(store: BaseStore, record: dict[str, Any], *, where: str)
             raise CorruptCheckpointError(f"{where}: checkpoint of another thread")
         if envelope.parent_id != head:
             envelope = envelope.model_copy(update={"parent_id": head})  # pruned history
-        appends = {
-            name: await _apply(
-                store, thread_id, name, logs.setdefault(name, []), change, where=where
-            )
-            for name, change in changes.items()
-        }
-        await store.put(envelope, appends=appends)
+        plan.append((envelope, changes_of(changes)))
         head = envelope.checkpoint_id
-    after = cast("dict[str, Any]", record.get("log_changes_after_head", {}))
-    for name, change in after.items():
-        added = await _apply(store, thread_id, name, logs.setdefault(name, []), change, where=where)
-        if added:
-            await store.append(thread_id, name, added)
-    return len(record["checkpoints"])
+    plan.append((None, changes_of(record.get("log_changes_after_head"))))
+    return plan
+
+
+async def _shrink(store: BaseStore, thread_id: str, name: str, have: int, keep: int) -> None:
+    """Pop or clear the log down to ``keep`` items, as the source did."""
+    if keep == 0 and have:
+        await store.clear_log(thread_id, name)
+    else:
+        for _ in range(have - keep):
+            await store.pop(thread_id, name)
+
+
+async def import_thread(store: BaseStore, thread_id: str, plan: Plan) -> int:
+    """Write a planned thread into an empty thread of ``store``; returns its checkpoints.
+
+    Each checkpoint is put with the items its log changes add (pops and clears before it
+    are replayed), so every checkpoint sees its logs exactly as it did in the source.
+    """
+    lengths: dict[str, int] = {}
+    for envelope, changes in plan:
+        appends: dict[str, list[JSON]] = {}
+        for name, (keep, added) in changes.items():
+            await _shrink(store, thread_id, name, lengths.get(name, 0), keep)
+            lengths[name] = keep + len(added)
+            appends[name] = added
+        if envelope is not None:
+            await store.put(envelope, appends=appends)
+        else:
+            for name, added in appends.items():
+                if added:
+                    await store.append(thread_id, name, added)
+    return len(plan) - 1
 
 
 @click.command("import", epilog=EXIT_CODES)
@@ -300,18 +327,24 @@ def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> No
     except (CorruptCheckpointError, OSError) as exc:
         raise fail(one_line(exc)) from None
 
+    try:  # every file checked before anything is written or replaced
+        plans = [
+            (record["thread_id"], plan_thread(record, where=where)) for where, record in records
+        ]
+    except CorruptCheckpointError as exc:
+        raise fail(one_line(exc)) from None
+
     async def work(store: BaseStore) -> tuple[int, int, list[str]]:
         threads = checkpoints = 0
         refused: list[str] = []
         existing = {t.thread_id for t in await store.list_threads()}
-        for where, record in records:
-            thread_id = record["thread_id"]
+        for thread_id, plan in plans:
             if thread_id in existing:
                 if not replace:
                     refused.append(thread_id)
                     continue
                 await store.delete_thread(thread_id)
-            checkpoints += await import_thread(store, record, where=where)
+            checkpoints += await import_thread(store, thread_id, plan)
             existing.add(thread_id)
             threads += 1
         return threads, checkpoints, refused
