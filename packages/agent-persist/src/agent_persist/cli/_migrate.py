@@ -19,6 +19,7 @@ them current and skips them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -305,10 +306,8 @@ def migrate(
     try:
         run(options, work)
     except BaseException:  # interrupted, or the store went away: what was done is on record
-        try:
+        with contextlib.suppress(click.exceptions.Exit):  # its line is printed; ours wins
             _write_report(report_path, report.to_json())
-        except click.exceptions.Exit:
-            pass  # its one line is printed; the original exit code wins
         raise
     _write_report(report_path, report.to_json())
     body = report.to_json()
