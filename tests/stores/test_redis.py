@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import json
 import random
 import sys
 import uuid
@@ -156,6 +157,7 @@ async def test_every_key_of_a_thread_expires_natively(make_store: Factory, raw: 
     await store.prune("t", keep_last=1)
     thread_keys = [key async for key in raw.scan_iter(match=f"{keys.thread('t')}*")]
     assert len(thread_keys) >= 5 + 3 * 2 + 2
+    assert {keys.mirror("t", log).encode() for log in "abc"} <= set(thread_keys)
     for key in thread_keys:
         assert 0 < await raw.pttl(key) <= 90_000, key
 
@@ -189,7 +191,7 @@ async def test_concurrent_setup_and_a_layout_from_the_future(
     make_store: Factory, prefix: str, raw: Redis
 ) -> None:
     await asyncio.gather(*(make_store() for _ in range(8)))
-    assert await raw.get(f"{prefix}:schema") == b"1"
+    assert await raw.get(f"{prefix}:schema") == b"2"
     await raw.set(f"{prefix}:schema", 99)
     with pytest.raises(StoreSchemaError, match="99"):
         await make_store()
@@ -204,7 +206,7 @@ async def test_auto_setup_runs_once_before_the_first_operation(
 ) -> None:
     async with RedisStore.from_url(redis_url, prefix=prefix) as _:
         pass
-    await raw.set(f"{prefix}:schema", 2)
+    await raw.set(f"{prefix}:schema", 3)
     lazy = RedisStore.from_url(redis_url, prefix=prefix)
     try:
         with pytest.raises(StoreSchemaError):
@@ -423,30 +425,113 @@ async def test_same_results_as_the_memory_store(
 
 
 @pytest.mark.redis
-async def test_log_reads_survive_a_stale_or_missing_mirror(make_store: Factory, raw: Redis) -> None:
-    """Keys written before the ``:d`` mirror, or by older code still running, read the same."""
-    store = await make_store()
+async def test_the_mirror_is_exactly_the_live_items_and_one_lrange_reads_it(
+    redis_url: str, prefix: str, raw: Redis
+) -> None:
+    """Every script that changes a log changes ``:d`` with it, so reads trust it unchecked."""
+    client = Redis.from_url(redis_url)
+    store = RedisStore(client, prefix=prefix, keep_last=1)
+    keys = RedisKeys(prefix, store.namespace)
+    mirror = keys.mirror("t", "log")
+
+    async def check(*live: str) -> None:
+        assert await raw.lrange(mirror, 0, -1) == [f'json:"{x}"'.encode() for x in live]
+        assert await store.read_log("t", "log") == list(live)
+        counter = Counter(client)
+        assert await store.read_log_lines("t", "log") == b"\n".join(f'"{x}"'.encode() for x in live)
+        assert await store.tail_lines("t", "log", 2) == b"\n".join(
+            f'"{x}"'.encode() for x in live[-2:]
+        )
+        assert counter.commands == ["LRANGE", "LRANGE"]  # no script, no check
+        del client.execute_command  # the counter's wrapper: back to the class's method
+
+    try:
+        first = await store.put(envelope("t"), appends={"log": ["a", "b"]})
+        await check("a", "b")
+        await store.append("t", "log", ["c"])
+        await check("a", "b", "c")
+        assert await store.pop("t", "log") == "c"
+        await check("a", "b")
+        await store.put(envelope("t", parent=first), appends={"log": ["d"]})  # trims
+        await check("a", "b", "d")
+        await store.prune("t", keep_last=1)
+        await check("a", "b", "d")
+        await store.clear_log("t", "log")
+        await check()
+        assert not await raw.exists(mirror)
+        await store.append("t", "log", ["e"])
+        await check("e")
+        assert await store.delete_thread("t")
+        assert not await raw.exists(mirror)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, prefix: str) -> None:
+    """Layout 1 mirrors (missing, headed by a version, stale) are rebuilt in every namespace."""
+    old = {ns: await make_store(namespace=ns) for ns in ("a", "b")}
+    for namespace, store in old.items():
+        keys = RedisKeys(prefix, namespace)
+        parent = await store.put(envelope("t1"), appends={"x": ["1", "2", "3"], "y": [{"k": 1}]})
+        await store.pop("t1", "x")
+        await store.put(envelope("t1", parent=parent), appends={"x": ["4"], "z": []})
+        await store.append("t2", "x", list(range(2500)))  # more than one batch of 1000
+        await store.append("t3", "gone", ["only"])
+        await store.clear_log("t3", "gone")
+        # Layout 1 forms: a headed mirror, no mirror, a stale one (older code appended)
+        x1 = keys.mirror("t1", "x")
+        await raw.lpush(x1, await raw.hget(keys.thread("t1") + ":v", "x") or b"0")
+        await raw.delete(keys.mirror("t1", "y"), keys.mirror("t2", "x"))
+        await raw.rpush(keys.mirror("t3", "gone"), b"1")  # a header with no items
+        await raw.hset(keys.log("t1", "x") + ":i", "99", b'json:"old code"')
+        await raw.rpush(keys.log("t1", "x") + ":o", "99")
+        await raw.hset(keys.thread("t1") + ":v", "x", "99")
+    await raw.set(f"{prefix}:schema", 1)
+
+    new = await make_store(namespace="a")
+    assert await raw.get(f"{prefix}:schema") == b"2"
+    for namespace in ("a", "b"):
+        store = await make_store(namespace=namespace)
+        for thread_id, logs in {"t1": "xyz", "t2": "x", "t3": ["gone"]}.items():
+            for log in logs:
+                items = await store.read_log(thread_id, log)
+                lines = b"\n".join(json.dumps(i, separators=(",", ":")).encode() for i in items)
+                assert await store.read_log_lines(thread_id, log) == lines
+                assert await store.tail_lines(thread_id, log, 3) == b"\n".join(
+                    lines.split(b"\n")[-3:]
+                )
+                mirror = await raw.lrange(
+                    RedisKeys(prefix, namespace).mirror(thread_id, log), 0, -1
+                )
+                assert len(mirror) == len(items)
+        assert await store.read_log("t1", "x") == ["1", "2", "4", "old code"]
+        assert len(await store.read_log("t2", "x")) == 2500
+    # a missing item: the mirror cannot hold it, so reads take the path that reports it
+    keys = RedisKeys(prefix, "a")
+    await raw.hdel(keys.log("t1", "x") + ":i", "1")
+    await raw.set(f"{prefix}:schema", 1)
+    await make_store(namespace="b")
+    with pytest.raises(CorruptCheckpointError, match="missing"):
+        await new.read_log_lines("t1", "x")
+    with pytest.raises(CorruptCheckpointError, match="missing"):
+        await new.tail_lines("t1", "x", 4)
+    assert await new.tail_lines("t1", "x", 3) == b'"2"\n"4"\n"old code"'
+
+
+@pytest.mark.redis
+async def test_the_mirror_expires_with_its_thread(make_store: Factory, raw: Redis) -> None:
+    store = await make_store(ttl=timedelta(milliseconds=300))
     keys = RedisKeys(store.prefix, store.namespace)
-    mirror, versions = keys.log("t", "log") + ":d", keys.thread("t") + ":v"
-    await store.append("t", "log", ["a", "b"])
-    assert await raw.lrange(mirror, 0, -1) == [b"2", b'json:"a"', b'json:"b"']
-    await raw.delete(mirror)  # as before the mirror existed
-    assert await store.read_log_lines("t", "log") == b'"a"\n"b"'
-    assert await store.tail_lines("t", "log", 1) == b'"b"'
-    await store.append("t", "log", ["c"])  # the next write rebuilds it
-    assert await raw.lrange(mirror, 0, -1) == [b"3", b'json:"a"', b'json:"b"', b'json:"c"']
-    # older code appends without touching the mirror: its version no longer matches
-    await raw.hset(keys.log("t", "log") + ":i", "4", b'json:"old code"')
-    await raw.rpush(keys.log("t", "log") + ":o", "4")
-    await raw.hset(versions, "log", "4")
-    expected = b'"a"\n"b"\n"c"\n"old code"'
-    assert await store.read_log_lines("t", "log") == expected
-    assert await store.tail_lines("t", "log", 2) == b'"c"\n"old code"'
-    assert await store.pop("t", "log") == "old code"
-    assert await raw.lrange(mirror, 0, -1) == [b"5", b'json:"a"', b'json:"b"', b'json:"c"']
-    assert await store.tail_lines("t", "log", 5) == b'"a"\n"b"\n"c"'
-    await store.clear_log("t", "log")
-    assert await raw.lrange(mirror, 0, -1) == [b"6"]
+    await store.append("t", "log", ["a"])
+    await store.put(envelope("t"), appends={"log": ["b"]})
+    mirror_ttl, thread_ttl = (
+        await raw.pttl(keys.mirror("t", "log")),
+        await raw.pttl(keys.thread("t")),
+    )
+    assert 0 < mirror_ttl <= 300
+    assert abs(mirror_ttl - thread_ttl) < 50
+    await asyncio.sleep(0.5)
+    assert not await raw.exists(keys.mirror("t", "log"), keys.thread("t"))
     assert await store.read_log_lines("t", "log") == b""
-    assert await store.delete_thread("t")
-    assert not await raw.exists(mirror)
+    assert await store.tail_lines("t", "log", 5) == b""

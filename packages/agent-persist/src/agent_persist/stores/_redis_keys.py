@@ -24,13 +24,20 @@ The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 ``P:{N}:t:T:l:L:o``            list: seqs of the live items, oldest first
 ``P:{N}:t:T:l:L:r``            hash: seq -> version that removed it (soft-removed items)
 ``P:{N}:t:T:l:L:q``            list: soft-removed seqs in removal order, for cheap GC
-``P:{N}:t:T:l:L:d``            list: the log version it mirrors, then the live items'
-                               data in order (one ``LRANGE`` reads the log); ignored
-                               unless its version is the log's, rebuilt on the next write
+``P:{N}:t:T:l:L:d``            list: the live items' data in order, a mirror of ``:o``
+                               and ``:i`` kept by the same scripts, so one ``LRANGE``
+                               reads the log (or its tail)
 =============================  ==========================================================
 
-The ``:d`` mirror arrived without a layout change: keys written before it have none, or a
-stale one if older code still writes, and readers then take the ``:o``/``:i`` path.
+Layout history. Layout 1 had no ``:d`` at first, and later a ``:d`` headed by the log
+version it mirrored, which every read had to compare with ``:v`` since older writers left
+it stale. Layout 2 makes the mirror exact by construction: every script that changes a log
+changes its mirror in the same atomic step, so reads trust it without a check. ``setup()``
+upgrades layout 1 keys (:meth:`RedisStore.setup`): it rebuilds every log's mirror from
+``:o`` and ``:i``, one atomic script per thread, then records layout 2. As with any schema
+migration, stop every process running the older agent-persist before the upgrade: one
+still writing afterwards would change logs without their mirrors (and once layout 2 is
+recorded, older code refuses to start).
 
 The Lua scripts in :mod:`._redis_scripts` derive the per-thread keys from the thread key
 ``P:{N}:t:T`` with the same suffixes; change both together.
@@ -52,14 +59,14 @@ __all__ = [
     "payload_field",
 ]
 
-LAYOUT_VERSION = 1
-"""The key layout this code reads and writes; ``setup()`` refuses a newer one."""
+LAYOUT_VERSION = 2
+"""The key layout this code reads and writes; ``setup()`` upgrades 1 and refuses a newer one."""
 
 
-def check_layout(stored: Any, *, where: str) -> None:
-    """Accept the layout version read from the schema key, or say why the keys are unusable.
+def check_layout(stored: Any, *, where: str) -> int:
+    """The layout version read from the schema key, or why the keys are unusable.
 
-    There is one layout so far; a later one adds its upgrade here, run by ``setup()``.
+    An older version is returned, not refused: ``setup()`` upgrades it.
     """
     try:
         version = int(stored)
@@ -72,6 +79,7 @@ def check_layout(stored: Any, *, where: str) -> None:
         )
     if version < 1:
         raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version")
+    return version
 
 
 def encode_id(value: str) -> str:
@@ -95,6 +103,7 @@ class RedisKeys:
                 "braces would break the hash tag that keeps one namespace in one slot"
             )
         root = f"{prefix}:{{{encode_id(namespace)}}}"
+        self._prefix = prefix
         self.schema = f"{prefix}:schema"
         """The key holding the layout version, shared by every namespace of the prefix."""
         self.index = f"{root}:threads"
@@ -116,8 +125,22 @@ class RedisKeys:
         return self._lease_prefix + encode_id(thread_id)
 
     def log(self, thread_id: str, log: str) -> str:
-        """The common start of a log's keys (add ``:i``, ``:o``, ``:r`` or ``:q``)."""
+        """The common start of a log's keys (add ``:i``, ``:o``, ``:r``, ``:q`` or ``:d``)."""
         return f"{self.thread(thread_id)}:l:{encode_id(log)}"
+
+    def mirror(self, thread_id: str, log: str) -> str:
+        """The list of the log's live items, in order: what plain reads ``LRANGE``."""
+        return self.log(thread_id, log) + ":d"
+
+    def version_pattern(self) -> str:
+        """A ``SCAN`` pattern for every thread's log versions (``:v``), in every namespace.
+
+        The layout key is shared by the namespaces of a prefix, so an upgrade covers them
+        all. Glob characters of the prefix are escaped; ids are hex and no other key ends
+        in ``:v``, so nothing else matches.
+        """
+        escaped = "".join("\\" + c if c in "\\*?[]" else c for c in self._prefix)
+        return escaped + ":{*}:t:*:v"
 
 
 def header_field(checkpoint_id: str) -> str:

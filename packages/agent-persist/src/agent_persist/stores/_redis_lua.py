@@ -67,43 +67,10 @@ local function touch(base, index, member)
   redis.call('ZADD', index, now, member)
 end
 
--- The mirror (:d) holds the log version it is current for, then the live items in order,
--- so reading a log is one LRANGE. A writer that predates it leaves it behind: a version
--- that differs makes readers ignore it and the next change here rebuild it.
-local function mirror_current(base, name, mirror)
-  local head = redis.call('LINDEX', mirror, 0)
-  return head ~= false and head == (redis.call('HGET', base .. ':v', name) or '0')
-end
-
-local function rebuild_mirror(base, name)
-  local items, order, _, _, mirror = log_keys(base, name)
-  redis.call('DEL', mirror)
-  local seqs = redis.call('LRANGE', order, 0, -1)
-  local datas = {}
-  for first = 1, #seqs, 1000 do
-    local data = redis.call('HMGET', items, unpack(seqs, first, math.min(first + 999, #seqs)))
-    for j = 1, #data do
-      if not data[j] then return end  -- a missing item: no mirror, readers take the slow path
-      datas[#datas + 1] = data[j]
-    end
-  end
-  redis.call('RPUSH', mirror, redis.call('HGET', base .. ':v', name) or '0')
-  batched('RPUSH', mirror, datas)
-end
-
--- After a change to the log: apply it to a mirror that was current (update(mirror)), or
--- rebuild one that was not.
-local function update_mirror(base, name, was_current, update)
-  local mirror = select(5, log_keys(base, name))
-  if not was_current then return rebuild_mirror(base, name) end
-  update(mirror)
-  redis.call('LSET', mirror, 0, redis.call('HGET', base .. ':v', name) or '0')
-end
-
--- Append ARGV[first .. first + count - 1] to the log; item seq = the log's version.
+-- Append ARGV[first .. first + count - 1] to the log; item seq = the log's version. The
+-- mirror (:d) gets the same items: it holds exactly the live items, in order.
 local function append_items(base, name, first, count)
   local items, order, _, _, mirror = log_keys(base, name)
-  local current = mirror_current(base, name, mirror)
   local vkey = base .. ':v'
   local version = tonumber(redis.call('HGET', vkey, name) or '0')
   local fields, seqs, datas = {}, {}, {}
@@ -117,9 +84,9 @@ local function append_items(base, name, first, count)
   if count > 0 then
     batched('HSET', items, fields)
     batched('RPUSH', order, seqs)
+    batched('RPUSH', mirror, datas)
   end
   redis.call('HSET', vkey, name, version)
-  update_mirror(base, name, current, function(key) batched('RPUSH', key, datas) end)
 end
 
 -- Items no checkpoint can have seen (seq > pinned) go; the others are stamped removed.

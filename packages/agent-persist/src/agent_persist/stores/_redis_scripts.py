@@ -40,8 +40,9 @@ __all__ = [
     "READ",
     "RELEASE_LEASE",
     "RENEW_LEASE",
+    "SET_LAYOUT",
     "TAIL",
-    "TAIL_MIRROR",
+    "UPGRADE_MIRRORS",
     "Scripts",
 ]
 
@@ -107,12 +108,11 @@ POP = (
 -- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns {'seq', item} or nil.
 local base, name = KEYS[1], ARGV[2]
 local items, order, _, _, mirror = log_keys(base, name)
-local current = mirror_current(base, name, mirror)
 local seq = redis.call('RPOP', order)
 if not seq then return false end
 local data = redis.call('HGET', items, seq)
 remove_items(base, name, {seq}, redis.call('HINCRBY', base .. ':v', name, 1))
-update_mirror(base, name, current, function(key) redis.call('RPOP', key) end)
+redis.call('RPOP', mirror)
 touch(base, KEYS[2], ARGV[1])
 refresh_ttl(base, ARGV[3])
 return {seq, data}
@@ -124,12 +124,11 @@ CLEAR = (
     + r"""
 -- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns how many items were live.
 local base, name = KEYS[1], ARGV[2]
-local _, order = log_keys(base, name)
+local _, order, _, _, mirror = log_keys(base, name)
 local seqs = redis.call('LRANGE', order, 0, -1)
 if #seqs == 0 then return 0 end
 remove_items(base, name, seqs, redis.call('HINCRBY', base .. ':v', name, 1))
-redis.call('DEL', order)
-rebuild_mirror(base, name)
+redis.call('DEL', order, mirror)
 touch(base, KEYS[2], ARGV[1])
 refresh_ttl(base, ARGV[3])
 return #seqs
@@ -175,14 +174,36 @@ return fetch_items(items, redis.call('LRANGE', order, -tonumber(ARGV[2]), -1))
 """
 )
 
-TAIL_MIRROR = r"""
--- KEYS: log versions (thread ':v'), the log's mirror (':d'). ARGV: log, count (> 0).
--- Returns the newest items, oldest first, or false if the mirror is not current.
--- No helpers and no key derivation: it runs for every session read, so it stays tiny.
-local head = redis.call('LINDEX', KEYS[2], 0)
-if not head or head ~= (redis.call('HGET', KEYS[1], ARGV[1]) or '0') then return false end
-local first = math.max(1, redis.call('LLEN', KEYS[2]) - tonumber(ARGV[2]))
-return redis.call('LRANGE', KEYS[2], first, -1)
+UPGRADE_MIRRORS = (
+    HELPERS
+    + r"""
+-- KEYS: thread. Layout 1 -> 2: (re)build every log's mirror (:d) from its live items,
+-- dropping layout 1's version header. Idempotent, so concurrent setups may both run it.
+-- Returns the number of logs rebuilt.
+local base = KEYS[1]
+local names = redis.call('HKEYS', base .. ':v')
+for _, name in ipairs(names) do
+  local items, order, _, _, mirror = log_keys(base, name)
+  redis.call('DEL', mirror)
+  local seqs = redis.call('LRANGE', order, 0, -1)
+  for first = 1, #seqs, 1000 do
+    local data = redis.call('HMGET', items, unpack(seqs, first, math.min(first + 999, #seqs)))
+    -- a missing item becomes '', which is no plain item: readers of the mirror then take
+    -- the :o/:i path, which reports it
+    for j = 1, #data do data[j] = data[j] or '' end
+    redis.call('RPUSH', mirror, unpack(data))
+  end
+  same_ttl(base, mirror)
+end
+return #names
+"""
+)
+
+SET_LAYOUT = r"""
+-- KEYS: schema. ARGV: from, to. Records layout `to` only if the keys are still at `from`;
+-- returns the layout now recorded.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[1])
 """
 
 GET = r"""
@@ -330,7 +351,6 @@ ALL_SCRIPTS = (
     CLEAR,
     READ,
     TAIL,
-    TAIL_MIRROR,
     GET,
     LIST_CHECKPOINTS,
     LIST_THREADS,
@@ -341,7 +361,8 @@ ALL_SCRIPTS = (
     RENEW_LEASE,
     RELEASE_LEASE,
 )
-"""Every script, for ``setup()`` to load them all in one round trip."""
+"""The scripts of the ordinary operations, for ``setup()`` to load in one round trip (the
+upgrade's two run once per store and load when used)."""
 
 
 class Scripts:
@@ -353,7 +374,7 @@ class Scripts:
 
         self.put, self.append, self.pop = load(PUT), load(APPEND), load(POP)
         self.clear, self.read, self.tail = load(CLEAR), load(READ), load(TAIL)
-        self.tail_mirror = load(TAIL_MIRROR)
+        self.upgrade_mirrors, self.set_layout = load(UPGRADE_MIRRORS), load(SET_LAYOUT)
         self.get, self.list_checkpoints = load(GET), load(LIST_CHECKPOINTS)
         self.list_threads, self.purge = load(LIST_THREADS), load(PURGE)
         self.delete_thread, self.prune = load(DELETE_THREAD), load(PRUNE)

@@ -13,6 +13,10 @@ proportional to what it adds, never to the history. ``ttl`` uses Redis's own exp
 every key of a thread, refreshed by each write. Ids are hex-encoded inside key names
 (:mod:`._redis_keys`), so no id is ever a pattern or collides with another.
 
+``setup()`` upgrades keys written by agent-persist's key layout 1 to layout 2 (it rebuilds
+each log's read mirror, see :mod:`._redis_keys`): stop every process running the older
+version first, as for any schema migration; afterwards older code refuses the keys.
+
 Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 """
 
@@ -129,23 +133,57 @@ class RedisStore(BaseStore):
     # -- plumbing ------------------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Record the key layout version, or check the recorded one; safe to run concurrently.
+        """Record the key layout version, or check (and upgrade) the recorded one.
 
-        Also loads every script, so the first operations cost one round trip each.
+        Safe to run concurrently. Also loads every script, so the first operations cost one
+        round trip each. Keys of layout 1 are upgraded first (:meth:`_upgrade_mirrors`); stop
+        processes running older agent-persist before, as for any schema migration.
 
         Raises:
             StoreSchemaError: the keys were written by a newer agent-persist.
             StoreUnavailableError: the server cannot be reached.
         """
         client, key = self._client, self._keys.schema
+        where = f"Redis at {self._shown}, key {key!r}"
         await self._call(client.set(key, LAYOUT_VERSION, nx=True))
-        stored = await self._call(client.get(key))
-        check_layout(stored, where=f"Redis at {self._shown}, key {key!r}")
+        version = check_layout(await self._call(client.get(key)), where=where)
         async with client.pipeline(transaction=False) as pipe:
             for source in ALL_SCRIPTS:
                 pipe.script_load(source)
             await self._call(pipe.execute())
+        if version < LAYOUT_VERSION:
+            await self._upgrade_mirrors()
+            recorded = self._scripts.set_layout(keys=[key], args=[version, LAYOUT_VERSION])
+            check_layout(await self._call(recorded), where=where)
         self._ready = True
+
+    async def _upgrade_mirrors(self) -> None:
+        """Layout 1 to 2: rebuild every log's mirror (``:d``) from its live items.
+
+        Layout 1 mirrors may be missing or stale (headed by a log version readers checked);
+        layout 2 reads trust the mirror, so each is rebuilt, one atomic script per thread,
+        for every namespace of the prefix (they share the layout key). Rebuilding is
+        idempotent, so two processes upgrading at once, or one retrying after a failure
+        (the layout is recorded only at the end), leave the same keys.
+        """
+        client: Any = self._client
+        scan = client.scan_iter(match=self._keys.version_pattern(), count=1000, _type="HASH")
+        batch: list[str] = []
+        async for versions in scan:
+            batch.append(bytes(versions).decode()[: -len(":v")])
+            if len(batch) >= _PAGE:
+                await self._rebuild(batch)
+                batch = []
+        await self._rebuild(batch)
+
+    async def _rebuild(self, threads: list[str]) -> None:
+        """Rebuild the mirrors of ``threads`` (thread keys) in one pipelined round trip."""
+        if not threads:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for thread in threads:
+                await self._scripts.upgrade_mirrors(keys=[thread], client=pipe)
+            await self._call(pipe.execute())
 
     async def close(self) -> None:
         """Close the client if the store opened it (a client passed in stays open)."""
@@ -342,55 +380,35 @@ class RedisStore(BaseStore):
         stop: int | None = None,
         at: Envelope | None = None,
     ) -> bytes:
-        """See :meth:`BaseStore.read_log_lines`: the stored text, joined without parsing."""
+        """See :meth:`BaseStore.read_log_lines`: the stored text, joined without parsing.
+
+        The whole live log is one ``LRANGE`` of its mirror (``:d``), which the writing
+        scripts keep exact (layout 2), so no script and no check: a script would copy every
+        item into Lua and back, several times the cost of the read on a long log.
+        """
         check_range(start, stop)
         lines = None
         if at is None and start == 0 and stop is None:
-            lines = await self._live_lines(thread_id, log)
+            lines = plain_lines(await self._mirror(thread_id, log, 0))
         if lines is None:  # a slice, a checkpoint's view, another codec, a missing item
             return await super().read_log_lines(thread_id, log, start=start, stop=stop, at=at)
         return lines
 
-    async def _live_lines(self, thread_id: str, log: str) -> bytes | None:
-        """Every live item as JSON Lines: one ``LRANGE`` of the log's mirror (``:d``).
-
-        No script: one would copy every item into Lua and back, several times the cost of
-        the read itself on a long log. ``None`` when the mirror is stale (written by older
-        code) or an item is not plain JSON.
-        """
-        await self._ensure_ready()
-        mirror = self._keys.log(thread_id, log) + ":d"
-        client: Any = self._client
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hget(self._keys.thread(thread_id) + ":v", log).lrange(mirror, 0, -1)
-            replies: list[Any] = await self._call(pipe.execute())
-        version: bytes | None = replies[0]
-        rows: list[bytes] = replies[1]
-        if not rows:
-            return b"" if version is None else None  # no such log, or no mirror yet
-        if rows[0] != (version or b"0"):
-            return None  # a stale mirror
-        del rows[0]  # the header
-        return plain_lines(rows)
-
     async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
-        """See :meth:`BaseStore.tail_lines`: a tiny script reading the mirror when current.
-
-        A script, not a ``MULTI``: for a few items it costs less to send and to parse.
-        """
+        """See :meth:`BaseStore.tail_lines`: one ``LRANGE`` of the mirror's last items."""
         check_count("count", count)
         if count == 0:
             return b""
-        thread = self._keys.thread(thread_id)
-        mirror = [thread + ":v", self._keys.log(thread_id, log) + ":d"]
-        rows = await self._run(self._scripts.tail_mirror, mirror, [log, count])
-        if rows is None:  # no current mirror: the seqs and the item hash
-            reply = await self._run(self._scripts.tail, [thread], [log, count])
-            rows = reply[1:]
-        lines = plain_lines(rows)
-        if lines is None:
+        lines = plain_lines(await self._mirror(thread_id, log, -count))
+        if lines is None:  # another codec, or a missing item (reported by the slow path)
             return await super().tail_lines(thread_id, log, count)
         return lines
+
+    async def _mirror(self, thread_id: str, log: str, first: int) -> list[bytes]:
+        """The log's live items from position ``first`` (negative: from the end) to the end."""
+        await self._ensure_ready()
+        client: Any = self._client
+        return await self._call(client.lrange(self._keys.mirror(thread_id, log), first, -1))
 
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`: one ``LLEN``."""
