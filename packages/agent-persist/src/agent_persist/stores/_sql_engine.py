@@ -30,6 +30,7 @@ import contextlib
 import importlib
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -182,10 +183,26 @@ class SQLiteRunner:
         raw: Any = conn.connection.driver_connection
         raw.isolation_level = None
         raw.execute(f"PRAGMA busy_timeout = {self._busy_ms:d}")
-        if not self._memory:
-            raw.execute("PRAGMA journal_mode = WAL")
+        if not self._memory and str(raw.execute("PRAGMA journal_mode").fetchone()[0]) != "wal":
+            self._switch_to_wal(raw)
         raw.execute("PRAGMA synchronous = NORMAL")
         conn.info[_READY] = True
+
+    def _switch_to_wal(self, raw: Any) -> None:
+        """Turn a new database to WAL; several workers opening it at once take turns.
+
+        The switch needs the database to itself and SQLite may answer "locked" at once
+        instead of waiting, so it is retried until the busy timeout runs out.
+        """
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                raw.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _connection(self) -> Connection:
         """This worker thread's connection, checked out of the pool once and kept."""
