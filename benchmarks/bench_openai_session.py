@@ -3,7 +3,7 @@
     uv run python benchmarks/bench_openai_session.py [--calls 1000] [--items 10000]
 
 For each backend: ``add_items`` one item per call (median ms per call over ``--calls``
-calls), ``get_items()`` of ``--items`` items (15 calls) and ``get_items(50)`` of them (500
+calls), ``get_items()`` of ``--items`` items (30 calls) and ``get_items(50)`` of them (500
 calls), medians in ms. Ours and the SDK's session are open side by side and called in
 alternation, so a burst of load on the shared machine slows both rather than one.
 Compared: SQLite ``StoreSession`` vs ``SQLiteSession`` (target <= 1.0x); PostgreSQL
@@ -72,7 +72,7 @@ async def measure(pair: tuple[Any, Any], calls: int, items: int) -> list[dict[st
             await session.add_items([item(n) for n in range(start, min(items, start + 1000))])
         if len(await session.get_items()) != items:
             raise SystemExit(f"{type(session).__name__} lost items")
-    get_all = await paired_medians((pair[0].get_items, pair[1].get_items), 15)
+    get_all = await paired_medians((pair[0].get_items, pair[1].get_items), 30)
     get_50 = await paired_medians(
         (lambda: pair[0].get_items(50), lambda: pair[1].get_items(50)), 500
     )
