@@ -11,33 +11,96 @@ wait for approval saved and resumed in another process (:func:`save_run_state`,
 audit trail, cross-session memory and retention.
 """
 
+from importlib import import_module
 from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
-from agent_persist.drift import DriftOption
+if TYPE_CHECKING:
+    from agent_persist.drift import DriftOption
 
-from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
-from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
-from .decorator import persistent_run
-from .drift import CATEGORIES, NO_STATE_CHANGE, config_changes
-from .errors import (
-    CorruptItemError,
-    FutureItemFormatError,
-    InvalidLimitError,
-    MissingAgentError,
-    MissingToolError,
-    PendingInterruptionError,
-    UnknownRenameError,
-)
-from .fingerprint import agent_config, agent_fingerprint
-from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
-from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
-from .renames import rename_agent, rename_tool
-from .retention import cleanup_idle_sessions, touch
-from .run_state import load_run_state, pending_run_state, save_run_state
-from .session import ITEMS_LOG, StoreSession
-from .user_memory import Fact, UserMemory
+    from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
+    from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
+    from .decorator import persistent_run
+    from .drift import CATEGORIES, NO_STATE_CHANGE, config_changes
+    from .errors import (
+        CorruptItemError,
+        FutureItemFormatError,
+        InvalidLimitError,
+        MissingAgentError,
+        MissingToolError,
+        PendingInterruptionError,
+        UnknownRenameError,
+    )
+    from .fingerprint import agent_config, agent_fingerprint
+    from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
+    from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
+    from .renames import rename_agent, rename_tool
+    from .retention import cleanup_idle_sessions, touch
+    from .run_state import load_run_state, pending_run_state, save_run_state
+    from .session import ITEMS_LOG, StoreSession
+    from .user_memory import Fact, UserMemory
 
 __version__ = _version("openai-agents-persist")
+
+_EXPORTS = {
+    "AuditHooks": ".audit",
+    "AuditReport": ".audit",
+    "AuditTrail": ".audit",
+    "CATEGORIES": ".drift",
+    "CorruptItemError": ".errors",
+    "DEFAULT_PRICES": ".audit",
+    "DriftOption": "agent_persist.drift",
+    "Fact": ".user_memory",
+    "FutureItemFormatError": ".errors",
+    "ITEMS_LOG": ".session",
+    "ITEM_FORMATS": ".items",
+    "ITEM_FORMAT_VERSION": ".items",
+    "InvalidLimitError": ".errors",
+    "ItemFormats": ".items",
+    "MissingAgentError": ".errors",
+    "MissingToolError": ".errors",
+    "NO_STATE_CHANGE": ".drift",
+    "PendingInterruptionError": ".errors",
+    "RUN_STATE_KIND": ".checkpoints",
+    "SlidingWindow": ".policies",
+    "StateHook": ".checkpoints",
+    "StoreSession": ".session",
+    "SummaryPlusRecent": ".policies",
+    "TURN_KIND": ".checkpoints",
+    "TrimToolOutputs": ".policies",
+    "TurnCheckpoint": ".checkpoints",
+    "UnknownRenameError": ".errors",
+    "UserMemory": ".user_memory",
+    "agent_config": ".fingerprint",
+    "agent_fingerprint": ".fingerprint",
+    "cleanup_idle_sessions": ".retention",
+    "config_changes": ".drift",
+    "context_policy": ".policies",
+    "load_run_state": ".run_state",
+    "pending_run_state": ".run_state",
+    "persistent_run": ".decorator",
+    "rename_agent": ".renames",
+    "rename_tool": ".renames",
+    "save_run_state": ".run_state",
+    "touch": ".retention",
+    "wrap_item": ".items",
+}
+"""Where each name lives: imported on first use, so loading the package (the plugin entry
+point does) does not import the SDK."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "CATEGORIES",

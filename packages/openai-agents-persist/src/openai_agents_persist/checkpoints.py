@@ -25,6 +25,7 @@ from agents import RunContextWrapper, Usage
 from agent_persist import Envelope, Producer
 
 from .items import SDK_VERSION
+from .plugin import RUN_STATE_KIND, TURN_KIND
 
 __all__ = [
     "RUN_STATE_KIND",
@@ -37,11 +38,6 @@ __all__ = [
     "usage_dict",
 ]
 
-TURN_KIND = "openai_agents.turn"
-"""Envelope kind of a per-turn checkpoint: ``{"state", "usage", "turn_usage", "items"}``."""
-
-RUN_STATE_KIND = "openai_agents.run_state"
-"""Envelope kind of a saved ``RunState``: ``{"run_state": <RunState.to_json()>}``."""
 
 StateHook: TypeAlias = Callable[[RunContextWrapper[Any] | None], "Any | Awaitable[Any]"]
 """Returns the JSON application state to record with a turn (files read, task, budget...)."""

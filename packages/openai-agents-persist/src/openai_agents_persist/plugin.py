@@ -1,5 +1,8 @@
 """The ``agent_persist.plugins`` entry point: this adapter's kinds, for the core's registry.
 
+It imports nothing of the SDK (nor does the package's ``__init__``), so tools that load every
+plugin, like the ``agent-persist`` command, start in a fraction of a second.
+
 registry = default_registry()      # calls register(registry) for every installed adapter
 registry.current_version("openai_agents.run_state")   # 1
 """
@@ -11,10 +14,15 @@ from weakref import WeakSet
 
 from agent_persist import FingerprintChange, Registry
 
-from .checkpoints import RUN_STATE_KIND, TURN_KIND
 from .drift import NO_STATE_CHANGE
 
-__all__ = ["ensure_registered", "register"]
+__all__ = ["RUN_STATE_KIND", "TURN_KIND", "ensure_registered", "register"]
+
+TURN_KIND = "openai_agents.turn"
+"""Envelope kind of a per-turn checkpoint: ``{"state", "usage", "turn_usage", "items"}``."""
+
+RUN_STATE_KIND = "openai_agents.run_state"
+"""Envelope kind of a saved ``RunState``: ``{"run_state": <RunState.to_json()>}``."""
 
 _REGISTERED: WeakSet[Registry] = WeakSet()
 
