@@ -25,10 +25,14 @@ from ..versions import upgrade_header
 _NOT_IN_HEADER = frozenset({"payload", "logs"})
 PLAIN_FRAME = PayloadCodec().seal_bytes(b"")
 """What starts every item sealed with no codec but JSON."""
-_PLAIN_FRAME = PLAIN_FRAME
-_PLAIN_LEN = len(_PLAIN_FRAME)
+_PLAIN_LEN = len(PLAIN_FRAME)
 _frame_of = itemgetter(slice(0, _PLAIN_LEN))
 _after_frame = itemgetter(slice(_PLAIN_LEN, None))
+
+
+def _all_plain(sealed: Sequence[bytes]) -> bool:
+    """Whether every item is plain JSON, checked by C-level maps (no Python loop)."""
+    return bool(sealed) and set(map(_frame_of, sealed)) == {PLAIN_FRAME}
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +104,7 @@ def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], s
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
     the error location is not formatted unless it is needed.
     """
-    if data[:_PLAIN_LEN] == _PLAIN_FRAME:
+    if data[:_PLAIN_LEN] == PLAIN_FRAME:
         try:
             return cast("JSON", json.loads(data[_PLAIN_LEN:]))
         except ValueError:
@@ -119,7 +123,7 @@ def decode_items(
     error, a count that does not match) falls back to item by item, which raises the typed
     error naming the bad item.
     """
-    if sealed and set(map(_frame_of, sealed)) == {_PLAIN_FRAME}:
+    if _all_plain(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
             values = json.loads(b"[" + joined + b"]")
@@ -141,7 +145,6 @@ def json_lines(values: Sequence[JSON]) -> bytes:
 def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     """The JSON Lines of sealed items, or ``None`` unless every one is plain JSON.
 
-    Frames are checked and cut by C-level maps, not a Python loop over thousands of items.
     Canonical JSON never holds a raw newline, so none is looked for; a damaged item shows
     as a line that does not parse.
     """
@@ -149,7 +152,7 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
         return b""
     present = cast("Sequence[bytes]", sealed)
     try:
-        if set(map(_frame_of, present)) != {_PLAIN_FRAME}:
+        if not _all_plain(present):
             return None
     except TypeError:  # a missing item (None)
         return None
