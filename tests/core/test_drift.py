@@ -182,3 +182,11 @@ async def test_the_config_log_keeps_each_configuration_once() -> None:
         assert await saved_config(store, head) == {"prompt": "v1"}  # as that checkpoint saw it
         assert await store.log_length("t-1", CONFIG_LOG) == 2
         assert await saved_config(store, written({}, fingerprint=None)) is None
+
+
+def test_a_declared_rename_counts_only_where_the_diff_shows_it() -> None:
+    from agent_persist.drift import matched_renames
+
+    before, after = {"search", "fetch", "keep"}, {"web_search", "fetch", "keep", "load"}
+    declared = [("search", "web_search"), ("fetch", "load"), ("gone", "load"), ("keep", "x")]
+    assert matched_renames(declared, before, after) == {"search": "web_search"}

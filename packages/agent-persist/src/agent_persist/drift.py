@@ -18,7 +18,7 @@ changes and the old one can still be diffed years later.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, cast
@@ -39,6 +39,7 @@ __all__ = [
     "drift_error",
     "drift_policy",
     "generic_changes",
+    "matched_renames",
     "saved_config",
 ]
 
@@ -124,6 +125,22 @@ def generic_changes(old: Any, new: Any) -> list[Change]:
         what = {"+": "setting added", "-": "setting removed"}.get(sign, "setting changed")
         changes.append(Change(what, path))
     return changes
+
+
+def matched_renames(
+    declared: Iterable[tuple[str, str]], before: Container[str], after: Container[str]
+) -> dict[str, str]:
+    """The declared renames ``(old, new)`` a diff shows: the old name gone, the new one come.
+
+    A rename is a declaration (nothing else tells a renamed tool from a removed one and an
+    added one); one that does not fit the two configurations is left out, first one wins.
+    """
+    renamed: dict[str, str] = {}
+    for old, new in declared:
+        fits = old in before and old not in after and new in after and new not in before
+        if fits and old not in renamed and new not in renamed.values():
+            renamed[old] = new
+    return renamed
 
 
 def config_appends(

@@ -35,7 +35,7 @@ from typing import Any, cast
 from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import Change
-from agent_persist.drift import generic_changes
+from agent_persist.drift import generic_changes, matched_renames
 
 from ._layout import Layout, component_config
 
@@ -200,11 +200,7 @@ def _tool_changes(
     path: str,
 ) -> list[Change]:
     old_tools, new_tools = _tools(old_config), _tools(new_config)
-    renamed = {
-        a: b
-        for a, b in renames.items()
-        if a in old_tools and b in new_tools and b not in old_tools and a not in new_tools
-    }
+    renamed = matched_renames(renames.items(), old_tools, new_tools)
     changes = [Change("tool renamed", name, a, b) for a, b in renamed.items()]
     changes += [
         Change("tool removed", name, tool, None)

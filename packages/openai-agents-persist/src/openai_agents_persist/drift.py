@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from agent_persist import Change
-from agent_persist.drift import generic_changes
+from agent_persist.drift import generic_changes, matched_renames
 
 __all__ = [
     "AGENT_ADDED",
@@ -87,18 +87,6 @@ def _tools(entry: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return _by_name(entry.get("tools"))
 
 
-def _matched_renames(
-    declared: Sequence[tuple[str, str]], before: Mapping[str, Any], after: Mapping[str, Any]
-) -> dict[str, str]:
-    """The declared renames this diff shows: the old name gone, the new one appeared."""
-    renamed: dict[str, str] = {}
-    for old, new in declared:
-        fits = old in before and old not in after and new in after and new not in before
-        if fits and old not in renamed and new not in renamed.values():
-            renamed[old] = new
-    return renamed
-
-
 def _tool_changes(
     agent: str,
     before: Mapping[str, Any],
@@ -106,7 +94,7 @@ def _tool_changes(
     renames: Sequence[tuple[str, str]],
 ) -> tuple[list[Change], dict[str, str]]:
     old_tools, new_tools = _tools(before), _tools(after)
-    renamed = _matched_renames(renames, old_tools, new_tools)
+    renamed = matched_renames(renames, old_tools, new_tools)
     changes = [Change(TOOL_RENAMED, f"{agent}.{o}", old=o, new=n) for o, n in renamed.items()]
     changes += [
         Change(TOOL_REMOVED, f"{agent}.{name}")
@@ -191,7 +179,7 @@ def config_changes(
         parameters, unknown fields), subject a JSON path.
     """
     before, after = _by_name(old), _by_name(new)
-    renamed = _matched_renames(agents, before, after)
+    renamed = matched_renames(agents, before, after)
     changes = [Change(AGENT_RENAMED, o, old=o, new=n) for o, n in renamed.items()]
     changes += [
         Change(AGENT_REMOVED, name)
