@@ -35,6 +35,7 @@ __all__ = [
     "MissingDependencyError",
     "MissingMigrationError",
     "NotFoundError",
+    "StoreError",
     "StoreSchemaError",
     "StoreUnavailableError",
     "ThreadNotFoundError",
@@ -65,8 +66,15 @@ class InvalidStoreURLError(AgentPersistError, ValueError):
     """A store URL that no store understands (unknown scheme, missing parts)."""
 
 
-class StoreUnavailableError(AgentPersistError, ConnectionError):
-    """The store's server could not be reached or refused the connection."""
+class StoreError(AgentPersistError):
+    """The store failed in a way no other error names; the driver's exception is the cause."""
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """The store's server could not be reached, refused the connection or dropped it.
+
+    The store stays usable: the next call opens a new connection.
+    """
 
 
 class StoreSchemaError(AgentPersistError):

@@ -17,7 +17,12 @@ from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..errors import CorruptCheckpointError, InvalidStoreURLError, StoreUnavailableError
+from ..errors import (
+    AgentPersistError,
+    CorruptCheckpointError,
+    InvalidStoreURLError,
+    StoreUnavailableError,
+)
 
 __all__ = ["SCHEMES", "describe_client", "mask_url", "open_client", "translate_error"]
 
@@ -105,8 +110,8 @@ def describe_client(client: aioredis.Redis) -> str:
     return f"redis://{host}:{port}/{options.get('db', 0)}"
 
 
-def translate_error(exc: Exception, shown: str) -> Exception:
-    """The agent-persist error for a redis-py error, or ``exc`` itself if there is none.
+def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
+    """The agent-persist error for a redis-py error, or ``None`` if there is none.
 
     A lost or refused connection and a timeout mean the server is unavailable; ``WRONGTYPE``
     means something other than this store wrote one of its keys.
@@ -118,4 +123,4 @@ def translate_error(exc: Exception, shown: str) -> Exception:
             f"Redis at {shown}: a key of the store holds a value of another type ({exc}); "
             "something else wrote under the store's prefix"
         )
-    return exc
+    return None

@@ -34,48 +34,43 @@ unicode, a kilobyte long) round-trips and never matches another thread.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import Self
 
 from .._json import JSON
-from ..envelope import Envelope, Status
-from ._records import json_lines
+from ..codecs import PayloadCodec
+from ..envelope import Envelope
+from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
+from ._arguments import (
+    check_appends,
+    check_count,
+    check_envelope,
+    check_items,
+    check_lease,
+    check_optional_text,
+    check_range,
+    check_text,
+    check_ttl,
+    version_at,
+)
+from ._records import (
+    EncodedCheckpoint,
+    check_metadata_filter,
+    encode_checkpoint,
+    encode_item,
+    json_lines,
+)
+from ._types import Lease, ThreadInfo
 
 __all__ = ["BaseStore", "CheckpointStore", "Lease", "ThreadInfo"]
 
-
-@dataclass(frozen=True, slots=True)
-class ThreadInfo:
-    """A thread as listed by :meth:`CheckpointStore.list_threads`.
-
-    A thread that has logs but no checkpoint yet (a session) has ``head_id`` and ``kind`` of
-    ``None``, ``step`` of -1 and no metadata.
-    """
-
-    thread_id: str
-    head_id: str | None
-    kind: str | None
-    schema_version: int | None
-    step: int
-    status: Status | None
-    checkpoint_count: int
-    metadata: dict[str, Any]
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """Proof that ``owner`` holds ``thread_id`` until ``expires_at`` (UTC)."""
-
-    thread_id: str
-    owner: str
-    token: str
-    expires_at: datetime
+T = TypeVar("T")
+logger = logging.getLogger("agent_persist")
 
 
 @runtime_checkable
@@ -96,12 +91,17 @@ class CheckpointStore(Protocol):
         ...
 
     async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+        self,
+        envelope: Envelope,
+        *,
+        appends: Mapping[str, Sequence[Any]] | None = None,
+        lease: Lease | None = None,
     ) -> Envelope:
         """Append items to logs and add ``envelope`` as the new head, atomically.
 
         Returns the envelope as stored: ``logs`` holds the version of every log of the thread.
-        Raises ``ConflictError`` when ``envelope.parent_id`` is not the current head.
+        Raises ``ConflictError`` when ``envelope.parent_id`` is not the current head, and
+        ``LeaseLostError`` when ``lease`` is given and no longer holds the thread.
         """
         ...
 
@@ -141,8 +141,13 @@ class CheckpointStore(Protocol):
         """Start ``new_thread_id`` from a checkpoint of ``thread_id`` (the head by default)."""
         ...
 
-    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
-        """Append items to a log, atomically, creating the thread and log if needed."""
+    async def append(
+        self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
+    ) -> None:
+        """Append items to a log, atomically, creating the thread and log if needed.
+
+        With ``lease``, ``LeaseLostError`` if it no longer holds the thread.
+        """
         ...
 
     async def read_log(
@@ -201,10 +206,13 @@ class CheckpointStore(Protocol):
 
 
 class BaseStore(abc.ABC):
-    """The abstract base of the built-in stores: the shared parts of the contract.
+    """The abstract base of the built-in stores: the contract's checks and errors, once.
 
-    Subclasses implement the abstract methods; the context manager, argument checks and
-    :meth:`fork` live here once.
+    Every public method here checks its arguments, seals what it writes, runs the back end's
+    ``_``-prefixed twin and turns anything the back end raises that is not an
+    :class:`~agent_persist.errors.AgentPersistError` into one (:meth:`_translate_error`), so
+    a back end only does I/O and the same input gets the same answer from every store. A
+    wrong argument type is a ``TypeError`` and a wrong value a ``ValueError``, naming it.
     """
 
     def __init__(
@@ -213,14 +221,20 @@ class BaseStore(abc.ABC):
         namespace: str = "default",
         ttl: timedelta | None = None,
         keep_last: int | None = None,
+        codec: PayloadCodec | None = None,
     ) -> None:
-        if ttl is not None and ttl <= timedelta(0):
-            raise ValueError(f"ttl must be positive, got {ttl}")
+        check_text("namespace", namespace)
+        if ttl is not None:
+            check_ttl(ttl)
+        check_count("keep_last", keep_last)
         if keep_last is not None and keep_last < 1:
             raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        if codec is not None and not isinstance(codec, PayloadCodec):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"codec must be a PayloadCodec, got {type(codec).__name__}")
         self.namespace = namespace
         self.ttl = ttl
         self.keep_last = keep_last
+        self.codec = codec or PayloadCodec()
 
     async def __aenter__(self) -> Self:
         await self.setup()
@@ -234,25 +248,87 @@ class BaseStore(abc.ABC):
     ) -> None:
         await self.close()
 
-    @abc.abstractmethod
+    # -- errors --------------------------------------------------------------------------
+
+    def _translate_error(self, exc: Exception) -> AgentPersistError | None:
+        """The agent-persist error for a back end's exception, or ``None`` for the default.
+
+        Back ends override this for their driver's errors (a lost connection is
+        :class:`StoreUnavailableError`); what they leave becomes a :class:`StoreError`.
+        """
+        return None
+
+    async def _guarded(self, operation: Awaitable[T]) -> T:
+        """Await a back-end operation; nothing but an ``AgentPersistError`` escapes it."""
+        try:
+            return await operation
+        except AgentPersistError:
+            raise
+        except Exception as exc:
+            translated = self._translate_error(exc) or StoreError(
+                f"{self!r} failed: {type(exc).__name__}: {exc}"
+            )
+            raise translated from exc
+
+    # -- lifecycle -----------------------------------------------------------------------
+
     async def setup(self) -> None:
-        """Create or upgrade the store's own schema."""
+        """See :meth:`CheckpointStore.setup`."""
+        await self._guarded(self._setup())
 
-    @abc.abstractmethod
     async def close(self) -> None:
-        """Release connections."""
+        """See :meth:`CheckpointStore.close`."""
+        await self._guarded(self._close())
 
-    @abc.abstractmethod
+    # -- history -------------------------------------------------------------------------
+
     async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+        self,
+        envelope: Envelope,
+        *,
+        appends: Mapping[str, Sequence[Any]] | None = None,
+        lease: Lease | None = None,
     ) -> Envelope:
-        """See :meth:`CheckpointStore.put`."""
+        """See :meth:`CheckpointStore.put`.
 
-    @abc.abstractmethod
+        Idempotent by checkpoint id: putting an envelope that is already stored (a retry of
+        a write whose commit outcome was unknown) returns the stored checkpoint instead of
+        a :class:`ConflictError`.
+        """
+        check_envelope(envelope)
+        checked = check_appends(appends)
+        check_lease(lease, envelope.thread_id)
+        encoded = encode_checkpoint(envelope, self.codec)
+        sealed = {name: self._seal(f"appends[{name!r}]", items) for name, items in checked.items()}
+        try:
+            return await self._guarded(self._put(envelope, encoded, sealed, lease))
+        except ConflictError:
+            stored = await self._stored_twin(envelope, encoded)
+            if stored is None:
+                raise
+            logger.info(
+                "put of checkpoint %r of thread %r was already committed; returning it",
+                envelope.checkpoint_id,
+                envelope.thread_id,
+            )
+            return stored
+
+    async def _stored_twin(self, envelope: Envelope, encoded: EncodedCheckpoint) -> Envelope | None:
+        """The stored checkpoint with ``envelope``'s id and header, if there is one."""
+        try:
+            stored = await self._guarded(self._get(envelope.thread_id, envelope.checkpoint_id))
+        except NotFoundError:
+            return None
+        if encode_checkpoint(stored, self.codec).header != encoded.header:
+            return None
+        return stored
+
     async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
         """See :meth:`CheckpointStore.get`."""
+        check_text("thread_id", thread_id)
+        check_optional_text("checkpoint_id", checkpoint_id)
+        return await self._guarded(self._get(thread_id, checkpoint_id))
 
-    @abc.abstractmethod
     async def list_checkpoints(
         self,
         thread_id: str,
@@ -262,16 +338,26 @@ class BaseStore(abc.ABC):
         metadata: Mapping[str, JSON] | None = None,
     ) -> list[Envelope]:
         """See :meth:`CheckpointStore.list_checkpoints`."""
+        check_text("thread_id", thread_id)
+        check_count("limit", limit)
+        check_optional_text("before", before)
+        wanted = check_metadata_filter(metadata)
+        return await self._guarded(
+            self._list_checkpoints(thread_id, limit=limit, before=before, wanted=wanted)
+        )
 
-    @abc.abstractmethod
     async def list_threads(
         self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
     ) -> list[ThreadInfo]:
         """See :meth:`CheckpointStore.list_threads`."""
+        check_count("limit", limit)
+        wanted = check_metadata_filter(metadata)
+        return await self._guarded(self._list_threads(wanted=wanted, limit=limit))
 
-    @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
         """See :meth:`CheckpointStore.delete_thread`."""
+        check_text("thread_id", thread_id)
+        return await self._guarded(self._delete_thread(thread_id))
 
     async def fork(
         self,
@@ -286,6 +372,7 @@ class BaseStore(abc.ABC):
         The copy holds the payload and every log as the source checkpoint saw them; its
         metadata gains ``forked_from`` (thread and checkpoint) unless ``metadata`` replaces it.
         """
+        check_text("new_thread_id", new_thread_id)
         source = await self.get(thread_id, checkpoint_id)
         logs = {name: await self.read_log(thread_id, name, at=source) for name in source.logs}
         fork_metadata = (
@@ -310,11 +397,23 @@ class BaseStore(abc.ABC):
         )
         return await self.put(first, appends=logs)
 
-    @abc.abstractmethod
-    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
-        """See :meth:`CheckpointStore.append`."""
+    # -- logs ----------------------------------------------------------------------------
 
-    @abc.abstractmethod
+    def _seal(self, name: str, items: Sequence[Any]) -> list[bytes]:
+        """Seal a write's items, refusing what is not a sequence of JSON items."""
+        return [encode_item(item, self.codec) for item in check_items(name, items)]
+
+    async def append(
+        self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
+    ) -> None:
+        """See :meth:`CheckpointStore.append`."""
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        check_lease(lease, thread_id)
+        sealed = self._seal("items", items)
+        if sealed:
+            await self._guarded(self._append(thread_id, log, sealed, lease))
+
     async def read_log(
         self,
         thread_id: str,
@@ -325,10 +424,35 @@ class BaseStore(abc.ABC):
         at: Envelope | None = None,
     ) -> list[JSON]:
         """See :meth:`CheckpointStore.read_log`."""
+        version = self._check_read(thread_id, log, start, stop, at)
+        if version == -1 or (stop is not None and stop <= start):
+            return []
+        return await self._guarded(
+            self._read_log(thread_id, log, start=start, stop=stop, version=version)
+        )
 
-    @abc.abstractmethod
+    def _check_read(
+        self, thread_id: str, log: str, start: int, stop: int | None, at: Envelope | None
+    ) -> int | None:
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        check_range(start, stop)
+        return version_at(thread_id, log, at)
+
     async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         """See :meth:`CheckpointStore.tail`."""
+        self._check_tail(thread_id, log, count)
+        if count == 0:
+            return []
+        return await self._guarded(self._tail(thread_id, log, count))
+
+    @staticmethod
+    def _check_tail(thread_id: str, log: str, count: int) -> None:
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        check_count("count", count)
+        if count is None:  # pyright: ignore[reportUnnecessaryComparison]
+            raise TypeError("count must be an int, got NoneType")
 
     async def read_log_lines(
         self,
@@ -346,37 +470,65 @@ class BaseStore(abc.ABC):
         item shows as a line that does not parse; :meth:`read_log` names it. ``b""`` when
         there is no item.
         """
-        return json_lines(await self.read_log(thread_id, log, start=start, stop=stop, at=at))
+        version = self._check_read(thread_id, log, start, stop, at)
+        if version == -1 or (stop is not None and stop <= start):
+            return b""
+        return await self._guarded(
+            self._read_log_lines(thread_id, log, start=start, stop=stop, version=version)
+        )
 
     async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
         """:meth:`tail` as JSON Lines, like :meth:`read_log_lines`."""
-        return json_lines(await self.tail(thread_id, log, count))
+        self._check_tail(thread_id, log, count)
+        if count == 0:
+            return b""
+        return await self._guarded(self._tail_lines(thread_id, log, count))
 
-    @abc.abstractmethod
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`."""
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        return await self._guarded(self._log_length(thread_id, log))
 
-    @abc.abstractmethod
     async def pop(self, thread_id: str, log: str) -> JSON | None:
         """See :meth:`CheckpointStore.pop`."""
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        return await self._guarded(self._pop(thread_id, log))
 
-    @abc.abstractmethod
     async def clear_log(self, thread_id: str, log: str) -> None:
         """See :meth:`CheckpointStore.clear_log`."""
+        check_text("thread_id", thread_id)
+        check_text("log", log)
+        await self._guarded(self._clear_log(thread_id, log))
 
-    @abc.abstractmethod
+    # -- leases --------------------------------------------------------------------------
+
     async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
         """See :meth:`CheckpointStore.acquire_lease`."""
+        check_text("thread_id", thread_id)
+        check_text("owner", owner)
+        check_ttl(ttl)
+        return await self._guarded(self._acquire_lease(thread_id, owner, ttl=ttl))
 
-    @abc.abstractmethod
     async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         """See :meth:`CheckpointStore.renew_lease`."""
+        self._check_lease_arg(lease)
+        check_ttl(ttl)
+        return await self._guarded(self._renew_lease(lease, ttl=ttl))
 
-    @abc.abstractmethod
     async def release_lease(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release_lease`."""
+        self._check_lease_arg(lease)
+        await self._guarded(self._release_lease(lease))
 
-    @abc.abstractmethod
+    @staticmethod
+    def _check_lease_arg(lease: Lease) -> None:
+        if not isinstance(lease, Lease):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"lease must be a Lease, got {type(lease).__name__}")
+
+    # -- retention -----------------------------------------------------------------------
+
     async def prune(
         self,
         thread_id: str,
@@ -385,25 +537,116 @@ class BaseStore(abc.ABC):
         older_than: timedelta | None = None,
     ) -> int:
         """See :meth:`CheckpointStore.prune`."""
+        check_text("thread_id", thread_id)
+        check_count("keep_last", keep_last)
+        if older_than is not None and not isinstance(older_than, timedelta):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"older_than must be a timedelta, got {type(older_than).__name__}")
+        return await self._guarded(
+            self._prune(thread_id, keep_last=keep_last, older_than=older_than)
+        )
 
-    @abc.abstractmethod
     async def purge_expired(self) -> int:
         """See :meth:`CheckpointStore.purge_expired`."""
+        return await self._guarded(self._purge_expired())
 
+    # -- what each back end implements: I/O only, arguments already checked --------------
 
-def check_range(start: int, stop: int | None) -> None:
-    """Refuse negative slice bounds, which logs do not support."""
-    if start < 0 or (stop is not None and stop < 0):
-        raise ValueError(f"log ranges take non-negative bounds, got start={start}, stop={stop}")
+    @abc.abstractmethod
+    async def _setup(self) -> None:
+        """Create or upgrade the store's own schema."""
 
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Release connections."""
 
-def check_count(name: str, value: int | None) -> None:
-    """Refuse a negative ``limit`` / ``count``."""
-    if value is not None and value < 0:
-        raise ValueError(f"{name} must not be negative, got {value}")
+    @abc.abstractmethod
+    async def _put(
+        self,
+        envelope: Envelope,
+        encoded: EncodedCheckpoint,
+        sealed: Mapping[str, Sequence[bytes]],
+        lease: Lease | None,
+    ) -> Envelope:
+        """Store ``encoded`` as the new head with the sealed appends, atomically."""
 
+    @abc.abstractmethod
+    async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
+        """The head or one checkpoint."""
 
-def check_ttl(ttl: timedelta) -> None:
-    """Refuse a lease of zero or negative length."""
-    if ttl <= timedelta(0):
-        raise ValueError(f"a lease ttl must be positive, got {ttl}")
+    @abc.abstractmethod
+    async def _list_checkpoints(
+        self, thread_id: str, *, limit: int | None, before: str | None, wanted: dict[str, JSON]
+    ) -> list[Envelope]:
+        """Checkpoints newest first, filtered on checked metadata."""
+
+    @abc.abstractmethod
+    async def _list_threads(
+        self, *, wanted: dict[str, JSON], limit: int | None
+    ) -> list[ThreadInfo]:
+        """Threads, most recently updated first."""
+
+    @abc.abstractmethod
+    async def _delete_thread(self, thread_id: str) -> bool:
+        """Delete everything of the thread."""
+
+    @abc.abstractmethod
+    async def _append(
+        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+    ) -> None:
+        """Append sealed items (at least one)."""
+
+    @abc.abstractmethod
+    async def _read_log(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
+    ) -> list[JSON]:
+        """Items ``[start:stop]`` now (``version`` None) or as log version ``version`` was."""
+
+    @abc.abstractmethod
+    async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
+        """The last ``count`` (at least one) items."""
+
+    async def _read_log_lines(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
+    ) -> bytes:
+        """:meth:`_read_log` as JSON Lines; back ends join stored text instead when they can."""
+        return json_lines(
+            await self._read_log(thread_id, log, start=start, stop=stop, version=version)
+        )
+
+    async def _tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
+        """:meth:`_tail` as JSON Lines."""
+        return json_lines(await self._tail(thread_id, log, count))
+
+    @abc.abstractmethod
+    async def _log_length(self, thread_id: str, log: str) -> int:
+        """How many items the log holds now."""
+
+    @abc.abstractmethod
+    async def _pop(self, thread_id: str, log: str) -> JSON | None:
+        """Remove and return the newest item."""
+
+    @abc.abstractmethod
+    async def _clear_log(self, thread_id: str, log: str) -> None:
+        """Remove every item."""
+
+    @abc.abstractmethod
+    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+        """Take the thread's lease."""
+
+    @abc.abstractmethod
+    async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
+        """Extend a lease still held."""
+
+    @abc.abstractmethod
+    async def _release_lease(self, lease: Lease) -> None:
+        """Give a lease up."""
+
+    @abc.abstractmethod
+    async def _prune(
+        self, thread_id: str, *, keep_last: int | None, older_than: timedelta | None
+    ) -> int:
+        """Delete old checkpoints (never the head)."""
+
+    @abc.abstractmethod
+    async def _purge_expired(self) -> int:
+        """Delete expired threads."""

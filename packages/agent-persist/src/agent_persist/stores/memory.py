@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from .._json import JSON
 from ..codecs import PayloadCodec
@@ -28,15 +27,13 @@ from ..errors import (
     ThreadNotFoundError,
 )
 from ._records import (
-    check_metadata_filter,
+    EncodedCheckpoint,
     decode_checkpoint,
     decode_items,
     describe,
-    encode_checkpoint,
-    encode_item,
     metadata_matches,
 )
-from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+from .base import BaseStore, Lease, ThreadInfo
 
 __all__ = ["MemoryStore"]
 
@@ -112,8 +109,7 @@ class MemoryStore(BaseStore):
         codec: PayloadCodec | None = None,
         shared: dict[str, _Namespace] | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
-        self._codec = codec or PayloadCodec()
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._namespaces: dict[str, _Namespace] = {} if shared is None else shared
         self._lock = asyncio.Lock()
 
@@ -125,10 +121,10 @@ class MemoryStore(BaseStore):
     def _leases(self) -> dict[str, Lease]:
         return self._namespaces.setdefault(self.namespace, _Namespace()).leases
 
-    async def setup(self) -> None:
+    async def _setup(self) -> None:
         """Nothing to create."""
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Nothing to release."""
 
     # -- threads -------------------------------------------------------------------------
@@ -153,15 +149,13 @@ class MemoryStore(BaseStore):
         thread.updated_at = time.time()
         return thread
 
-    async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+    async def _put(
+        self,
+        envelope: Envelope,
+        encoded: EncodedCheckpoint,
+        sealed: Mapping[str, Sequence[bytes]],
+        lease: Lease | None,
     ) -> Envelope:
-        """See :meth:`CheckpointStore.put`."""
-        encoded = encode_checkpoint(envelope, self._codec)
-        sealed = {
-            name: [encode_item(item, self._codec) for item in items]
-            for name, items in (appends or {}).items()
-        }
         async with self._lock:
             thread = self._find(envelope.thread_id)
             head = thread.head.checkpoint_id if thread and thread.head else None
@@ -176,7 +170,7 @@ class MemoryStore(BaseStore):
                 )
             thread = self._touch(envelope.thread_id)
             for name, items in sealed.items():
-                self._append(thread, name, items)
+                self._add_items(thread, name, items)
             versions = {name: log.version for name, log in thread.logs.items()}
             for log in thread.logs.values():
                 log.pinned = log.version
@@ -194,7 +188,7 @@ class MemoryStore(BaseStore):
             )
             thread.head = stored
             if self.keep_last is not None:
-                self._prune(thread, keep_last=self.keep_last, older_than=None)
+                self._trim(thread, keep_last=self.keep_last, older_than=None)
             return stored
 
     def _decode(self, thread_id: str, checkpoint: _Checkpoint) -> Envelope:
@@ -202,7 +196,7 @@ class MemoryStore(BaseStore):
             checkpoint.header,
             checkpoint.payload,
             checkpoint.logs,
-            codec=self._codec,
+            codec=self.codec,
             where=describe("memory", thread_id, checkpoint.checkpoint_id),
         )
 
@@ -212,25 +206,16 @@ class MemoryStore(BaseStore):
                 return index
         raise CheckpointNotFoundError(f"{describe('memory', thread_id, checkpoint_id)} not found")
 
-    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
-        """See :meth:`CheckpointStore.get`."""
+    async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
         thread = self._require(thread_id)
         if checkpoint_id is None:
             return self._decode(thread_id, thread.checkpoints[-1])
         index = self._checkpoint(thread_id, thread, checkpoint_id)
         return self._decode(thread_id, thread.checkpoints[index])
 
-    async def list_checkpoints(
-        self,
-        thread_id: str,
-        *,
-        limit: int | None = None,
-        before: str | None = None,
-        metadata: Mapping[str, JSON] | None = None,
+    async def _list_checkpoints(
+        self, thread_id: str, *, limit: int | None, before: str | None, wanted: dict[str, JSON]
     ) -> list[Envelope]:
-        """See :meth:`CheckpointStore.list_checkpoints`."""
-        check_count("limit", limit)
-        wanted = check_metadata_filter(metadata)
         thread = self._require(thread_id)
         end = len(thread.checkpoints)
         if before is not None:
@@ -243,12 +228,9 @@ class MemoryStore(BaseStore):
                 found.append(self._decode(thread_id, checkpoint))
         return found
 
-    async def list_threads(
-        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    async def _list_threads(
+        self, *, wanted: dict[str, JSON], limit: int | None
     ) -> list[ThreadInfo]:
-        """See :meth:`CheckpointStore.list_threads`."""
-        check_count("limit", limit)
-        wanted = check_metadata_filter(metadata)
         infos: list[ThreadInfo] = []
         for thread_id in list(self._threads):
             thread = self._find(thread_id)
@@ -273,8 +255,7 @@ class MemoryStore(BaseStore):
         infos.sort(key=lambda info: info.updated_at, reverse=True)
         return infos if limit is None else infos[:limit]
 
-    async def delete_thread(self, thread_id: str) -> bool:
-        """See :meth:`CheckpointStore.delete_thread`."""
+    async def _delete_thread(self, thread_id: str) -> bool:
         self._leases.pop(thread_id, None)
         existed = self._find(thread_id) is not None
         self._threads.pop(thread_id, None)
@@ -283,66 +264,47 @@ class MemoryStore(BaseStore):
     # -- logs ----------------------------------------------------------------------------
 
     @staticmethod
-    def _append(thread: _Thread, name: str, items: list[bytes]) -> None:
+    def _add_items(thread: _Thread, name: str, items: Sequence[bytes]) -> None:
         log = thread.logs.setdefault(name, _Log())
         for data in items:
             log.version += 1
             log.items.append(_Item(seq=log.version, data=data))
 
-    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
-        """See :meth:`CheckpointStore.append`."""
-        sealed = [encode_item(item, self._codec) for item in items]
-        if sealed:
-            self._append(self._touch(thread_id), log, sealed)
+    async def _append(
+        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+    ) -> None:
+        self._add_items(self._touch(thread_id), log, sealed)
 
-    def _items(self, thread_id: str, log: str, at: Envelope | None) -> list[_Item]:
-        if at is not None and at.thread_id != thread_id:
-            raise ValueError(f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
+    def _items(self, thread_id: str, log: str, version: int | None = None) -> list[_Item]:
+        """The live items, or those log version ``version`` held."""
         thread = self._find(thread_id)
         stored = thread.logs.get(log) if thread else None
         if stored is None:
             return []
-        if at is None:
-            return stored.live()
-        version = at.logs.get(log)
-        return [] if version is None else stored.seen_at(version)
+        return stored.live() if version is None else stored.seen_at(version)
 
     def _decode_items(self, thread_id: str, log: str, items: list[_Item]) -> list[JSON]:
         where = f"{describe('memory', thread_id)}: log {log!r}"
         return decode_items(
             [item.data for item in items],
-            self._codec,
+            self.codec,
             where=lambda i: f"{where} item {items[i].seq}",
         )
 
-    async def read_log(
-        self,
-        thread_id: str,
-        log: str,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        at: Envelope | None = None,
+    async def _read_log(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
     ) -> list[JSON]:
-        """See :meth:`CheckpointStore.read_log`."""
-        check_range(start, stop)
-        return self._decode_items(thread_id, log, self._items(thread_id, log, at)[start:stop])
+        return self._decode_items(thread_id, log, self._items(thread_id, log, version)[start:stop])
 
-    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
-        """See :meth:`CheckpointStore.tail`."""
-        check_count("count", count)
-        items = self._items(thread_id, log, None)
-        return self._decode_items(
-            thread_id, log, items[max(0, len(items) - count) :] if count else []
-        )
+    async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
+        items = self._items(thread_id, log)
+        return self._decode_items(thread_id, log, items[max(0, len(items) - count) :])
 
-    async def log_length(self, thread_id: str, log: str) -> int:
-        """See :meth:`CheckpointStore.log_length`."""
-        return len(self._items(thread_id, log, None))
+    async def _log_length(self, thread_id: str, log: str) -> int:
+        return len(self._items(thread_id, log))
 
-    async def pop(self, thread_id: str, log: str) -> JSON | None:
-        """See :meth:`CheckpointStore.pop`."""
-        live = self._items(thread_id, log, None)
+    async def _pop(self, thread_id: str, log: str) -> JSON | None:
+        live = self._items(thread_id, log)
         if not live:
             return None
         thread = self._touch(thread_id)
@@ -351,9 +313,8 @@ class MemoryStore(BaseStore):
         stored.remove(live[-1])
         return self._decode_items(thread_id, log, live[-1:])[0]
 
-    async def clear_log(self, thread_id: str, log: str) -> None:
-        """See :meth:`CheckpointStore.clear_log`."""
-        live = self._items(thread_id, log, None)
+    async def _clear_log(self, thread_id: str, log: str) -> None:
+        live = self._items(thread_id, log)
         if not live:
             return
         stored = self._touch(thread_id).logs[log]
@@ -363,9 +324,7 @@ class MemoryStore(BaseStore):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.acquire_lease`."""
-        check_ttl(ttl)
+    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
         now = datetime.now(timezone.utc)
         held = self._leases.get(thread_id)
         if held is not None and held.expires_at > now and held.owner != owner:
@@ -377,9 +336,7 @@ class MemoryStore(BaseStore):
         self._leases[thread_id] = lease
         return lease
 
-    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.renew_lease`."""
-        check_ttl(ttl)
+    async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         now = datetime.now(timezone.utc)
         held = self._leases.get(lease.thread_id)
         if held is None or held.token != lease.token or held.expires_at <= now:
@@ -391,28 +348,21 @@ class MemoryStore(BaseStore):
         self._leases[lease.thread_id] = renewed
         return renewed
 
-    async def release_lease(self, lease: Lease) -> None:
-        """See :meth:`CheckpointStore.release_lease`."""
+    async def _release_lease(self, lease: Lease) -> None:
         held = self._leases.get(lease.thread_id)
         if held is not None and held.token == lease.token:
             del self._leases[lease.thread_id]
 
     # -- retention -----------------------------------------------------------------------
 
-    async def prune(
-        self,
-        thread_id: str,
-        *,
-        keep_last: int | None = None,
-        older_than: timedelta | None = None,
+    async def _prune(
+        self, thread_id: str, *, keep_last: int | None, older_than: timedelta | None
     ) -> int:
-        """See :meth:`CheckpointStore.prune`."""
-        check_count("keep_last", keep_last)
         thread = self._require(thread_id)
-        return self._prune(thread, keep_last=keep_last, older_than=older_than)
+        return self._trim(thread, keep_last=keep_last, older_than=older_than)
 
     @staticmethod
-    def _prune(thread: _Thread, *, keep_last: int | None, older_than: timedelta | None) -> int:
+    def _trim(thread: _Thread, *, keep_last: int | None, older_than: timedelta | None) -> int:
         if keep_last is None and older_than is None:
             return 0
         cutoff = datetime.now(timezone.utc) - older_than if older_than is not None else None
@@ -436,8 +386,7 @@ class MemoryStore(BaseStore):
             ]
         return removed
 
-    async def purge_expired(self) -> int:
-        """See :meth:`CheckpointStore.purge_expired`."""
+    async def _purge_expired(self) -> int:
         expired = [tid for tid, thread in self._threads.items() if self._expired(thread)]
         for thread_id in expired:
             del self._threads[thread_id]

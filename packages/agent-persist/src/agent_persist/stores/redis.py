@@ -38,18 +38,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
-from ..errors import (
-    CheckpointNotFoundError,
-    ThreadNotFoundError,
-)
-from ._records import (
-    check_metadata_filter,
-    describe,
-    encode_checkpoint,
-    encode_item,
-    metadata_matches,
-    plain_lines,
-)
+from ..errors import AgentPersistError, CheckpointNotFoundError, ThreadNotFoundError
+from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ._redis_client import describe_client, open_client, translate_error
 from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
 from ._redis_leases import Leases, millis
@@ -66,7 +56,7 @@ from ._redis_rows import (
     to_micros,
 )
 from ._redis_scripts import ALL_SCRIPTS, Scripts
-from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+from .base import BaseStore, Lease, ThreadInfo
 
 __all__ = ["RedisStore"]
 
@@ -101,7 +91,7 @@ class RedisStore(BaseStore):
         codec: PayloadCodec | None = None,
         auto_setup: bool = True,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._keys = RedisKeys(prefix, namespace)
         if isinstance(client_or_url, str):
             self._client, self._shown = open_client(client_or_url)
@@ -110,7 +100,6 @@ class RedisStore(BaseStore):
             self._client, self._shown = client_or_url, describe_client(client_or_url)
             self._owns_client = False
         self.prefix = prefix
-        self._codec = codec or PayloadCodec()
         self._auto_setup = auto_setup
         self._ready = False
         self._setup_lock = asyncio.Lock()
@@ -132,7 +121,7 @@ class RedisStore(BaseStore):
 
     # -- plumbing ------------------------------------------------------------------------
 
-    async def setup(self) -> None:
+    async def _setup(self) -> None:
         """Record the key layout version, or check (and upgrade) the recorded one.
 
         Safe to run concurrently. Also loads every script, so the first operations cost one
@@ -145,16 +134,16 @@ class RedisStore(BaseStore):
         """
         client, key = self._client, self._keys.schema
         where = f"Redis at {self._shown}, key {key!r}"
-        await self._call(client.set(key, LAYOUT_VERSION, nx=True))
-        version = check_layout(await self._call(client.get(key)), where=where)
+        await client.set(key, LAYOUT_VERSION, nx=True)
+        version = check_layout(await client.get(key), where=where)
         async with client.pipeline(transaction=False) as pipe:
             for source in ALL_SCRIPTS:
                 pipe.script_load(source)
-            await self._call(pipe.execute())
+            await pipe.execute()
         if version < LAYOUT_VERSION:
             await self._upgrade_mirrors()
             recorded = self._scripts.set_layout(keys=[key], args=[version, LAYOUT_VERSION])
-            check_layout(await self._call(recorded), where=where)
+            check_layout(await recorded, where=where)
         self._ready = True
 
     async def _upgrade_mirrors(self) -> None:
@@ -183,22 +172,16 @@ class RedisStore(BaseStore):
         async with self._client.pipeline(transaction=False) as pipe:
             for thread in threads:
                 await self._scripts.upgrade_mirrors(keys=[thread], client=pipe)
-            await self._call(pipe.execute())
+            await pipe.execute()
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Close the client if the store opened it (a client passed in stays open)."""
         if self._owns_client:
             await self._client.aclose()
 
-    async def _call(self, pending: Any) -> Any:
-        """Await one redis-py call, turning its errors into agent-persist's."""
-        try:
-            return await pending
-        except Exception as exc:
-            translated = translate_error(exc, self._shown)
-            if translated is exc:
-                raise
-            raise translated from exc
+    def _translate_error(self, exc: Exception) -> AgentPersistError | None:
+        """redis-py's errors as agent-persist's (see :func:`._redis_client.translate_error`)."""
+        return translate_error(exc, self._shown)
 
     async def _ensure_ready(self) -> None:
         """Run :meth:`setup` once before the first operation (with ``auto_setup``)."""
@@ -206,26 +189,29 @@ class RedisStore(BaseStore):
             return
         async with self._setup_lock:
             if not self._ready:
-                await self.setup()
+                await self._setup()
 
     async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a script after the one-time setup: the unit of work of every operation."""
         await self._ensure_ready()
-        return await self._call(script(keys=keys, args=args))
+        return await script(keys=keys, args=args)
 
     def _thread_keys(self, thread_id: str) -> list[str]:
         return [self._keys.thread(thread_id), self._keys.index]
 
     # -- checkpoints ---------------------------------------------------------------------
 
-    async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+    async def _put(
+        self,
+        envelope: Envelope,
+        encoded: EncodedCheckpoint,
+        sealed: Mapping[str, Sequence[bytes]],
+        lease: Lease | None,
     ) -> Envelope:
-        """See :meth:`CheckpointStore.put`: one script, one round trip, O(new items)."""
-        encoded = encode_checkpoint(envelope, self._codec)
+        """One script, one round trip, O(new items)."""
         logs: list[Any] = []
-        for name, items in (appends or {}).items():
-            logs += [name, len(items), *(encode_item(item, self._codec) for item in items)]
+        for name, items in sealed.items():
+            logs += [name, len(items), *items]
         reply = await self._run(
             self._scripts.put,
             self._thread_keys(envelope.thread_id),
@@ -244,14 +230,14 @@ class RedisStore(BaseStore):
                 canonical_json(envelope.metadata, what="metadata"),
                 self._ttl_arg,
                 self.keep_last or "",
-                len(appends or {}),
+                len(sealed),
                 *logs,
             ],
         )
         return envelope.model_copy(update={"logs": put_outcome(envelope, reply)})
 
-    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
-        """See :meth:`CheckpointStore.get`: one round trip, checksum verified."""
+    async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
+        """One round trip, checksum verified."""
         args = ["0", ""] if checkpoint_id is None else ["1", checkpoint_id]
         reply = await self._run(self._scripts.get, [self._keys.thread(thread_id)], args)
         outcome = text(reply[0])
@@ -259,19 +245,12 @@ class RedisStore(BaseStore):
             raise ThreadNotFoundError(f"{describe(STORE, thread_id)} does not exist")
         if outcome == "nocheckpoint":
             raise CheckpointNotFoundError(f"{describe(STORE, thread_id, checkpoint_id)} not found")
-        return decode_envelope(thread_id, reply[1:], self._codec)
+        return decode_envelope(thread_id, reply[1:], self.codec)
 
-    async def list_checkpoints(
-        self,
-        thread_id: str,
-        *,
-        limit: int | None = None,
-        before: str | None = None,
-        metadata: Mapping[str, JSON] | None = None,
+    async def _list_checkpoints(
+        self, thread_id: str, *, limit: int | None, before: str | None, wanted: dict[str, JSON]
     ) -> list[Envelope]:
-        """See :meth:`CheckpointStore.list_checkpoints`: pages, newest first."""
-        check_count("limit", limit)
-        wanted = check_metadata_filter(metadata)
+        """Pages, newest first."""
         page = max(1, min(limit, _PAGE)) if limit is not None and not wanted else _PAGE
         mode, ref = ("first", "") if before is None else ("before", before)
         found: list[Envelope] = []
@@ -286,19 +265,17 @@ class RedisStore(BaseStore):
                     return found
                 stored = header_metadata(row[2])
                 if stored is None or metadata_matches(stored, wanted):
-                    decoded = decode_envelope(thread_id, [row[0], *row[2:]], self._codec)
+                    decoded = decode_envelope(thread_id, [row[0], *row[2:]], self.codec)
                     if metadata_matches(decoded.metadata, wanted):
                         found.append(decoded)
             if len(rows) < page or (limit is not None and len(found) >= limit):
                 return found
             mode, ref = "after", text(rows[-1][1])
 
-    async def list_threads(
-        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    async def _list_threads(
+        self, *, wanted: dict[str, JSON], limit: int | None
     ) -> list[ThreadInfo]:
-        """See :meth:`CheckpointStore.list_threads`: the namespace's index, newest first."""
-        check_count("limit", limit)
-        wanted = check_metadata_filter(metadata)
+        """The namespace's index, newest first."""
         found: dict[str, ThreadInfo] = {}
         offset = 0
         while limit is None or len(found) < limit:
@@ -319,8 +296,8 @@ class RedisStore(BaseStore):
             offset += _PAGE
         return list(found.values())
 
-    async def delete_thread(self, thread_id: str) -> bool:
-        """See :meth:`CheckpointStore.delete_thread`: every key of the thread, its lease too."""
+    async def _delete_thread(self, thread_id: str) -> bool:
+        """Every key of the thread, its lease too."""
         keys = [*self._thread_keys(thread_id), self._keys.lease(thread_id)]
         existed = await self._run(self._scripts.delete_thread, keys, [encode_id(thread_id)])
         return bool(existed)
@@ -330,132 +307,97 @@ class RedisStore(BaseStore):
     def _log_where(self, thread_id: str, log: str) -> str:
         return f"{describe(STORE, thread_id)}: log {log!r}"
 
-    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
-        """See :meth:`CheckpointStore.append`: atomic, creates the thread if needed."""
-        sealed = [encode_item(item, self._codec) for item in items]
-        if sealed:
-            args = [encode_id(thread_id), log, self._ttl_arg, *sealed]
-            await self._run(self._scripts.append, self._thread_keys(thread_id), args)
+    async def _append(
+        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+    ) -> None:
+        """Atomic, creates the thread if needed."""
+        args = [encode_id(thread_id), log, self._ttl_arg, *sealed]
+        await self._run(self._scripts.append, self._thread_keys(thread_id), args)
 
-    async def read_log(
-        self,
-        thread_id: str,
-        log: str,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        at: Envelope | None = None,
+    async def _read_log(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
     ) -> list[JSON]:
-        """See :meth:`CheckpointStore.read_log`: only the requested items cross the network."""
-        check_range(start, stop)
-        seen = ""
-        if at is not None:
-            if at.thread_id != thread_id:
-                raise ValueError(
-                    f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}"
-                )
-            version = at.logs.get(log)
-            if version is None:
-                return []
-            seen = str(version)
+        """Only the requested items cross the network."""
+        seen = "" if version is None else str(version)
         args = [log, seen, start, "" if stop is None else stop]
         reply = await self._run(self._scripts.read, [self._keys.thread(thread_id)], args)
-        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))
 
-    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
-        """See :meth:`CheckpointStore.tail`."""
-        check_count("count", count)
-        if count == 0:
-            return []
+    async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         keys = [self._keys.thread(thread_id)]
         reply = await self._run(self._scripts.tail, keys, [log, count])
-        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))
 
-    async def read_log_lines(
-        self,
-        thread_id: str,
-        log: str,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        at: Envelope | None = None,
+    async def _read_log_lines(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
     ) -> bytes:
-        """See :meth:`BaseStore.read_log_lines`: the stored text, joined without parsing.
+        """The stored text, joined without parsing.
 
         The whole live log is one ``LRANGE`` of its mirror (``:d``), which the writing
         scripts keep exact (layout 2), so no script and no check: a script would copy every
         item into Lua and back, several times the cost of the read on a long log.
         """
-        check_range(start, stop)
         lines = None
-        if at is None and start == 0 and stop is None:
+        if version is None and start == 0 and stop is None:
             lines = plain_lines(await self._mirror(thread_id, log, 0))
         if lines is None:  # a slice, a checkpoint's view, another codec, a missing item
-            return await super().read_log_lines(thread_id, log, start=start, stop=stop, at=at)
+            return await super()._read_log_lines(
+                thread_id, log, start=start, stop=stop, version=version
+            )
         return lines
 
-    async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
-        """See :meth:`BaseStore.tail_lines`: one ``LRANGE`` of the mirror's last items."""
-        check_count("count", count)
-        if count == 0:
-            return b""
+    async def _tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
+        """One ``LRANGE`` of the mirror's last items."""
         lines = plain_lines(await self._mirror(thread_id, log, -count))
         if lines is None:  # another codec, or a missing item (reported by the slow path)
-            return await super().tail_lines(thread_id, log, count)
+            return await super()._tail_lines(thread_id, log, count)
         return lines
 
     async def _mirror(self, thread_id: str, log: str, first: int) -> list[bytes]:
         """The log's live items from position ``first`` (negative: from the end) to the end."""
         await self._ensure_ready()
         client: Any = self._client
-        return await self._call(client.lrange(self._keys.mirror(thread_id, log), first, -1))
+        return await client.lrange(self._keys.mirror(thread_id, log), first, -1)
 
-    async def log_length(self, thread_id: str, log: str) -> int:
-        """See :meth:`CheckpointStore.log_length`: one ``LLEN``."""
+    async def _log_length(self, thread_id: str, log: str) -> int:
+        """One ``LLEN``."""
         await self._ensure_ready()
-        length = await self._call(self._client.llen(self._keys.log(thread_id, log) + ":o"))
+        length = await self._client.llen(self._keys.log(thread_id, log) + ":o")
         return int(length)
 
-    async def pop(self, thread_id: str, log: str) -> JSON | None:
-        """See :meth:`CheckpointStore.pop`: atomic, so no two callers get the same item."""
+    async def _pop(self, thread_id: str, log: str) -> JSON | None:
+        """Atomic, so no two callers get the same item."""
         args = [encode_id(thread_id), log, self._ttl_arg]
         reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
         if reply is None:
             return None
-        return decode_reply_items(reply, self._codec, where=self._log_where(thread_id, log))[0]
+        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))[0]
 
-    async def clear_log(self, thread_id: str, log: str) -> None:
-        """See :meth:`CheckpointStore.clear_log`: checkpoints that saw the items still do."""
+    async def _clear_log(self, thread_id: str, log: str) -> None:
+        """Checkpoints that saw the items still do."""
         args = [encode_id(thread_id), log, self._ttl_arg]
         await self._run(self._scripts.clear, self._thread_keys(thread_id), args)
 
     # -- leases --------------------------------------------------------------------------
 
-    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.acquire_lease`: compare-and-set on the server."""
-        check_ttl(ttl)
+    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+        """Compare-and-set on the server."""
         return await self._leases.acquire(thread_id, owner, ttl)
 
-    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.renew_lease`: only while the token still holds it."""
-        check_ttl(ttl)
+    async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
+        """Only while the token still holds it."""
         return await self._leases.renew(lease, ttl)
 
-    async def release_lease(self, lease: Lease) -> None:
-        """See :meth:`CheckpointStore.release_lease`: a stale token releases nothing."""
+    async def _release_lease(self, lease: Lease) -> None:
+        """A stale token releases nothing."""
         await self._leases.release(lease)
 
     # -- retention -----------------------------------------------------------------------
 
-    async def prune(
-        self,
-        thread_id: str,
-        *,
-        keep_last: int | None = None,
-        older_than: timedelta | None = None,
+    async def _prune(
+        self, thread_id: str, *, keep_last: int | None, older_than: timedelta | None
     ) -> int:
-        """See :meth:`CheckpointStore.prune`: one script; then drops items nobody sees."""
-        check_count("keep_last", keep_last)
+        """One script; then drops items nobody sees."""
         cutoff = ""
         if older_than is not None:
             cutoff = str(to_micros(datetime.now(timezone.utc) - older_than))
@@ -465,8 +407,8 @@ class RedisStore(BaseStore):
             raise ThreadNotFoundError(f"{describe(STORE, thread_id)} does not exist")
         return removed
 
-    async def purge_expired(self) -> int:
-        """See :meth:`CheckpointStore.purge_expired`: expiry deletes the keys, this the index.
+    async def _purge_expired(self) -> int:
+        """Expiry deletes the keys, this the index.
 
         Walks the index with ``ZSCAN`` (no pattern), so it never blocks the server for long.
         """
@@ -474,7 +416,7 @@ class RedisStore(BaseStore):
         index, purged, cursor = self._keys.index, 0, 0
         while True:
             scan = self._client.zscan(index, cursor, count=_PAGE)  # pyright: ignore[reportUnknownMemberType]
-            cursor, page = await self._call(scan)
+            cursor, page = await scan
             members = [member for member, _ in page]
             if members:
                 args = [self._keys.thread_prefix, *members]

@@ -35,11 +35,11 @@ from . import _sql_leases as leases
 from . import _sql_logs as logs
 from . import _sql_retention as retention
 from ._ddl import build_tables, migrate
-from ._records import check_metadata_filter, encode_checkpoint, encode_item
+from ._records import EncodedCheckpoint
 from ._sql_base import Scope
 from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
 from ._sql_statements import Statements
-from .base import BaseStore, Lease, ThreadInfo, check_count, check_range, check_ttl
+from .base import BaseStore, Lease, ThreadInfo
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -89,7 +89,7 @@ class SQLStore(BaseStore):
         busy_timeout: float = 30.0,
         connect_timeout: float = 10.0,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last)
+        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         options = EngineOptions(pool_size, max_overflow, busy_timeout, connect_timeout)
         if isinstance(url, str | sa.URL):
             backend, _ = parse_url(url)
@@ -107,7 +107,7 @@ class SQLStore(BaseStore):
             sql=Statements(tables, postgres=postgres),
             namespace=namespace,
             ttl=None if ttl is None else ttl.total_seconds(),
-            codec=codec or PayloadCodec(),
+            codec=self.codec,
             label=self._label,
             postgres=postgres,
         )
@@ -148,7 +148,7 @@ class SQLStore(BaseStore):
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def setup(self) -> None:
+    async def _setup(self) -> None:
         """Create or upgrade the tables; idempotent, and safe when many workers start at once.
 
         Raises:
@@ -162,32 +162,30 @@ class SQLStore(BaseStore):
             await self._runner.write(lambda conn: migrate(conn, schema=schema, where=where))
             self._ready = True
 
-    async def close(self) -> None:
+    async def _close(self) -> None:
         """Close the connection pool (unless the engine was passed in)."""
         await self._runner.dispose()
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
         if self._auto_setup and not self._ready:
-            await self.setup()
+            await self._setup()
         return await self._runner.write(fn)
 
     async def _read(self, fn: Callable[[Connection], T], *, snapshot: bool = False) -> T:
         """Run a read; ``snapshot=True`` when ``fn`` runs several statements."""
         if self._auto_setup and not self._ready:
-            await self.setup()
+            await self._setup()
         return await self._runner.read(fn, snapshot=snapshot)
 
     # -- history -------------------------------------------------------------------------
 
-    async def put(
-        self, envelope: Envelope, *, appends: Mapping[str, Sequence[Any]] | None = None
+    async def _put(
+        self,
+        envelope: Envelope,
+        encoded: EncodedCheckpoint,
+        sealed: Mapping[str, Sequence[bytes]],
+        lease: Lease | None,
     ) -> Envelope:
-        """See :meth:`CheckpointStore.put`."""
-        encoded = encode_checkpoint(envelope, self._scope.codec)
-        sealed = {
-            name: [encode_item(item, self._scope.codec) for item in items]
-            for name, items in (appends or {}).items()
-        }
         scope, keep_last = self._scope, self.keep_last
         versions = await self._write(
             lambda conn: history.put(
@@ -196,24 +194,16 @@ class SQLStore(BaseStore):
         )
         return envelope.model_copy(update={"logs": versions})
 
-    async def get(self, thread_id: str, checkpoint_id: str | None = None) -> Envelope:
-        """See :meth:`CheckpointStore.get`."""
+    async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
         scope = self._scope
         return await self._read(
             lambda conn: history.get(conn, scope, thread_id, checkpoint_id, time.time())
         )
 
-    async def list_checkpoints(
-        self,
-        thread_id: str,
-        *,
-        limit: int | None = None,
-        before: str | None = None,
-        metadata: Mapping[str, JSON] | None = None,
+    async def _list_checkpoints(
+        self, thread_id: str, *, limit: int | None, before: str | None, wanted: dict[str, JSON]
     ) -> list[Envelope]:
-        """See :meth:`CheckpointStore.list_checkpoints`."""
-        check_count("limit", limit)
-        wanted, scope = check_metadata_filter(metadata), self._scope
+        scope = self._scope
         return await self._read(
             lambda conn: history.list_checkpoints(
                 conn, scope, thread_id, time.time(), limit=limit, before=before, wanted=wanted
@@ -221,18 +211,15 @@ class SQLStore(BaseStore):
             snapshot=True,
         )
 
-    async def list_threads(
-        self, *, metadata: Mapping[str, JSON] | None = None, limit: int | None = None
+    async def _list_threads(
+        self, *, wanted: dict[str, JSON], limit: int | None
     ) -> list[ThreadInfo]:
-        """See :meth:`CheckpointStore.list_threads`."""
-        check_count("limit", limit)
-        wanted, scope = check_metadata_filter(metadata), self._scope
+        scope = self._scope
         return await self._read(
             lambda conn: history.list_threads(conn, scope, time.time(), limit=limit, wanted=wanted)
         )
 
-    async def delete_thread(self, thread_id: str) -> bool:
-        """See :meth:`CheckpointStore.delete_thread`."""
+    async def _delete_thread(self, thread_id: str) -> bool:
         scope = self._scope
         return await self._write(
             lambda conn: history.delete_thread(conn, scope, thread_id, time.time())
@@ -240,30 +227,17 @@ class SQLStore(BaseStore):
 
     # -- logs ----------------------------------------------------------------------------
 
-    async def append(self, thread_id: str, log: str, items: Sequence[Any]) -> None:
-        """See :meth:`CheckpointStore.append`."""
-        sealed = [encode_item(item, self._scope.codec) for item in items]
-        if not sealed:
-            return
+    async def _append(
+        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+    ) -> None:
         scope = self._scope
         await self._write(
             lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time())
         )
 
-    async def read_log(
-        self,
-        thread_id: str,
-        log: str,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        at: Envelope | None = None,
+    async def _read_log(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
     ) -> list[JSON]:
-        """See :meth:`CheckpointStore.read_log`."""
-        check_range(start, stop)
-        version = _version_at(thread_id, log, at)
-        if version == -1 or (stop is not None and stop <= start):
-            return []
         scope = self._scope
         return await self._read(
             lambda conn: logs.read_items(
@@ -271,30 +245,16 @@ class SQLStore(BaseStore):
             )
         )
 
-    async def tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
-        """See :meth:`CheckpointStore.tail`."""
-        check_count("count", count)
-        if count == 0:
-            return []
+    async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         scope = self._scope
         return await self._read(
             lambda conn: logs.tail(conn, scope, thread_id, log, count, time.time())
         )
 
-    async def read_log_lines(
-        self,
-        thread_id: str,
-        log: str,
-        *,
-        start: int = 0,
-        stop: int | None = None,
-        at: Envelope | None = None,
+    async def _read_log_lines(
+        self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
     ) -> bytes:
-        """See :meth:`BaseStore.read_log_lines`: the stored text, joined without parsing."""
-        check_range(start, stop)
-        version = _version_at(thread_id, log, at)
-        if version == -1 or (stop is not None and stop <= start):
-            return b""
+        """The stored text, joined without parsing."""
         scope = self._scope
         lines = await self._read(
             lambda conn: logs.read_lines(
@@ -309,71 +269,55 @@ class SQLStore(BaseStore):
             )
         )
         if lines is None:  # another codec, or a damaged row: decode item by item
-            return await super().read_log_lines(thread_id, log, start=start, stop=stop, at=at)
+            return await super()._read_log_lines(
+                thread_id, log, start=start, stop=stop, version=version
+            )
         return lines
 
-    async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
-        """See :meth:`BaseStore.tail_lines`."""
-        check_count("count", count)
-        if count == 0:
-            return b""
+    async def _tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
         scope = self._scope
         lines = await self._read(
             lambda conn: logs.tail_lines(conn, scope, thread_id, log, count, time.time())
         )
         if lines is None:
-            return await super().tail_lines(thread_id, log, count)
+            return await super()._tail_lines(thread_id, log, count)
         return lines
 
-    async def log_length(self, thread_id: str, log: str) -> int:
-        """See :meth:`CheckpointStore.log_length`."""
+    async def _log_length(self, thread_id: str, log: str) -> int:
         scope = self._scope
         return await self._read(lambda conn: logs.length(conn, scope, thread_id, log, time.time()))
 
-    async def pop(self, thread_id: str, log: str) -> JSON | None:
-        """See :meth:`CheckpointStore.pop`."""
+    async def _pop(self, thread_id: str, log: str) -> JSON | None:
         scope = self._scope
         return await self._write(lambda conn: logs.pop(conn, scope, thread_id, log, time.time()))
 
-    async def clear_log(self, thread_id: str, log: str) -> None:
-        """See :meth:`CheckpointStore.clear_log`."""
+    async def _clear_log(self, thread_id: str, log: str) -> None:
         scope = self._scope
         await self._write(lambda conn: logs.clear(conn, scope, thread_id, log, time.time()))
 
     # -- leases --------------------------------------------------------------------------
 
-    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.acquire_lease`."""
-        check_ttl(ttl)
+    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
         scope, seconds = self._scope, ttl.total_seconds()
         return await self._write(
             lambda conn: leases.acquire(conn, scope, thread_id, owner, time.time(), ttl=seconds)
         )
 
-    async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
-        """See :meth:`CheckpointStore.renew_lease`."""
-        check_ttl(ttl)
+    async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         scope, seconds = self._scope, ttl.total_seconds()
         return await self._write(
             lambda conn: leases.renew(conn, scope, lease, time.time(), ttl=seconds)
         )
 
-    async def release_lease(self, lease: Lease) -> None:
-        """See :meth:`CheckpointStore.release_lease`."""
+    async def _release_lease(self, lease: Lease) -> None:
         scope = self._scope
         await self._write(lambda conn: leases.release(conn, scope, lease))
 
     # -- retention -----------------------------------------------------------------------
 
-    async def prune(
-        self,
-        thread_id: str,
-        *,
-        keep_last: int | None = None,
-        older_than: timedelta | None = None,
+    async def _prune(
+        self, thread_id: str, *, keep_last: int | None, older_than: timedelta | None
     ) -> int:
-        """See :meth:`CheckpointStore.prune`."""
-        check_count("keep_last", keep_last)
         scope = self._scope
         age = None if older_than is None else older_than.total_seconds()
         return await self._write(
@@ -382,16 +326,7 @@ class SQLStore(BaseStore):
             )
         )
 
-    async def purge_expired(self) -> int:
-        """See :meth:`CheckpointStore.purge_expired`; also drops leases that ran out."""
+    async def _purge_expired(self) -> int:
+        """Also drops leases that ran out."""
         scope = self._scope
         return await self._write(lambda conn: retention.purge_expired(conn, scope, time.time()))
-
-
-def _version_at(thread_id: str, log: str, at: Envelope | None) -> int | None:
-    """The log version checkpoint ``at`` saw: ``None`` for now, -1 if it saw no such log."""
-    if at is None:
-        return None
-    if at.thread_id != thread_id:
-        raise ValueError(f"checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
-    return at.logs.get(log, -1)
