@@ -45,6 +45,16 @@ def lookup(city: str) -> str:
     return f"{city}: sunny"
 
 
+def lookup_customer(customer: str) -> str:
+    """Find a customer's account."""
+    return f"{customer}: gold tier"
+
+
+def find_customer(customer: str) -> str:
+    """Find a customer's account."""
+    return f"{customer}: gold tier"
+
+
 def agent(
     name: str,
     *,
@@ -52,9 +62,18 @@ def agent(
     tool: str | None = None,
     initial: Sequence[LLMMessage] | None = None,
     tool_every: int = 0,
+    function: Callable[..., Any] | None = None,
 ) -> AssistantAgent:
-    """An assistant on the prompt-hash model, named after itself in its model."""
-    tools = [] if tool is None else [FunctionTool(lookup, description="Look up.", name=tool)]
+    """An assistant on the prompt-hash model, named after itself in its model.
+
+    ``tool`` names a ``FunctionTool`` of :func:`lookup`; ``function`` is given as is, so
+    AutoGen names the tool after the Python function (its docstring the description).
+    """
+    tools: list[Any] = (
+        [] if tool is None else [FunctionTool(lookup, description="Look up.", name=tool)]
+    )
+    if function is not None:
+        tools.append(function)
     return AssistantAgent(
         name,
         model_client=HashChatCompletionClient(name=name, tool_every=tool_every),
@@ -66,6 +85,11 @@ def agent(
 
 def round_robin(*agents: AssistantAgent, limit: int = 12) -> Team:
     return RoundRobinGroupChat(list(agents), termination_condition=MaxMessageTermination(limit))
+
+
+def customer_desk(function: Callable[[str], str]) -> Team:
+    """A writer whose tool is ``function`` itself (AutoGen names the tool after it)."""
+    return round_robin(agent("writer", function=function, tool_every=1), agent("critic"))
 
 
 def selector(*agents: AssistantAgent, limit: int = 12) -> Team:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +14,10 @@ from autogen_core.tools import FunctionTool
 from migration_support import (
     TASK,
     agent,
+    customer_desk,
+    find_customer,
     lookup,
+    lookup_customer,
     materialized,
     new_registry,
     round_robin,
@@ -26,6 +31,7 @@ from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam, durable, load_team, migrations
 from autogen_persist._diff import diff_configs, drift_config
 from autogen_persist._layout import team_layout
+from autogen_persist._source import only_function_renamed
 from autogen_persist.errors import MigrationInputError, ParticipantsMismatchError
 from autogen_persist.testing import HashChatCompletionClient
 
@@ -249,3 +255,113 @@ async def test_a_durable_agent_migrates_a_renamed_tool_and_a_new_prompt(
         if isinstance(call, dict) and "name" in call
     }
     assert names == {"find_city"}
+
+
+def edited_find_customer() -> Callable[[str], str]:
+    """``find_customer`` with a new body: renamed, and changed."""
+
+    def find_customer(customer: str) -> str:
+        """Find a customer's account."""
+        return f"{customer}: platinum tier"
+
+    return find_customer
+
+
+async def test_a_renamed_function_needs_its_declaration_which_covers_no_body_edit(
+    memory_store: BaseStore,
+) -> None:
+    await stop_after(memory_store, lambda: customer_desk(lookup_customer), 3)
+    before = await snapshot(memory_store)
+
+    def renamed() -> Team:
+        return customer_desk(find_customer)
+
+    def edited() -> Team:
+        return customer_desk(edited_find_customer())
+
+    with pytest.raises(ConfigDriftError, match="tool removed: writer") as undeclared:
+        await DurableTeam(renamed, store=memory_store, thread_id="t", registry=new_registry()).run()
+    assert "source_code" not in str(undeclared.value), "a removed tool's source is no change"
+    registry = new_registry()
+    migrations.rename_tool("lookup_customer", "find_customer", registry=registry)
+    source = r"setting changed: \$\.participants\.writer\.tools\.find_customer\.config\.source_code"
+    with pytest.raises(ConfigDriftError, match=source) as edit:
+        await DurableTeam(edited, store=memory_store, thread_id="t", registry=registry).run()
+    assert [c.what for c in edit.value.changes] == ["setting changed"], "the rename is covered"
+    assert await snapshot(memory_store) == before
+    migrations.accept_changes("setting changed", registry=registry)
+    result = await DurableTeam(edited, store=memory_store, thread_id="t", registry=registry).run()
+    assert result.stop_reason is not None
+    assert "platinum tier" in json.dumps(await materialized(memory_store))
+
+
+def test_a_tool_rename_covers_its_function_renamed_whatever_the_names() -> None:
+    def desk(function: Callable[[str], str], name: str) -> Any:
+        writer = AssistantAgent(
+            "writer",
+            model_client=HashChatCompletionClient(name="writer"),
+            tools=[FunctionTool(function, description="Find.", name=name)],
+        )
+        team = round_robin(writer, agent("critic"))
+        return drift_config(team, team_layout(team))  # pyright: ignore[reportArgumentType]
+
+    old = desk(lookup_customer, "lookup")
+    declared = {"tool": [("lookup", "find")]}
+    assert diff_configs(old, desk(find_customer, "find"), renames=declared) == [
+        Change("tool renamed", "writer", "lookup", "find")
+    ]
+    assert diff_configs(old, desk(find_customer, "lookup"), renames=declared) == [
+        Change("setting changed", "$.participants.writer.tools.lookup.config.source_code")
+    ], "a function renamed behind the same tool name is no tool rename"
+
+
+RENAMED = "def find_customer(customer: str) -> str:\n    return customer.upper()\n"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("def lookup_customer(customer: str) -> str:\n    return customer.upper()\n", RENAMED),
+        (
+            'async def lookup(c):  # lookup\n    """lookup_customer: finds c."""\n    return c\n',
+            'async def find(c):  # lookup\n    """lookup_customer: finds c."""\n    return c\n',
+        ),
+        (
+            "@cache\n@trace\ndef lookup(c):\n    return c\n",
+            "@cache\n@trace\ndef find(c):\n    return c\n",
+        ),
+    ],
+)
+def test_a_source_differing_only_by_its_def_name_is_a_rename(before: str, after: str) -> None:
+    assert only_function_renamed(before, after)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        ("def lookup_customer(customer: str) -> str:\n    return customer\n", RENAMED),
+        (
+            "def lookup_customer(customer: str) -> str:\n    return customer.upper()  # up\n",
+            RENAMED,
+        ),
+        ("def lookup_customer(customer: str) -> str:\n  return customer.upper()\n", RENAMED),
+        ("def find_customer(customer: str) -> str:\n    return customer.upper()\n", RENAMED),
+        (
+            'def lookup(c):\n    """Find c."""\n    return c\n',
+            'def find(c):\n    """Find it."""\n    return c\n',
+        ),
+        # recursion: the new name, or the old one, in the body changes what the code calls
+        ("def lookup(n):\n    return lookup(n - 1)\n", "def find(n):\n    return find(n - 1)\n"),
+        ("def lookup(n):\n    return lookup(n - 1)\n", "def find(n):\n    return lookup(n - 1)\n"),
+        ("def lookup(n):\n    return find(n)\n", "def find(n):\n    return find(n)\n"),
+        ("def lookup(c):\n    return c.lookup\n", "def find(c):\n    return c.lookup\n"),
+        # only the function's own def: a nested function renamed is a body change
+        ("def f():\n    def g():\n        pass\n", "def f():\n    def h():\n        pass\n"),
+        ("lookup = lambda c: c\n", "find = lambda c: c\n"),
+        ("def lookup(c:\n", "def find(c:\n"),
+        (None, RENAMED),
+        (RENAMED, 1),
+    ],
+)
+def test_any_other_source_change_is_not_a_rename(before: Any, after: Any) -> None:
+    assert not only_function_renamed(before, after)

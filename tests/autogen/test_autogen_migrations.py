@@ -20,7 +20,10 @@ from autogen_core.models import UserMessage
 from migration_support import (
     TASK,
     agent,
+    customer_desk,
+    find_customer,
     fixture,
+    lookup_customer,
     materialized,
     new_registry,
     put_fixture,
@@ -30,10 +33,11 @@ from migration_support import (
 )
 from support import same_result
 
-from agent_persist import DriftPolicy, Registry, open_store
+from agent_persist import Change, DriftPolicy, Registry, open_store
 from agent_persist.stores import BaseStore
 from autogen_persist import KIND_TEAM, DurableTeam, load_team, migrations
-from autogen_persist._diff import drift_config
+from autogen_persist._declared import declarations
+from autogen_persist._diff import diff_configs, drift_config
 from autogen_persist._layout import team_layout
 from autogen_persist._load import load_checkpoint
 from autogen_persist._transforms import change_team_type
@@ -85,6 +89,24 @@ def sources(payload: Any) -> set[str]:
         if isinstance(node, dict):
             if isinstance(node.get("source"), str):
                 found.add(node["source"])
+            for value in node.values():
+                visit(value)
+        elif isinstance(node, list):
+            for value in node:
+                visit(value)
+
+    visit(payload)
+    return found
+
+
+def tool_results(payload: Any, tool: str) -> set[str]:
+    """The call ids of the stored results of ``tool``."""
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("name") == tool and "call_id" in node and "content" in node:
+                found.add(node["call_id"])
             for value in node.values():
                 visit(value)
         elif isinstance(node, list):
@@ -270,6 +292,36 @@ async def test_rename_tool(memory_store: BaseStore) -> None:
     assert '"name": "find_city"' in json.dumps(after)
     await finish(memory_store, new, registry)
     assert '"name": "lookup"' not in json.dumps(await materialized(memory_store))
+
+
+async def test_rename_tool_covers_the_renamed_python_function(memory_store: BaseStore) -> None:
+    """The function itself renamed (``def find_customer``), not only ``FunctionTool(name=)``."""
+    registry = new_registry()
+    migrations.rename_tool("lookup_customer", "find_customer", registry=registry)
+    old, new = customer_desk(lookup_customer), customer_desk(find_customer)
+    assert diff_configs(
+        drift_config(old, team_layout(old)),  # pyright: ignore[reportArgumentType]
+        drift_config(new, team_layout(new)),  # pyright: ignore[reportArgumentType]
+        renames=declarations(registry).renames,
+    ) == [Change("tool renamed", "writer", "lookup_customer", "find_customer")]
+
+    before = await frozen_before("rename_tool_function", lambda: customer_desk(lookup_customer), 3)
+    assert '"name": "lookup_customer"' in json.dumps(before)
+    after = await migrate(
+        "rename_tool_function",
+        memory_store,
+        lambda: customer_desk(lookup_customer),
+        lambda: customer_desk(find_customer),
+        registry,
+    )
+    assert '"name": "lookup_customer"' not in json.dumps(after)
+    assert '"name": "find_customer"' in json.dumps(after)
+    await finish(memory_store, lambda: customer_desk(find_customer), registry)
+    stored = await materialized(memory_store)
+    assert '"name": "lookup_customer"' not in json.dumps(stored)
+    assert tool_results(stored, "find_customer") > tool_results(after, "find_customer"), (
+        "the renamed function ran in the resumed turns"
+    )
 
 
 class Note(BaseTextChatMessage):

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import ModelSettings, Runner
+from agents import Agent, ModelSettings, Runner, function_tool
+from agents.testing import ScriptedModel, assistant_message, function_call
 from agents.tool import FunctionTool
 from drift_graphs import fresh, graph, renamed_graph, saved_envelope
 from oa_support import Backend
@@ -33,7 +34,9 @@ from openai_agents_persist import (
     persistent_run,
     rename_agent,
     rename_tool,
+    save_run_state,
 )
+from openai_agents_persist.renames import declared_renames
 
 SAVED = json.loads(
     (
@@ -218,3 +221,72 @@ async def test_future_formats_are_refused_and_kept(backend: Backend) -> None:
         await session.put(newer)
         with pytest.raises(FutureVersionError, match="schema version 2"):
             await load_run_state(session, graph(saving=False)[0], registry=fresh()[0])
+
+
+def customer_tools() -> dict[str, FunctionTool]:
+    """``@function_tool`` on the Python function as first written, and renamed."""
+
+    @function_tool(needs_approval=True)
+    def lookup_customer(customer: str) -> str:
+        """Find a customer's account."""
+        return f"{customer}: gold tier"
+
+    @function_tool(needs_approval=True)
+    def find_customer(customer: str) -> str:
+        """Find a customer's account."""
+        return f"{customer}: gold tier"
+
+    return {"lookup_customer": lookup_customer, "find_customer": find_customer}
+
+
+def redocumented_find_customer() -> FunctionTool:
+    """The renamed function with a new docstring: its description changed too."""
+
+    @function_tool(needs_approval=True)
+    def find_customer(customer: str) -> str:
+        """Find a customer's account, or fail."""
+        return f"{customer}: gold tier"
+
+    return find_customer
+
+
+def customer_desk(tool: FunctionTool, *steps: Any) -> Agent[Any]:
+    return Agent(name="desk", instructions="help", tools=[tool], model=ScriptedModel(steps))
+
+
+async def test_a_renamed_python_function_resumes_with_its_declared_rename(
+    backend: Backend,
+) -> None:
+    async with backend.open() as store:
+        saving = customer_desk(
+            customer_tools()["lookup_customer"],
+            [function_call("lookup_customer", {"customer": "ada"}, call_id="c1")],
+        )
+        result = await Runner.run(saving, "find ada", session=StoreSession("s", store=store))
+        await save_run_state(StoreSession("s", store=store), result, saving)
+        before = await snapshot(store)
+        resuming = customer_desk(customer_tools()["find_customer"], [assistant_message("done")])
+
+        with pytest.raises(ConfigDriftError) as undeclared:
+            await load_run_state(StoreSession("s", store=store), resuming, registry=fresh()[0])
+        assert [str(c) for c in undeclared.value.changes] == ["tool removed: desk.lookup_customer"]
+        registry, formats = fresh()
+        rename_tool("lookup_customer", "find_customer", registry=registry, item_formats=formats)
+        session = StoreSession("s", store=store, item_formats=formats)
+        edited = customer_desk(redocumented_find_customer())
+        with pytest.raises(ConfigDriftError, match=r"\$\.desk\.tools\.find_customer\.description"):
+            await load_run_state(session, edited, registry=registry)
+        assert await snapshot(store) == before
+
+        assert config_changes(
+            agent_config(saving), agent_config(resuming), tools=declared_renames(registry)[1]
+        ) == [Change("tool renamed", "desk.lookup_customer", "lookup_customer", "find_customer")]
+        state = await load_run_state(session, resuming, registry=registry)
+        assert state is not None
+        for item in state.get_interruptions():
+            state.approve(item)
+        result = await Runner.run(resuming, state, session=session)
+        assert result.final_output == "done"
+        items = await session.get_items()
+        assert {i["name"] for i in items if i.get("type") == "function_call"} == {"find_customer"}
+        assert "ada: gold tier" in [i.get("output") for i in items]

@@ -25,6 +25,10 @@ the user declared it (:func:`autogen_persist.migrations.rename_participant`,
 :func:`~autogen_persist.migrations.rename_tool`): otherwise it is a removal and an addition,
 since nothing in the configuration says the new agent is the old one. A team whose type
 changed reports no team-level settings besides the type: they belong to the type.
+
+A declared tool rename also explains the function's own rename: a ``FunctionTool`` whose
+``source_code`` differs only by the name in its ``def`` line (see
+:func:`autogen_persist._source.only_function_renamed`) reports no ``source_code`` change.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from agent_persist import Change
 from agent_persist.drift import generic_changes, matched_renames
 
 from ._layout import Layout, component_config
+from ._source import only_function_renamed
 
 __all__ = [
     "LAYOUT_CHANGES",
@@ -64,6 +69,9 @@ Renames = Mapping[str, Iterable[tuple[str, str]]]
 
 _OWN = ("system_message", "model_client", "workbench", "tools", "model_context")
 """An agent's settings the diff names itself (the rest go to the generic diff)."""
+
+_SOURCE = "source_code"
+"""A ``FunctionTool``'s config field holding its function's source."""
 
 
 def drift_config(component: Team | ChatAgent, layout: Layout) -> dict[str, Any]:
@@ -216,11 +224,24 @@ def _tool_changes(
     for tool, config in new_tools.items():
         before = old_tools.get(reverse.get(tool, tool))
         if before is not None:
-            for change in generic_changes(
-                _drop_config(before, "name"), _drop_config(config, "name")
-            ):
+            old_rest, new_rest = _tool_rest(before, config, renamed=tool in reverse)
+            for change in generic_changes(old_rest, new_rest):
                 changes.append(Change(change.what, f"{path}.tools.{tool}{change.subject[1:]}"))
     return changes
+
+
+def _tool_rest(old: Any, new: Any, *, renamed: bool) -> tuple[Any, Any]:
+    """Two versions of a tool without what its (declared) rename explains.
+
+    The name always goes: it is the key the tools are matched by. For a renamed tool, so
+    does a ``source_code`` that differs only by the function's own name in its ``def``
+    line (the Python function was renamed with the tool); any other edit stays a change.
+    """
+    old_rest, new_rest = _drop_config(old, "name"), _drop_config(new, "name")
+    sources = _config(old).get("source_code"), _config(new).get("source_code")
+    if renamed and only_function_renamed(*sources):
+        old_rest, new_rest = _drop_config(old_rest, _SOURCE), _drop_config(new_rest, _SOURCE)
+    return old_rest, new_rest
 
 
 def _model_change(subject: str, old: Any, new: Any) -> list[Change]:

@@ -194,7 +194,22 @@ def replace_initial_messages(
 
 
 def rename_tool(old: str, new: str, *, registry: Registry | None = None) -> Handler:
-    """Declare that tool ``old`` is now ``new``: stored calls and results are renamed."""
+    """Declare that tool ``old`` is now ``new``: stored calls and results are renamed.
+
+    The declaration covers what renaming the tool changes in the configuration: its name
+    (``config.name`` included) and, when the Python function was renamed with it (a tool
+    named after its function, or ``FunctionTool(name=...)`` beside a renamed function), the
+    function's name in the ``def`` line of ``config.source_code``. That is all: the rest
+    of the source must be the same text, comments and docstring included, and the code
+    must not use the old or the new name (a recursive call, or a call to another function
+    that now has the name, changes what the code does). A description taken from the
+    docstring is unchanged when the docstring is. Any other edit is still reported
+    (``setting changed: ...tools.<new>.config.source_code``) and needs its own
+    declaration, such as ``accept_changes("setting changed")``.
+
+    Only a rename of the tool is covered: a function renamed behind an unchanged tool name
+    (``FunctionTool(find_customer, name="lookup_customer")``) is a source change.
+    """
     declare(_registry(registry), "tool", old, new)
     return _install(
         registry,

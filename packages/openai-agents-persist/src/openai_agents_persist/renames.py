@@ -245,6 +245,12 @@ def rename_tool(
 ) -> None:
     """Saved runs and session items that call tool ``old`` resume with it called ``new``.
 
+    A tool renamed by renaming its Python function (``@function_tool`` names the tool after
+    it) needs nothing more: the SDK derives only the tool's name and its parameters schema's
+    ``title`` (``<name>_args``) from the function's name, and the drift check ignores that
+    title. The configuration holds no source code, so an edited body is no change; an
+    edited docstring is (the tool's description, or a parameter's).
+
     Args:
         old: The tool's name when the run or the items were saved.
         new: Its name in the graph that loads them.
