@@ -9,6 +9,7 @@ installed.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -57,9 +58,15 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
     have run it, and running a put, append or pop twice is worse than an error the caller
     can act on (``StoreUnavailableError``).
 
+    Everything that can be checked without the server is checked here, before any I/O: the
+    scheme, the port (1-65535), the database number (a path or ``?db=`` that is not a
+    number), and each query parameter, which must be one redis-py's connection takes
+    (``socket_timeout``, ``ssl_cert_reqs``, ...) with a value it can parse. A database
+    number the server does not have (``/99`` with ``databases 16``) shows at the first
+    operation as ``StoreUnavailableError`` (see :func:`translate_error`).
+
     Raises:
-        InvalidStoreURLError: the scheme is not ``redis``, ``rediss`` or ``unix``, or
-            redis-py cannot parse the rest.
+        InvalidStoreURLError: any of the above is wrong; the message names it.
     """
     shown = mask_url(url)
     problem = _url_problem(url)
@@ -71,6 +78,12 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
         )
     except ValueError as exc:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {exc}") from exc
+    unknown = _unknown_parameters(client)
+    if unknown:
+        raise InvalidStoreURLError(
+            f"{shown!r} is not a valid Redis URL: unknown parameter {unknown[0]!r} (redis-py "
+            "takes the keyword arguments of its connection class, e.g. socket_timeout)"
+        )
     return client, shown
 
 
@@ -82,13 +95,36 @@ def _url_problem(url: str) -> str | None:
     if parts.scheme == "unix":
         return None if parts.path else "a unix:// URL needs the socket's path"
     try:
-        parts.port  # noqa: B018 - parsing the port is the check
+        port = parts.port
     except ValueError as exc:
         return str(exc)
+    if port == 0:  # redis-py would silently connect to 6379 instead
+        return "port 0 is not in 1-65535"
     database = parts.path.strip("/")
     if database and not database.isdigit():
         return f"the path must be a database number, got {parts.path!r}"
     return None
+
+
+def _unknown_parameters(client: aioredis.Redis) -> list[str]:
+    """URL parameters no connection would accept (redis-py would fail on first use).
+
+    redis-py passes each query parameter it does not know to the connection class as a
+    keyword; the class's ``__init__`` chain (through ``**kwargs`` forwarding) says which
+    names it takes.
+    """
+    pool = client.connection_pool
+    accepted: set[str] = set()
+    for cls in pool.connection_class.__mro__:
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        parameters = inspect.signature(init).parameters.values()
+        accepted.update(p.name for p in parameters if p.kind is not p.VAR_KEYWORD)
+        if all(p.kind is not p.VAR_KEYWORD for p in parameters):
+            break
+    options: dict[str, Any] = pool.connection_kwargs
+    return sorted(set(options) - accepted)
 
 
 def describe_client(client: aioredis.Redis) -> str:
@@ -113,14 +149,32 @@ def describe_client(client: aioredis.Redis) -> str:
 def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
     """The agent-persist error for a redis-py error, or ``None`` if there is none.
 
-    A lost or refused connection and a timeout mean the server is unavailable; ``WRONGTYPE``
-    means something other than this store wrote one of its keys.
+    A lost or refused connection, a timeout and a refused login mean the server is
+    unavailable. So does a database number the server does not have (``redis://host/99``
+    on a server with 16 databases answers ``ERR DB index is out of range`` when the
+    connection selects it): the URL is well formed and the database is simply not there,
+    as with a PostgreSQL database that does not exist, so it is ``StoreUnavailableError``
+    too, not ``InvalidStoreURLError``. ``WRONGTYPE`` means something other than this store
+    wrote one of its keys.
     """
     if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
-        return StoreUnavailableError(f"Redis at {shown} is unavailable: {exc}")
+        return StoreUnavailableError(f"Redis at {shown} is unavailable: {_one_line(exc)}")
+    if isinstance(exc, redis_errors.ResponseError) and "DB index" in str(exc):
+        return StoreUnavailableError(
+            f"Redis at {shown} is unavailable: the server has no database of that number "
+            f"({_one_line(exc)}; its 'databases' setting caps them)"
+        )
+    if isinstance(exc, redis_errors.AuthenticationWrongNumberOfArgsError):
+        return StoreUnavailableError(
+            f"Redis at {shown} is unavailable: the server refuses the login ({_one_line(exc)})"
+        )
     if isinstance(exc, redis_errors.ResponseError) and "WRONGTYPE" in str(exc):
         return CorruptCheckpointError(
             f"Redis at {shown}: a key of the store holds a value of another type ({exc}); "
             "something else wrote under the store's prefix"
         )
     return None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -19,8 +19,11 @@ executes it as one transaction:
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot.
 
-Connection failures become :class:`~agent_persist.errors.StoreUnavailableError` naming the URL
-with its password masked.
+Connection failures become one-line :class:`~agent_persist.errors.StoreUnavailableError`
+naming the URL with its password masked: a refused connection, a DNS failure, a timeout, a
+TLS failure, and on PostgreSQL a missing database or role or a wrong password. A PostgreSQL
+URL's libpq parameters (``sslmode`` and friends) are checked and translated by
+:mod:`._sql_url` before any connection is tried.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import socket
 import sqlite3
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -37,11 +42,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ..errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from ._sql_url import asyncpg_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -77,12 +84,16 @@ def mask(url: sa.URL) -> str:
 def parse_url(url: str | sa.URL) -> tuple[Backend, sa.URL]:
     """Recognise a store URL and pin its driver (pysqlite or asyncpg).
 
+    A PostgreSQL URL is checked whole here (port range, every query parameter and its
+    value, certificate files), so a wrong one fails when the store is built, before any I/O.
+
     Raises:
-        InvalidStoreURLError: Not a URL, or a scheme or driver this store does not serve.
+        InvalidStoreURLError: Not a URL, a scheme or driver this store does not serve, or a
+            PostgreSQL URL parameter that is unknown or has a wrong value.
     """
     try:
         parsed = sa.make_url(url)
-    except sa_exc.ArgumentError as exc:
+    except (sa_exc.ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
         raise InvalidStoreURLError(
             "not a database URL; the SQL store takes sqlite:///path.db, sqlite:///:memory: "
             "or postgresql://user@host/db"
@@ -90,7 +101,9 @@ def parse_url(url: str | sa.URL) -> tuple[Backend, sa.URL]:
     if parsed.drivername in _SQLITE_DRIVERS:
         return "sqlite", parsed.set(drivername="sqlite+pysqlite")
     if parsed.drivername in _POSTGRES_DRIVERS:
-        return "postgresql", parsed.set(drivername="postgresql+asyncpg")
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+        asyncpg_arguments(parsed, timeout=EngineOptions().connect_timeout)  # the checks only
+        return "postgresql", parsed
     raise InvalidStoreURLError(
         f"{mask(parsed)}: the SQL store serves sqlite://, sqlite+pysqlite://, postgresql://, "
         f"postgres:// and postgresql+asyncpg:// URLs, not {parsed.drivername}://"
@@ -125,14 +138,56 @@ class Runner(Protocol):
         ...
 
 
+_CONNECTION_SQLSTATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
+"""PostgreSQL errors meaning "no connection for you": connection exceptions (08), bad role or
+password (28), no such database, too many connections, server shutting down or starting."""
+_SETTING_SQLSTATES = ("42704", "22023")
+"""At connect time: a setting from ``options`` or ``application_name`` the server refuses."""
+
+
+def _origin(exc: BaseException) -> BaseException:
+    """The driver's own exception under SQLAlchemy's wrappers (``orig``, then the cause)."""
+    detail: BaseException = getattr(exc, "orig", None) or exc
+    cause = detail.__cause__
+    if type(detail).__module__.startswith("sqlalchemy") and cause is not None:
+        return cause
+    return detail
+
+
+def _sqlstate(exc: BaseException) -> str:
+    state = getattr(exc, "sqlstate", None) or getattr(_origin(exc), "sqlstate", None)
+    return state if isinstance(state, str) else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, on one line, with the driver's exception type named."""
+    origin = _origin(exc)
+    text = " ".join(str(origin).split())
+    if not text and isinstance(origin, TimeoutError | asyncio.TimeoutError):
+        text = "no answer before the connect timeout"
+    elif isinstance(origin, socket.gaierror):
+        text = f"cannot resolve the host name: {text}"
+    elif isinstance(origin, ssl.SSLError):
+        text = f"TLS failed: {text}"
+    return f"{text} ({type(origin).__name__})" if text else type(origin).__name__
+
+
 def _unavailable(label: str, exc: BaseException) -> StoreUnavailableError:
-    detail = getattr(exc, "orig", None) or exc
-    return StoreUnavailableError(f"{label} is unavailable: {type(detail).__name__}: {detail}")
+    return StoreUnavailableError(f"{label} is unavailable: {_reason(exc)}")
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    return _sqlstate(exc).startswith(_CONNECTION_SQLSTATES)
 
 
 @contextlib.contextmanager
 def _translated(label: str) -> Generator[None, None, None]:
-    """Turn connection-level failures into :class:`StoreUnavailableError`."""
+    """Turn connection-level failures into :class:`StoreUnavailableError`.
+
+    Covers the exceptions as SQLAlchemy wraps them and as the drivers raise them: network
+    errors (refused, DNS, TLS, timeouts are all ``OSError``) and PostgreSQL's connection
+    SQLSTATEs (:data:`_CONNECTION_SQLSTATES`) at any point, say a server shutting down.
+    """
     try:
         yield
     except StoreUnavailableError:
@@ -145,6 +200,42 @@ def _translated(label: str) -> Generator[None, None, None]:
         asyncio.TimeoutError,
     ) as exc:
         raise _unavailable(label, exc) from exc
+    except Exception as exc:
+        if _is_connection_failure(exc):
+            raise _unavailable(label, exc) from exc
+        raise
+
+
+def _connect_error(label: str, exc: Exception) -> Exception:
+    """What a failure to open one PostgreSQL connection becomes.
+
+    Everything is :class:`StoreUnavailableError` (the server, the role, the database or
+    the network said no), except a setting from the URL the server refuses (an unknown
+    or wrong ``options`` name or value) and asyncpg refusing its configuration: those are
+    :class:`InvalidStoreURLError`.
+    """
+    state, origin = _sqlstate(exc), _origin(exc)
+    config = type(origin).__name__ == "ClientConfigurationError"
+    if state in _SETTING_SQLSTATES or config:
+        return InvalidStoreURLError(f"{label}: the connection settings are refused: {_reason(exc)}")
+    return _unavailable(label, exc)
+
+
+def _report_connect_failures(engine: AsyncEngine) -> None:
+    """Open each new connection through a hook that translates its failures.
+
+    Errors raised while connecting are told apart from errors of statements only here:
+    a ``ProgrammingError`` at connect time is a refused setting, not a bug in a query.
+    """
+    label = mask(engine.url)
+
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            raise _connect_error(label, exc) from exc
+
+    event.listen(engine.sync_engine, "do_connect", connect)
 
 
 class SQLiteRunner:
@@ -366,12 +457,15 @@ def _postgres_engine(url: sa.URL, options: EngineOptions) -> AsyncEngine:
     _require("greenlet")
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    connect_url, connect_args = asyncpg_arguments(url, timeout=options.connect_timeout)
     pool: dict[str, Any] = {}
     if options.pool_size is not None:
         pool["pool_size"] = options.pool_size
     if options.max_overflow is not None:
         pool["max_overflow"] = options.max_overflow
-    return create_async_engine(url, connect_args={"timeout": options.connect_timeout}, **pool)
+    engine = create_async_engine(connect_url, connect_args=connect_args, **pool)
+    _report_connect_failures(engine)
+    return engine
 
 
 def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:

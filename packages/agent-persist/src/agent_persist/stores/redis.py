@@ -67,6 +67,13 @@ _PAGE = 200
 class RedisStore(BaseStore):
     """Checkpoints, logs and leases in one Redis database.
 
+    A URL's query parameters are redis-py's (``socket_timeout``, ``socket_connect_timeout``,
+    ``client_name``, ``ssl_cert_reqs``, ``db``, ...); an unknown one, a port outside 1-65535
+    or a database that is not a number is an ``InvalidStoreURLError`` raised here, before
+    any I/O. A database number the server does not have (``/99`` with 16 databases) is a
+    ``StoreUnavailableError`` at the first operation, like a refused connection or login:
+    the URL is well formed, the server just has no such database.
+
     Args:
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
             its client and closes it), or a ``redis.asyncio.Redis`` built with

@@ -52,6 +52,16 @@ T = TypeVar("T")
 class SQLStore(BaseStore):
     """Checkpoints, logs and leases in SQLite or PostgreSQL tables.
 
+    A PostgreSQL URL works as a hosting console prints it: the libpq query parameters
+    ``sslmode`` (``disable``, ``allow``, ``prefer``, ``require``, ``verify-ca``,
+    ``verify-full``), ``sslrootcert`` (a CA file, or ``system``), ``sslcert``, ``sslkey``,
+    ``connect_timeout``, ``application_name``, ``options`` (``-c name=value`` pairs),
+    ``target_session_attrs`` and ``host``/``port`` (a list, or a unix-socket directory) are
+    translated into asyncpg's connect arguments, as are asyncpg's ``ssl`` and
+    ``command_timeout`` and SQLAlchemy's ``prepared_statement_cache_size``; see
+    :mod:`._sql_url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
+    naming it, raised here, before any I/O.
+
     Args:
         url: ``sqlite:///path.db``, ``sqlite:///:memory:`` (one private in-memory database),
             ``postgresql://``, ``postgres://`` or ``postgresql+asyncpg://`` URLs; or an engine
@@ -67,11 +77,17 @@ class SQLStore(BaseStore):
         pool_size: Connections kept open (default: SQLAlchemy's).
         max_overflow: Extra connections allowed under load (default: SQLAlchemy's).
         busy_timeout: SQLite: seconds to wait for another writer's lock.
-        connect_timeout: PostgreSQL: seconds to wait for a connection.
+        connect_timeout: PostgreSQL: seconds to wait for a connection (the URL's
+            ``connect_timeout`` wins).
 
     Raises:
-        InvalidStoreURLError: A URL or engine this store does not serve.
+        InvalidStoreURLError: A URL or engine this store does not serve, or a URL parameter
+            that is unknown or wrong.
         MissingDependencyError: A PostgreSQL URL without the ``postgres`` extra installed.
+
+    Operations raise ``StoreUnavailableError`` (one line, the password masked) when the
+    server cannot be reached, the connection times out or TLS fails, and when the database,
+    role or password is refused.
     """
 
     def __init__(
