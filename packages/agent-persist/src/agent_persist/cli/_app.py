@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -137,8 +138,11 @@ class StoreOptions:
 
 
 def _shown(url: str) -> str:
-    """The URL without its credentials, for messages."""
-    return url.split("@")[-1] if "@" in url else url
+    """The URL with its password masked, for messages."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def _check_url(url: str) -> None:

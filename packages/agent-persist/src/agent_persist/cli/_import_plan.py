@@ -164,12 +164,12 @@ def _thread_records(document: Any, source: str) -> list[Any]:
         )
     threads = body.get("threads")
     if not isinstance(threads, list):
-        raise CorruptCheckpointError(f"{source}: 'threads' is a {_type(threads)}, not a list")
+        raise CorruptCheckpointError(f"{source}: 'threads' is not a list (a JSON {_type(threads)})")
     return cast("list[Any]", threads)
 
 
 def _type(value: Any) -> str:
-    """The JSON name of a parsed value's type, for messages."""
+    """The JSON name of a parsed value's type, for messages ("a JSON array")."""
     for python, name in ((dict, "object"), (list, "array"), (str, "string"), (bool, "boolean")):
         if isinstance(value, python):
             return name
@@ -185,7 +185,7 @@ def plan_thread(record: Any, *, where: str) -> PlannedThread:
     points to a parent that is gone: it becomes the root (``parent_id`` null).
     """
     if not isinstance(record, dict):
-        raise CorruptCheckpointError(f"{where}: a {_type(record)}, not a thread record")
+        raise CorruptCheckpointError(f"{where}: not a thread record (a JSON {_type(record)})")
     fields = cast("dict[str, Any]", record)
     thread_id = fields.get("thread_id")
     if not isinstance(thread_id, str):
@@ -199,9 +199,12 @@ def plan_thread(record: Any, *, where: str) -> PlannedThread:
     ids: set[str] = set()
     head: str | None = None
     for index, raw in enumerate(cast("list[Any]", checkpoints)):
+        claimed = (
+            cast("dict[str, Any]", raw).get("checkpoint_id") if isinstance(raw, dict) else None
+        )
         at = f"{where} checkpoint {index}"
+        at += f" ({claimed})" if isinstance(claimed, str) else ""
         envelope, changes = _checkpoint(raw, where=at)
-        at = f"{at} ({envelope.checkpoint_id})"
         if envelope.thread_id != thread_id:
             raise CorruptCheckpointError(f"{at}: belongs to thread {envelope.thread_id!r}")
         if envelope.checkpoint_id in ids:
@@ -224,7 +227,7 @@ def plan_thread(record: Any, *, where: str) -> PlannedThread:
 def _checkpoint(raw: Any, *, where: str) -> tuple[Envelope, Any]:
     """The envelope of one exported checkpoint, validated, and its raw log changes."""
     if not isinstance(raw, dict):
-        raise CorruptCheckpointError(f"{where}: a {_type(raw)}, not a checkpoint record")
+        raise CorruptCheckpointError(f"{where}: not a checkpoint record (a JSON {_type(raw)})")
     fields = dict(cast("dict[str, Any]", raw))
     changes = fields.pop("log_changes", None)
     for name in ("payload", "metadata"):
@@ -260,7 +263,9 @@ def _log_steps(raw: Any, lengths: dict[str, int], *, where: str) -> LogSteps:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise CorruptCheckpointError(f"{where}: log changes are a {_type(raw)}, not an object")
+        raise CorruptCheckpointError(
+            f"{where}: log changes are not an object (a JSON {_type(raw)})"
+        )
     steps: LogSteps = {}
     for name, change in cast("dict[str, Any]", raw).items():
         at = f"{where}: log {name!r}"

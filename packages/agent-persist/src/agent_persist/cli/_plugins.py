@@ -136,7 +136,9 @@ def _apply(spec: str, registry: Registry) -> None:
             f"{type(value).__name__} is not a Registry, a function taking a registry, "
             "or a function returning one",
         )
-    takes_registry = _accepts_one_argument(value)
+    takes_registry = _can_call(value, registry)
+    if not takes_registry and not _can_call(value):
+        raise _refuse(spec, "a function must take a registry, or nothing and return one")
     try:
         result = value(registry) if takes_registry else value()
     except Exception as exc:
@@ -148,14 +150,14 @@ def _apply(spec: str, registry: Registry) -> None:
         raise _refuse(spec, f"it returned {type(result).__name__}, not a Registry")
 
 
-def _accepts_one_argument(function: Any) -> bool:
-    """Whether ``function`` can be called with one positional argument (the registry)."""
+def _can_call(function: Any, *arguments: Any) -> bool:
+    """Whether ``function`` accepts these positional arguments (unknown: only one)."""
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):  # a builtin without a signature: try the plugin shape
-        return True
+        return len(arguments) == 1
     try:
-        signature.bind(None)
+        signature.bind(*arguments)
     except TypeError:
         return False
     return True
