@@ -54,7 +54,7 @@ URL_ROWS: list[Any] = [
     ),
     pytest.param("postgresql://[::1/db", "ls", EXIT_STORE, None, id="malformed-host"),
     pytest.param(
-        "postgresql://postgres@127.0.0.1:99999/test",
+        "postgresql://postgres:secret@127.0.0.1:99999/test",
         "ls",
         EXIT_STORE,
         None,
@@ -68,6 +68,14 @@ URL_ROWS: list[Any] = [
         None,
         marks=pytest.mark.needs_extras,
         id="postgres-refused-port",
+    ),
+    pytest.param(
+        "postgresql://nobody:se/cr:et@127.0.0.1:1/db",
+        "ls",
+        EXIT_STORE,
+        None,
+        marks=pytest.mark.needs_extras,
+        id="password-with-slash-reaches-the-server",
     ),
     pytest.param(
         "redis://127.0.0.1:1/0",
@@ -146,6 +154,7 @@ def test_bad_store_url_is_one_line(
     line = assert_one_line(result, code if pending is None else result.exit_code)
     assert result.exit_code != 0
     assert "secret" not in line
+    assert "cr:et" not in line
 
 
 @pytest.mark.parametrize(
@@ -690,11 +699,35 @@ def test_a_kind_no_plugin_registers_in_verify_is_a_note(sqlite: Backend) -> None
     )
 
 
-def test_a_usage_error_of_click_stays_exit_2(sqlite: Backend) -> None:
-    result = sqlite.invoke("ls", "--no-such-option")
-    assert result.exit_code == EXIT_USAGE
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ls", "--no-such-option"), "No such option"),
+        (("ls", "--where", "k=[1]"), "compare with a text, number, boolean or null"),
+        (("ls", "--limit", str(10**20)), "is not in the range 0<=x<=2147483647"),
+        (("history", "x", "--limit", "-1"), "is not in the range"),
+        (("prune", "--all", "--older-than", "99999999999d"), "longer than a timedelta holds"),
+        (("prune", "--all", "--keep-last", str(2**40)), "is not in the range"),
+        (("migrate", "--concurrency", "100000"), "is not in the range 1<=x<=1000"),
+        (("export",), "name one or more THREADs, or pass --all"),
+    ],
+)
+def test_usage_errors_of_click_stay_exit_2(
+    sqlite: Backend, args: tuple[str, ...], message: str
+) -> None:
+    """Click's own usage errors keep click's usage hint (exit 2, never a traceback)."""
+    arun(sqlite.with_store(lambda s: s.list_threads()))
+    result = sqlite.invoke(*args)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
-    assert "No such option" in result.stderr
+    assert message in result.stderr
+
+
+def test_an_option_of_another_store_is_a_one_line_usage_error(sqlite: Backend) -> None:
+    arun(sqlite.with_store(lambda s: s.list_threads()))
+    line = assert_one_line(sqlite.invoke("ls", "--prefix", "x"), EXIT_USAGE)
+    assert "--prefix does not apply to this store" in line
 
 
 def test_the_real_script_prints_one_line(

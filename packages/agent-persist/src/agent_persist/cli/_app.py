@@ -40,6 +40,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STORE",
     "EXIT_USAGE",
+    "MAX_COUNT",
     "CliConfig",
     "StoreOptions",
     "echo_json",
@@ -72,6 +73,9 @@ DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionE
 """What reading damaged data raises: the typed errors, and what a store lets through (deep
 nesting raises ``RecursionError``). Connection and file errors are not among them, so a
 command that reports damage per thread still stops when the store goes away."""
+
+MAX_COUNT = 2**31 - 1
+"""The largest ``--limit`` or ``--keep-last`` (every store's counters hold it)."""
 
 URL_ENV = "AGENT_PERSIST_URL"
 URL_META = "agent_persist.url"
@@ -134,7 +138,12 @@ class StoreOptions:
         except (TypeError, ValueError) as exc:
             if isinstance(exc, AgentPersistError):
                 raise
-            raise fail(f"{exc} (store URL {_shown(self.url)})", EXIT_USAGE) from exc
+            given = [f"--{name}" for name in ("schema", "prefix") if name in options]
+            if isinstance(exc, TypeError) and given:  # an option this kind of store lacks
+                problem = f"{' and '.join(given)} does not apply to this store ({exc})"
+            else:
+                problem = str(exc)
+            raise fail(f"{problem} (store URL {_shown(self.url)})", EXIT_USAGE) from exc
 
 
 def _shown(url: str) -> str:
@@ -146,15 +155,27 @@ _PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
 
 
 def _check_url(url: str) -> None:
-    """Refuse a URL Python cannot even split (a bad IPv6 host, a port out of range).
+    """Refuse a URL that cannot be split (a bad IPv6 host) or names a port beyond 65535.
 
-    The stores would fail on it later with a raw ``ValueError`` or a driver's error.
+    The stores would fail on them later with a raw ``ValueError`` or a driver's
+    ``OverflowError``. The port is read as SQLAlchemy reads it: after the last ``@``, so a
+    password may hold ``/`` or ``:``. SQLite paths are not looked at.
     """
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check
+        urlsplit(url)
     except ValueError as exc:
         raise InvalidStoreURLError(f"not a valid store URL {_shown(url)!r}: {exc}") from exc
+    found = _NETWORK_PORT.match(url)
+    if found and int(found["port"]) > 65535:
+        raise InvalidStoreURLError(
+            f"not a valid store URL {_shown(url)!r}: port {found['port']} is out of range 0-65535"
+        )
+
+
+_NETWORK_PORT = re.compile(
+    r"(?i)(?:postgres|postgresql|redis|rediss)(?:\+\w+)?://(?:[^@]*@)?"
+    r"(?:\[[^\]/?]*\]|[^/:?\[]*):(?P<port>\d+)(?:[/?]|$)"
+)
 
 
 def _check_sqlite_file(url: str) -> None:

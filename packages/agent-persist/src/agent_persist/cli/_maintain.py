@@ -11,7 +11,7 @@ from datetime import timedelta
 import click
 
 from ..stores.base import BaseStore
-from ._app import EXIT_CODES, StoreOptions, echo_json, run, shown, store_options
+from ._app import EXIT_CODES, MAX_COUNT, StoreOptions, echo_json, run, shown, store_options
 
 __all__ = ["parse_duration", "prune"]
 
@@ -27,8 +27,11 @@ def parse_duration(text: str) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != cleaned:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30d, 12h, 1d12h, 90m)")
     total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{_UNITS[unit]: float(number)})
+    try:
+        for number, unit in parts:
+            total += timedelta(**{_UNITS[unit]: float(number)})
+    except OverflowError:
+        raise ValueError(f"not a duration: {text!r} is longer than a timedelta holds") from None
     return total
 
 
@@ -57,7 +60,10 @@ class Duration(click.ParamType):  # pyright: ignore[reportMissingTypeArgument] (
     "--older-than", type=Duration(), default=None, help="Drop checkpoints older than 30d, 12h..."
 )
 @click.option(
-    "--keep-last", type=click.IntRange(min=1), default=None, help="Keep the newest N checkpoints."
+    "--keep-last",
+    type=click.IntRange(min=1, max=MAX_COUNT),
+    default=None,
+    help="Keep the newest N checkpoints.",
 )
 def prune(
     options: StoreOptions,

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import click
 
-from ..dry_run import DryRunReport, dry_run
+from ..dry_run import DryRunEntry, DryRunReport, dry_run
 from ..errors import AgentPersistError, StoreUnavailableError
 from ..migrations import Registry
 from ..stores.base import BaseStore, ThreadInfo
@@ -56,6 +56,7 @@ __all__ = ["MigrationReport", "migrate", "migrate_store"]
 
 Outcome = Literal["migrated", "skipped", "failed"]
 UNKNOWN_KIND = "unknown kind"
+MAX_CONCURRENCY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,13 +238,19 @@ async def migrate_store(
 
 
 def _dry_run_json(result: DryRunReport, seconds: float, known: set[str]) -> dict[str, Any]:
-    unknown = [e for e in result.entries if e.kind is not None and e.kind not in known]
-    entries = [e for e in result.entries if e not in unknown]
+    kinds: dict[str, int] = {}  # checkpoints of each kind no registry knows
+    entries: list[DryRunEntry] = []
+    for entry in result.entries:
+        if entry.kind is not None and entry.kind not in known:
+            kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+        else:
+            entries.append(entry)
     future = [e for e in entries if (e.error or "").startswith("FutureVersionError")]
-    errors = [e for e in entries if e.outcome == "error" and e not in future]
-    kinds: dict[str, int] = {}
-    for entry in unknown:
-        kinds[str(entry.kind)] = kinds.get(str(entry.kind), 0) + 1
+    errors = [
+        e
+        for e in entries
+        if e.outcome == "error" and not (e.error or "").startswith("FutureVersionError")
+    ]
     return {
         "dry_run": True,
         "seconds": round(seconds, 3),
@@ -251,7 +258,7 @@ def _dry_run_json(result: DryRunReport, seconds: float, known: set[str]) -> dict
             "would_migrate": result.count("would migrate"),
             "current": result.count("current"),
             "future": len(future),
-            "unknown_kind": len(unknown),
+            "unknown_kind": sum(kinds.values()),
             "errors": len(errors),
             "checkpoints": len(result.entries),
         },
@@ -286,7 +293,7 @@ def _write_report(path: Path | None, body: dict[str, Any]) -> None:
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed head.")
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
     default=8,
     show_default=True,
     help="Threads migrated at once.",
