@@ -56,6 +56,7 @@ def test_migrate_ten_thousand_envelopes(backend: Backend, tmp_path: Path) -> Non
         "would_migrate": THREADS * PER_THREAD,
         "current": 0,
         "future": 0,
+        "unknown_kind": 0,
         "errors": 0,
     }
     assert planned["would_migrate"][0]["changes"] == ["+ $.count", "- $.n"]
@@ -72,6 +73,7 @@ def test_migrate_ten_thousand_envelopes(backend: Backend, tmp_path: Path) -> Non
         "skipped": 0,
         "skipped_current": 0,
         "skipped_future": 0,
+        "skipped_unknown_kind": 0,
         "failed": 0,
     }
     after = arun(backend.with_store(heads))

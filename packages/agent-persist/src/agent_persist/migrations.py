@@ -165,6 +165,22 @@ class Registry:
 
         return decorate
 
+    def include(self, other: Registry) -> None:
+        """Add every kind of ``other`` (version, recogniser, validator, migrations, handlers).
+
+        A kind both define takes ``other``'s definition whole. The kinds are copied, so
+        registering into either registry later does not change the other: this is how the
+        ``agent-persist`` command combines the installed plugins' kinds with a user's own.
+        """
+        for kind, spec in other._kinds.items():
+            self._kinds[kind] = _Kind(
+                spec.version,
+                spec.recognize,
+                spec.validate,
+                dict(spec.steps),
+                list(spec.fingerprint_handlers),
+            )
+
     @property
     def kinds(self) -> list[str]:
         """Every kind registered, sorted."""

@@ -3,12 +3,15 @@
     $ export AGENT_PERSIST_URL=sqlite:///agents.db
     $ agent-persist ls
     $ agent-persist migrate --dry-run
-    $ agent-persist migrate --report migration.json
+    $ agent-persist migrate --report migration.json --plugin myapp.persist:registry
     $ agent-persist export --all -o backup/ && agent-persist import --url redis://... backup/
 
 Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``,
-``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``. Exit codes: 0 success,
-1 problems found or envelopes failed, 2 usage error, 3 store unavailable or bad URL.
+``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``; ``verify`` and ``migrate``
+take ``--plugin MODULE[:ATTR]`` (and read ``$AGENT_PERSIST_PLUGINS``) for a program's own
+kinds. Exit codes: 0 success, 1 problems found, envelopes failed or an unexpected error,
+2 usage error, 3 store unavailable or bad URL, 130 interrupted. Every error is one line on
+stderr (``AGENT_PERSIST_DEBUG=1`` shows the traceback).
 
 Embedding it (or testing it) with a registry of your own kinds::
 
@@ -22,32 +25,54 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_FAILED, EXIT_OK, EXIT_STORE, EXIT_USAGE, CliConfig
+from ._app import (
+    EXIT_CODES,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_STORE,
+    EXIT_USAGE,
+    CliConfig,
+)
+from ._errors import OneLineErrors
+from ._import import import_
 from ._inspect import diff, history, ls, show
-from ._maintain import prune, verify
+from ._maintain import prune
 from ._migrate import migrate
-from ._transfer import export, import_
+from ._plugins import PLUGINS_ENV
+from ._transfer import export
+from ._verify import verify
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "CliConfig", "cli", "main"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_STORE",
+    "EXIT_USAGE",
+    "CliConfig",
+    "cli",
+    "main",
+]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="agent-persist")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    r"""Inspect, export, import, migrate, verify and prune agent-persist stores.
-
-    \b
-    Exit codes:
-      0  success
-      1  problems found, envelopes failed, or a thread/checkpoint not found
-      2  usage error (bad option or argument)
-      3  store unavailable, bad URL, missing extra, or store schema too new
-      130  interrupted (Ctrl-C); migrate still writes its --report
-    """
+    """Inspect, export, import, migrate, verify and prune agent-persist stores."""
     if not isinstance(ctx.obj, CliConfig):
         ctx.obj = CliConfig()
 
+
+cli.help = f"""{cli.help}
+
+\b
+Your own kinds: verify and migrate take --plugin MODULE[:ATTR]
+(repeatable) and read ${PLUGINS_ENV} (comma-separated). ATTR
+(default: registry, else register) names a Registry, a function
+taking a registry to register into, or one returning a Registry.
+
+{EXIT_CODES}"""
 
 for _command in (ls, show, history, diff, export, import_, migrate, verify, prune):
     cli.add_command(_command)

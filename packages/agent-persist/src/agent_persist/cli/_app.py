@@ -1,4 +1,4 @@
-"""What every command shares: store options, running a coroutine, errors, output.
+"""What every command shares: store options, running a coroutine, output.
 
     @click.command()
     @store_options
@@ -6,41 +6,41 @@
         rows = run(options, lambda store: store.list_threads())
 
 Every command opens the store named by ``--url`` (or ``AGENT_PERSIST_URL``), runs one
-coroutine against it and closes it. Errors agent-persist raises on purpose become one line
-on stderr and an exit code (:data:`EXIT_CODES`), never a traceback.
+coroutine against it and closes it, whatever happens. What a command lets escape becomes
+one line on stderr and an exit code (:data:`EXIT_CODES`) in ``_errors``, never a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
+import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
-from ..errors import (
-    AgentPersistError,
-    InvalidStoreURLError,
-    MissingDependencyError,
-    StoreSchemaError,
-    StoreUnavailableError,
-)
-from ..migrations import Registry, default_registry
+from ..errors import AgentPersistError, InvalidStoreURLError, StoreUnavailableError
+from ..migrations import Registry
 from ..stores import open_store
 from ..stores.base import BaseStore
 
 __all__ = [
+    "DATA_ERRORS",
     "EXIT_CODES",
     "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STORE",
     "EXIT_USAGE",
+    "MAX_COUNT",
     "CliConfig",
     "StoreOptions",
     "echo_json",
@@ -56,17 +56,30 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STORE = 3
+EXIT_INTERRUPTED = 130
 
 EXIT_CODES = f"""\b
 Exit codes:
   {EXIT_OK}  success
-  {EXIT_FAILED}  problems found, envelopes failed, or a thread/checkpoint not found
-  {EXIT_USAGE}  usage error (bad option or argument)
+  {EXIT_FAILED}  problems found, envelopes failed, a thread/checkpoint not found,
+     or an unexpected error (named by its type)
+  {EXIT_USAGE}  usage error (bad option or argument, a --plugin that does not load)
   {EXIT_STORE}  store unavailable, bad URL, missing extra, or store schema too new
-  130  interrupted (Ctrl-C); migrate still writes its --report"""
+  {EXIT_INTERRUPTED}  interrupted (Ctrl-C); migrate still writes its --report
+Errors are one line on stderr; AGENT_PERSIST_DEBUG=1 shows the traceback."""
 """Appended to every command's help, so a script's author sees them where they look."""
 
+DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionError)
+"""What reading damaged data raises: the typed errors, and what a store lets through (deep
+nesting raises ``RecursionError``). Connection and file errors are not among them, so a
+command that reports damage per thread still stops when the store goes away."""
+
+MAX_COUNT = 2**31 - 1
+"""The largest ``--limit`` or ``--keep-last`` (every store's counters hold it)."""
+
 URL_ENV = "AGENT_PERSIST_URL"
+URL_META = "agent_persist.url"
+"""``ctx.meta`` key of the store URL, so an error message never shows its password."""
 
 T = TypeVar("T")
 
@@ -84,9 +97,15 @@ class CliConfig:
     store_options: dict[str, Any] = field(default_factory=dict[str, Any])
     """Extra keyword options for ``open_store`` (a codec, a pool size...)."""
 
-    def get_registry(self) -> Registry:
-        """The injected registry, or the one the installed plugins fill."""
-        return self.registry if self.registry is not None else default_registry()
+    def get_registry(self, plugins: Sequence[str] = ()) -> Registry:
+        """The injected registry (or the installed plugins'), plus the user's ``plugins``.
+
+        ``plugins`` are ``MODULE[:ATTR]`` specs (see :mod:`agent_persist.cli._plugins`),
+        added after those named by ``AGENT_PERSIST_PLUGINS``.
+        """
+        from ._plugins import load_registry
+
+        return load_registry(self.registry, plugins)
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,7 @@ class StoreOptions:
         Opening a mistyped SQLite path would otherwise create an empty database and report
         "no threads", which hides the mistake.
         """
+        _check_url(self.url)
         if must_exist:
             _check_sqlite_file(self.url)
         options: dict[str, Any] = {"namespace": self.namespace, **self.config.store_options}
@@ -118,12 +138,44 @@ class StoreOptions:
         except (TypeError, ValueError) as exc:
             if isinstance(exc, AgentPersistError):
                 raise
-            raise click.UsageError(f"{exc} (store URL {_shown(self.url)})") from exc
+            given = [f"--{name}" for name in ("schema", "prefix") if name in options]
+            if isinstance(exc, TypeError) and given:  # an option this kind of store lacks
+                problem = f"{' and '.join(given)} does not apply to this store ({exc})"
+            else:
+                problem = str(exc)
+            raise fail(f"{problem} (store URL {_shown(self.url)})", EXIT_USAGE) from exc
 
 
 def _shown(url: str) -> str:
-    """The URL without its credentials, for messages."""
-    return url.split("@")[-1] if "@" in url else url
+    """The URL with its password masked, for messages."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+
+
+def _check_url(url: str) -> None:
+    """Refuse a URL that cannot be split (a bad IPv6 host) or names a port beyond 65535.
+
+    The stores would fail on them later with a raw ``ValueError`` or a driver's
+    ``OverflowError``. The port is read as SQLAlchemy reads it: after the last ``@``, so a
+    password may hold ``/`` or ``:``. SQLite paths are not looked at.
+    """
+    try:
+        urlsplit(url)
+    except ValueError as exc:
+        raise InvalidStoreURLError(f"not a valid store URL {_shown(url)!r}: {exc}") from exc
+    found = _NETWORK_PORT.match(url)
+    if found and int(found["port"]) > 65535:
+        raise InvalidStoreURLError(
+            f"not a valid store URL {_shown(url)!r}: port {found['port']} is out of range 0-65535"
+        )
+
+
+_NETWORK_PORT = re.compile(
+    r"(?i)(?:postgres|postgresql|redis|rediss)(?:\+\w+)?://(?:[^@]*@)?"
+    r"(?:\[[^\]/?]*\]|[^/:?\[]*):(?P<port>\d+)(?:[/?]|$)"
+)
 
 
 def _check_sqlite_file(url: str) -> None:
@@ -175,20 +227,11 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 f"no store URL: pass --url or set {URL_ENV} (e.g. sqlite:///agents.db)", ctx
             )
         config = ctx.find_object(CliConfig) or CliConfig()
+        ctx.meta[URL_META] = url
         options = StoreOptions(url, namespace, schema, prefix, as_json, config)
         return command(options=options, **kwargs)
 
     return wrapper
-
-
-def exit_code_for(exc: AgentPersistError) -> int:
-    """The exit code of an error: the store's fault (3) or the data's (1, not found too)."""
-    if isinstance(
-        exc,
-        StoreUnavailableError | InvalidStoreURLError | MissingDependencyError | StoreSchemaError,
-    ):
-        return EXIT_STORE
-    return EXIT_FAILED
 
 
 def one_line(exc: BaseException) -> str:
@@ -203,8 +246,8 @@ def shown(text: str) -> str:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> click.exceptions.Exit:
-    """Print ``message`` on stderr and return the exit to raise."""
-    click.echo(f"agent-persist: {message}", err=True)
+    """Print ``message`` on stderr (one line) and return the exit to raise."""
+    click.echo(f"agent-persist: {' '.join(message.splitlines())}", err=True)
     return click.exceptions.Exit(code)
 
 
@@ -214,26 +257,25 @@ def run(
     *,
     must_exist: bool = True,
 ) -> T:
-    """Open the store, run ``work`` on it, close it; errors become a line and an exit code."""
+    """Open the store, run ``work`` on it and close it, whatever happens.
+
+    Errors go through (``_errors`` prints them); an error while closing never hides the one
+    that made the command fail.
+    """
 
     async def main() -> T:
         store = options.open(must_exist=must_exist)
         try:
             await store.setup()
-            return await work(store)
-        finally:
-            await store.close()
+            result = await work(store)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await store.close()
+            raise
+        await store.close()
+        return result
 
-    try:
-        return asyncio.run(main())
-    except AgentPersistError as exc:
-        raise fail(one_line(exc), exit_code_for(exc)) from None
-    except ConnectionError as exc:  # a driver error no store translated
-        raise fail(one_line(exc), EXIT_STORE) from None
-    except OSError as exc:  # a report or export file that cannot be written
-        raise fail(f"{exc.filename or ''}: {exc.strerror or one_line(exc)}") from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
+    return asyncio.run(main())
 
 
 def iso(value: datetime | None) -> str | None:

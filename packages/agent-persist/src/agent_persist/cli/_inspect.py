@@ -18,7 +18,16 @@ import click
 from .._json import JSON, json_diff
 from ..envelope import Envelope
 from ..stores.base import BaseStore, ThreadInfo
-from ._app import EXIT_CODES, StoreOptions, echo_json, iso, run, shown, store_options
+from ._app import (
+    EXIT_CODES,
+    MAX_COUNT,
+    StoreOptions,
+    echo_json,
+    iso,
+    run,
+    shown,
+    store_options,
+)
 
 __all__ = ["diff", "history", "ls", "show"]
 
@@ -58,9 +67,14 @@ def parse_where(pairs: tuple[str, ...]) -> dict[str, JSON] | None:
         if not sep or not key:
             raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--where")
         try:
-            wanted[key] = json.loads(raw)
+            value = json.loads(raw)
         except ValueError:
-            wanted[key] = raw
+            value = raw
+        if isinstance(value, dict | list):
+            raise click.BadParameter(
+                f"{pair!r}: compare with a text, number, boolean or null", param_hint="--where"
+            )
+        wanted[key] = value
     return wanted
 
 
@@ -86,7 +100,9 @@ def _table(rows: list[list[str]], headings: list[str]) -> None:
 
 @click.command(epilog=EXIT_CODES)
 @store_options
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N threads.")
+@click.option(
+    "--limit", type=click.IntRange(min=0, max=MAX_COUNT), default=None, help="At most N threads."
+)
 @click.option(
     "--where",
     multiple=True,
@@ -173,7 +189,12 @@ def show(options: StoreOptions, thread_id: str, checkpoint_id: str | None, with_
 @click.command(epilog=EXIT_CODES)
 @store_options
 @click.argument("thread_id", metavar="THREAD")
-@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most N checkpoints.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0, max=MAX_COUNT),
+    default=None,
+    help="At most N checkpoints.",
+)
 def history(options: StoreOptions, thread_id: str, limit: int | None) -> None:
     """List a thread's checkpoints, newest first."""
     checkpoints = run(options, lambda store: store.list_checkpoints(thread_id, limit=limit))

@@ -9,7 +9,9 @@ a new head whose parent is the old one, with ``metadata["migrated_from"]`` set t
 version. Nothing is rewritten in place, so history is never lost, and a worker that wrote
 the thread meanwhile makes the write fail with ``ConflictError`` (reported as failed)
 instead of being overwritten. A rerun skips heads already current, so an interrupted run is
-resumed by running it again. Heads from a future version are skipped, never rewritten.
+resumed by running it again. Heads from a future version are skipped, never rewritten, and
+so are heads of a kind no plugin registers (with a note: ``--plugin MODULE:ATTR`` or
+``AGENT_PERSIST_PLUGINS`` load a program's own kinds and migrations).
 
 Interrupted (Ctrl-C), the run still writes its report; it lists the heads whose write was
 confirmed, and up to ``--concurrency`` writes in flight may have landed too (a rerun finds
@@ -31,11 +33,12 @@ from typing import Any, Literal
 
 import click
 
-from ..dry_run import DryRunReport, dry_run
+from ..dry_run import DryRunEntry, DryRunReport, dry_run
 from ..errors import AgentPersistError, StoreUnavailableError
 from ..migrations import Registry
 from ..stores.base import BaseStore, ThreadInfo
 from ._app import (
+    DATA_ERRORS,
     EXIT_CODES,
     EXIT_FAILED,
     StoreOptions,
@@ -47,10 +50,13 @@ from ._app import (
     stderr_is_tty,
     store_options,
 )
+from ._plugins import plugin_option
 
 __all__ = ["MigrationReport", "migrate", "migrate_store"]
 
 Outcome = Literal["migrated", "skipped", "failed"]
+UNKNOWN_KIND = "unknown kind"
+MAX_CONCURRENCY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +71,8 @@ class HeadOutcome:
     to_version: int | None = None
     new_checkpoint_id: str | None = None
     reason: str | None = None
-    """Why it was skipped (``current``, ``future version``) or the error that failed it."""
+    """Why it was skipped (``current``, ``future version``, ``unknown kind``) or the error
+    that failed it."""
 
 
 @dataclass
@@ -88,8 +95,17 @@ class MigrationReport:
             "skipped": len(skipped),
             "skipped_current": sum(1 for e in skipped if e.reason == "current"),
             "skipped_future": sum(1 for e in skipped if e.reason == "future version"),
+            "skipped_unknown_kind": sum(1 for e in skipped if e.reason == UNKNOWN_KIND),
             "failed": len(self.of("failed")),
         }
+
+    def notes(self) -> list[str]:
+        """One line per kind no plugin registers: its heads were skipped."""
+        kinds: dict[str, int] = {}
+        for entry in self.of("skipped"):
+            if entry.reason == UNKNOWN_KIND and entry.kind is not None:
+                kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+        return unknown_kind_notes(kinds, "heads")
 
     def to_json(self) -> dict[str, Any]:
         """The report as written by ``--report``."""
@@ -98,6 +114,7 @@ class MigrationReport:
             "completed": self.completed,
             "seconds": round(self.seconds, 3),
             "counts": self.counts(),
+            "notes": self.notes(),
             **{
                 name: [asdict(e) for e in self.of(name)]
                 for name in ("migrated", "skipped", "failed")
@@ -105,11 +122,22 @@ class MigrationReport:
         }
 
 
+def unknown_kind_notes(kinds: dict[str, int], what: str) -> list[str]:
+    """The notes for kinds no registry knows: how many ``what`` of each were skipped."""
+    return [
+        f"kind {kind!r} is not registered by any plugin; skipped {count} {what} "
+        "(--plugin MODULE:ATTR loads its migrations)"
+        for kind, count in sorted(kinds.items())
+    ]
+
+
 def _plan(registry: Registry, info: ThreadInfo) -> HeadOutcome | None:
     """The outcome decided from the listing alone, or ``None`` when the head needs work."""
     base = (info.thread_id, info.head_id, info.kind, info.schema_version)
     if info.kind is None or info.schema_version is None:
         return None
+    if info.kind not in registry.kinds:
+        return HeadOutcome(*base, "skipped", reason=UNKNOWN_KIND)
     try:
         current = registry.current_version(info.kind)
     except AgentPersistError as exc:
@@ -127,6 +155,8 @@ async def _migrate_head(store: BaseStore, registry: Registry, info: ThreadInfo) 
     try:
         head = await store.get(info.thread_id)
         base = (info.thread_id, head.checkpoint_id, head.kind, head.schema_version)
+        if head.kind not in registry.kinds:
+            return HeadOutcome(*base, "skipped", reason=UNKNOWN_KIND)
         current = registry.current_version(head.kind)
         if head.schema_version >= current:  # written meanwhile, by a worker or a rerun
             reason = "current" if head.schema_version == current else "future version"
@@ -140,7 +170,7 @@ async def _migrate_head(store: BaseStore, registry: Registry, info: ThreadInfo) 
         )
     except StoreUnavailableError:
         raise
-    except AgentPersistError as exc:
+    except DATA_ERRORS as exc:  # a damaged head fails its thread, not the run
         return HeadOutcome(*base, "failed", reason=f"{type(exc).__name__}: {one_line(exc)}")
     return HeadOutcome(
         *base,
@@ -207,9 +237,20 @@ async def migrate_store(
     return report
 
 
-def _dry_run_json(result: DryRunReport, seconds: float) -> dict[str, Any]:
-    future = [e for e in result.entries if (e.error or "").startswith("FutureVersionError")]
-    errors = [e for e in result.entries if e.outcome == "error" and e not in future]
+def _dry_run_json(result: DryRunReport, seconds: float, known: set[str]) -> dict[str, Any]:
+    kinds: dict[str, int] = {}  # checkpoints of each kind no registry knows
+    entries: list[DryRunEntry] = []
+    for entry in result.entries:
+        if entry.kind is not None and entry.kind not in known:
+            kinds[entry.kind] = kinds.get(entry.kind, 0) + 1
+        else:
+            entries.append(entry)
+    future = [e for e in entries if (e.error or "").startswith("FutureVersionError")]
+    errors = [
+        e
+        for e in entries
+        if e.outcome == "error" and not (e.error or "").startswith("FutureVersionError")
+    ]
     return {
         "dry_run": True,
         "seconds": round(seconds, 3),
@@ -217,10 +258,12 @@ def _dry_run_json(result: DryRunReport, seconds: float) -> dict[str, Any]:
             "would_migrate": result.count("would migrate"),
             "current": result.count("current"),
             "future": len(future),
+            "unknown_kind": sum(kinds.values()),
             "errors": len(errors),
             "checkpoints": len(result.entries),
         },
-        "would_migrate": [asdict(e) for e in result.entries if e.outcome == "would migrate"],
+        "notes": unknown_kind_notes(kinds, "checkpoints"),
+        "would_migrate": [asdict(e) for e in entries if e.outcome == "would migrate"],
         "future": [asdict(e) for e in future],
         "errors": [asdict(e) for e in errors],
     }
@@ -238,6 +281,7 @@ def _write_report(path: Path | None, body: dict[str, Any]) -> None:
 
 @click.command(epilog=EXIT_CODES)
 @store_options
+@plugin_option
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")
 @click.option(
     "--report",
@@ -249,13 +293,14 @@ def _write_report(path: Path | None, body: dict[str, Any]) -> None:
 @click.option("--fail-fast", is_flag=True, help="Stop at the first failed head.")
 @click.option(
     "--concurrency",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_CONCURRENCY),
     default=8,
     show_default=True,
     help="Threads migrated at once.",
 )
 def migrate(
     options: StoreOptions,
+    plugins: tuple[str, ...],
     dry_run: bool,
     report_path: Path | None,
     fail_fast: bool,
@@ -266,11 +311,12 @@ def migrate(
     Each out-of-date head is upgraded with the installed adapters' migrations and written
     back as a new head checkpoint (parent: the old head; metadata ``migrated_from``: the old
     version), so history stays and a concurrent writer makes it fail instead of being
-    overwritten. Heads already current, or from a future version, are skipped. A failure is
-    reported and the run goes on (unless --fail-fast); rerunning resumes where it stopped.
+    overwritten. Heads already current, from a future version, or of a kind no plugin
+    registers (a note says so; --plugin loads your own) are skipped. A failure is reported
+    and the run goes on (unless --fail-fast); rerunning resumes where it stopped.
     Exit code 1 when any head failed (with --dry-run: when any checkpoint would fail).
     """
-    registry = options.config.get_registry()
+    registry = options.config.get_registry(plugins)
     if dry_run:
         _dry(options, registry, report_path)
         return
@@ -316,10 +362,14 @@ def migrate(
     else:
         for entry in report.of("failed"):
             click.echo(f"failed {shown(entry.thread_id)}: {entry.reason}", err=True)
+        for note in report.notes():
+            click.echo(f"note: {note}")
         counts = report.counts()
+        unknown = counts["skipped_unknown_kind"]
         click.echo(
             f"migrated {counts['migrated']}, skipped {counts['skipped']} "
-            f"({counts['skipped_current']} current, {counts['skipped_future']} future version), "
+            f"({counts['skipped_current']} current, {counts['skipped_future']} future version"
+            f"{f', {unknown} unknown kind' if unknown else ''}), "
             f"failed {counts['failed']}{'' if report.completed else ' (stopped early)'} "
             f"in {report.seconds:.2f}s"
         )
@@ -334,7 +384,7 @@ def _dry(options: StoreOptions, registry: Registry, report_path: Path | None) ->
         return result, time.perf_counter() - started
 
     result, seconds = run(options, work)
-    body = _dry_run_json(result, seconds)
+    body = _dry_run_json(result, seconds, set(registry.kinds))
     _write_report(report_path, body)
     if options.as_json:
         echo_json(body)
@@ -342,6 +392,8 @@ def _dry(options: StoreOptions, registry: Registry, report_path: Path | None) ->
         counts = body["counts"]
         for entry in body["errors"]:
             click.echo(f"would fail {shown(entry['thread_id'])}: {entry['error']}", err=True)
+        for note in body["notes"]:
+            click.echo(f"note: {note}")
         threads = len({e["thread_id"] for e in body["would_migrate"]})
         click.echo(
             f"dry run: {counts['would_migrate']} of {counts['checkpoints']} checkpoints in "

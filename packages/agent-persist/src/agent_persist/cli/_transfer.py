@@ -1,4 +1,4 @@
-"""``export`` and ``import``: threads as JSON files that move between stores.
+"""``export``: threads as JSON files that move between stores (``import`` reads them back).
 
     agent-persist export --url sqlite:///agents.db --all -o backup/      # one file per thread
     agent-persist export --url sqlite:///agents.db essay-1 > essay-1.json
@@ -22,28 +22,16 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from .._json import JSON
 from ..envelope import Envelope
-from ..errors import CorruptCheckpointError
 from ..stores.base import BaseStore
-from ..versions import upgrade_header
-from ._app import (
-    EXIT_CODES,
-    StoreOptions,
-    echo_json,
-    fail,
-    one_line,
-    run,
-    shown,
-    store_options,
-)
+from ._app import EXIT_CODES, StoreOptions, echo_json, fail, one_line, run, store_options
 
-__all__ = ["LogView", "export", "export_thread", "import_", "import_thread"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "LogView", "export", "export_thread", "file_name"]
 
 FORMAT = "agent-persist-export"
 FORMAT_VERSION = 1
@@ -185,36 +173,6 @@ def _write(threads: list[dict[str, Any]], output: Path | None) -> None:
         (output / file_name(thread["thread_id"])).write_text(_document([thread]), encoding="utf-8")
 
 
-def _read_documents(paths: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """Every thread record in the files (directories: their ``*.json``), with its source."""
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
-    threads: list[tuple[str, dict[str, Any]]] = []
-    for file in files:
-        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
-        try:
-            document = json.loads(text)
-        except ValueError as exc:
-            raise CorruptCheckpointError(f"{file}: not JSON: {exc}") from exc
-        body = cast("dict[str, Any]", document) if isinstance(document, dict) else {}
-        if body.get("format") != FORMAT:
-            raise CorruptCheckpointError(f"{file}: not an agent-persist export")
-        if body.get("version") != FORMAT_VERSION:
-            raise CorruptCheckpointError(
-                f"{file}: export format version {body.get('version')!r}, this code reads "
-                f"{FORMAT_VERSION}"
-            )
-        for raw in cast("list[Any]", body.get("threads", [])):
-            thread = cast("dict[str, Any]", raw) if isinstance(raw, dict) else {}
-            if not isinstance(thread.get("thread_id"), str) or not isinstance(
-                thread.get("checkpoints"), list
-            ):
-                raise CorruptCheckpointError(f"{file}: a thread record without id or checkpoints")
-            threads.append((str(file), thread))
-    return threads
-
-
 def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
     count = 0
     for a, b in zip(old, new, strict=False):
@@ -222,141 +180,3 @@ def _common_prefix(old: list[JSON], new: list[JSON]) -> int:
             break
         count += 1
     return count
-
-
-def _log_change(name: str, change: Any, length: int, *, where: str) -> tuple[int, list[JSON]]:
-    """``(keep, add)`` of one log change, checked against the log's length before it."""
-    body = cast("dict[str, Any]", change) if isinstance(change, dict) else {}
-    if not isinstance(body.get("add"), list):
-        raise CorruptCheckpointError(f"{where}: log {name!r}: not a log change")
-    keep = body.get("keep")
-    if not isinstance(keep, int) or isinstance(keep, bool) or not 0 <= keep <= length:
-        raise CorruptCheckpointError(f"{where}: log {name!r}: keep {keep!r} out of range")
-    return keep, cast("list[JSON]", body["add"])
-
-
-Plan = list[tuple[Envelope | None, dict[str, tuple[int, list[JSON]]]]]
-"""Per checkpoint (``None``: the changes after the head), its log changes ``(keep, add)``."""
-
-
-def plan_thread(record: dict[str, Any], *, where: str) -> Plan:
-    """Check a whole exported thread before anything is written (raises what is wrong).
-
-    Every envelope is validated and every log change checked against the log's length at
-    that point, so a damaged file is refused whole, and ``--replace`` never deletes a
-    thread for an import that would fail half-way.
-    """
-    thread_id = record["thread_id"]
-    lengths: dict[str, int] = {}
-    plan: Plan = []
-    head: str | None = None
-
-    def changes_of(raw: Any) -> dict[str, tuple[int, list[JSON]]]:
-        planned: dict[str, tuple[int, list[JSON]]] = {}
-        for name, change in cast("dict[str, Any]", raw or {}).items():
-            keep, added = _log_change(name, change, lengths.get(name, 0), where=where)
-            lengths[name] = keep + len(added)
-            planned[name] = (keep, added)
-        return planned
-
-    for raw in record["checkpoints"]:
-        fields = dict(cast("dict[str, Any]", raw))
-        changes = fields.pop("log_changes", {})
-        try:
-            envelope = Envelope.model_validate(upgrade_header(fields, where=where))
-        except ValidationError as exc:
-            raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
-        if envelope.thread_id != thread_id:
-            raise CorruptCheckpointError(f"{where}: checkpoint of another thread")
-        if envelope.parent_id != head:
-            envelope = envelope.model_copy(update={"parent_id": head})  # pruned history
-        plan.append((envelope, changes_of(changes)))
-        head = envelope.checkpoint_id
-    plan.append((None, changes_of(record.get("log_changes_after_head"))))
-    return plan
-
-
-async def _shrink(store: BaseStore, thread_id: str, name: str, have: int, keep: int) -> None:
-    """Pop or clear the log down to ``keep`` items, as the source did."""
-    if keep == 0 and have:
-        await store.clear_log(thread_id, name)
-    else:
-        for _ in range(have - keep):
-            await store.pop(thread_id, name)
-
-
-async def import_thread(store: BaseStore, thread_id: str, plan: Plan) -> int:
-    """Write a planned thread into an empty thread of ``store``; returns its checkpoints.
-
-    Each checkpoint is put with the items its log changes add (pops and clears before it
-    are replayed), so every checkpoint sees its logs exactly as it did in the source.
-    """
-    lengths: dict[str, int] = {}
-    for envelope, changes in plan:
-        appends: dict[str, list[JSON]] = {}
-        for name, (keep, added) in changes.items():
-            await _shrink(store, thread_id, name, lengths.get(name, 0), keep)
-            lengths[name] = keep + len(added)
-            appends[name] = added
-        if envelope is not None:
-            await store.put(envelope, appends=appends)
-        else:
-            for name, added in appends.items():
-                if added:
-                    await store.append(thread_id, name, added)
-    return len(plan) - 1
-
-
-@click.command("import", epilog=EXIT_CODES)
-@store_options
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
-@click.option(
-    "--replace", is_flag=True, help="Delete an existing thread of the same id before importing."
-)
-def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> None:
-    """Import threads from export files or directories (- reads stdin).
-
-    A thread that already exists is refused (exit 1, nothing of it written) unless
-    ``--replace`` is given.
-    """
-    for path in paths:
-        if str(path) != "-" and not path.exists():
-            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
-    try:
-        records = _read_documents(paths)
-    except (CorruptCheckpointError, OSError) as exc:
-        raise fail(one_line(exc)) from None
-
-    try:  # every file checked before anything is written or replaced
-        plans = [
-            (record["thread_id"], plan_thread(record, where=where)) for where, record in records
-        ]
-    except CorruptCheckpointError as exc:
-        raise fail(one_line(exc)) from None
-
-    async def work(store: BaseStore) -> tuple[int, int, list[str]]:
-        threads = checkpoints = 0
-        refused: list[str] = []
-        existing = {t.thread_id for t in await store.list_threads()}
-        for thread_id, plan in plans:
-            if thread_id in existing:
-                if not replace:
-                    refused.append(thread_id)
-                    continue
-                await store.delete_thread(thread_id)
-            checkpoints += await import_thread(store, thread_id, plan)
-            existing.add(thread_id)
-            threads += 1
-        return threads, checkpoints, refused
-
-    threads, checkpoints, refused = run(options, work, must_exist=False)
-    if options.as_json:
-        echo_json({"threads": threads, "checkpoints": checkpoints, "refused": refused})
-    else:
-        click.echo(f"imported {threads} threads, {checkpoints} checkpoints")
-        for thread_id in refused:
-            click.echo(
-                f"refused {shown(thread_id)}: it exists (pass --replace to overwrite)", err=True
-            )
-    if refused:
-        raise fail(f"{len(refused)} threads exist and were not imported")

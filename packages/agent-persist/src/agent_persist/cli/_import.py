@@ -1,0 +1,163 @@
+"""``import``: export files back into a store, all of them or nothing.
+
+    agent-persist import --url redis://localhost:6379/0 backup/
+    agent-persist import --replace --url sqlite:///agents.db essay-1.json
+
+Every file is read and checked first (:mod:`._import_plan`); a damaged file, or a thread
+that exists without ``--replace``, refuses the whole import before the store is touched.
+A write that still fails (the store goes away, or refuses something only it checks) undoes
+the import: the threads it wrote are deleted and the ones it replaced are written back from
+the copy read before deleting them, so a refused import leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .._json import JSON
+from ..stores.base import BaseStore
+from ._app import EXIT_CODES, StoreOptions, echo_json, fail, one_line, run, shown, store_options
+from ._errors import describe
+from ._import_plan import Plan, PlannedThread, plan_thread, read_import
+from ._transfer import export_thread
+
+__all__ = ["import_", "import_thread"]
+
+
+async def _shrink(store: BaseStore, thread_id: str, name: str, have: int, keep: int) -> None:
+    """Pop or clear the log down to ``keep`` items, as the source did."""
+    if keep == 0 and have:
+        await store.clear_log(thread_id, name)
+    else:
+        for _ in range(have - keep):
+            await store.pop(thread_id, name)
+
+
+async def import_thread(
+    store: BaseStore, thread_id: str, plan: Plan, *, written: set[str] | None = None
+) -> int:
+    """Write a planned thread into an empty thread of ``store``; returns its checkpoints.
+
+    Each checkpoint is put with the items its log changes add (pops and clears before it
+    are replayed), so every checkpoint sees its logs exactly as it did in the source.
+    ``written`` gets ``thread_id`` once a first write landed (what an undo must delete).
+    """
+    lengths: dict[str, int] = {}
+    for envelope, changes in plan:
+        appends: dict[str, list[JSON]] = {}
+        for name, (keep, added) in changes.items():
+            await _shrink(store, thread_id, name, lengths.get(name, 0), keep)
+            lengths[name] = keep + len(added)
+            appends[name] = added
+        if envelope is not None:
+            await store.put(envelope, appends=appends)
+        else:
+            for name, added in appends.items():
+                if added:
+                    await store.append(thread_id, name, added)
+        if written is not None:
+            written.add(thread_id)
+    return len(plan) - 1
+
+
+class _Import:
+    """One import's writes, and how to undo them."""
+
+    def __init__(self, store: BaseStore, threads: list[PlannedThread]) -> None:
+        self.store = store
+        self.threads = threads
+        self.written: set[str] = set()
+        self.copies: dict[str, dict[str, Any] | None] = {}
+        """Threads replaced: their export before deleting (``None``: it could not be read)."""
+
+    async def keep_copies(self, thread_ids: list[str]) -> None:
+        """Read each thread about to be replaced, to write it back if the import fails."""
+        for thread_id in thread_ids:
+            try:
+                self.copies[thread_id] = await export_thread(self.store, thread_id)
+            except Exception:  # a damaged thread: replacing it from a backup is the point
+                self.copies[thread_id] = None
+
+    async def write(self) -> int:
+        """Write every thread (deleting those replaced first); returns the checkpoints."""
+        count = 0
+        for thread in self.threads:
+            if thread.thread_id in self.copies:
+                self.written.add(thread.thread_id)
+                await self.store.delete_thread(thread.thread_id)
+            count += await import_thread(
+                self.store, thread.thread_id, thread.plan, written=self.written
+            )
+        return count
+
+    async def undo(self) -> str:
+        """Delete what was written and write back what was replaced; says how it went."""
+        lost: list[str] = []
+        for thread_id in sorted(self.written):
+            try:
+                await self.store.delete_thread(thread_id)
+                if thread_id not in self.copies:
+                    continue
+                copy = self.copies[thread_id]
+                if copy is None:
+                    lost.append(f"{shown(thread_id)} (unreadable before the import)")
+                    continue
+                planned = plan_thread(copy, where=f"the copy of thread {thread_id!r}")
+                await import_thread(self.store, thread_id, planned.plan)
+            except Exception as exc:
+                lost.append(f"{shown(thread_id)} ({type(exc).__name__}: {one_line(exc)})")
+        if lost:
+            return "undoing it failed for " + ", ".join(lost)
+        return "nothing of it was kept"
+
+
+@click.command("import", epilog=EXIT_CODES)
+@store_options
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
+@click.option(
+    "--replace", is_flag=True, help="Delete an existing thread of the same id before importing."
+)
+def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> None:
+    """Import threads from export files or directories (- reads stdin), all or nothing.
+
+    Every file is checked before anything is written; a damaged file is refused whole
+    (exit 1, naming the file, thread and checkpoint). A thread that already exists refuses
+    the import (exit 1, nothing written) unless --replace is given.
+    """
+    for path in paths:
+        if str(path) != "-" and not path.exists():
+            raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
+    threads = read_import(paths)
+
+    async def work(store: BaseStore) -> tuple[int, list[str]]:
+        existing = {t.thread_id for t in await store.list_threads()}
+        clashes = [t.thread_id for t in threads if t.thread_id in existing]
+        if clashes and not replace:
+            return 0, clashes
+        job = _Import(store, threads)
+        await job.keep_copies(clashes)
+        try:
+            return await job.write(), []
+        except BaseException as exc:
+            outcome = await job.undo()
+            if not isinstance(exc, Exception):
+                raise
+            message, code = describe(exc)
+            raise fail(f"import failed, {outcome}: {message}", code) from None
+
+    checkpoints, refused = run(options, work, must_exist=False)
+    imported = 0 if refused else len(threads)
+    if options.as_json:
+        echo_json({"threads": imported, "checkpoints": checkpoints, "refused": refused})
+    else:
+        click.echo(f"imported {imported} threads, {checkpoints} checkpoints")
+    if refused:
+        listed = ", ".join(shown(thread_id) for thread_id in refused[:5])
+        more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+        raise fail(
+            f"{len(refused)} threads exist ({listed}{more}); nothing imported "
+            "(pass --replace to overwrite them)"
+        )
