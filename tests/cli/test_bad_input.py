@@ -43,29 +43,22 @@ def assert_one_line(result: Result, code: int) -> str:
 
 # -- store URLs ---------------------------------------------------------------------------------
 
-PENDING = "store-level fix on branch urls"
-"""The store raises a raw driver error today; the command prints it on one line (exit 1)."""
-
 URL_ROWS: list[Any] = [
-    pytest.param("nosuch://host/db", "ls", EXIT_STORE, None, id="unknown-scheme"),
-    pytest.param("sqlite:///{tmp}/missing.db", "ls", EXIT_STORE, None, id="missing-sqlite-file"),
-    pytest.param(
-        "sqlite:///{tmp}/no/such/dir/x.db", "import", EXIT_STORE, None, id="missing-sqlite-dir"
-    ),
-    pytest.param("postgresql://[::1/db", "ls", EXIT_STORE, None, id="malformed-host"),
+    pytest.param("nosuch://host/db", "ls", EXIT_STORE, id="unknown-scheme"),
+    pytest.param("sqlite:///{tmp}/missing.db", "ls", EXIT_STORE, id="missing-sqlite-file"),
+    pytest.param("sqlite:///{tmp}/no/such/dir/x.db", "import", EXIT_STORE, id="missing-sqlite-dir"),
+    pytest.param("postgresql://[::1/db", "ls", EXIT_STORE, id="malformed-host"),
     pytest.param(
         "postgresql://postgres:secret@127.0.0.1:99999/test",
         "ls",
         EXIT_STORE,
-        None,
         id="postgres-port-out-of-range",
     ),
-    pytest.param("redis://127.0.0.1:70000/0", "ls", EXIT_STORE, None, id="redis-port-out-of-range"),
+    pytest.param("redis://127.0.0.1:70000/0", "ls", EXIT_STORE, id="redis-port-out-of-range"),
     pytest.param(
         "postgresql://nobody:secret@127.0.0.1:1/db",
         "ls",
         EXIT_STORE,
-        None,
         marks=pytest.mark.needs_extras,
         id="postgres-refused-port",
     ),
@@ -73,7 +66,6 @@ URL_ROWS: list[Any] = [
         "postgresql://nobody:se/cr:et@127.0.0.1:1/db",
         "ls",
         EXIT_STORE,
-        None,
         marks=pytest.mark.needs_extras,
         id="password-with-slash-reaches-the-server",
     ),
@@ -81,7 +73,6 @@ URL_ROWS: list[Any] = [
         "redis://127.0.0.1:1/0",
         "ls",
         EXIT_STORE,
-        None,
         marks=pytest.mark.needs_extras,
         id="redis-refused-port",
     ),
@@ -89,7 +80,6 @@ URL_ROWS: list[Any] = [
         "{postgres}/agent_persist_no_such_db",
         "ls",
         EXIT_STORE,
-        PENDING,
         marks=[pytest.mark.postgres, pytest.mark.needs_extras],
         id="postgres-missing-db",
     ),
@@ -97,7 +87,6 @@ URL_ROWS: list[Any] = [
         "{postgres_role}",
         "ls",
         EXIT_STORE,
-        PENDING,
         marks=[pytest.mark.postgres, pytest.mark.needs_extras],
         id="postgres-missing-role",
     ),
@@ -105,7 +94,6 @@ URL_ROWS: list[Any] = [
         "{redis}/99999",
         "ls",
         EXIT_STORE,
-        PENDING,
         marks=[pytest.mark.redis, pytest.mark.needs_extras],
         id="redis-db-out-of-range",
     ),
@@ -113,7 +101,6 @@ URL_ROWS: list[Any] = [
         "{redis}/abc",
         "ls",
         EXIT_STORE,
-        None,
         marks=[pytest.mark.redis, pytest.mark.needs_extras],
         id="redis-bad-db-path",
     ),
@@ -141,37 +128,18 @@ def _run_url(url: str, command: str, tmp_path: Path) -> Result:
     return invoke(command, "--url", url)
 
 
-@pytest.mark.parametrize(("template", "command", "code", "pending"), URL_ROWS)
+@pytest.mark.parametrize(("template", "command", "code"), URL_ROWS)
 def test_bad_store_url_is_one_line(
     template: str,
     command: str,
     code: int,
-    pending: str | None,
     request: pytest.FixtureRequest,
     tmp_path: Path,
 ) -> None:
     result = _run_url(_url(template, request, tmp_path), command, tmp_path)
-    line = assert_one_line(result, code if pending is None else result.exit_code)
-    assert result.exit_code != 0
+    line = assert_one_line(result, code)
     assert "secret" not in line
     assert "cr:et" not in line
-
-
-@pytest.mark.parametrize(
-    ("template", "command", "code", "pending"),
-    [row for row in URL_ROWS if row.values[3] is not None],
-)
-@pytest.mark.xfail(strict=True, reason=PENDING)
-def test_bad_store_url_exit_code_after_the_store_fix(
-    template: str,
-    command: str,
-    code: int,
-    pending: str | None,
-    request: pytest.FixtureRequest,
-    tmp_path: Path,
-) -> None:
-    result = _run_url(_url(template, request, tmp_path), command, tmp_path)
-    assert_one_line(result, code)
 
 
 def test_a_missing_sqlite_dir_creates_nothing(tmp_path: Path) -> None:
