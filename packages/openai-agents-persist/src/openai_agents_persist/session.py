@@ -171,8 +171,8 @@ class StoreSession:
         """The newest ``limit`` items, oldest first (all of them when there is no limit).
 
         ``limit`` falls back to ``session_settings.limit``; 0 gives ``[]``. With
-        ``on_bad_item="skip"``, damaged items are left out (the window is not widened to
-        make up for them, as the SDK's own sessions do).
+        ``on_bad_item="skip"``, damaged items are left out and ``limit`` counts readable
+        items, as in the SDK's own sessions.
 
         Raises:
             InvalidLimitError: ``limit`` is negative.
@@ -213,11 +213,28 @@ class StoreSession:
             return None
 
     async def _read_around_damage(self, limit: int | None) -> list[Any]:
-        """Read item by item where needed, naming each damaged one (raise, or skip and log)."""
-        length = await self.store.log_length(self.session_id, ITEMS_LOG)
-        start = 0 if limit is None else max(0, length - limit)
+        """Read item by item where needed, naming each damaged item (raise, or skip and log).
+
+        Skipping reads older items until ``limit`` readable ones are found, as the SDK's
+        ``SQLiteSession`` widens its window over rows that do not parse.
+        """
+        stop = await self.store.log_length(self.session_id, ITEMS_LOG)
+        start = 0 if limit is None else max(0, stop - limit)
+        items: list[Any] = []
+        bad: list[BadItem] = []
+        while True:
+            older, older_bad = await self._read_range(start, stop)
+            items, bad = older + items, older_bad + bad
+            if limit is None or len(items) >= limit or start == 0 or not self._bad_items.skips:
+                break
+            start, stop = max(0, start - (limit - len(items))), start
+        self._bad_items.handle(bad)
+        return items if limit is None else items[-limit:]
+
+    async def _read_range(self, start: int, stop: int) -> tuple[list[Any], list[BadItem]]:
+        """The readable items of ``[start:stop]`` and the damaged ones."""
         entries = await read_around_damage(
-            self.store, self.session_id, ITEMS_LOG, start=start, stop=length
+            self.store, self.session_id, ITEMS_LOG, start=start, stop=stop
         )
         items: list[Any] = []
         bad: list[BadItem] = []
@@ -229,8 +246,7 @@ class StoreSession:
                 items.append(self._formats.unwrap(entry.value, where=self._where))
             except CorruptItemError as exc:
                 bad.append(BadItem(entry.position, reason_of(exc), readable=True))
-        self._bad_items.handle(bad)
-        return items
+        return items, bad
 
     async def add_items(
         self,
@@ -258,18 +274,16 @@ class StoreSession:
     ) -> TResponseInputItem | None:
         """Remove and return the newest item; concurrent callers never get the same one.
 
-        A damaged newest item is neither removed nor stepped over, whatever ``on_bad_item``
-        says: removing it would lose it, stepping over it would remove an item the caller
-        did not mean (the Runner pops to undo its newest input).
+        The newest item is read before it is popped, so a damaged one is neither removed
+        nor stepped over, whatever ``on_bad_item`` says: removing it would lose it (a store
+        cannot put back bytes it cannot decode), stepping over it would remove an item the
+        caller did not mean (the Runner pops to undo its newest input).
 
         Raises:
             DamagedItemError: The newest item cannot be read; it stays where it was.
             FutureItemFormatError: A newer adapter wrote it; it stays where it was.
         """
-        stored = await self._pop_stored()
-        if stored is None:
-            return None
-        item = await self._unwrap_popped(stored)
+        item = await self._pop(None)
         if not self._warned_plain_encrypted_pop and is_encrypted_envelope(item):
             self._warned_plain_encrypted_pop = True
             logger.warning(
@@ -280,7 +294,7 @@ class StoreSession:
                 "openai_agents_persist.EncryptedStoreSession instead",
                 self.session_id,
             )
-        return cast("TResponseInputItem", item)
+        return cast("TResponseInputItem | None", item)
 
     async def pop_item_checked(
         self,
@@ -299,32 +313,35 @@ class StoreSession:
         Raises:
             DamagedItemError: The newest item cannot be read; it stays where it was.
         """
+        return cast("TResponseInputItem | None", await self._pop(check))
+
+    async def _pop(self, check: Callable[[Any], object] | None) -> Any:
+        """Read the newest item, ``check`` it, pop it; ``None`` when there is none."""
         newest = await self._newest()
-        if newest is None:
+        if not newest:
             return None
-        check(newest)
+        if check is not None:
+            check(newest[0])
         stored = await self._pop_stored()
         if stored is None:
             return None
         item = await self._unwrap_popped(stored)
-        if item != newest:  # another writer popped or appended between the look and the pop
+        if check is not None and item != newest[0]:  # another writer got in between
             try:
                 check(item)
             except Exception:
                 await self.store.append(self.session_id, ITEMS_LOG, [stored])
                 raise
-        return cast("TResponseInputItem", item)
+        return item
 
-    async def _newest(self) -> Any:
-        """The newest item without removing it, or ``None``."""
+    async def _newest(self) -> list[Any]:
+        """The newest item without removing it (``[]`` when there is none)."""
         try:
             newest = await self.store.tail(self.session_id, ITEMS_LOG, 1)
         except CorruptCheckpointError as exc:
             raise await self._damaged_newest(exc, readable=False) from exc
-        if not newest:
-            return None
         try:
-            return self._formats.unwrap(newest[0], where=self._where)
+            return [self._formats.unwrap(stored, where=self._where) for stored in newest]
         except CorruptItemError as exc:
             raise await self._damaged_newest(exc, readable=True) from exc
 
