@@ -7,8 +7,10 @@ taken and how a row that does not parse is skipped, and the SDK's ``EncryptedSes
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import shlex
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
@@ -19,10 +21,12 @@ import pytest
 from agents import Agent, Runner, SessionSettings, SQLiteSession
 from agents.extensions.memory import EncryptedSession
 from agents.testing import ScriptedModel, assistant_message
+from click.testing import CliRunner
 from cryptography.fernet import Fernet, InvalidToken
 from oa_support import Backend
 
 from agent_persist import open_store
+from agent_persist.cli import cli
 from agent_persist.errors import AgentPersistError
 from damage_support import GARBAGE, TRUNCATED, damage_log_item
 from openai_agents_persist import (
@@ -334,3 +338,45 @@ async def test_skip_returns_what_the_sdk_sqlite_session_returns(
         else:
             await damage(backend, 2, TRUNCATED)
         assert [await session.get_items(), await session.get_items(3)] == expected
+
+
+def location_args(backend: Backend) -> list[str]:
+    """The store options of ``backend`` as the command spells them."""
+    args: list[str] = []
+    for key, value in backend.options.items():
+        args += [f"--{key}", str(value)]
+    return args
+
+
+@pytest.mark.parametrize("kind", ["damaged bytes", "not an item"])
+async def test_the_suggested_quarantine_command_makes_the_session_readable(
+    durable_backend: Backend, kind: str
+) -> None:
+    async with durable_backend.open() as store:
+        session = StoreSession("s", store=store)
+        await session.add_items([message(0), message(1)])
+        await store.append("s", ITEMS_LOG, ["not an item"])
+        await session.add_items([message(3), message(4)])
+    if kind == "damaged bytes":
+        await damage(durable_backend, 2, TRUNCATED)
+    async with durable_backend.open() as store:
+        with pytest.raises(DamagedItemError) as raised:
+            await StoreSession("s", store=store).get_items()
+    command = shlex.split(str(raised.value).split("`")[1])
+    assert command[:2] == ["agent-persist", "quarantine"]
+    args = [durable_backend.url if arg == "STORE_URL" else arg for arg in command[1:]]
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, [*args, *location_args(durable_backend)]
+    )
+    assert result.exit_code == 0, result.output
+    async with durable_backend.open() as store:
+        session = StoreSession("s", store=store)
+        assert await session.get_items() == [message(n) for n in (0, 1, 3, 4)]
+        assert await session.pop_item() == message(4)
+        (record,) = await store.read_log("s", f"quarantine/{ITEMS_LOG}")
+        (moved,) = record["items"]
+        assert moved["position"] == 2
+        if kind == "not an item":
+            assert moved["item"] == "not an item"
+        else:
+            assert moved["text"] == TRUNCATED.removeprefix(b"json:").decode()

@@ -26,6 +26,7 @@ from ._app import EXIT_FAILED, EXIT_OK, EXIT_STORE, EXIT_USAGE, CliConfig
 from ._inspect import diff, history, ls, show
 from ._maintain import prune, verify
 from ._migrate import migrate
+from ._quarantine import quarantine
 from ._transfer import export, import_
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_STORE", "EXIT_USAGE", "CliConfig", "cli", "main"]
@@ -49,7 +50,7 @@ def cli(ctx: click.Context) -> None:
         ctx.obj = CliConfig()
 
 
-for _command in (ls, show, history, diff, export, import_, migrate, verify, prune):
+for _command in (ls, show, history, diff, export, import_, migrate, verify, prune, quarantine):
     cli.add_command(_command)
 
 
