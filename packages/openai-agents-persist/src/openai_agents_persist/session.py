@@ -92,7 +92,7 @@ class StoreSession:
         session_id: str,
         *,
         store: BaseStore,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
         state: StateHook | None = None,
         checkpoints: bool = False,
         item_formats: ItemFormats = ITEM_FORMATS,
@@ -130,7 +130,8 @@ class StoreSession:
         """A session on its own store opened from ``url``; ``async with`` closes it.
 
         ``options`` split between the session (``session_settings``, ``state``,
-        ``checkpoints``, ``item_formats``) and the store (``ttl``, ``namespace``...).
+        ``checkpoints``, ``item_formats``, ``refresh_on_read``, ``on_bad_item``) and the
+        store (``ttl``, ``namespace``...).
         """
         session_keys = {
             "session_settings",
