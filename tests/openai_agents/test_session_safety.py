@@ -380,3 +380,19 @@ async def test_the_suggested_quarantine_command_makes_the_session_readable(
             assert moved["item"] == "not an item"
         else:
             assert moved["text"] == TRUNCATED.removeprefix(b"json:").decode()
+
+
+async def test_remembered_damage_is_a_hint_that_never_hides_an_item(
+    durable_backend: Backend,
+) -> None:
+    """Skip remembers where damage was; once the log is rewritten, every item reads again."""
+    async with durable_backend.open() as store:
+        session = StoreSession("s", store=store, on_bad_item="skip")
+        await session.add_items([message(n) for n in range(5)])
+        await damage(durable_backend, 1, GARBAGE)
+        assert len(await session.get_items()) == 4
+        assert await session.get_items(4) == [message(n) for n in (0, 2, 3, 4)]
+        await store.clear_log("s", ITEMS_LOG)  # what a quarantine does: position 1 is now good
+        await session.add_items([message(n) for n in range(3)])
+        assert await session.get_items(2) == [message(1), message(2)]
+        assert await session.get_items() == [message(n) for n in range(3)]

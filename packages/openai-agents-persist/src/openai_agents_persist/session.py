@@ -114,6 +114,8 @@ class StoreSession:
         self._owns_store = False
         self._where = f"session {session_id!r}"
         self._bad_items = BadItemPolicy(on_bad_item, session_id=session_id, log=ITEMS_LOG)
+        self._damaged_at: set[int] = set()
+        """Positions found damaged by the last reads: where the next read cuts the log."""
         self._warned_plain_encrypted_pop = False
 
     @property
@@ -185,8 +187,8 @@ class StoreSession:
             raise InvalidLimitError(f"{self._where}: limit must not be negative, got {resolved}")
         if resolved == 0:
             return []
-        items = await self._read_fast(resolved)
-        if items is None:  # a damaged item somewhere: find it, item by item
+        items = None if self._damaged_at else await self._read_fast(resolved)
+        if items is None:  # a damaged item somewhere: read around it
             items = await self._read_around_damage(resolved)
         if items and self._refresh_on_read:
             await touch(self.store, self.session_id)
@@ -217,7 +219,9 @@ class StoreSession:
         """Read item by item where needed, naming each damaged item (raise, or skip and log).
 
         Skipping reads older items until ``limit`` readable ones are found, as the SDK's
-        ``SQLiteSession`` widens its window over rows that do not parse.
+        ``SQLiteSession`` widens its window over rows that do not parse. The positions found
+        are remembered, so the next read cuts the log around them at once (one read per
+        part) instead of failing the whole-log read and halving again.
         """
         stop = await self.store.log_length(self.session_id, ITEMS_LOG)
         start = 0 if limit is None else max(0, stop - limit)
@@ -234,19 +238,32 @@ class StoreSession:
 
     async def _read_range(self, start: int, stop: int) -> tuple[list[Any], list[BadItem]]:
         """The readable items of ``[start:stop]`` and the damaged ones."""
-        entries = await read_around_damage(
-            self.store, self.session_id, ITEMS_LOG, start=start, stop=stop
+        parts = await read_around_damage(
+            self.store,
+            self.session_id,
+            ITEMS_LOG,
+            start=start,
+            stop=stop,
+            suspects=self._damaged_at,
         )
         items: list[Any] = []
         bad: list[BadItem] = []
-        for entry in entries:
-            if entry.error is not None:
-                bad.append(BadItem(entry.position, reason_of(entry.error), readable=False))
+        for part in parts:
+            if part.error is not None:
+                bad.append(BadItem(part.start, reason_of(part.error), readable=False))
                 continue
             try:
-                items.append(self._formats.unwrap(entry.value, where=self._where))
-            except CorruptItemError as exc:
-                bad.append(BadItem(entry.position, reason_of(exc), readable=True))
+                items += self._formats.unwrap_all(part.values, where=self._where)
+                continue
+            except CorruptItemError:
+                pass  # a value that is not an item: find it
+            for position, value in enumerate(part.values, part.start):
+                try:
+                    items.append(self._formats.unwrap(value, where=self._where))
+                except CorruptItemError as exc:
+                    bad.append(BadItem(position, reason_of(exc), readable=True))
+        outside = {p for p in self._damaged_at if not start <= p < stop}
+        self._damaged_at = outside | {item.position for item in bad}
         return items, bad
 
     async def add_items(

@@ -32,7 +32,7 @@ from typing import Any
 import click
 
 from .._json import JSON
-from ..damaged_items import LogEntry, read_around_damage
+from ..damaged_items import LogPart, read_around_damage
 from ..errors import CorruptCheckpointError
 from ..stores.base import BaseStore
 from ._app import EXIT_CODES, EXIT_FAILED, StoreOptions, echo_json, fail, run, shown, store_options
@@ -115,29 +115,29 @@ async def plan_quarantine(
             f"0-{length - 1})"
         )
         return plan
-    entries = await read_around_damage(store, thread_id, log, stop=length)
     named = set(positions)
-    unnamed = [e.position for e in entries if e.error is not None and e.position not in named]
+    parts = await read_around_damage(store, thread_id, log, stop=length, suspects=named)
+    unnamed = [p.start for p in parts if p.error is not None and p.start not in named]
     if unnamed:
         plan.refusal = (
             f"{plan.where()} also has damaged items at positions "
             f"{', '.join(map(str, unnamed))}; name them too (they cannot be kept in place)"
         )
         return plan
-    for entry in entries:
-        if entry.position not in named:
-            plan.kept.append(entry.value)
+    for part in parts:  # each named position is a part of its own (a suspect)
+        if part.start not in named:
+            plan.kept += part.values
             continue
-        moved = await _moved(store, plan, entry, length)
+        moved = await _moved(store, plan, part, length)
         if moved.readable and not force:
             plan.refusal = (
-                f"position {entry.position} of {plan.where()} holds an item the store reads; "
+                f"position {part.start} of {plan.where()} holds an item the store reads; "
                 "pass --force to quarantine it anyway"
             )
             return plan
         if not moved.saved and not discard_unreadable:
             plan.refusal = (
-                f"the store cannot show the bytes of the item at position {entry.position} of "
+                f"the store cannot show the bytes of the item at position {part.start} of "
                 f"{plan.where()} ({moved.reason}); back them up with the database's own "
                 "tools, or pass --discard-unreadable to drop them"
             )
@@ -146,17 +146,17 @@ async def plan_quarantine(
     return plan
 
 
-async def _moved(store: BaseStore, plan: Plan, entry: LogEntry, length: int) -> Moved:
-    if entry.error is None:
-        return Moved(entry.position, "forced: the store reads it", True, {"item": entry.value})
-    reason = f"{type(entry.error).__name__}: {' '.join(str(entry.error).split())}"
-    stored = await _stored_text(store, plan.thread_id, plan.log, entry.position, length)
+async def _moved(store: BaseStore, plan: Plan, part: LogPart, length: int) -> Moved:
+    if part.error is None:
+        return Moved(part.start, "forced: the store reads it", True, {"item": part.values[0]})
+    reason = f"{type(part.error).__name__}: {' '.join(str(part.error).split())}"
+    stored = await _stored_text(store, plan.thread_id, plan.log, part.start, length)
     if stored is None:
-        return Moved(entry.position, reason, False, {})
+        return Moved(part.start, reason, False, {})
     try:
-        return Moved(entry.position, reason, False, {"text": stored.decode("utf-8")})
+        return Moved(part.start, reason, False, {"text": stored.decode("utf-8")})
     except UnicodeDecodeError:
-        return Moved(entry.position, reason, False, {"base64": base64.b64encode(stored).decode()})
+        return Moved(part.start, reason, False, {"base64": base64.b64encode(stored).decode()})
 
 
 async def _stored_text(
