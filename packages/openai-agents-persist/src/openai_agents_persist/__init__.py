@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
     from .decorator import persistent_run
     from .drift import CATEGORIES, NO_STATE_CHANGE, config_changes
+    from .encryption import EncryptedStoreSession, UnauthenticatedItemError
     from .errors import (
         CorruptItemError,
+        DamagedItemError,
         FutureItemFormatError,
         InvalidLimitError,
         MissingAgentError,
@@ -49,7 +51,9 @@ _EXPORTS = {
     "CATEGORIES": ".drift",
     "CorruptItemError": ".errors",
     "DEFAULT_PRICES": ".audit",
+    "DamagedItemError": ".errors",
     "DriftOption": "agent_persist.drift",
+    "EncryptedStoreSession": ".encryption",
     "Fact": ".user_memory",
     "FutureItemFormatError": ".errors",
     "ITEMS_LOG": ".session",
@@ -69,6 +73,7 @@ _EXPORTS = {
     "TURN_KIND": ".checkpoints",
     "TrimToolOutputs": ".policies",
     "TurnCheckpoint": ".checkpoints",
+    "UnauthenticatedItemError": ".encryption",
     "UnknownRenameError": ".errors",
     "UserMemory": ".user_memory",
     "agent_config": ".fingerprint",
@@ -115,7 +120,9 @@ __all__ = [
     "AuditReport",
     "AuditTrail",
     "CorruptItemError",
+    "DamagedItemError",
     "DriftOption",
+    "EncryptedStoreSession",
     "Fact",
     "FutureItemFormatError",
     "InvalidLimitError",
@@ -129,6 +136,7 @@ __all__ = [
     "SummaryPlusRecent",
     "TrimToolOutputs",
     "TurnCheckpoint",
+    "UnauthenticatedItemError",
     "UnknownRenameError",
     "UserMemory",
     "__version__",

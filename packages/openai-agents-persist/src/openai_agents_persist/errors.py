@@ -23,6 +23,7 @@ from agent_persist.errors import (
 
 __all__ = [
     "CorruptItemError",
+    "DamagedItemError",
     "FutureItemFormatError",
     "InvalidLimitError",
     "MissingAgentError",
@@ -38,6 +39,25 @@ class InvalidLimitError(AgentPersistError, ValueError):
 
 class CorruptItemError(CorruptCheckpointError):
     """A stored session item that is not a versioned item this adapter wrote."""
+
+
+class DamagedItemError(CorruptItemError):
+    """A session item that cannot be read, at a known position of the session's log.
+
+    The message says how to go on: open the session with ``on_bad_item="skip"``, or move the
+    item aside with ``agent-persist quarantine``. Nothing was changed.
+
+    Attributes:
+        session_id: The session (the store's thread id).
+        log: The log holding the item (``"items"``).
+        positions: Where the damaged items are, 0 being the oldest item of the log.
+    """
+
+    def __init__(self, message: str, *, session_id: str, log: str, positions: list[int]) -> None:
+        super().__init__(message)
+        self.session_id = session_id
+        self.log = log
+        self.positions = positions
 
 
 class FutureItemFormatError(FutureVersionError):

@@ -25,7 +25,14 @@ from agent_persist.errors import MigrationFailedError, MissingMigrationError
 
 from .errors import CorruptItemError, FutureItemFormatError
 
-__all__ = ["ITEM_FORMATS", "ITEM_FORMAT_VERSION", "SDK_VERSION", "ItemFormats", "wrap_item"]
+__all__ = [
+    "ITEM_FORMATS",
+    "ITEM_FORMAT_VERSION",
+    "SDK_VERSION",
+    "ItemFormats",
+    "is_encrypted_envelope",
+    "wrap_item",
+]
 
 ITEM_FORMAT_VERSION = 1
 """The item format this code writes. 0: a bare SDK item; 1: ``{"v", "sdk", "item"}``."""
@@ -42,6 +49,14 @@ _F = TypeVar("_F", bound=ItemMigration)
 def wrap_item(item: Any) -> dict[str, Any]:
     """The stored form of an item: the item with its format and SDK versions."""
     return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item}
+
+
+def is_encrypted_envelope(item: Any) -> bool:
+    """Whether ``item`` has the shape the SDK's ``EncryptedSession`` stores, as it tests it."""
+    if type(item) is not dict:
+        return False
+    fields = cast("dict[str, Any]", item)
+    return fields.get("__enc__") == 1 and "payload" in fields and "kid" in fields and "v" in fields
 
 
 class ItemFormats:

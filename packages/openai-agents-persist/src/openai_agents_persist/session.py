@@ -12,21 +12,38 @@ one atomic append (or, with checkpoints on, one
 atomic ``put`` of the turn's items and a checkpoint), ``pop_item`` a ``pop`` and
 ``clear_session`` a ``clear_log``. Its results equal the SDK's ``SQLiteSession`` on every
 sequence of operations (``tests/openai_agents/test_session_differential.py``), on every store.
+
+A stored item that cannot be read (damaged bytes, or JSON that is not a session item) raises
+:class:`~openai_agents_persist.errors.DamagedItemError` naming the session, the log and the
+item's position, with what to do next; ``on_bad_item="skip"`` leaves such items out of
+``get_items`` instead, with one warning each. ``pop_item`` never removes one nor steps over
+it: it raises in both modes, and ``agent-persist quarantine`` moves the item aside.
+
+Under the SDK's ``EncryptedSession``, use :class:`~openai_agents_persist.EncryptedStoreSession`:
+the SDK's wrapper authenticates items before popping them only over its own ``SQLiteSession``
+and, over any other session, drops every item a wrong key cannot decrypt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, cast
 
 from agents import RunContextWrapper, SessionSettings, TResponseInputItem
-from agents.memory.session_settings import resolve_session_limit
+from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
 from typing_extensions import Self
 
 from agent_persist import BaseStore, Envelope, open_store
-from agent_persist.errors import AgentPersistError, ConflictError, ThreadNotFoundError
+from agent_persist.damaged_items import read_around_damage
+from agent_persist.errors import (
+    AgentPersistError,
+    ConflictError,
+    CorruptCheckpointError,
+    ThreadNotFoundError,
+)
 
+from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
 from ._item_lines import current_items, parse_lines
 from .checkpoints import (
     TURN_KIND,
@@ -37,8 +54,8 @@ from .checkpoints import (
     producer,
     usage_dict,
 )
-from .errors import InvalidLimitError
-from .items import ITEM_FORMATS, ItemFormats, wrap_item
+from .errors import CorruptItemError, InvalidLimitError
+from .items import ITEM_FORMATS, ItemFormats, is_encrypted_envelope, wrap_item
 from .retention import touch
 
 __all__ = ["ITEMS_LOG", "StoreSession"]
@@ -56,13 +73,18 @@ class StoreSession:
     Args:
         session_id: The conversation; any string (it is data, never part of a query).
         store: Where items and checkpoints go; the caller opens and closes it.
-        session_settings: The SDK's settings; ``limit`` is the default of ``get_items``.
+        session_settings: The SDK's settings (or a dict of them, checked as the SDK's own
+            sessions check it); ``limit`` is the default of ``get_items``.
         state: A hook returning the application state to record with every turn; giving
             one turns checkpoints on.
         checkpoints: Write a checkpoint envelope with every ``add_items`` (usage only when
             there is no ``state`` hook).
         item_formats: The item migrations to read with (the process-wide ones by default).
         refresh_on_read: Refresh the store's TTL on ``get_items`` too (one extra write).
+        on_bad_item: ``"raise"`` (the default): a stored item that cannot be read raises
+            :class:`~openai_agents_persist.errors.DamagedItemError`; ``"skip"``:
+            ``get_items`` leaves it out and logs a warning naming it. ``pop_item`` raises
+            in both modes rather than remove it or step over it.
     """
 
     def __init__(
@@ -70,16 +92,17 @@ class StoreSession:
         session_id: str,
         *,
         store: BaseStore,
-        session_settings: SessionSettings | None = None,
+        session_settings: SessionSettings | dict[str, Any] | None = None,
         state: StateHook | None = None,
         checkpoints: bool = False,
         item_formats: ItemFormats = ITEM_FORMATS,
         refresh_on_read: bool = False,
+        on_bad_item: OnBadItem = "raise",
     ) -> None:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
         self.session_id = session_id
-        self.session_settings: SessionSettings | None = session_settings or SessionSettings()
+        self.session_settings = session_settings
         self.store = store
         self._state = state
         self._checkpoints = checkpoints or state is not None
@@ -90,13 +113,27 @@ class StoreSession:
         self._head_loaded = False
         self._owns_store = False
         self._where = f"session {session_id!r}"
+        self._bad_items = BadItemPolicy(on_bad_item, session_id=session_id, log=ITEMS_LOG)
+        self._damaged_at: set[int] = set()
+        """Positions found damaged by the last reads: where the next read cuts the log."""
+        self._warned_plain_encrypted_pop = False
+
+    @property
+    def session_settings(self) -> SessionSettings:
+        """The SDK's settings; a dict assigned here is checked and converted, as the SDK does."""
+        return self._session_settings
+
+    @session_settings.setter
+    def session_settings(self, value: SessionSettings | dict[str, Any] | None) -> None:
+        self._session_settings = _session_settings(value)
 
     @classmethod
     def open(cls, session_id: str, url: str = "sqlite:///agents.db", **options: Any) -> Self:
         """A session on its own store opened from ``url``; ``async with`` closes it.
 
         ``options`` split between the session (``session_settings``, ``state``,
-        ``checkpoints``, ``item_formats``) and the store (``ttl``, ``namespace``...).
+        ``checkpoints``, ``item_formats``, ``refresh_on_read``, ``on_bad_item``) and the
+        store (``ttl``, ``namespace``...).
         """
         session_keys = {
             "session_settings",
@@ -104,6 +141,7 @@ class StoreSession:
             "checkpoints",
             "item_formats",
             "refresh_on_read",
+            "on_bad_item",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
         store = open_store(url, **{k: v for k, v in options.items() if k not in session_keys})
@@ -135,35 +173,98 @@ class StoreSession:
     ) -> list[TResponseInputItem]:
         """The newest ``limit`` items, oldest first (all of them when there is no limit).
 
-        ``limit`` falls back to ``session_settings.limit``; 0 gives ``[]``.
+        ``limit`` falls back to ``session_settings.limit``; 0 gives ``[]``. With
+        ``on_bad_item="skip"``, damaged items are left out and ``limit`` counts readable
+        items, as in the SDK's own sessions.
 
         Raises:
             InvalidLimitError: ``limit`` is negative.
-            CorruptItemError: A stored item is damaged (nothing is changed).
+            DamagedItemError: A stored item cannot be read (nothing is changed).
             FutureItemFormatError: A newer adapter wrote an item.
         """
         resolved = resolve_session_limit(limit, self.session_settings)
-        if resolved is None:
-            lines = await self.store.read_log_lines(self.session_id, ITEMS_LOG)
-        elif resolved < 0:
+        if resolved is not None and resolved < 0:
             raise InvalidLimitError(f"{self._where}: limit must not be negative, got {resolved}")
-        elif resolved == 0:
+        if resolved == 0:
             return []
-        else:
-            lines = await self.store.tail_lines(self.session_id, ITEMS_LOG, resolved)
-        if lines and self._refresh_on_read:
+        items = None if self._damaged_at else await self._read_fast(resolved)
+        if items is None:  # a damaged item somewhere: read around it
+            items = await self._read_around_damage(resolved)
+        if items and self._refresh_on_read:
             await touch(self.store, self.session_id)
+        return items
+
+    async def _read_fast(self, limit: int | None) -> list[Any] | None:
+        """The items from one read and one parse, or ``None`` if an item cannot be read."""
+        try:
+            lines = await (
+                self.store.read_log_lines(self.session_id, ITEMS_LOG)
+                if limit is None
+                else self.store.tail_lines(self.session_id, ITEMS_LOG, limit)
+            )
+        except CorruptCheckpointError:
+            return None
         items = None if self._formats.renames else current_items(lines)
         if items is not None:
             return items  # the fast path: current format, no renames declared
         stored = parse_lines(lines)
-        if stored is None:  # a damaged item: the store's own read names it
-            stored = await (
-                self.store.read_log(self.session_id, ITEMS_LOG)
-                if resolved is None
-                else self.store.tail(self.session_id, ITEMS_LOG, resolved)
-            )
-        return self._formats.unwrap_all(stored, where=self._where)
+        if stored is None:
+            return None
+        try:
+            return self._formats.unwrap_all(stored, where=self._where)
+        except CorruptItemError:
+            return None
+
+    async def _read_around_damage(self, limit: int | None) -> list[Any]:
+        """Read item by item where needed, naming each damaged item (raise, or skip and log).
+
+        Skipping reads older items until ``limit`` readable ones are found, as the SDK's
+        ``SQLiteSession`` widens its window over rows that do not parse. The positions found
+        are remembered, so the next read cuts the log around them at once (one read per
+        part) instead of failing the whole-log read and halving again.
+        """
+        stop = await self.store.log_length(self.session_id, ITEMS_LOG)
+        start = 0 if limit is None else max(0, stop - limit)
+        items: list[Any] = []
+        bad: list[BadItem] = []
+        while True:
+            older, older_bad = await self._read_range(start, stop)
+            items, bad = older + items, older_bad + bad
+            if limit is None or len(items) >= limit or start == 0 or not self._bad_items.skips:
+                break
+            start, stop = max(0, start - (limit - len(items))), start
+        self._bad_items.handle(bad)
+        return items if limit is None else items[-limit:]
+
+    async def _read_range(self, start: int, stop: int) -> tuple[list[Any], list[BadItem]]:
+        """The readable items of ``[start:stop]`` and the damaged ones."""
+        parts = await read_around_damage(
+            self.store,
+            self.session_id,
+            ITEMS_LOG,
+            start=start,
+            stop=stop,
+            suspects=self._damaged_at,
+        )
+        items: list[Any] = []
+        bad: list[BadItem] = []
+        for part in parts:
+            if part.error is not None:
+                bad.append(BadItem(part.start, reason_of(part.error), readable=False))
+                continue
+            try:
+                items += self._formats.unwrap_all(part.values, where=self._where)
+                continue
+            except CorruptItemError:
+                pass  # a value that is not an item: find it
+            for position, value in enumerate(part.values, part.start):
+                try:
+                    items.append(self._formats.unwrap(value, where=self._where))
+                except CorruptItemError as exc:
+                    bad.append(BadItem(position, reason_of(exc), readable=True))
+        outside = {p for p in self._damaged_at if not start <= p < stop}
+        self._damaged_at = outside | {item.position for item in bad}
+        return items, bad
 
     async def add_items(
         self,
@@ -191,16 +292,98 @@ class StoreSession:
     ) -> TResponseInputItem | None:
         """Remove and return the newest item; concurrent callers never get the same one.
 
-        An item that cannot be read is put back before the error is raised.
+        The newest item is read before it is popped, so a damaged one is neither removed
+        nor stepped over, whatever ``on_bad_item`` says: removing it would lose it (a store
+        cannot put back bytes it cannot decode), stepping over it would remove an item the
+        caller did not mean (the Runner pops to undo its newest input).
+
+        Raises:
+            DamagedItemError: The newest item cannot be read; it stays where it was.
+            FutureItemFormatError: A newer adapter wrote it; it stays where it was.
         """
-        stored = await self.store.pop(self.session_id, ITEMS_LOG)
+        item = await self._pop(None)
+        if not self._warned_plain_encrypted_pop and is_encrypted_envelope(item):
+            self._warned_plain_encrypted_pop = True
+            logger.warning(
+                "session %r: pop_item handed out an EncryptedSession envelope. The SDK's "
+                "EncryptedSession authenticates an item before popping it only over its own "
+                "SQLiteSession; over this session it drops every item it cannot decrypt, so "
+                "one pop with a wrong key empties the session. Wrap this session with "
+                "openai_agents_persist.EncryptedStoreSession instead",
+                self.session_id,
+            )
+        return cast("TResponseInputItem | None", item)
+
+    async def pop_item_checked(
+        self,
+        check: Callable[[Any], object],
+        *,
+        wrapper: RunContextWrapper[Any] | None = None,
+    ) -> TResponseInputItem | None:
+        """Remove and return the newest item only if ``check(item)`` returns.
+
+        For a wrapper that must vet an item before it is gone (an encrypted session checks
+        that it authenticates, as the SDK's ``EncryptedSession`` does inside a
+        ``SQLiteSession`` transaction). When ``check`` raises, its error propagates and the
+        item stays where it was: the newest item is checked before the pop, and checked
+        again and put back if another writer changed it in between.
+
+        Raises:
+            DamagedItemError: The newest item cannot be read; it stays where it was.
+        """
+        return cast("TResponseInputItem | None", await self._pop(check))
+
+    async def _pop(self, check: Callable[[Any], object] | None) -> Any:
+        """Read the newest item, ``check`` it, pop it; ``None`` when there is none."""
+        newest = await self._newest()
+        if not newest:
+            return None
+        if check is not None:
+            check(newest[0])
+        stored = await self._pop_stored()
         if stored is None:
             return None
+        item = await self._unwrap_popped(stored)
+        if check is not None and item != newest[0]:  # another writer got in between
+            try:
+                check(item)
+            except Exception:
+                await self.store.append(self.session_id, ITEMS_LOG, [stored])
+                raise
+        return item
+
+    async def _newest(self) -> list[Any]:
+        """The newest item without removing it (``[]`` when there is none)."""
         try:
-            return cast("TResponseInputItem", self._formats.unwrap(stored, where=self._where))
-        except AgentPersistError:
+            newest = await self.store.tail(self.session_id, ITEMS_LOG, 1)
+        except CorruptCheckpointError as exc:
+            raise await self._damaged_newest(exc, readable=False) from exc
+        try:
+            return [self._formats.unwrap(stored, where=self._where) for stored in newest]
+        except CorruptItemError as exc:
+            raise await self._damaged_newest(exc, readable=True) from exc
+
+    async def _pop_stored(self) -> Any:
+        """Pop the newest stored item; the store keeps one it cannot decode, and so it stays."""
+        try:
+            return await self.store.pop(self.session_id, ITEMS_LOG)
+        except CorruptCheckpointError as exc:
+            raise await self._damaged_newest(exc, readable=False) from exc
+
+    async def _unwrap_popped(self, stored: Any) -> Any:
+        """The item inside a popped stored item; one that cannot be read is put back first."""
+        try:
+            return self._formats.unwrap(stored, where=self._where)
+        except AgentPersistError as exc:
             await self.store.append(self.session_id, ITEMS_LOG, [stored])
+            if isinstance(exc, CorruptItemError):
+                raise await self._damaged_newest(exc, readable=True) from exc
             raise
+
+    async def _damaged_newest(self, exc: AgentPersistError, *, readable: bool) -> Exception:
+        position = await self.store.log_length(self.session_id, ITEMS_LOG) - 1
+        bad = BadItem(position, reason_of(exc), readable=readable)
+        return self._bad_items.error([bad], newest=True)
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Remove every item (checkpoints keep the items they saw)."""
@@ -274,3 +457,20 @@ class StoreSession:
             if envelope.kind == TURN_KIND:
                 return TurnCheckpoint.from_envelope(envelope)
         return None
+
+
+def _session_settings(value: SessionSettings | dict[str, Any] | None) -> SessionSettings:
+    """``value`` as the SDK's own sessions take it: a ``SessionSettings``, a dict or ``None``."""
+    if value is None:
+        return SessionSettings()
+    if not isinstance(value, SessionSettings | dict):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            "session_settings must be a SessionSettings, a dict or None, "
+            f"got {type(value).__name__}"
+        )
+    try:
+        return coerce_session_settings(value)
+    except TypeError as exc:  # a key SessionSettings does not have
+        raise TypeError(f"session_settings: {exc}") from exc
+    except ValueError as exc:  # pydantic's ValidationError: a value of the wrong type
+        raise ValueError(f"session_settings: {' '.join(str(exc).split())}") from exc

@@ -40,6 +40,7 @@ from ._inspect import diff, history, ls, show
 from ._maintain import prune
 from ._migrate import migrate
 from ._plugins import PLUGINS_ENV
+from ._quarantine import quarantine
 from ._transfer import export
 from ._verify import verify
 
@@ -74,7 +75,7 @@ taking a registry to register into, or one returning a Registry.
 
 {EXIT_CODES}"""
 
-for _command in (ls, show, history, diff, export, import_, migrate, verify, prune):
+for _command in (ls, show, history, diff, export, import_, migrate, verify, prune, quarantine):
     cli.add_command(_command)
 
 
