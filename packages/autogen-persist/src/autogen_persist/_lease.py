@@ -132,6 +132,12 @@ class LeaseHolder:
                         remaining,
                     )
                 await asyncio.sleep(min(_POLL, remaining))
+        logger.debug(
+            "thread %r: lease acquired by %s until %s",
+            self._thread_id,
+            self._owner,
+            self._lease.expires_at.isoformat(),
+        )
         self._lost = None
         self._renewer = asyncio.create_task(self._renew())
 
