@@ -39,7 +39,7 @@ def _replace(owner: str, index: int, value: str) -> str:
 
 def _child() -> tuple[subprocess.Popen[str], str]:
     """A child process that prints its owner id and runs until its stdin closes."""
-    child = subprocess.Popen(
+    child = subprocess.Popen(  # noqa: S603 - this interpreter, our own code
         [sys.executable, "-c", PRINT_OWNER_AND_WAIT],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -51,7 +51,8 @@ def _child() -> tuple[subprocess.Popen[str], str]:
 
 def _end(child: subprocess.Popen[str], *, reap: bool = True) -> None:
     """Let the child exit (and reap it unless ``reap`` is False)."""
-    assert child.stdin is not None and child.stdout is not None
+    assert child.stdin is not None
+    assert child.stdout is not None
     child.stdin.close()
     child.stdout.read()  # EOF: the child is exiting
     child.stdout.close()
