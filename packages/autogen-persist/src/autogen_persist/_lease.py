@@ -114,24 +114,27 @@ class LeaseHolder:
                     self._thread_id, self._owner, ttl=self._ttl
                 )
                 break
-            except LeaseHeldError as held:
-                taken = await self._take_over_dead(held)
-                if taken is not None:
-                    self._lease = taken
+            except LeaseHeldError as refused:
+                held = refused
+            if self._provably_dead(held.holder):
+                try:
+                    self._lease = await self._take_over(held.holder)
                     break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise self._busy(held) from held
-                if not warned:
-                    warned = True
-                    logger.warning(
-                        "thread %r is leased to %s until %s; waiting up to %.1f s for it",
-                        self._thread_id,
-                        held.holder or "another worker",
-                        held.expires_at.isoformat() if held.expires_at else "unknown",
-                        remaining,
-                    )
-                await asyncio.sleep(min(_POLL, remaining))
+                except LeaseHeldError as faster:  # another restarting worker took it first
+                    held = faster
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._busy(held) from held
+            if not warned:
+                warned = True
+                logger.warning(
+                    "thread %r is leased to %s until %s; waiting up to %.1f s for it",
+                    self._thread_id,
+                    held.holder or "another worker",
+                    held.expires_at.isoformat() if held.expires_at else "an unknown time",
+                    remaining,
+                )
+            await asyncio.sleep(min(_POLL, remaining))
         logger.debug(
             "thread %r: lease acquired by %s until %s",
             self._thread_id,
@@ -141,21 +144,18 @@ class LeaseHolder:
         self._lost = None
         self._renewer = asyncio.create_task(self._renew())
 
-    async def _take_over_dead(self, held: LeaseHeldError) -> Lease | None:
-        """The lease of a provably dead holder, taken over; ``None`` if it is not one.
+    def _provably_dead(self, holder: str | None) -> bool:
+        return holder is not None and holder != self._owner and owner_is_dead(holder)
 
-        The store replaces the lease only if that holder still has it, so when several
-        workers restart at once only one takes it; the others wait like for a live holder.
+    async def _take_over(self, holder: str | None) -> Lease:
+        """The lease of a provably dead holder, replaced only if that holder still has it.
+
+        So when several workers restart at once only one takes it; the others get
+        ``LeaseHeldError`` naming the winner and wait like for any live holder.
         """
-        holder = held.holder
-        if holder is None or holder == self._owner or not owner_is_dead(holder):
-            return None
-        try:
-            lease = await self._store.acquire_lease(
-                self._thread_id, self._owner, ttl=self._ttl, take_over=holder
-            )
-        except LeaseHeldError:
-            return None
+        lease = await self._store.acquire_lease(
+            self._thread_id, self._owner, ttl=self._ttl, take_over=holder
+        )
         logger.info(
             "thread %r: took over the lease of %s, a process that is no longer running",
             self._thread_id,
