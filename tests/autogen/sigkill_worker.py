@@ -3,7 +3,8 @@
     python sigkill_worker.py URL OPTIONS_JSON SCENARIO THREAD_ID
 
 The parent kills it with SIGKILL once it has seen enough checkpoints; it never exits on
-its own before the run is over. Its lease is short, so a second worker can take over soon.
+its own before the run is over. Its lease options are the defaults: a second worker on this
+machine takes the dead worker's lease over at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -31,7 +31,6 @@ async def main(url: str, options: str, scenario: str, thread_id: str) -> None:
             TEAMS[scenario],
             store=store,
             thread_id=thread_id,
-            lease_ttl=timedelta(seconds=1),
             on_checkpoint=report,
         )
         await team.run(task=TASK)

@@ -206,7 +206,9 @@ async def test_two_workers_at_once_one_runs_the_other_is_refused_or_waits(
     worker_a = DurableTeam(round_robin_max, store=memory_store, thread_id="t", on_checkpoint=hold)
     run_a = asyncio.create_task(worker_a.run(task=TASK))
     await started.wait()
-    worker_b = DurableTeam(round_robin_max, store=memory_store, thread_id="t")
+    worker_b = DurableTeam(
+        round_robin_max, store=memory_store, thread_id="t", lease_wait=timedelta(0)
+    )
     with pytest.raises(ThreadBusyError, match="another worker"):
         await worker_b.run(task=TASK)
     waiting = DurableTeam(
@@ -222,11 +224,12 @@ async def test_two_workers_at_once_one_runs_the_other_is_refused_or_waits(
 
 async def test_a_dead_workers_lease_expires(memory_store: BaseStore) -> None:
     await memory_store.acquire_lease("t", "dead-worker", ttl=timedelta(milliseconds=300))
-    with pytest.raises(ThreadBusyError):
-        await DurableTeam(round_robin_max, store=memory_store, thread_id="t").run(task=TASK)
-    team = DurableTeam(
-        round_robin_max, store=memory_store, thread_id="t", lease_wait=timedelta(seconds=10)
+    refusing = DurableTeam(
+        round_robin_max, store=memory_store, thread_id="t", lease_wait=timedelta(0)
     )
+    with pytest.raises(ThreadBusyError, match="dead-worker"):
+        await refusing.run(task=TASK)
+    team = DurableTeam(round_robin_max, store=memory_store, thread_id="t")  # waits by default
     result = await team.run(task=TASK)
     assert result.stop_reason is not None
 

@@ -1,9 +1,9 @@
 """A worker process killed with SIGKILL mid-run; a fresh worker resumes and finishes the task.
 
 A representative subset of the scenarios on every persistent store: the dead worker's
-lease stays behind until it expires, so worker B waits for it (``lease_wait``) and then
-finishes. The result must equal an uninterrupted run's (the exhaustive every-turn matrix is
-test_resume_matrix.py).
+lease stays behind, and worker B, with default options, takes it over (its holder is a
+process of this machine that no longer runs) and finishes. The result must equal an
+uninterrupted run's (the exhaustive every-turn matrix is test_resume_matrix.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import json
 import signal
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -64,9 +63,7 @@ async def test_a_killed_worker_is_replaced_by_a_fresh_one(
         reference = DurableTeam(TEAMS[scenario], store=store, thread_id="reference")
         expected = await reference.run(task=TASK)
 
-        worker_b = DurableTeam(
-            TEAMS[scenario], store=store, thread_id="crashed", lease_wait=timedelta(seconds=20)
-        )
+        worker_b = DurableTeam(TEAMS[scenario], store=store, thread_id="crashed")
         result = await worker_b.run(task=TASK)
         assert same_result(result, expected)
         assert normalize(await worker_b.state()) == normalize(await reference.state())

@@ -14,6 +14,7 @@ log line alone is enough to act on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 __all__ = [
@@ -118,11 +119,34 @@ class ConflictError(AgentPersistError):
 
 
 class LeaseHeldError(AgentPersistError):
-    """Another owner holds an unexpired lease on the thread."""
+    """Another owner holds an unexpired lease on the thread.
+
+    ``holder`` is that owner and ``expires_at`` (UTC) when its lease runs out unless
+    renewed, when the store could tell; a caller that proves the holder dead
+    (:func:`agent_persist.leases.owner_is_dead`) passes ``take_over=holder`` to
+    ``acquire_lease`` instead of waiting.
+    """
+
+    def __init__(
+        self, message: str, *, holder: str | None = None, expires_at: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.holder = holder
+        self.expires_at = expires_at
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Keep ``holder`` and ``expires_at`` across pickling (process pools)."""
+        return (_lease_held, (type(self), str(self), self.holder, self.expires_at))
+
+
+def _lease_held(
+    cls: type[LeaseHeldError], message: str, holder: str | None, expires_at: datetime | None
+) -> LeaseHeldError:
+    return cls(message, holder=holder, expires_at=expires_at)
 
 
 class LeaseLostError(AgentPersistError):
-    """A lease this owner held has expired or been taken over, so it cannot be renewed."""
+    """A lease this owner held has expired or been taken over: it cannot be renewed or write."""
 
 
 class MigrationError(AgentPersistError):

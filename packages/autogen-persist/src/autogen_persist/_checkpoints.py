@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
 
-from agent_persist import Envelope, Producer, Registry, Status, config_appends
+from agent_persist import Envelope, Lease, Producer, Registry, Status, config_appends
 from agent_persist.errors import ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
@@ -96,8 +96,12 @@ async def write_checkpoint(
     status: Status = Status.RUNNING,
     stop_reason: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    lease: Lease | None = None,
 ) -> Envelope:
     """Store the checkpoint that follows ``head`` (or the thread's first) with its appends.
+
+    ``lease`` is the writer's lease: the store refuses the write (``LeaseLostError``) unless
+    it still holds the thread.
 
     ``config`` (what ``fingerprint`` is the fingerprint of, with the layout) goes to the
     ``config`` log only when the fingerprint differs from ``head``'s, so a checkpoint costs
@@ -123,4 +127,4 @@ async def write_checkpoint(
         envelope = head.next(payload=payload, schema_version=SCHEMA_VERSION, **fields)
     if config is not None:
         appends = {**appends, **config_appends(head, fingerprint=fingerprint, config=config)}
-    return await store.put(envelope, appends=appends)
+    return await store.put(envelope, appends=appends, lease=lease)

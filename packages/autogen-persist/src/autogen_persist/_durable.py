@@ -5,8 +5,11 @@
     print(await team.status())                   # no lease needed to look
 
 Without ``async with``, each ``run()`` opens the store (when given as a URL) and takes the
-lease for its own duration. ``on_checkpoint`` is called with every stored checkpoint, after
-it is durable (for progress reporting, or tests that stop a worker at a given turn).
+lease for its own duration. A restart after a crash needs no setting: the dead worker's
+lease is taken over at once on the same machine, and waited out (at most ``lease_ttl`` plus
+a third of it) when it was on another one; see :mod:`._lease`. ``on_checkpoint`` is
+called with every stored checkpoint, after it is durable (for progress reporting, or tests
+that stop a worker at a given turn).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from agent_persist.errors import AgentPersistError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
-from ._lease import LeaseHolder, default_owner
+from ._lease import DEFAULT_LEASE_TTL, LeaseHolder, default_owner
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -113,7 +116,7 @@ class DurableBase(Generic[_T]):
         store: CheckpointStore | str,
         thread_id: str,
         worker_id: str | None = None,
-        lease_ttl: timedelta = timedelta(seconds=60),
+        lease_ttl: timedelta = DEFAULT_LEASE_TTL,
         lease_wait: timedelta | None = None,
         registry: Registry | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -336,7 +339,7 @@ async def _mark(live: Live, lease: LeaseHolder, status: Status, reason: str) -> 
     if head is None:
         return
     with contextlib.suppress(AgentPersistError):
-        lease.check()
         live.head = await live.store.put(
-            head.next(payload=head.payload, status=status, stop_reason=reason)
+            head.next(payload=head.payload, status=status, stop_reason=reason),
+            lease=lease.lease,
         )

@@ -1,43 +1,76 @@
-"""Exclusive ownership of a thread while a worker runs it.
+"""Exclusive ownership of a thread while a worker runs it, and a quick restart after a crash.
 
-    holder = LeaseHolder(store, "t-1", owner="worker-a", ttl=timedelta(seconds=30),
-                         wait=timedelta(seconds=10))
-    await holder.acquire()      # ThreadBusyError if another live worker holds it
-    holder.check()              # LeaseLostError if renewal failed; call before each write
+    holder = LeaseHolder(store, "t-1", owner=default_owner(), ttl=DEFAULT_LEASE_TTL, wait=None)
+    await holder.acquire()      # ThreadBusyError if another live worker keeps it
+    await store.put(envelope, lease=holder.lease)   # LeaseLostError once the lease is lost
     await holder.release()
 
-A background task renews the lease every third of its ``ttl``, so a long turn keeps the
-thread; a worker that dies stops renewing and another can take over once the lease expires.
-Correctness does not rest on the lease alone: every checkpoint names its parent, so a worker
-that lost the thread gets ``ConflictError`` from the store instead of overwriting.
+A background task renews the lease every third of its ``ttl`` (the heartbeat). When another
+owner holds the thread, :meth:`LeaseHolder.acquire` takes its lease over at once if that
+owner is provably dead (a process of this machine and pid namespace that no longer runs,
+see :func:`agent_persist.leases.owner_is_dead`), else waits for it to expire or be
+released: by default for at most the TTL plus one heartbeat, the longest a lease of a
+crashed worker with the same settings can outlive it. Every write passes :attr:`lease`, and
+the store checks its token in the write's own transaction, so a worker that lost the thread
+can never write, whatever its clock or its renewals say.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
+import logging
 import time
-import uuid
 from datetime import timedelta
 
 from agent_persist import Lease
-from agent_persist.errors import LeaseHeldError, LeaseLostError
+from agent_persist.errors import AgentPersistError, LeaseHeldError, LeaseLostError
+from agent_persist.leases import owner_id, owner_is_dead
 from agent_persist.stores import CheckpointStore
 
 from .errors import ThreadBusyError
 
-__all__ = ["LeaseHolder", "default_owner"]
+__all__ = ["DEFAULT_LEASE_TTL", "LeaseHolder", "default_lease_wait", "default_owner"]
+
+logger = logging.getLogger("autogen_persist")
+
+DEFAULT_LEASE_TTL = timedelta(seconds=15)
+"""How long a lease lasts without renewal: how long a crashed worker on another machine
+can keep its thread from the next one."""
+
+_POLL = 0.25
+"""Seconds between two attempts while waiting for another worker's lease."""
 
 
 def default_owner() -> str:
-    """A worker id unique to this process and object: host, pid and a random suffix."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A worker id naming this process (host, boot id, pid namespace, pid, start time).
+
+    Unique per call; a restart after a crash can prove the process that holds it is dead.
+    """
+    return owner_id()
+
+
+def heartbeat(ttl: timedelta) -> timedelta:
+    """How often a lease of ``ttl`` is renewed: every third of it."""
+    return ttl / 3
+
+
+def default_lease_wait(ttl: timedelta) -> timedelta:
+    """The default wait for another worker's lease: ``ttl`` plus one heartbeat."""
+    return ttl + heartbeat(ttl)
 
 
 class LeaseHolder:
-    """Acquires, renews in the background, and releases one thread's lease."""
+    """Acquires, renews in the background, and releases one thread's lease.
+
+    Args:
+        store: Where the lease lives.
+        thread_id: The thread to hold.
+        owner: This worker's owner id (:func:`default_owner` unless chosen by hand).
+        ttl: How long the lease lasts without renewal; renewed every third of it.
+        wait: How long to wait for another live worker's lease; ``None`` for the default
+            (:func:`default_lease_wait`), ``timedelta(0)`` to fail at once.
+    """
 
     def __init__(
         self,
@@ -49,34 +82,98 @@ class LeaseHolder:
         wait: timedelta | None,
     ) -> None:
         self._store, self._thread_id, self._owner = store, thread_id, owner
-        self._ttl, self._wait = ttl, wait
+        self._ttl = ttl
+        self._wait = default_lease_wait(ttl) if wait is None else wait
         self._lease: Lease | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._lost: LeaseLostError | None = None
 
+    @property
+    def lease(self) -> Lease:
+        """The lease held now, to pass to every write.
+
+        Raises:
+            LeaseLostError: Renewing it failed, or it is not held.
+        """
+        self.check()
+        if self._lease is None:
+            raise LeaseLostError(f"thread {self._thread_id!r}: the lease is not held")
+        return self._lease
+
     async def acquire(self) -> None:
-        """Take the lease, waiting up to ``wait`` for another holder's to expire."""
-        deadline = time.monotonic() + (self._wait.total_seconds() if self._wait else 0.0)
+        """Take the lease: at once if free or its holder is provably dead, else wait for it.
+
+        Raises:
+            ThreadBusyError: Another live worker kept it longer than ``wait``.
+        """
+        deadline = time.monotonic() + self._wait.total_seconds()
+        warned = False
         while True:
             try:
                 self._lease = await self._store.acquire_lease(
                     self._thread_id, self._owner, ttl=self._ttl
                 )
                 break
-            except LeaseHeldError as exc:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    waited = f" after waiting {self._wait}" if self._wait else ""
-                    raise ThreadBusyError(
-                        f"thread {self._thread_id!r} is being run by another worker{waited} "
-                        f"({exc}); retry later, or pass lease_wait= to wait for it"
-                    ) from exc
-                await asyncio.sleep(min(0.05, remaining))
+            except LeaseHeldError as refused:
+                held = refused
+            if self._provably_dead(held.holder):
+                try:
+                    self._lease = await self._take_over(held.holder)
+                    break
+                except LeaseHeldError as faster:  # another restarting worker took it first
+                    held = faster
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise self._busy(held) from held
+            if not warned:
+                warned = True
+                logger.warning(
+                    "thread %r is leased to %s until %s; waiting up to %.1f s for it",
+                    self._thread_id,
+                    held.holder or "another worker",
+                    held.expires_at.isoformat() if held.expires_at else "an unknown time",
+                    remaining,
+                )
+            await asyncio.sleep(min(_POLL, remaining))
+        logger.debug(
+            "thread %r: lease acquired by %s until %s",
+            self._thread_id,
+            self._owner,
+            self._lease.expires_at.isoformat(),
+        )
         self._lost = None
         self._renewer = asyncio.create_task(self._renew())
 
+    def _provably_dead(self, holder: str | None) -> bool:
+        return holder is not None and holder != self._owner and owner_is_dead(holder)
+
+    async def _take_over(self, holder: str | None) -> Lease:
+        """The lease of a provably dead holder, replaced only if that holder still has it.
+
+        So when several workers restart at once only one takes it; the others get
+        ``LeaseHeldError`` naming the winner and wait like for any live holder.
+        """
+        lease = await self._store.acquire_lease(
+            self._thread_id, self._owner, ttl=self._ttl, take_over=holder
+        )
+        logger.info(
+            "thread %r: took over the lease of %s, a process that is no longer running",
+            self._thread_id,
+            holder,
+        )
+        return lease
+
+    def _busy(self, held: LeaseHeldError) -> ThreadBusyError:
+        waited = f" after waiting {self._wait}" if self._wait > timedelta(0) else ""
+        return ThreadBusyError(
+            f"thread {self._thread_id!r} is being run by another worker{waited} ({held}); "
+            "retry later, or pass a longer lease_wait=",
+            holder=held.holder,
+            expires_at=held.expires_at,
+        )
+
     async def _renew(self) -> None:
-        interval = self._ttl.total_seconds() / 3
+        interval = heartbeat(self._ttl).total_seconds()
         while self._lease is not None:
             await asyncio.sleep(interval)
             try:
@@ -84,9 +181,14 @@ class LeaseHolder:
             except LeaseLostError as exc:
                 self._lost = exc
                 return
+            except AgentPersistError as exc:  # the store is down: retry at the next beat
+                logger.warning("thread %r: lease renewal failed: %s", self._thread_id, exc)
 
     def check(self) -> None:
-        """Raise ``LeaseLostError`` if the lease could not be renewed."""
+        """Raise ``LeaseLostError`` if the lease could not be renewed.
+
+        A fast early exit; the store checks the lease with every write anyway.
+        """
         if self._lost is not None:
             raise self._lost
 

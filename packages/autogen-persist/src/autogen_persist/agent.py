@@ -169,6 +169,7 @@ class _LiveAgent:
             status=Status.DONE,
             stop_reason=None if self.run is None else self.run.stop_reason,
             metadata=metadata,
+            lease=lease.lease,
         )
         self.tracker.commit()
         return self.head

@@ -29,6 +29,7 @@ from agent_persist.drift import DriftOption
 from agent_persist.stores import CheckpointStore
 
 from ._durable import CheckpointCallback
+from ._lease import DEFAULT_LEASE_TTL
 from .agent import DurableAgent
 from .errors import UnsupportedComponentError
 from .team import DurableTeam
@@ -124,7 +125,7 @@ def durable(
     *,
     store: CheckpointStore | str,
     worker_id: str | None = None,
-    lease_ttl: timedelta = timedelta(seconds=60),
+    lease_ttl: timedelta = DEFAULT_LEASE_TTL,
     lease_wait: timedelta | None = None,
     registry: Registry | None = None,
     on_checkpoint: CheckpointCallback | None = None,
@@ -135,9 +136,17 @@ def durable(
     Args:
         store: A store, or its URL (each run opens and closes it unless used in
             ``async with``).
-        worker_id: This worker's lease owner name.
-        lease_ttl: How long a lease lasts without renewal.
-        lease_wait: How long to wait for another worker's lease; ``None`` fails at once.
+        worker_id: This worker's lease owner name; by default one naming this process
+            (host, boot id, pid namespace, pid, start time), so that a restart can prove it
+            dead and take its lease over at once.
+        lease_ttl: How long the lease lasts without renewal (15 s); it is renewed every
+            third of it while running. A worker that crashed on another machine keeps the
+            thread at most this long.
+        lease_wait: How long to wait for another live worker's lease before
+            ``ThreadBusyError``; ``None`` (the default) waits ``lease_ttl`` plus one
+            renewal interval, long enough for a crashed worker's lease to run out;
+            ``timedelta(0)`` fails at once. A lease whose owner is provably dead (a
+            process of this machine that no longer runs) is taken over without waiting.
         registry: The migration registry (the process-wide default one).
         on_checkpoint: Called with each checkpoint once it is stored.
         drift: The drift policy, ``"migrate"`` (default), ``"strict"`` or ``"accept"``: what

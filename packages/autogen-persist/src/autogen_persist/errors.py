@@ -58,7 +58,10 @@ class ResumeNotSupportedError(AutogenPersistError):
 
 
 class ThreadBusyError(LeaseHeldError):
-    """Another worker holds the thread's lease (and waiting was not asked for, or timed out)."""
+    """Another live worker kept the thread's lease longer than ``lease_wait``.
+
+    ``holder`` names it and ``expires_at`` says when its lease runs out unless renewed.
+    """
 
 
 class UnsupportedComponentError(AutogenPersistError, TypeError):

@@ -196,6 +196,7 @@ class _LiveTeam:
             status=Status.DONE if run is not None and run.done else Status.RUNNING,
             stop_reason=None if run is None else run.stop_reason,
             metadata=metadata,
+            lease=lease.lease,
         )
         self.tracker.commit()
         return self.head
@@ -282,9 +283,17 @@ class DurableTeam(DurableBase[Team]):
         factory: Builds the team, with new agents and model clients, on every call.
         store: A store, or its URL (then opened and closed by this object).
         thread_id: The conversation this object runs.
-        worker_id: This worker's lease owner name (host, pid and a random suffix).
-        lease_ttl: How long the lease lasts without renewal (it is renewed while running).
-        lease_wait: How long to wait for another worker's lease; ``None`` fails at once.
+        worker_id: This worker's lease owner name; by default one naming this process
+            (host, boot id, pid namespace, pid, start time), so that a restart can prove it
+            dead and take its lease over at once.
+        lease_ttl: How long the lease lasts without renewal (15 s); it is renewed every
+            third of it while running. A worker that crashed on another machine keeps the
+            thread at most this long.
+        lease_wait: How long to wait for another live worker's lease before
+            ``ThreadBusyError``; ``None`` (the default) waits ``lease_ttl`` plus one
+            renewal interval, long enough for a crashed worker's lease to run out;
+            ``timedelta(0)`` fails at once. A lease whose owner is provably dead (a
+            process of this machine that no longer runs) is taken over without waiting.
         registry: The migration registry (the process-wide default one).
         metadata: Stored on every checkpoint this object writes.
         on_checkpoint: Called with each checkpoint once it is stored.

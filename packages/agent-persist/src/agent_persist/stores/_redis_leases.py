@@ -44,20 +44,28 @@ class Leases:
     def __init__(self, keys: RedisKeys, scripts: Scripts, run: Run) -> None:
         self._keys, self._scripts, self._run = keys, scripts, run
 
-    async def acquire(self, thread_id: str, owner: str, ttl: timedelta) -> Lease:
-        """Take the lease if it is free, expired or already ``owner``'s (with a new token).
+    async def acquire(
+        self, thread_id: str, owner: str, ttl: timedelta, *, take_over: str | None = None
+    ) -> Lease:
+        """Take the lease if it is free, expired, ``owner``'s or ``take_over``'s (new token).
 
         ``expires_at`` is measured from before the request, so it never overstates the time
         the server grants.
         """
         token, now = secrets.token_hex(16), datetime.now(timezone.utc)
         keys = [self._keys.lease(thread_id)]
-        reply = await self._run(self._scripts.acquire_lease, keys, [owner, token, millis(ttl)])
+        taking = ["0", ""] if take_over is None else ["1", take_over]
+        reply = await self._run(
+            self._scripts.acquire_lease, keys, [owner, token, millis(ttl), *taking]
+        )
         if int(reply[0]) == 0:
             until = now + timedelta(milliseconds=max(0, int(reply[2])))
+            holder = text(reply[1])
             raise LeaseHeldError(
-                f"{describe(STORE, thread_id)} is leased to {text(reply[1])!r} "
-                f"until about {until.isoformat()}"
+                f"{describe(STORE, thread_id)} is leased to {holder!r} "
+                f"until about {until.isoformat()}",
+                holder=holder,
+                expires_at=until,
             )
         return Lease(thread_id, owner, token, now + ttl)
 

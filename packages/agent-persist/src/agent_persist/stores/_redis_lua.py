@@ -35,6 +35,12 @@ local function batched(command, key, values)
   end
 end
 
+-- Whether a write given a lease (has_lease '1') must be refused: the lease key, which
+-- expires with the lease, no longer holds its token.
+local function lease_lost(lease_key, has_lease, token)
+  return has_lease == '1' and redis.call('HGET', lease_key, 'token') ~= token
+end
+
 local function thread_keys(base)
   local keys = {base, base .. ':c', base .. ':z', base .. ':v', base .. ':p'}
   for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do

@@ -50,11 +50,12 @@ PUT = (
     HELPERS
     + TRIM
     + r"""
--- KEYS: thread, index. ARGV: member, id, has_parent, parent, header, payload, created_us,
--- kind, schema_version, step, status, metadata, ttl_ms, keep_last, log count,
--- then per log: name, item count, items...
+-- KEYS: thread, index, lease. ARGV: member, id, has_parent, parent, header, payload,
+-- created_us, kind, schema_version, step, status, metadata, ttl_ms, keep_last, log count,
+-- has_lease, lease token, then per log: name, item count, items...
 local base, index = KEYS[1], KEYS[2]
 local id = ARGV[2]
+if lease_lost(KEYS[3], ARGV[16], ARGV[17]) then return {'leaselost'} end
 local head = redis.call('HGET', base, 'head')
 local expected = false
 if ARGV[3] == '1' then expected = ARGV[4] end
@@ -62,7 +63,7 @@ if head ~= expected then return {'conflict', head} end
 local ckey = base .. ':c'
 if redis.call('HEXISTS', ckey, 'h:' .. id) == 1 then return {'duplicate'} end
 
-local at = 16
+local at = 18
 for _ = 1, tonumber(ARGV[15]) do
   local name, count = ARGV[at], tonumber(ARGV[at + 1])
   append_items(base, name, at + 2, count)
@@ -94,8 +95,10 @@ return {'ok', logs}
 APPEND = (
     HELPERS
     + r"""
--- KEYS: thread, index. ARGV: member, log, ttl_ms, items...
-append_items(KEYS[1], ARGV[2], 4, #ARGV - 3)
+-- KEYS: thread, index, lease. ARGV: member, log, ttl_ms, has_lease, lease token, items...
+-- Returns 1, or 0 (nothing written) when the lease no longer holds the thread.
+if lease_lost(KEYS[3], ARGV[4], ARGV[5]) then return 0 end
+append_items(KEYS[1], ARGV[2], 6, #ARGV - 5)
 touch(KEYS[1], KEYS[2], ARGV[1])
 refresh_ttl(KEYS[1], ARGV[3])
 return 1
@@ -323,9 +326,11 @@ return #doomed
 )
 
 ACQUIRE_LEASE = r"""
--- KEYS: lease. ARGV: owner, token, ttl_ms. Returns {1} or {0, holder, ms left}.
+-- KEYS: lease. ARGV: owner, token, ttl_ms, has_take_over, take_over.
+-- Returns {1} or {0, holder, ms left}. A lease of `take_over` is replaced like an expired one.
 local holder = redis.call('HGET', KEYS[1], 'owner')
-if holder and holder ~= ARGV[1] then return {0, holder, redis.call('PTTL', KEYS[1])} end
+local replaceable = holder == ARGV[1] or (ARGV[4] == '1' and holder == ARGV[5])
+if holder and not replaceable then return {0, holder, redis.call('PTTL', KEYS[1])} end
 redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {1}

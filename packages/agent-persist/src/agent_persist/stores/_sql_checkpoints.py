@@ -39,10 +39,11 @@ from ._sql_base import (
     missing_thread,
     purge_threads,
 )
+from ._sql_leases import hold
 from ._sql_logs import append_items, pin_logs
 from ._sql_retention import trim
 from ._sql_statements import digest
-from .base import ThreadInfo
+from .base import Lease, ThreadInfo
 
 __all__ = ["delete_thread", "get", "list_checkpoints", "list_threads", "put"]
 
@@ -56,8 +57,11 @@ def put(
     now: float,
     *,
     keep_last: int | None,
+    lease: Lease | None = None,
 ) -> dict[str, int]:
     """Move the head, append, pin every log and add the checkpoint, in the caller's transaction.
+
+    With ``lease``, the first statement checks it still holds the thread (and locks it).
 
     Cost: one thread row update, one upsert and one batch insert per appended log, one update
     of the thread's log rows (not their items) and one insert: O(new items + number of logs).
@@ -67,7 +71,9 @@ def put(
 
     Raises:
         ConflictError: The head is not ``envelope.parent_id``, or the id is already used.
+        LeaseLostError: ``lease`` no longer holds the thread.
     """
+    hold(conn, scope, lease, now)
     pk, position, count = _take_head(conn, scope, envelope, now)
     for name, sealed in appends.items():
         append_items(conn, scope, pk, name, sealed)

@@ -22,7 +22,9 @@ from sqlalchemy.engine import Connection
 from .._json import JSON
 from ._records import decode_item, decode_items
 from ._sql_base import Scope, ThreadRow, as_blob, claim_thread, touch
+from ._sql_leases import hold
 from ._sql_statements import Stmt, digest
+from .base import Lease
 
 _first = itemgetter(0)
 
@@ -76,9 +78,21 @@ def pin_logs(conn: Connection, scope: Scope, thread_pk: int) -> dict[str, int]:
 
 
 def append(
-    conn: Connection, scope: Scope, thread_id: str, name: str, sealed: Sequence[bytes], now: float
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    name: str,
+    sealed: Sequence[bytes],
+    now: float,
+    *,
+    lease: Lease | None = None,
 ) -> None:
-    """Append to a log outside a checkpoint, creating (or reviving) the thread."""
+    """Append to a log outside a checkpoint, creating (or reviving) the thread.
+
+    Raises:
+        LeaseLostError: ``lease`` no longer holds the thread (checked first, same transaction).
+    """
+    hold(conn, scope, lease, now)
     if scope.sql.append_if_live is not None and sealed:
         inserted = scope.sql.append_if_live(
             conn,

@@ -465,13 +465,23 @@ class Statements:
                     "expires_at": insert.excluded.expires_at,
                 },
                 where=sa.or_(
-                    leases.c.expires_at <= _b("now"), leases.c.owner == insert.excluded.owner
+                    leases.c.expires_at <= _b("now"),
+                    leases.c.owner == insert.excluded.owner,
+                    leases.c.owner == _b("take_over"),  # NULL (no take-over) matches nothing
                 ),
             )
             .returning(leases.c.token)
         )
-        """Insert, or take over an expired lease or one of the same owner; else no row."""
+        """Insert, or take over an expired lease, one of the same owner or of ``take_over``."""
         self.lease_holder = Stmt(sa.select(leases.c.owner, leases.c.expires_at).where(key))
+        self.hold_lease = Stmt(
+            sa.select(leases.c.token)
+            .where(key, leases.c.token == _b("token"), leases.c.expires_at > _b("now"))
+            .with_for_update(read=True)
+        )
+        """The lease row if this token holds it unexpired; locked (``FOR SHARE``) until the
+        write commits, so no acquire can replace it in between (SQLite writers hold the
+        database lock anyway)."""
         self.renew_lease = Stmt(
             leases.update()
             .where(key, leases.c.token == _b("token"), leases.c.expires_at > _b("now"))

@@ -21,7 +21,10 @@ The model:
   was then, even after later pops, clears or a prune of other checkpoints. So a checkpoint
   writes only what is new since its parent: its cost does not grow with the history.
 * ``put`` with ``appends`` adds the items and the checkpoint in one atomic transaction.
-* **Leases** give one owner a thread for a while; an expired lease can be taken over.
+* **Leases** give one owner a thread for a while; an expired lease can be taken over, and
+  so can one whose holder the caller proved dead (``take_over=``). A write given a
+  ``lease`` checks, in its own transaction, that the lease still holds the thread: a worker
+  that lost its lease can never write.
 * **Retention**: ``ttl`` expires a thread that has not been written for that long (expired
   threads are invisible at once and deleted by the backend or :meth:`purge_expired`);
   ``keep_last`` keeps only the newest N checkpoints of each thread (the head always stays).
@@ -178,8 +181,18 @@ class CheckpointStore(Protocol):
         """Remove every item of the log (checkpoints that saw them still see them)."""
         ...
 
-    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
-        """Hold the thread for ``ttl``; ``LeaseHeldError`` if another owner holds it."""
+    async def acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None = None
+    ) -> Lease:
+        """Hold the thread for ``ttl``; ``LeaseHeldError`` if another owner holds it.
+
+        The thread is taken when it is free, its lease expired or ``owner`` holds it (a new
+        token either way). ``take_over`` names a holder the caller proved dead
+        (:func:`agent_persist.leases.owner_is_dead`): a lease still held by exactly that
+        owner is replaced at once, compared and set in one step, so of several workers
+        taking over the same dead holder only one succeeds. The ``LeaseHeldError`` names the
+        holder (``holder``, ``expires_at``).
+        """
         ...
 
     async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
@@ -504,12 +517,17 @@ class BaseStore(abc.ABC):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+    async def acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None = None
+    ) -> Lease:
         """See :meth:`CheckpointStore.acquire_lease`."""
         check_text("thread_id", thread_id)
         check_text("owner", owner)
         check_ttl(ttl)
-        return await self._guarded(self._acquire_lease(thread_id, owner, ttl=ttl))
+        check_optional_text("take_over", take_over)
+        return await self._guarded(
+            self._acquire_lease(thread_id, owner, ttl=ttl, take_over=take_over)
+        )
 
     async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         """See :meth:`CheckpointStore.renew_lease`."""
@@ -567,7 +585,11 @@ class BaseStore(abc.ABC):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
     ) -> Envelope:
-        """Store ``encoded`` as the new head with the sealed appends, atomically."""
+        """Store ``encoded`` as the new head with the sealed appends, atomically.
+
+        With ``lease``, in the same transaction: ``LeaseLostError`` and nothing written
+        unless it is the thread's current, unexpired lease (same token).
+        """
 
     @abc.abstractmethod
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
@@ -593,7 +615,7 @@ class BaseStore(abc.ABC):
     async def _append(
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
-        """Append sealed items (at least one)."""
+        """Append sealed items (at least one); ``lease`` checked as :meth:`_put` does."""
 
     @abc.abstractmethod
     async def _read_log(
@@ -630,8 +652,10 @@ class BaseStore(abc.ABC):
         """Remove every item."""
 
     @abc.abstractmethod
-    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
-        """Take the thread's lease."""
+    async def _acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None
+    ) -> Lease:
+        """Take the thread's lease: free, expired, ``owner``'s or held by ``take_over``."""
 
     @abc.abstractmethod
     async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:

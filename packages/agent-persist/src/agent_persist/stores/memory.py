@@ -157,6 +157,7 @@ class MemoryStore(BaseStore):
         lease: Lease | None,
     ) -> Envelope:
         async with self._lock:
+            self._check_lease(lease)
             thread = self._find(envelope.thread_id)
             head = thread.head.checkpoint_id if thread and thread.head else None
             if head != envelope.parent_id:
@@ -273,6 +274,7 @@ class MemoryStore(BaseStore):
     async def _append(
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
+        self._check_lease(lease)
         self._add_items(self._touch(thread_id), log, sealed)
 
     def _items(self, thread_id: str, log: str, version: int | None = None) -> list[_Item]:
@@ -324,17 +326,41 @@ class MemoryStore(BaseStore):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+    async def _acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None
+    ) -> Lease:
         now = datetime.now(timezone.utc)
         held = self._leases.get(thread_id)
-        if held is not None and held.expires_at > now and held.owner != owner:
+        if (
+            held is not None
+            and held.expires_at > now
+            and held.owner != owner
+            and held.owner != take_over
+        ):
             raise LeaseHeldError(
                 f"{describe('memory', thread_id)} is leased to {held.owner!r} "
-                f"until {held.expires_at.isoformat()}"
+                f"until {held.expires_at.isoformat()}",
+                holder=held.owner,
+                expires_at=held.expires_at,
             )
         lease = Lease(thread_id, owner, secrets.token_hex(16), now + ttl)
         self._leases[thread_id] = lease
         return lease
+
+    def _check_lease(self, lease: Lease | None) -> None:
+        """Refuse a write whose lease is not the thread's current, unexpired one."""
+        if lease is None:
+            return
+        held = self._leases.get(lease.thread_id)
+        if (
+            held is None
+            or held.token != lease.token
+            or held.expires_at <= datetime.now(timezone.utc)
+        ):
+            raise LeaseLostError(
+                f"{describe('memory', lease.thread_id)}: the lease of {lease.owner!r} "
+                "expired or was taken over; nothing was written"
+            )
 
     async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         now = datetime.now(timezone.utc)

@@ -38,7 +38,12 @@ except ImportError as exc:  # pragma: no cover - exercised by a test that hides 
 from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
-from ..errors import AgentPersistError, CheckpointNotFoundError, ThreadNotFoundError
+from ..errors import (
+    AgentPersistError,
+    CheckpointNotFoundError,
+    LeaseLostError,
+    ThreadNotFoundError,
+)
 from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ._redis_client import describe_client, open_client, translate_error
 from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
@@ -206,6 +211,10 @@ class RedisStore(BaseStore):
     def _thread_keys(self, thread_id: str) -> list[str]:
         return [self._keys.thread(thread_id), self._keys.index]
 
+    def _written_keys(self, thread_id: str) -> list[str]:
+        """The keys of a put or append: the thread's, and its lease to check the token."""
+        return [*self._thread_keys(thread_id), self._keys.lease(thread_id)]
+
     # -- checkpoints ---------------------------------------------------------------------
 
     async def _put(
@@ -221,7 +230,7 @@ class RedisStore(BaseStore):
             logs += [name, len(items), *items]
         reply = await self._run(
             self._scripts.put,
-            self._thread_keys(envelope.thread_id),
+            self._written_keys(envelope.thread_id),
             [
                 encode_id(envelope.thread_id),
                 envelope.checkpoint_id,
@@ -238,9 +247,12 @@ class RedisStore(BaseStore):
                 self._ttl_arg,
                 self.keep_last or "",
                 len(sealed),
+                *_lease_args(lease),
                 *logs,
             ],
         )
+        if text(reply[0]) == "leaselost" and lease is not None:
+            raise _lease_lost(lease)
         return envelope.model_copy(update={"logs": put_outcome(envelope, reply)})
 
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
@@ -318,8 +330,10 @@ class RedisStore(BaseStore):
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
         """Atomic, creates the thread if needed."""
-        args = [encode_id(thread_id), log, self._ttl_arg, *sealed]
-        await self._run(self._scripts.append, self._thread_keys(thread_id), args)
+        args = [encode_id(thread_id), log, self._ttl_arg, *_lease_args(lease), *sealed]
+        appended = await self._run(self._scripts.append, self._written_keys(thread_id), args)
+        if not int(appended) and lease is not None:
+            raise _lease_lost(lease)
 
     async def _read_log(
         self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
@@ -387,9 +401,11 @@ class RedisStore(BaseStore):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+    async def _acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None
+    ) -> Lease:
         """Compare-and-set on the server."""
-        return await self._leases.acquire(thread_id, owner, ttl)
+        return await self._leases.acquire(thread_id, owner, ttl, take_over=take_over)
 
     async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         """Only while the token still holds it."""
@@ -430,3 +446,15 @@ class RedisStore(BaseStore):
                 purged += int(await self._run(self._scripts.purge, [index], args))
             if cursor == 0:
                 return purged
+
+
+def _lease_args(lease: Lease | None) -> list[str]:
+    """A write's lease arguments for its script: has_lease and the token."""
+    return ["0", ""] if lease is None else ["1", lease.token]
+
+
+def _lease_lost(lease: Lease) -> LeaseLostError:
+    return LeaseLostError(
+        f"{describe(STORE, lease.thread_id)}: the lease of {lease.owner!r} expired or was "
+        "taken over; nothing was written"
+    )

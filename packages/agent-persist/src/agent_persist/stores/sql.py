@@ -205,7 +205,14 @@ class SQLStore(BaseStore):
         scope, keep_last = self._scope, self.keep_last
         versions = await self._write(
             lambda conn: history.put(
-                conn, scope, envelope, encoded, sealed, time.time(), keep_last=keep_last
+                conn,
+                scope,
+                envelope,
+                encoded,
+                sealed,
+                time.time(),
+                keep_last=keep_last,
+                lease=lease,
             )
         )
         return envelope.model_copy(update={"logs": versions})
@@ -248,7 +255,7 @@ class SQLStore(BaseStore):
     ) -> None:
         scope = self._scope
         await self._write(
-            lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time())
+            lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
         )
 
     async def _read_log(
@@ -313,10 +320,14 @@ class SQLStore(BaseStore):
 
     # -- leases --------------------------------------------------------------------------
 
-    async def _acquire_lease(self, thread_id: str, owner: str, *, ttl: timedelta) -> Lease:
+    async def _acquire_lease(
+        self, thread_id: str, owner: str, *, ttl: timedelta, take_over: str | None
+    ) -> Lease:
         scope, seconds = self._scope, ttl.total_seconds()
         return await self._write(
-            lambda conn: leases.acquire(conn, scope, thread_id, owner, time.time(), ttl=seconds)
+            lambda conn: leases.acquire(
+                conn, scope, thread_id, owner, time.time(), ttl=seconds, take_over=take_over
+            )
         )
 
     async def _renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:

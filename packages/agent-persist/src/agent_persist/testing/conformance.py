@@ -51,7 +51,7 @@ from ..errors import (
     ThreadNotFoundError,
 )
 from ..stores._records import encode_checkpoint
-from ..stores.base import BaseStore
+from ..stores.base import BaseStore, Lease
 
 __all__ = ["HOSTILE_IDS", "StoreConformance", "StoreFactory", "Tamper"]
 
@@ -569,6 +569,96 @@ class StoreConformance:
 
         outcomes = await asyncio.gather(*(try_acquire(i, s) for i, s in enumerate(stores)))
         assert outcomes.count(True) == 1
+
+    async def test_lease_held_error_names_the_holder(self, store: BaseStore) -> None:
+        held = await store.acquire_lease("t", "worker-a", ttl=timedelta(minutes=1))
+        with pytest.raises(LeaseHeldError) as refused:
+            await store.acquire_lease("t", "worker-b", ttl=timedelta(minutes=1))
+        assert refused.value.holder == "worker-a"
+        assert refused.value.expires_at is not None
+        assert abs((refused.value.expires_at - held.expires_at).total_seconds()) < 5
+
+    async def test_take_over_replaces_only_the_named_holder(self, store: BaseStore) -> None:
+        minute = timedelta(minutes=1)
+        dead = await store.acquire_lease("t", "dead-worker", ttl=minute)
+        with pytest.raises(LeaseHeldError) as refused:
+            await store.acquire_lease("t", "new-worker", ttl=minute, take_over="someone-else")
+        assert refused.value.holder == "dead-worker"
+        taken = await store.acquire_lease("t", "new-worker", ttl=minute, take_over="dead-worker")
+        assert taken.owner == "new-worker"
+        with pytest.raises(LeaseLostError):
+            await store.renew_lease(dead, ttl=minute)
+        with pytest.raises(LeaseHeldError) as late:  # a second restart taking over the same
+            await store.acquire_lease("t", "third-worker", ttl=minute, take_over="dead-worker")
+        assert late.value.holder == "new-worker"
+        free = await store.acquire_lease("u", "new-worker", ttl=minute, take_over="nobody")
+        assert free.owner == "new-worker"  # a free thread is simply taken
+        with pytest.raises(TypeError, match="take_over"):
+            await store.acquire_lease("t", "x", ttl=minute, take_over=42)  # type: ignore[arg-type]
+
+    async def test_concurrent_take_overs_of_one_dead_holder_never_overlap(
+        self, store_factory: StoreFactory
+    ) -> None:
+        stores = [await store_factory() for _ in range(8)]
+        await stores[0].acquire_lease("t", "dead-worker", ttl=timedelta(minutes=1))
+
+        async def take_over(index: int, store: BaseStore) -> bool:
+            try:
+                await store.acquire_lease(
+                    "t", f"worker-{index}", ttl=timedelta(minutes=1), take_over="dead-worker"
+                )
+            except LeaseHeldError:
+                return False
+            return True
+
+        outcomes = await asyncio.gather(*(take_over(i, s) for i, s in enumerate(stores)))
+        assert outcomes.count(True) == 1
+
+    async def test_writes_under_a_held_lease_succeed(self, store: BaseStore) -> None:
+        lease = await store.acquire_lease("t", "worker-a", ttl=timedelta(minutes=1))
+        first = await store.put(envelope("t"), appends={"log": [1]}, lease=lease)
+        await store.append("t", "log", [2], lease=lease)
+        renewed = await store.renew_lease(lease, ttl=timedelta(minutes=1))
+        await store.put(envelope("t", parent=first), lease=renewed)
+        assert await store.read_log("t", "log") == [1, 2]
+
+    async def _assert_lease_cannot_write(
+        self, store: BaseStore, lease: Lease, head: Envelope
+    ) -> None:
+        """Neither a put nor an append under ``lease`` writes anything."""
+        before = await store.read_log("t", "log")
+        with pytest.raises(LeaseLostError):
+            await store.put(envelope("t", parent=head), appends={"log": ["lost"]}, lease=lease)
+        with pytest.raises(LeaseLostError):
+            await store.append("t", "log", ["lost"], lease=lease)
+        with pytest.raises(LeaseLostError):
+            await store.append("t", "other", ["lost"], lease=lease)
+        assert (await store.get("t")).checkpoint_id == head.checkpoint_id
+        assert len(await store.list_checkpoints("t")) == 1
+        assert await store.read_log("t", "log") == before
+        assert await store.log_length("t", "other") == 0
+
+    async def test_a_taken_over_lease_cannot_write(self, store: BaseStore) -> None:
+        minute = timedelta(minutes=1)
+        old = await store.acquire_lease("t", "worker-a", ttl=minute)
+        head = await store.put(envelope("t"), appends={"log": [1]}, lease=old)
+        await store.acquire_lease("t", "worker-b", ttl=minute, take_over="worker-a")
+        await self._assert_lease_cannot_write(store, old, head)
+
+    async def test_an_expired_lease_cannot_write(self, store: BaseStore) -> None:
+        short = await store.acquire_lease("t", "worker-a", ttl=timedelta(milliseconds=300))
+        head = await store.put(envelope("t"), appends={"log": [1]}, lease=short)
+        await asyncio.sleep(0.45)
+        await self._assert_lease_cannot_write(store, short, head)
+
+    async def test_a_released_or_reacquired_lease_cannot_write(self, store: BaseStore) -> None:
+        minute = timedelta(minutes=1)
+        first = await store.acquire_lease("t", "worker-a", ttl=minute)
+        head = await store.put(envelope("t"), lease=first)
+        second = await store.acquire_lease("t", "worker-a", ttl=minute)  # a new token
+        await self._assert_lease_cannot_write(store, first, head)
+        await store.release_lease(second)
+        await self._assert_lease_cannot_write(store, second, head)
 
     # -- retention -----------------------------------------------------------------------
 
