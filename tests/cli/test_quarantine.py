@@ -151,3 +151,18 @@ def test_checkpoints_still_see_the_log_as_it_was(backend: Backend) -> None:
             await store.read_log("t", "items", at=saved)
 
     arun(backend.with_store(check))
+
+
+def test_verify_names_a_damaged_session_item_and_passes_after_quarantine(
+    backend: Backend,
+) -> None:
+    write(backend, ITEMS)  # a session: a log and no checkpoint
+    damage(backend, 3, TRUNCATED)
+    found = backend.invoke("verify")
+    assert found.exit_code == 1, found.output
+    assert "log items item 3:" in found.output
+    assert "agent-persist quarantine t items 3" in found.output
+    moved = backend.invoke("quarantine", "t", "items", "3")
+    assert moved.exit_code == 0, moved.output
+    clean = backend.invoke("verify")
+    assert clean.exit_code == 0, clean.output

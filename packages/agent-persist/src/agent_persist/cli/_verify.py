@@ -15,10 +15,12 @@ works for a program's own kinds. Exit 1 when any problem is found.
 from __future__ import annotations
 
 import itertools
+import shlex
 from dataclasses import asdict, dataclass, field
 
 import click
 
+from ..damaged_items import damaged, read_around_damage
 from ..envelope import Envelope
 from ..errors import AgentPersistError, StoreUnavailableError
 from ..migrations import Registry
@@ -38,9 +40,6 @@ from ._plugins import plugin_option
 from ._transfer import LogView
 
 __all__ = ["Problem", "VerifyReport", "verify", "verify_store"]
-
-CHUNK = 256
-"""Log items read at once while looking for the damaged ones."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,33 +87,6 @@ def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {one_line(exc)}"
 
 
-async def _bad_items(store: BaseStore, thread_id: str, name: str, at: Envelope) -> dict[int, str]:
-    """Each item of the log as ``at`` saw it that fails to decode, with its error.
-
-    The log is read in chunks, and a chunk that fails in halves, down to single items.
-    """
-    bad: dict[int, str] = {}
-
-    async def scan(start: int, size: int) -> bool:
-        """Read ``[start, start + size)``; returns whether the log goes on after it."""
-        try:
-            chunk = await store.read_log(thread_id, name, start=start, stop=start + size, at=at)
-        except StoreUnavailableError:
-            raise
-        except DATA_ERRORS as exc:
-            if size == 1:
-                bad[start] = _error(exc)
-                return True
-            half = size // 2
-            return await scan(start, half) and await scan(start + half, size - half)
-        return len(chunk) == size
-
-    start = 0
-    while await scan(start, CHUNK):
-        start += CHUNK
-    return bad
-
-
 class _ThreadCheck:
     """Checks one thread's checkpoints, oldest first, carrying its logs from one to the next.
 
@@ -155,7 +127,8 @@ class _ThreadCheck:
             raise
         except DATA_ERRORS as exc:
             failure = exc
-        bad = await _bad_items(self.store, thread_id, name, envelope)
+        parts = await read_around_damage(self.store, thread_id, name, at=envelope)
+        bad = {position: _error(exc) for position, exc in damaged(parts).items()}
         if not bad:  # the whole read failed, item by item each one reads
             bad = {-1: _error(failure)}
         for position, problem in sorted(bad.items()):
@@ -236,11 +209,38 @@ async def verify_thread(store: BaseStore, registry: Registry, info: ThreadInfo) 
     return report
 
 
+async def verify_live_logs(store: BaseStore, thread_id: str) -> list[Problem]:
+    """Each damaged item of the thread's logs as they are now, with how to set it aside.
+
+    Covers what no checkpoint saw: a session's items (a thread with logs and no
+    checkpoint) and what was appended after the head.
+    """
+    problems: list[Problem] = []
+    for name in await store.list_logs(thread_id):
+        parts = await read_around_damage(store, thread_id, name)
+        for position, exc in sorted(damaged(parts).items()):
+            hint = (
+                f"agent-persist quarantine {shlex.quote(thread_id)} {shlex.quote(name)} {position}"
+            )
+            problems.append(
+                Problem(
+                    thread_id,
+                    None,
+                    f"{_error(exc)} (set it aside with: {hint})",
+                    log=name,
+                    position=position,
+                )
+            )
+    return problems
+
+
 async def verify_store(store: BaseStore, registry: Registry) -> VerifyReport:
-    """Verify every thread that has a checkpoint: what was read, the problems, the notes."""
+    """Verify every thread: its checkpoints and their logs, then its live logs."""
     report = VerifyReport()
     for info in await store.list_threads():
+        report.problems.extend(await verify_live_logs(store, info.thread_id))
         if info.head_id is None:
+            report.threads += 1
             continue
         found = await verify_thread(store, registry, info)
         report.threads += found.threads

@@ -246,6 +246,12 @@ def length(conn: Connection, scope: Scope, thread_id: str, name: str, now: float
     return int(found.scalar() or 0)
 
 
+def names(conn: Connection, scope: Scope, thread_id: str, now: float) -> list[str]:
+    """The names of the live thread's logs."""
+    found = scope.sql.log_names(conn, **scope.key(thread_id), alive_after=scope.alive_after(now))
+    return [str(name) for name in found.scalars()]
+
+
 def _claim_log(
     conn: Connection, scope: Scope, thread_id: str, name: str, now: float
 ) -> tuple[ThreadRow, Any] | None:

@@ -317,6 +317,13 @@ class Statements:
             .where(logs.c.pk == _b("pk"))
             .values(version=_b("version"), length=_b("length"))
         )
+        self.log_names = Stmt(
+            sa.select(logs.c.name).where(
+                logs.c.thread_pk == t.c.pk,
+                t.c.key == _b("key"),
+                t.c.updated_at > _b("alive_after"),
+            )
+        )
         self.log_length = Stmt(
             sa.select(logs.c.length).where(
                 logs.c.thread_pk == t.c.pk,

@@ -173,6 +173,13 @@ class CheckpointStore(Protocol):
         """How many items the log holds now."""
         ...
 
+    async def list_logs(self, thread_id: str) -> list[str]:
+        """The names of the thread's logs, sorted (``[]`` for a thread that does not exist).
+
+        A log stays listed after ``clear_log`` (its checkpoints may still read it).
+        """
+        ...
+
     async def pop(self, thread_id: str, log: str) -> JSON | None:
         """Remove and return the newest item (``None`` if empty); never the same one twice."""
         ...
@@ -503,6 +510,11 @@ class BaseStore(abc.ABC):
         check_text("log", log)
         return await self._guarded(self._log_length(thread_id, log))
 
+    async def list_logs(self, thread_id: str) -> list[str]:
+        """See :meth:`CheckpointStore.list_logs`."""
+        check_text("thread_id", thread_id)
+        return sorted(await self._guarded(self._list_logs(thread_id)))
+
     async def pop(self, thread_id: str, log: str) -> JSON | None:
         """See :meth:`CheckpointStore.pop`."""
         check_text("thread_id", thread_id)
@@ -642,6 +654,10 @@ class BaseStore(abc.ABC):
     @abc.abstractmethod
     async def _log_length(self, thread_id: str, log: str) -> int:
         """How many items the log holds now."""
+
+    @abc.abstractmethod
+    async def _list_logs(self, thread_id: str) -> list[str]:
+        """The names of the live thread's logs, in any order."""
 
     @abc.abstractmethod
     async def _pop(self, thread_id: str, log: str) -> JSON | None:

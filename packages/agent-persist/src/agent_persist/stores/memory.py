@@ -305,6 +305,10 @@ class MemoryStore(BaseStore):
     async def _log_length(self, thread_id: str, log: str) -> int:
         return len(self._items(thread_id, log))
 
+    async def _list_logs(self, thread_id: str) -> list[str]:
+        thread = self._find(thread_id)
+        return [] if thread is None else list(thread.logs)
+
     async def _pop(self, thread_id: str, log: str) -> JSON | None:
         live = self._items(thread_id, log)
         if not live:

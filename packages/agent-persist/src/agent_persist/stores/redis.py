@@ -386,6 +386,13 @@ class RedisStore(BaseStore):
         length = await self._client.llen(self._keys.log(thread_id, log) + ":o")
         return int(length)
 
+    async def _list_logs(self, thread_id: str) -> list[str]:
+        """One ``HKEYS`` of the thread's log versions."""
+        await self._ensure_ready()
+        client: Any = self._client
+        names: list[bytes] = await client.hkeys(self._keys.thread(thread_id) + ":v")
+        return [name.decode("utf-8") for name in names]
+
     async def _pop(self, thread_id: str, log: str) -> JSON | None:
         """Atomic, so no two callers get the same item."""
         args = [encode_id(thread_id), log, self._ttl_arg]

@@ -310,6 +310,10 @@ class SQLStore(BaseStore):
         scope = self._scope
         return await self._read(lambda conn: logs.length(conn, scope, thread_id, log, time.time()))
 
+    async def _list_logs(self, thread_id: str) -> list[str]:
+        scope = self._scope
+        return await self._read(lambda conn: logs.names(conn, scope, thread_id, time.time()))
+
     async def _pop(self, thread_id: str, log: str) -> JSON | None:
         scope = self._scope
         return await self._write(lambda conn: logs.pop(conn, scope, thread_id, log, time.time()))

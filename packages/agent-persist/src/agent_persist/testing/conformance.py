@@ -301,6 +301,17 @@ class StoreConformance:
 
     # -- logs ----------------------------------------------------------------------------
 
+    async def test_list_logs_names_every_log_of_the_thread(self, store: BaseStore) -> None:
+        assert await store.list_logs("nobody") == []
+        await store.append("session", "items", [1])
+        await store.put(envelope("t"), appends={"b": [1], "a": []})
+        await store.append("t", "c 'quoted' %_*", [2])
+        await store.clear_log("session", "items")
+        assert await store.list_logs("session") == ["items"]
+        assert set(await store.list_logs("t")) <= {"a", "b", "c 'quoted' %_*"}
+        assert {"b", "c 'quoted' %_*"} <= set(await store.list_logs("t"))
+        assert await store.list_logs("t") == sorted(await store.list_logs("t"))
+
     async def test_log_operations(self, store: BaseStore) -> None:
         assert await store.read_log("t", "log") == []
         assert await store.log_length("t", "log") == 0
