@@ -108,11 +108,15 @@ return 1
 POP = (
     HELPERS
     + r"""
--- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns {'seq', item} or nil.
+-- KEYS: thread, index. ARGV: member, log, ttl_ms, seq. Pops the newest item only while it
+-- is still item seq (the one the caller decoded). Returns {'seq', item}, nil when the log
+-- is empty, or {'moved'} when another item is newest now.
 local base, name = KEYS[1], ARGV[2]
 local items, order, _, _, mirror = log_keys(base, name)
-local seq = redis.call('RPOP', order)
+local seq = redis.call('LINDEX', order, -1)
 if not seq then return false end
+if seq ~= ARGV[4] then return {'moved'} end
+redis.call('RPOP', order)
 local data = redis.call('HGET', items, seq)
 remove_items(base, name, {seq}, redis.call('HINCRBY', base .. ':v', name, 1))
 redis.call('RPOP', mirror)

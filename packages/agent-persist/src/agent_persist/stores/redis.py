@@ -394,12 +394,23 @@ class RedisStore(BaseStore):
         return [name.decode("utf-8") for name in names]
 
     async def _pop(self, thread_id: str, log: str) -> JSON | None:
-        """Atomic, so no two callers get the same item."""
-        args = [encode_id(thread_id), log, self._ttl_arg]
-        reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
-        if reply is None:
-            return None
-        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))[0]
+        """Decode the newest item, then pop it only while it is still the newest.
+
+        Atomic, so no two callers get the same item; and a damaged item raises before
+        anything is removed, as in the other stores. Costs two round trips.
+        """
+        where = self._log_where(thread_id, log)
+        while True:
+            newest = await self._run(self._scripts.tail, [self._keys.thread(thread_id)], [log, 1])
+            if len(newest) < 2:
+                return None
+            (item,) = decode_reply_items(newest, self.codec, where=where)
+            args = [encode_id(thread_id), log, self._ttl_arg, text(newest[0])]
+            reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
+            if reply is None:
+                return None
+            if len(reply) == 2:
+                return item
 
     async def _clear_log(self, thread_id: str, log: str) -> None:
         """Checkpoints that saw the items still do."""
