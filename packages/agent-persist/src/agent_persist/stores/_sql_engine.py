@@ -19,8 +19,9 @@ executes it as one transaction:
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot.
 
-Connection failures become :class:`~agent_persist.errors.StoreUnavailableError` naming the URL
-with its password masked.
+Runners let every failure through: the store translates them in one place
+(:mod:`._sql_errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
+its password masked.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import importlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -125,28 +126,6 @@ class Runner(Protocol):
         ...
 
 
-def _unavailable(label: str, exc: BaseException) -> StoreUnavailableError:
-    detail = getattr(exc, "orig", None) or exc
-    return StoreUnavailableError(f"{label} is unavailable: {type(detail).__name__}: {detail}")
-
-
-@contextlib.contextmanager
-def _translated(label: str) -> Generator[None, None, None]:
-    """Turn connection-level failures into :class:`StoreUnavailableError`."""
-    try:
-        yield
-    except StoreUnavailableError:
-        raise
-    except (
-        sa_exc.OperationalError,
-        sa_exc.InterfaceError,
-        sa_exc.TimeoutError,
-        OSError,
-        asyncio.TimeoutError,
-    ) as exc:
-        raise _unavailable(label, exc) from exc
-
-
 class SQLiteRunner:
     """A sync SQLite engine driven from asyncio with one thread hop per transaction."""
 
@@ -209,7 +188,12 @@ class SQLiteRunner:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.invalidated or conn.closed:
             conn = self.engine.connect()
-            self._prepare(conn)
+            try:
+                self._prepare(conn)
+            except BaseException:  # e.g. locked: give it back, the next call tries anew
+                conn.invalidate()
+                conn.close()
+                raise
             self._local.conn = conn
             with self._kept_lock:
                 self._kept.append(conn)
@@ -283,13 +267,11 @@ class SQLiteRunner:
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` after a deferred ``BEGIN``: a snapshot that never blocks writers."""
-        with _translated(self.label):
-            return await self._hop(fn, "BEGIN" if snapshot else None)
+        return await self._hop(fn, "BEGIN" if snapshot else None)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
-        with _translated(self.label):
-            return await self._hop(fn, "BEGIN IMMEDIATE")
+        return await self._hop(fn, "BEGIN IMMEDIATE")
 
     async def dispose(self) -> None:
         """Stop the workers and close their connections (the last close checkpoints the WAL).
@@ -324,15 +306,13 @@ class PostgresRunner:
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` in a REPEATABLE READ, READ ONLY transaction (or none for one statement)."""
-        with _translated(self.label):
-            async with (self._reader if snapshot else self._single).connect() as conn:
-                return await conn.run_sync(fn)
+        async with (self._reader if snapshot else self._single).connect() as conn:
+            return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a READ COMMITTED transaction; row locks order the writers."""
-        with _translated(self.label):
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
         """Close the pool if this runner created it."""
