@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from fault_proxy import FaultProxy
+from fault_proxy import FaultProxy, Match
 
 from agent_persist.envelope import Envelope
 from agent_persist.errors import (
@@ -42,6 +42,9 @@ from agent_persist.errors import (
 )
 from agent_persist.stores.base import BaseStore
 from agent_persist.testing.conformance import envelope
+
+Proxied = tuple[BaseStore, FaultProxy, Match]
+"""A store behind a proxy, the proxy, and what the store's put commit looks like on the wire."""
 
 MAIN = "main"
 LOG = "log"

@@ -137,6 +137,22 @@ class _PostgresFraming:
         return out
 
 
+def _command(request: bytes) -> bytes:
+    """A RESP command's label: its upper-case name, and its first argument if it has one."""
+    if not request.startswith(b"*"):
+        return b""
+    words: list[bytes] = []
+    at = request.find(b"\r\n") + 2
+    while at < len(request) and len(words) < 2 and request[at : at + 1] == b"$":
+        size_end = request.find(b"\r\n", at)
+        size = int(request[at + 1 : size_end])
+        words.append(request[size_end + 2 : size_end + 2 + size])
+        at = size_end + 2 + size + 2
+    if not words:
+        return b""
+    return b" ".join([words[0].upper(), *words[1:]])
+
+
 class _RespFraming:
     """Where RESP values end: every command is a request, every value a whole reply."""
 
@@ -147,11 +163,7 @@ class _RespFraming:
             end = resp_end(buf, pos)
             if end is None:
                 break
-            label = b""
-            if buf[pos : pos + 1] == b"*":  # an array of bulk strings: the name comes first
-                name_at = buf.find(b"\r\n", buf.find(b"\r\n", pos) + 2) + 2
-                label = buf[name_at : buf.find(b"\r\n", name_at)].upper()
-            out.append((end - pos, label))
+            out.append((end - pos, _command(buf[pos:end])))
             pos = end
         return out
 
@@ -340,7 +352,8 @@ class FaultProxy:
         The request reaches the server whole; the proxy swallows the reply and drops the
         connection once the server has finished it (a commit happens, the client never
         hears of it). A request is a PostgreSQL cycle (labelled by its SQL text, or
-        ``STARTUP``/``SSL``/``SYNC``) or a Redis command (labelled by its upper-case name).
+        ``STARTUP``/``SSL``/``SYNC``) or a Redis command (labelled by its upper-case name and
+        first argument: ``EVALSHA <sha>``).
         """
         self._armed = _Armed("reply", remaining=nth, match=match)
 

@@ -9,59 +9,15 @@ different envelope with the same parent still conflicts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-from fault_proxy import FaultProxy, Match
+from fault_matrix import Proxied
 
 from agent_persist.errors import ConflictError, StoreUnavailableError
-from agent_persist.stores.base import BaseStore
 from agent_persist.testing.conformance import envelope
 
 
-def _commit(label: bytes) -> bool:
-    return label.upper().startswith(b"COMMIT")
-
-
-def _script(label: bytes) -> bool:
-    return label == b"EVALSHA"
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.needs_extras]),
-        pytest.param("redis", marks=pytest.mark.redis),
-    ]
-)
-async def proxied(
-    request: pytest.FixtureRequest,
-) -> AsyncIterator[tuple[BaseStore, FaultProxy, Match]]:
-    """A store behind a proxy, the proxy, and what its commit looks like on the wire."""
-    if request.param == "postgresql":
-        from agent_persist.stores.sql import SQLStore
-
-        url: str = request.getfixturevalue("postgres_url")
-        schema: str = request.getfixturevalue("postgres_schema")
-        proxy = await FaultProxy.start(url, "postgres")
-        store: BaseStore = SQLStore(proxy.url(url), schema=schema)
-        commit = _commit
-    else:
-        pytest.importorskip("redis", reason="the redis extra is not installed")
-        from agent_persist.stores.redis import RedisStore
-
-        url = request.getfixturevalue("redis_url")
-        prefix: str = request.getfixturevalue("redis_prefix")
-        proxy = await FaultProxy.start(url, "redis")
-        store = RedisStore.from_url(proxy.url(url), prefix=prefix)
-        commit = _script
-    await store.setup()
-    yield store, proxy, commit
-    await store.close()
-    await proxy.close()
-
-
 async def test_a_put_retried_after_a_lost_commit_reply_returns_the_stored_checkpoint(
-    proxied: tuple[BaseStore, FaultProxy, Match],
+    proxied: Proxied,
 ) -> None:
     store, proxy, commit = proxied
     first = await store.put(envelope("t"), appends={"log": ["a"]})
@@ -88,7 +44,7 @@ async def test_a_put_retried_after_a_lost_commit_reply_returns_the_stored_checkp
 
 
 async def test_a_first_checkpoint_whose_commit_reply_was_lost_is_found_on_retry(
-    proxied: tuple[BaseStore, FaultProxy, Match],
+    proxied: Proxied,
 ) -> None:
     store, proxy, commit = proxied
     first = envelope("fresh", payload={"n": 1})
