@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import time
@@ -23,12 +24,14 @@ import uuid
 from datetime import timedelta
 
 from agent_persist import Lease
-from agent_persist.errors import LeaseHeldError, LeaseLostError
+from agent_persist.errors import LeaseHeldError, LeaseLostError, StoreUnavailableError
 from agent_persist.stores import CheckpointStore
 
 from .errors import ThreadBusyError
 
 __all__ = ["LeaseHolder", "default_owner"]
+
+logger = logging.getLogger("autogen_persist")
 
 
 def default_owner() -> str:
@@ -84,6 +87,13 @@ class LeaseHolder:
             except LeaseLostError as exc:
                 self._lost = exc
                 return
+            except StoreUnavailableError as exc:  # the lease still runs; try at the next tick
+                logger.warning(
+                    "lease on thread %r: renewal failed (%s); retrying in %.1f s",
+                    self._thread_id,
+                    exc,
+                    interval,
+                )
 
     def check(self) -> None:
         """Raise ``LeaseLostError`` if the lease could not be renewed."""
