@@ -9,6 +9,7 @@ installed.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -113,11 +114,24 @@ def describe_client(client: aioredis.Redis) -> str:
 def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
     """The agent-persist error for a redis-py error, or ``None`` if there is none.
 
-    A lost or refused connection and a timeout mean the server is unavailable; ``WRONGTYPE``
-    means something other than this store wrote one of its keys.
+    A lost or refused connection, a timeout (redis-py's or the socket's), a server still
+    loading its data, a read-only replica and a server out of memory mean the server is
+    unavailable: the client reconnects on the next call. ``WRONGTYPE`` means something
+    other than this store wrote one of its keys.
     """
-    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
-        return StoreUnavailableError(f"Redis at {shown} is unavailable: {exc}")
+    if isinstance(
+        exc,
+        redis_errors.ConnectionError
+        | redis_errors.TimeoutError
+        | redis_errors.ReadOnlyError
+        | OSError
+        | asyncio.TimeoutError,
+    ):
+        return StoreUnavailableError(
+            f"Redis at {shown} is unavailable: {type(exc).__name__}: {exc}"
+        )
+    if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM"):
+        return StoreUnavailableError(f"Redis at {shown} is out of memory: {exc}")
     if isinstance(exc, redis_errors.ResponseError) and "WRONGTYPE" in str(exc):
         return CorruptCheckpointError(
             f"Redis at {shown}: a key of the store holds a value of another type ({exc}); "
