@@ -101,8 +101,8 @@ def _classify(
         return StoreUnavailableError(f"{label} is unavailable: no free connection ({exc})")
     if isinstance(exc, OSError | asyncio.TimeoutError | EOFError):
         return _unavailable(label, exc)
-    if type(exc).__module__.startswith("asyncpg"):
-        return _asyncpg(exc, label=label)
+    if type(exc).__module__.startswith(("asyncpg", "sqlalchemy.dialects.postgresql")):
+        return _asyncpg(exc, label=label)  # or SQLAlchemy's adapter of its errors
     return None
 
 
