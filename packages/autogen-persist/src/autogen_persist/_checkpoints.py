@@ -14,18 +14,22 @@ configuration to the ``config`` log when its fingerprint differs from the parent
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Mapping, Sequence
 from importlib.metadata import version
 from typing import Any
 
 from agent_persist import Envelope, Lease, Producer, Registry, Status, config_appends
 from agent_persist.errors import ThreadNotFoundError
+from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, put_retrying
 from agent_persist.stores import CheckpointStore
 
 from ._payload import SCHEMA_VERSION
 from .errors import IncompatibleCheckpointError, KindMismatchError
 
 __all__ = ["find_head", "load_native", "producer", "read_head", "write_checkpoint"]
+
+logger = logging.getLogger("autogen_persist")
 
 
 def producer() -> Producer:
@@ -97,6 +101,7 @@ async def write_checkpoint(
     stop_reason: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     lease: Lease | None = None,
+    attempts: int = DEFAULT_WRITE_ATTEMPTS,
 ) -> Envelope:
     """Store the checkpoint that follows ``head`` (or the thread's first) with its appends.
 
@@ -105,7 +110,10 @@ async def write_checkpoint(
 
     ``config`` (what ``fingerprint`` is the fingerprint of, with the layout) goes to the
     ``config`` log only when the fingerprint differs from ``head``'s, so a checkpoint costs
-    nothing more until the configuration changes.
+    nothing more until the configuration changes. A write the connection broke is tried
+    again, up to ``attempts`` times in all, with the same envelope: if an attempt was
+    committed although its reply was lost, the next one returns it (``put`` is idempotent
+    by checkpoint id), so a lost reply never becomes a false conflict or a duplicate.
     """
     fields: dict[str, Any] = {
         "status": status,
@@ -127,4 +135,6 @@ async def write_checkpoint(
         envelope = head.next(payload=payload, schema_version=SCHEMA_VERSION, **fields)
     if config is not None:
         appends = {**appends, **config_appends(head, fingerprint=fingerprint, config=config)}
-    return await store.put(envelope, appends=appends, lease=lease)
+    return await put_retrying(
+        store, envelope, appends=appends, lease=lease, attempts=attempts, logger=logger
+    )

@@ -32,6 +32,7 @@ from typing_extensions import Self
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, open_store
 from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
+from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
@@ -122,7 +123,9 @@ class DurableBase(Generic[_T]):
         metadata: Mapping[str, Any] | None = None,
         on_checkpoint: CheckpointCallback | None = None,
         drift: DriftOption = DriftPolicy.MIGRATE,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
     ) -> None:
+        self._write_attempts = check_attempts(write_attempts)
         self._factory = factory
         self._drift = drift_policy(drift)
         self._store_spec = store

@@ -182,7 +182,12 @@ class LeaseHolder:
                 self._lost = exc
                 return
             except AgentPersistError as exc:  # the store is down: retry at the next beat
-                logger.warning("thread %r: lease renewal failed: %s", self._thread_id, exc)
+                logger.warning(
+                    "lease on thread %r: renewal failed (%s); retrying in %.1f s",
+                    self._thread_id,
+                    exc,
+                    interval,
+                )
 
     def check(self) -> None:
         """Raise ``LeaseLostError`` if the lease could not be renewed.

@@ -29,6 +29,7 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
+from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, dump_messages, restore_agent_extras
@@ -73,9 +74,16 @@ class _LiveAgent:
     """A freshly built agent with the thread's latest checkpoint loaded into it."""
 
     def __init__(
-        self, agent: ChatAgent, store: CheckpointStore, thread_id: str, policy: DriftPolicy
+        self,
+        agent: ChatAgent,
+        store: CheckpointStore,
+        thread_id: str,
+        policy: DriftPolicy,
+        *,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
     ) -> None:
         self.agent, self.store, self.thread_id, self.policy = agent, store, thread_id, policy
+        self.write_attempts = write_attempts
         self.layout = agent_layout(agent)
         self.config = drift_config(agent, self.layout)
         self.fingerprint = fingerprint(self.config["component"])
@@ -170,6 +178,7 @@ class _LiveAgent:
             stop_reason=None if self.run is None else self.run.stop_reason,
             metadata=metadata,
             lease=lease.lease,
+            attempts=self.write_attempts,
         )
         self.tracker.commit()
         return self.head
@@ -201,6 +210,8 @@ class DurableAgent(DurableBase[ChatAgent]):
             raise UnsupportedComponentError(
                 f"the agent factory returned {type(agent).__qualname__}, not an AutoGen ChatAgent"
             )
-        live = _LiveAgent(agent, store, self.thread_id, self._drift)
+        live = _LiveAgent(
+            agent, store, self.thread_id, self._drift, write_attempts=self._write_attempts
+        )
         await live.load(self._registry)
         return live

@@ -73,8 +73,9 @@ def make_durable(
     """A durable team or agent for ``thread_id``, from a factory that builds it afresh.
 
     ``options`` are those of :class:`~autogen_persist.DurableTeam` (worker_id, lease_ttl,
-    lease_wait, registry, metadata, on_checkpoint, drift). The factory is called once here, to see
-    whether it builds a team or an agent; that first object serves the first run.
+    lease_wait, registry, metadata, on_checkpoint, drift, write_attempts). The factory is
+    called once here, to see whether it builds a team or an agent; that first object serves
+    the first run.
     """
     return _make_durable(factory, store=store, thread_id=thread_id, **options)
 

@@ -36,6 +36,7 @@ from autogen_agentchat.teams import BaseGroupChat, MagenticOneGroupChat
 from autogen_core import CancellationToken
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
+from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
 from ._capture import (
@@ -103,9 +104,16 @@ class _LiveTeam:
     """A freshly built team with the thread's latest checkpoint loaded into it."""
 
     def __init__(
-        self, team: BaseGroupChat, store: CheckpointStore, thread_id: str, policy: DriftPolicy
+        self,
+        team: BaseGroupChat,
+        store: CheckpointStore,
+        thread_id: str,
+        policy: DriftPolicy,
+        *,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
     ) -> None:
         self.team, self.store, self.thread_id, self.policy = team, store, thread_id, policy
+        self.write_attempts = write_attempts
         if team._initialized:
             raise UnsupportedComponentError(
                 "the team factory returned a team that already ran; it must build a new "
@@ -197,6 +205,7 @@ class _LiveTeam:
             stop_reason=None if run is None else run.stop_reason,
             metadata=metadata,
             lease=lease.lease,
+            attempts=self.write_attempts,
         )
         self.tracker.commit()
         return self.head
@@ -302,6 +311,10 @@ class DurableTeam(DurableBase[Team]):
             (the default) runs the migrations covering the changes and refuses the rest,
             ``"strict"`` refuses any change, ``"accept"`` loads as is (not across layout
             changes, which AutoGen cannot load).
+        write_attempts: How many times a checkpoint write is tried while the store is
+            unavailable (a broken connection), each retry logged as a warning on the
+            ``autogen_persist`` logger; safe because a retried put of a checkpoint that was
+            committed returns it. Then ``StoreUnavailableError``.
     """
 
     _kind = KIND_TEAM
@@ -310,6 +323,8 @@ class DurableTeam(DurableBase[Team]):
 
     async def _live(self, store: CheckpointStore) -> _LiveTeam:
         team = require_group_chat(self._factory())
-        live = _LiveTeam(team, store, self.thread_id, self._drift)
+        live = _LiveTeam(
+            team, store, self.thread_id, self._drift, write_attempts=self._write_attempts
+        )
         await live.load(self._registry)
         return live

@@ -40,8 +40,10 @@ from agent_persist.errors import (
     AgentPersistError,
     ConflictError,
     CorruptCheckpointError,
+    StoreUnavailableError,
     ThreadNotFoundError,
 )
+from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts, put_retrying
 
 from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
 from ._item_lines import current_items, parse_lines
@@ -85,6 +87,11 @@ class StoreSession:
             :class:`~openai_agents_persist.errors.DamagedItemError`; ``"skip"``:
             ``get_items`` leaves it out and logs a warning naming it. ``pop_item`` raises
             in both modes rather than remove it or step over it.
+        write_attempts: How many times a checkpoint write is tried while the store is
+            unavailable (a broken connection), each retry logged as a warning on the
+            ``openai_agents_persist`` logger. Safe because a retried put of a checkpoint
+            that was committed returns it. Plain appends (checkpoints off) are not retried:
+            they carry no id, so a retry after a lost reply could add the items twice.
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class StoreSession:
         item_formats: ItemFormats = ITEM_FORMATS,
         refresh_on_read: bool = False,
         on_bad_item: OnBadItem = "raise",
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
     ) -> None:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
@@ -108,6 +116,7 @@ class StoreSession:
         self._checkpoints = checkpoints or state is not None
         self._formats = item_formats
         self._refresh_on_read = refresh_on_read
+        self._write_attempts = check_attempts(write_attempts)
         self._usage = UsageTracker()
         self._head: Envelope | None = None
         self._head_loaded = False
@@ -142,6 +151,7 @@ class StoreSession:
             "item_formats",
             "refresh_on_read",
             "on_bad_item",
+            "write_attempts",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
         store = open_store(url, **{k: v for k, v in options.items() if k not in session_keys})
@@ -278,6 +288,10 @@ class StoreSession:
             InvalidPayloadError: An item is not plain JSON; nothing is written.
             ConflictError: Another writer checkpointed this session since this one last
                 did; nothing is written, and the next call starts from the new head.
+            StoreUnavailableError: The connection broke. With checkpoints on, the write
+                was retried (``write_attempts``) and the items are stored at most once.
+                Without, the append is not retried (it has no id, so a retry after a lost
+                reply could store the items twice): whether they were stored is unknown.
         """
         if not items:
             return
@@ -412,6 +426,9 @@ class StoreSession:
         ``envelope.parent_id`` and ``step`` are set from the session's head. Used by the
         turn checkpoints and by :mod:`.run_state`, so both share one linear history.
         ``logs`` appends to other logs in the same atomic write (the run's ``config``).
+        A write the connection broke is retried with the same envelope (``write_attempts``);
+        if it still fails, the head is read again before the next write, since the last
+        attempt may have been committed.
         """
         head = self._head if self._head_loaded else await self.head()
         envelope = envelope.replace(
@@ -421,8 +438,14 @@ class StoreSession:
         )
         try:
             merged = {**(logs or {}), **({ITEMS_LOG: appends} if appends else {})}
-            saved = await self.store.put(envelope, appends=merged or None)
-        except ConflictError:
+            saved = await put_retrying(
+                self.store,
+                envelope,
+                appends=merged or None,
+                attempts=self._write_attempts,
+                logger=logger,
+            )
+        except (ConflictError, StoreUnavailableError):
             self._head_loaded = False
             raise
         self._head = saved

@@ -9,6 +9,7 @@ installed.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -149,16 +150,26 @@ def describe_client(client: aioredis.Redis) -> str:
 def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
     """The agent-persist error for a redis-py error, or ``None`` if there is none.
 
-    A lost or refused connection, a timeout and a refused login mean the server is
-    unavailable. So does a database number the server does not have (``redis://host/99``
-    on a server with 16 databases answers ``ERR DB index is out of range`` when the
-    connection selects it): the URL is well formed and the database is simply not there,
-    as with a PostgreSQL database that does not exist, so it is ``StoreUnavailableError``
-    too, not ``InvalidStoreURLError``. ``WRONGTYPE`` means something other than this store
-    wrote one of its keys.
+    A lost or refused connection, a timeout (redis-py's or the socket's), a refused login,
+    a server still loading its data, a read-only replica and a server out of memory mean
+    the server is unavailable: the client reconnects on the next call. So does a database
+    number the server does not have (``redis://host/99`` on a server with 16 databases
+    answers ``ERR DB index is out of range`` when the connection selects it): the URL is
+    well formed and the database is simply not there, as with a PostgreSQL database that
+    does not exist, so it is ``StoreUnavailableError`` too, not ``InvalidStoreURLError``.
+    ``WRONGTYPE`` means something other than this store wrote one of its keys.
     """
-    if isinstance(exc, redis_errors.ConnectionError | redis_errors.TimeoutError):
+    if isinstance(
+        exc,
+        redis_errors.ConnectionError
+        | redis_errors.TimeoutError
+        | redis_errors.ReadOnlyError
+        | OSError
+        | asyncio.TimeoutError,
+    ):
         return StoreUnavailableError(f"Redis at {shown} is unavailable: {_one_line(exc)}")
+    if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM"):
+        return StoreUnavailableError(f"Redis at {shown} is out of memory: {_one_line(exc)}")
     if isinstance(exc, redis_errors.ResponseError) and "DB index" in str(exc):
         return StoreUnavailableError(
             f"Redis at {shown} is unavailable: the server has no database of that number "

@@ -19,11 +19,12 @@ executes it as one transaction:
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot.
 
-Connection failures become one-line :class:`~agent_persist.errors.StoreUnavailableError`
-naming the URL with its password masked: a refused connection, a DNS failure, a timeout, a
-TLS failure, and on PostgreSQL a missing database or role or a wrong password. A PostgreSQL
-URL's libpq parameters (``sslmode`` and friends) are checked and translated by
-:mod:`._sql_url` before any connection is tried.
+Runners let every failure of a statement through: the store translates them in one place
+(:mod:`._sql_errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
+its password masked. Opening a PostgreSQL connection goes through a hook that says why it
+failed, on one line: a refused connection, a DNS failure, a timeout, a TLS failure, a missing
+database or role or a wrong password. A PostgreSQL URL's libpq parameters (``sslmode`` and
+friends) are checked and translated by :mod:`._sql_url` before any connection is tried.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import sqlite3
 import ssl
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -138,9 +139,6 @@ class Runner(Protocol):
         ...
 
 
-_CONNECTION_SQLSTATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
-"""PostgreSQL errors meaning "no connection for you": connection exceptions (08), bad role or
-password (28), no such database, too many connections, server shutting down or starting."""
 _SETTING_SQLSTATES = ("42704", "22023")
 """At connect time: a setting from ``options`` or ``application_name`` the server refuses."""
 
@@ -174,36 +172,6 @@ def _reason(exc: BaseException) -> str:
 
 def _unavailable(label: str, exc: BaseException) -> StoreUnavailableError:
     return StoreUnavailableError(f"{label} is unavailable: {_reason(exc)}")
-
-
-def _is_connection_failure(exc: BaseException) -> bool:
-    return _sqlstate(exc).startswith(_CONNECTION_SQLSTATES)
-
-
-@contextlib.contextmanager
-def _translated(label: str) -> Generator[None, None, None]:
-    """Turn connection-level failures into :class:`StoreUnavailableError`.
-
-    Covers the exceptions as SQLAlchemy wraps them and as the drivers raise them: network
-    errors (refused, DNS, TLS, timeouts are all ``OSError``) and PostgreSQL's connection
-    SQLSTATEs (:data:`_CONNECTION_SQLSTATES`) at any point, say a server shutting down.
-    """
-    try:
-        yield
-    except StoreUnavailableError:
-        raise
-    except (
-        sa_exc.OperationalError,
-        sa_exc.InterfaceError,
-        sa_exc.TimeoutError,
-        OSError,
-        asyncio.TimeoutError,
-    ) as exc:
-        raise _unavailable(label, exc) from exc
-    except Exception as exc:
-        if _is_connection_failure(exc):
-            raise _unavailable(label, exc) from exc
-        raise
 
 
 def _connect_error(label: str, exc: Exception) -> Exception:
@@ -300,7 +268,12 @@ class SQLiteRunner:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.invalidated or conn.closed:
             conn = self.engine.connect()
-            self._prepare(conn)
+            try:
+                self._prepare(conn)
+            except BaseException:  # e.g. locked: give it back, the next call tries anew
+                conn.invalidate()
+                conn.close()
+                raise
             self._local.conn = conn
             with self._kept_lock:
                 self._kept.append(conn)
@@ -374,13 +347,11 @@ class SQLiteRunner:
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` after a deferred ``BEGIN``: a snapshot that never blocks writers."""
-        with _translated(self.label):
-            return await self._hop(fn, "BEGIN" if snapshot else None)
+        return await self._hop(fn, "BEGIN" if snapshot else None)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
-        with _translated(self.label):
-            return await self._hop(fn, "BEGIN IMMEDIATE")
+        return await self._hop(fn, "BEGIN IMMEDIATE")
 
     async def dispose(self) -> None:
         """Stop the workers and close their connections (the last close checkpoints the WAL).
@@ -415,15 +386,13 @@ class PostgresRunner:
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` in a REPEATABLE READ, READ ONLY transaction (or none for one statement)."""
-        with _translated(self.label):
-            async with (self._reader if snapshot else self._single).connect() as conn:
-                return await conn.run_sync(fn)
+        async with (self._reader if snapshot else self._single).connect() as conn:
+            return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a READ COMMITTED transaction; row locks order the writers."""
-        with _translated(self.label):
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(fn)
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
         """Close the pool if this runner created it."""

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from .._json import JSON
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
+from ..errors import AgentPersistError
 from . import _sql_checkpoints as history
 from . import _sql_leases as leases
 from . import _sql_logs as logs
@@ -38,6 +39,7 @@ from ._ddl import build_tables, migrate
 from ._records import EncodedCheckpoint
 from ._sql_base import Scope
 from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
+from ._sql_errors import translate_error
 from ._sql_statements import Statements
 from .base import BaseStore, Lease, ThreadInfo
 
@@ -127,6 +129,7 @@ class SQLStore(BaseStore):
             label=self._label,
             postgres=postgres,
         )
+        self._busy_timeout = busy_timeout if self._runner.backend == "sqlite" else None
         self._auto_setup = auto_setup
         self._ready = False
         self._setup_lock = asyncio.Lock()
@@ -161,6 +164,16 @@ class SQLStore(BaseStore):
         For maintenance and tests (raw SQL, dropping a schema); the store's tables are its own.
         """
         return self._runner.engine
+
+    def _translate_error(self, exc: Exception) -> AgentPersistError | None:
+        """The driver's errors as agent-persist's (see :func:`._sql_errors.translate_error`).
+
+        A lost, refused or timed-out connection and a SQLite database locked past
+        ``busy_timeout`` are :class:`~agent_persist.errors.StoreUnavailableError`; a SQLite
+        file that is not a database or is malformed is
+        :class:`~agent_persist.errors.CorruptCheckpointError`.
+        """
+        return translate_error(exc, label=self._label, busy_timeout=self._busy_timeout)
 
     # -- lifecycle -----------------------------------------------------------------------
 

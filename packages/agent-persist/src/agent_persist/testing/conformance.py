@@ -452,6 +452,21 @@ class StoreConformance:
         assert await store.read_log("t", "log") == []
         assert len(await store.list_checkpoints("t")) == 1
 
+    async def test_putting_a_stored_envelope_again_returns_it(self, store: BaseStore) -> None:
+        """A retry after an unknown commit outcome: idempotent by checkpoint id, not a conflict."""
+        first = await store.put(envelope("t"), appends={"log": ["a"]})
+        second = envelope("t", parent=first, payload={"turn": 2})
+        saved = await store.put(second, appends={"log": ["b"]})
+        again = await store.put(second, appends={"log": ["b"]})
+        assert again.checkpoint_id == saved.checkpoint_id
+        assert again.logs == saved.logs
+        assert await store.read_log("t", "log") == ["a", "b"]  # not appended twice
+        assert (await store.put(first)).checkpoint_id == first.checkpoint_id  # an older one too
+        assert len(await store.list_checkpoints("t")) == 2
+        with pytest.raises(ConflictError):  # another envelope on the same parent
+            await store.put(envelope("t", parent=first, payload={"turn": "rival"}))
+        assert (await store.get("t")).checkpoint_id == second.checkpoint_id
+
     # -- concurrency ---------------------------------------------------------------------
 
     async def test_concurrent_writers_exactly_one_wins(self, store_factory: StoreFactory) -> None:

@@ -1,0 +1,170 @@
+"""The durable layers retry a checkpoint write whose connection broke, and lose nothing.
+
+``put_retrying`` puts the same envelope again while the store is unavailable: a first
+attempt whose commit went through although its reply was lost is found by the next one
+(``put`` is idempotent by checkpoint id). An AutoGen team whose connection is cut right
+after a checkpoint's ``COMMIT`` mid-run finishes as if nothing happened; an OpenAI Agents
+session with checkpoints stores the turn once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from fault_matrix import Proxied
+
+from agent_persist import Envelope
+from agent_persist.errors import LeaseHeldError, StoreUnavailableError
+from agent_persist.retry import put_retrying
+from agent_persist.stores import MemoryStore
+from agent_persist.testing.conformance import envelope
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "autogen"))  # the shared scenarios
+
+from scenarios import TASK, round_robin_max
+from support import same_result
+
+from autogen_persist import DurableTeam
+from autogen_persist._lease import LeaseHolder
+from openai_agents_persist import StoreSession
+
+logger = logging.getLogger("agent_persist.tests.retry")
+
+
+def contents(items: list[Any]) -> list[str]:
+    """The session items' texts."""
+    return [cast("dict[str, str]", item)["content"] for item in items]
+
+
+async def test_a_retried_put_after_a_lost_commit_reply_returns_the_stored_checkpoint(
+    proxied: Proxied, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy, commit = proxied
+    first = await store.put(envelope("t"), appends={"log": ["a"]})
+    second = envelope("t", parent=first)
+    proxy.drop_reply(match=commit)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        saved = await put_retrying(store, second, appends={"log": ["b"]}, logger=logger)
+    assert proxy.fired == 1
+    assert saved.checkpoint_id == second.checkpoint_id
+    assert await store.read_log("t", "log") == ["a", "b"]
+    retries = [r for r in caplog.records if r.name == logger.name]
+    assert len(retries) == 1
+    assert retries[0].levelno == logging.WARNING
+    assert "attempt 2 of 3" in retries[0].getMessage()
+
+
+async def test_retries_are_bounded_and_end_with_the_typed_error(
+    proxied: Proxied, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy, _ = proxied
+    first = await store.put(envelope("t"))
+    proxy.refusing = True
+    proxy.cut_all()
+    with caplog.at_level(logging.WARNING, logger=logger.name), pytest.raises(StoreUnavailableError):
+        await put_retrying(store, envelope("t", parent=first), attempts=4, logger=logger)
+    assert len([r for r in caplog.records if r.name == logger.name]) == 3
+    proxy.refusing = False
+    assert (await store.get("t")).checkpoint_id == first.checkpoint_id  # nothing written
+
+
+@pytest.mark.parametrize("attempts", [0, -1, 1.5, True])
+async def test_attempts_must_be_a_positive_int(attempts: object) -> None:
+    with pytest.raises((TypeError, ValueError), match="write_attempts"):
+        await put_retrying(MemoryStore(), envelope("t"), attempts=attempts, logger=logger)  # type: ignore[arg-type]
+
+
+async def test_a_durable_team_whose_commit_reply_is_lost_mid_run_equals_the_uninterrupted_run(
+    proxied: Proxied, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy, commit = proxied
+    expected = await DurableTeam(round_robin_max, store=MemoryStore(), thread_id="ref").run(
+        task=TASK
+    )
+    seen: list[Envelope] = []
+
+    def cut_after_the_third(checkpoint: Envelope) -> None:
+        seen.append(checkpoint)
+        if len(seen) == 3:
+            proxy.drop_reply(match=commit)  # the fourth checkpoint's reply is lost
+
+    team = DurableTeam(
+        round_robin_max, store=store, thread_id="t", on_checkpoint=cut_after_the_third
+    )
+    with caplog.at_level(logging.WARNING, logger="autogen_persist"):
+        result = await team.run(task=TASK)
+
+    assert proxy.fired == 1
+    assert same_result(result, expected)
+    warnings = [r for r in caplog.records if r.name == "autogen_persist"]
+    assert len(warnings) == 1
+    assert "retrying" in warnings[0].getMessage()
+    stored = await store.list_checkpoints("t")
+    assert [e.checkpoint_id for e in reversed(stored)] == [e.checkpoint_id for e in seen]
+    assert len({e.step for e in stored}) == len(stored)  # one checkpoint per step
+
+
+async def test_a_session_turn_whose_commit_reply_is_lost_is_stored_once(
+    proxied: Proxied, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy, commit = proxied
+    session = StoreSession("s", store=store, checkpoints=True)
+    await session.add_items([{"role": "user", "content": "first"}])
+    proxy.drop_reply(match=commit)
+    with caplog.at_level(logging.WARNING, logger="openai_agents_persist"):
+        await session.add_items([{"role": "assistant", "content": "second"}])
+    assert proxy.fired == 1
+    assert contents(await session.get_items()) == ["first", "second"]
+    assert len(await store.list_checkpoints("s")) == 2
+    warnings = [r for r in caplog.records if r.name == "openai_agents_persist"]
+    assert len(warnings) == 1
+    await session.add_items([{"role": "user", "content": "third"}])  # the head is right
+    assert len(await store.list_checkpoints("s")) == 3
+
+
+async def test_a_session_gives_up_after_its_attempts_and_rereads_the_head(
+    proxied: Proxied,
+) -> None:
+    store, proxy, _ = proxied
+    session = StoreSession("s", store=store, checkpoints=True, write_attempts=2)
+    await session.add_items([{"role": "user", "content": "first"}])
+    proxy.refusing = True
+    proxy.cut_all()
+    with pytest.raises(StoreUnavailableError):
+        await session.add_items([{"role": "user", "content": "lost"}])
+    proxy.refusing = False
+    await session.add_items([{"role": "user", "content": "again"}])
+    assert contents(await session.get_items()) == ["first", "again"]
+
+
+async def test_a_lease_renewal_the_connection_broke_is_retried_at_the_next_tick(
+    proxied: Proxied, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, proxy, _ = proxied
+    holder = LeaseHolder(store, "leased", owner="me", ttl=timedelta(seconds=0.6), wait=None)
+    await holder.acquire()
+    with caplog.at_level(logging.WARNING, logger="autogen_persist"):
+        proxy.refusing = True
+        proxy.cut_all()
+        for _ in range(500):  # until a renewal has failed (one comes every 0.2 s)
+            if any("renewal failed" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.01)
+        proxy.refusing = False
+        renewals = proxy.accepted
+        for _ in range(500):  # until a renewal has gone through again
+            if proxy.accepted > renewals and proxy.open_connections:
+                break
+            await asyncio.sleep(0.01)
+    assert any("renewal failed" in r.getMessage() for r in caplog.records)
+    holder.check()  # not lost
+    with pytest.raises(LeaseHeldError):
+        await store.acquire_lease("leased", "other", ttl=timedelta(seconds=1))
+    await holder.release()  # the failed renewal does not surface here
+    await store.acquire_lease("leased", "other", ttl=timedelta(seconds=1))
