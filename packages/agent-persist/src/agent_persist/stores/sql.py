@@ -18,7 +18,6 @@ bound parameters.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -35,6 +34,7 @@ from . import _sql_leases as leases
 from . import _sql_logs as logs
 from . import _sql_retention as retention
 from ._ddl import build_tables, migrate
+from ._loops import LoopLock
 from ._records import EncodedCheckpoint
 from ._sql_base import Scope
 from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
@@ -113,7 +113,7 @@ class SQLStore(BaseStore):
         )
         self._auto_setup = auto_setup
         self._ready = False
-        self._setup_lock = asyncio.Lock()
+        self._setup_lock = LoopLock()
 
     @staticmethod
     def _check_schema(backend: str, schema: str | None) -> None:
@@ -155,7 +155,7 @@ class SQLStore(BaseStore):
             StoreSchemaError: A newer agent-persist already upgraded the tables.
             StoreUnavailableError: The database cannot be reached.
         """
-        async with self._setup_lock:
+        async with self._setup_lock.get():  # per loop: migrate is safe run concurrently
             if self._ready:
                 return
             schema, where = self._schema, self._label
