@@ -226,6 +226,21 @@ def loop_after_loop(new_store: OpenStore) -> None:
     asyncio.run(last())
 
 
+def closed_and_used_again(new_store: OpenStore) -> None:
+    """close() in one loop, then the same store used (and closed) in the next."""
+    store = new_store()
+    session = StoreSession("again", store=store)
+
+    async def turn(n: int) -> list[str]:
+        try:
+            await session.add_items([message(str(n))])
+            return contents(await session.get_items())
+        finally:
+            await store.close()
+
+    assert [asyncio.run(turn(n)) for n in range(3)] == [["0"], ["0", "1"], ["0", "1", "2"]]
+
+
 def two_loops_at_once(new_store: OpenStore, *, steps: int = 20) -> None:
     """Two threads, two loops, in step: every call of one overlaps a call of the other."""
     store = new_store()
@@ -260,6 +275,7 @@ SCENARIOS = {
     "run_sync_in_a_row": run_sync_in_a_row,
     "run_sync_in_worker_threads": run_sync_in_worker_threads,
     "loop_after_loop": loop_after_loop,
+    "closed_and_used_again": closed_and_used_again,
     "two_loops_at_once": two_loops_at_once,
 }
 

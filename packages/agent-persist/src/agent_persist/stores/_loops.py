@@ -1,6 +1,6 @@
 """Connections that belong to one event loop: one pool per loop, or a caller's pinned to one.
 
-    clients = PerLoop(open=make_client, close=lambda client: client.aclose())
+    clients = PerLoop(make_client, close_client)
     client = clients.get()      # the running loop's client, opened on first use there
     await clients.close()       # every loop's client (this loop's now, others' on their loop)
 
@@ -17,11 +17,12 @@ it leaves them to the garbage collector, as for any asyncio client.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ..errors import EventLoopMismatchError
@@ -48,10 +49,11 @@ class LoopBound(Protocol[R_co]):
 @dataclass(eq=False)
 class _Entry(Generic[R]):
     value: R
+    done: asyncio.Future[None]
+    """Set when the loop's resource is to be closed; the keeper task waits for it."""
     keeper: asyncio.Task[None] | None = None
     detached: bool = False
     """Closed by :meth:`PerLoop.close` itself, so the keeper must not close it again."""
-    done: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
 class PerLoop(Generic[R]):
@@ -66,21 +68,15 @@ class PerLoop(Generic[R]):
 
     def __init__(
         self,
-        open: Callable[[], R],  # noqa: A002 - the verb pairs with close
+        make: Callable[[], R],
         close: Callable[[R], Awaitable[None]],
         *,
         first: R | None = None,
     ) -> None:
-        self._open, self._close = open, close
-        self._first = first
+        self._make, self._close = make, close
         self._unused = first
         self._entries: dict[asyncio.AbstractEventLoop, _Entry[R]] = {}
         self._lock = threading.Lock()
-
-    @property
-    def first(self) -> R | None:
-        """The resource the store was built with (the first loop's), if any."""
-        return self._first
 
     def get(self) -> R:
         """The running loop's resource, opened now if this loop has none yet."""
@@ -96,10 +92,9 @@ class PerLoop(Generic[R]):
             if entry is not None:
                 return entry
             self._forget_closed_loops()
-            value = self._unused if self._unused is not None else self._open()
+            value = self._unused if self._unused is not None else self._make()
             self._unused = None
-            entry = _Entry(value)
-            entry.done = loop.create_future()
+            entry = _Entry(value, loop.create_future())
             entry.keeper = loop.create_task(self._keep(loop, entry), name="agent-persist-pool")
             self._entries[loop] = entry
             return entry
@@ -111,7 +106,6 @@ class PerLoop(Generic[R]):
 
     async def _keep(self, loop: asyncio.AbstractEventLoop, entry: _Entry[R]) -> None:
         """Wait until the loop shuts down (or :meth:`close` says so), then close on it."""
-        assert entry.done is not None
         try:
             await entry.done
         finally:
@@ -141,10 +135,8 @@ class PerLoop(Generic[R]):
             if loop is here:
                 mine = entry
             elif not loop.is_closed():
-                try:
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
                     loop.call_soon_threadsafe(_wake, entry)
-                except RuntimeError:  # closed meanwhile
-                    pass
         if mine is not None:
             mine.detached = True
             _wake(mine)
@@ -152,7 +144,7 @@ class PerLoop(Generic[R]):
 
 
 def _wake(entry: _Entry[R]) -> None:
-    if entry.done is not None and not entry.done.done():
+    if not entry.done.done():
         entry.done.set_result(None)
 
 
@@ -170,11 +162,6 @@ class Pinned(Generic[R]):
         self._what = what
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
-
-    @property
-    def first(self) -> R:
-        """The caller's resource."""
-        return self.value
 
     def get(self) -> R:
         """The caller's resource, if the running loop is the one it belongs to."""

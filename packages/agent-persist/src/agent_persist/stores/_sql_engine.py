@@ -346,8 +346,7 @@ async def _dispose(engines: _PostgresEngines) -> None:
 
 
 class PostgresRunner:
-    """asyncpg engines, one per event loop; each transaction runs the sync function via
-    ``run_sync``.
+    """asyncpg engines, one per event loop; each transaction runs ``fn`` via ``run_sync``.
 
     asyncpg connections belong to the loop that opened them (another loop's use fails, and
     from another thread can crash the interpreter), so the runner opens one engine (pool)

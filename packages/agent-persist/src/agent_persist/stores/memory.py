@@ -427,7 +427,7 @@ def _run_to_end(operation: Awaitable[T]) -> Awaitable[T]:
         steps.send(None)
     except StopIteration as finished:
         return _settled(finished.value, None)
-    except BaseException as exc:  # noqa: BLE001 - handed to the caller's await
+    except BaseException as exc:  # handed to the caller's await
         return _settled(None, exc)
     steps.close()
     return _settled(None, RuntimeError("a MemoryStore operation suspended while holding its lock"))

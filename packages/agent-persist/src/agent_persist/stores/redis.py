@@ -38,8 +38,8 @@ from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, CheckpointNotFoundError, ThreadNotFoundError
-from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ._loops import LoopBound, LoopLock, PerLoop, Pinned
+from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ._redis_client import describe_client, open_client, translate_error
 from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
 from ._redis_leases import Leases, millis
@@ -64,6 +64,7 @@ __all__ = ["RedisStore"]
 async def _close_client(client: aioredis.Redis) -> None:
     await client.aclose()
 
+
 _PAGE = 200
 """Checkpoints or threads fetched per round trip when a listing has to filter or go on."""
 
@@ -73,8 +74,10 @@ class RedisStore(BaseStore):
 
     Args:
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
-            its client and closes it), or a ``redis.asyncio.Redis`` built with
-            ``decode_responses=False`` that the caller keeps owning.
+            its clients, one per event loop, so any thread and any loop can use it, and
+            closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
+            that the caller keeps owning, used on the first event loop the store runs on
+            only (another raises ``EventLoopMismatchError``).
         namespace: the tenant; stores of other namespaces never see its threads.
         ttl: delete a thread that has not been written for this long (Redis expiry).
         keep_last: keep only the newest N checkpoints of each thread, trimmed on each put.
