@@ -178,39 +178,40 @@ class MemoryStore(BaseStore):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
     ) -> Envelope:
-        thread = self._find(envelope.thread_id)
-        head = thread.head.checkpoint_id if thread and thread.head else None
-        if head != envelope.parent_id:
-            raise ConflictError(
-                f"{describe('memory', envelope.thread_id)}: expected head "
-                f"{envelope.parent_id!r} but the head is {head!r}"
+        with self._space.lock:  # re-entered: _guarded holds it already
+            thread = self._find(envelope.thread_id)
+            head = thread.head.checkpoint_id if thread and thread.head else None
+            if head != envelope.parent_id:
+                raise ConflictError(
+                    f"{describe('memory', envelope.thread_id)}: expected head "
+                    f"{envelope.parent_id!r} but the head is {head!r}"
+                )
+            if thread and envelope.checkpoint_id in thread.ids:
+                raise ConflictError(
+                    f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
+                )
+            thread = self._touch(envelope.thread_id)
+            for name, items in sealed.items():
+                self._add_items(thread, name, items)
+            versions = {name: log.version for name, log in thread.logs.items()}
+            for log in thread.logs.values():
+                log.pinned = log.version
+            stored = envelope.model_copy(update={"logs": versions})
+            thread.ids.add(envelope.checkpoint_id)
+            thread.checkpoints.append(
+                _Checkpoint(
+                    checkpoint_id=envelope.checkpoint_id,
+                    created_at=envelope.created_at,
+                    metadata=envelope.metadata,
+                    header=encoded.header,
+                    payload=encoded.payload,
+                    logs=versions,
+                )
             )
-        if thread and envelope.checkpoint_id in thread.ids:
-            raise ConflictError(
-                f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
-            )
-        thread = self._touch(envelope.thread_id)
-        for name, items in sealed.items():
-            self._add_items(thread, name, items)
-        versions = {name: log.version for name, log in thread.logs.items()}
-        for log in thread.logs.values():
-            log.pinned = log.version
-        stored = envelope.model_copy(update={"logs": versions})
-        thread.ids.add(envelope.checkpoint_id)
-        thread.checkpoints.append(
-            _Checkpoint(
-                checkpoint_id=envelope.checkpoint_id,
-                created_at=envelope.created_at,
-                metadata=envelope.metadata,
-                header=encoded.header,
-                payload=encoded.payload,
-                logs=versions,
-            )
-        )
-        thread.head = stored
-        if self.keep_last is not None:
-            self._trim(thread, keep_last=self.keep_last, older_than=None)
-        return stored
+            thread.head = stored
+            if self.keep_last is not None:
+                self._trim(thread, keep_last=self.keep_last, older_than=None)
+            return stored
 
     def _decode(self, thread_id: str, checkpoint: _Checkpoint) -> Envelope:
         return decode_checkpoint(
