@@ -25,6 +25,7 @@ __all__ = [
     "ConfigDriftError",
     "ConflictError",
     "CorruptCheckpointError",
+    "EventLoopMismatchError",
     "FutureVersionError",
     "InvalidPayloadError",
     "InvalidStoreURLError",
@@ -75,6 +76,14 @@ class StoreUnavailableError(StoreError, ConnectionError):
     """The store's server could not be reached, refused the connection or dropped it.
 
     The store stays usable: the next call opens a new connection.
+    """
+
+
+class EventLoopMismatchError(AgentPersistError, RuntimeError):
+    """A connection the caller built (an ``AsyncEngine``, a Redis client) used on another loop.
+
+    Such a connection belongs to one event loop; a store opened from a URL holds one pool per
+    loop instead, so it works from any thread and any loop.
     """
 
 

@@ -17,7 +17,11 @@ executes it as one transaction:
   snapshot and never block writers.
 * **PostgreSQL**: an async engine over asyncpg runs the same function through
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
-  read sees one snapshot.
+  read sees one snapshot. asyncpg connections belong to their event loop, so there is one
+  engine (pool) per loop (:mod:`._loops`): the store works from any thread and any loop.
+
+Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
+and each transaction's future belongs to the loop that awaits it.
 
 Runners let every failure of a statement through: the store translates them in one place
 (:mod:`._sql_errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
@@ -49,6 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ..errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from ._loops import LoopBound, PerLoop, Pinned
 from ._sql_url import asyncpg_arguments
 
 if TYPE_CHECKING:
@@ -225,6 +230,7 @@ class SQLiteRunner:
         self._serial: threading.Lock | None = threading.Lock() if self._memory else None
         self.label = mask(engine.url)
         self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
         # A caller's engine may serve others: check out per transaction, keep nothing.
         self._keep = owned
         self._local = threading.local()
@@ -288,16 +294,23 @@ class SQLiteRunner:
         conn.invalidate()
 
     def _hop(self, fn: Callable[[Connection], T], begin: str | None) -> asyncio.Future[T]:
-        if self._executor is None:  # first use, or used again after dispose()
-            self._executor = ThreadPoolExecutor(
-                max_workers=_workers(self.engine) if self._keep else _SQLITE_WORKERS,
-                thread_name_prefix="agent-persist-sqlite",
-            )
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, self._run, fn, begin)
+        """Hand ``fn`` to a worker; the future belongs to the running loop, whichever it is."""
+        executor = self._executor or self._start()
+        return asyncio.get_running_loop().run_in_executor(executor, self._run, fn, begin)
+
+    def _start(self) -> ThreadPoolExecutor:
+        """The workers, started on first use (or again after dispose()), once across threads."""
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=_workers(self.engine) if self._keep else _SQLITE_WORKERS,
+                    thread_name_prefix="agent-persist-sqlite",
+                )
+            return self._executor
 
     def _close(self) -> None:
-        executor, self._executor = self._executor, None
+        with self._executor_lock:
+            executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
         with self._kept_lock:
@@ -370,34 +383,77 @@ def _workers(engine: Engine) -> int:
     return _SQLITE_WORKERS
 
 
+@dataclass(frozen=True, slots=True)
+class _PostgresEngines:
+    """One engine (pool) and the two option views every transaction picks from."""
+
+    engine: AsyncEngine
+    reader: AsyncEngine
+    single: AsyncEngine
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> _PostgresEngines:
+        reader = engine.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        return cls(engine, reader, engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
+async def _dispose(engines: _PostgresEngines) -> None:
+    await engines.engine.dispose()
+
+
 class PostgresRunner:
-    """An asyncpg engine; each transaction runs the sync function via ``run_sync``."""
+    """asyncpg engines, one per event loop; each transaction runs ``fn`` via ``run_sync``.
+
+    asyncpg connections belong to the loop that opened them (another loop's use fails, and
+    from another thread can crash the interpreter), so the runner opens one engine (pool)
+    per event loop from the same URL and options, and disposes each on its own loop
+    (:mod:`._loops`). ``pool_size`` therefore counts per loop. An engine the caller passed
+    in is used on the first loop the store runs on only; from another loop the store raises
+    :class:`~agent_persist.errors.EventLoopMismatchError`.
+    """
 
     backend: Backend = "postgresql"
 
-    def __init__(self, engine: AsyncEngine, *, owned: bool) -> None:
-        self.engine = engine
-        self._reader = engine.execution_options(
-            isolation_level="REPEATABLE READ", postgresql_readonly=True
-        )
-        self._single = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._owned = owned
+    def __init__(
+        self, engine: AsyncEngine, *, owned: bool, make: Callable[[], AsyncEngine] | None = None
+    ) -> None:
+        first = _PostgresEngines.of(engine)
+        self._engines: LoopBound[_PostgresEngines]
+        if owned and make is not None:
+            self._engines = PerLoop(lambda: _PostgresEngines.of(make()), _dispose, first=first)
+        else:
+            self._engines = Pinned(first, what=f"the AsyncEngine for {mask(engine.url)}")
+        self._first = engine
         self.label = mask(engine.url)
+
+    @property
+    def engine(self) -> AsyncEngine:
+        """The running event loop's engine; outside a loop, the one the store was built with."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return self._first
+        return self._engines.get().engine
 
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` in a REPEATABLE READ, READ ONLY transaction (or none for one statement)."""
-        async with (self._reader if snapshot else self._single).connect() as conn:
+        engines = self._engines.get()
+        async with (engines.reader if snapshot else engines.single).connect() as conn:
             return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a READ COMMITTED transaction; row locks order the writers."""
-        async with self.engine.begin() as conn:
+        engines = self._engines.get()
+        # Not engine.begin(): an async generator, which a loop that Runner.run_sync keeps
+        # between calls (after shutdown_asyncgens) warns about on every later run.
+        async with engines.engine.connect() as conn, conn.begin():
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
-        """Close the pool if this runner created it."""
-        if self._owned:
-            await self.engine.dispose()
+        """Close every loop's pool if this runner created them (another loop's on that loop)."""
+        await self._engines.close()
 
 
 def _require(module: str) -> None:
@@ -443,7 +499,11 @@ def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
     if backend == "sqlite":
         engine = _sqlite_engine(parsed, options)
         return SQLiteRunner(engine, owned=True, busy_timeout=options.busy_timeout)
-    return PostgresRunner(_postgres_engine(parsed, options), owned=True)
+    return PostgresRunner(
+        _postgres_engine(parsed, options),
+        owned=True,
+        make=lambda: _postgres_engine(parsed, options),
+    )
 
 
 def wrap_engine(engine: Any, options: EngineOptions) -> Runner:

@@ -9,12 +9,13 @@ corruption handling behave the same; nothing survives the process.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 from .._json import JSON
 from ..codecs import PayloadCodec
@@ -36,6 +37,8 @@ from ._records import (
 from .base import BaseStore, Lease, ThreadInfo
 
 __all__ = ["MemoryStore"]
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -92,6 +95,8 @@ class _Thread:
 class _Namespace:
     threads: dict[str, _Thread] = field(default_factory=dict[str, _Thread])
     leases: dict[str, Lease] = field(default_factory=dict[str, Lease])
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    """Held for each whole operation, by every store sharing the namespace, in any thread."""
 
 
 class MemoryStore(BaseStore):
@@ -111,15 +116,32 @@ class MemoryStore(BaseStore):
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._namespaces: dict[str, _Namespace] = {} if shared is None else shared
-        self._lock = asyncio.Lock()
+
+    @property
+    def _space(self) -> _Namespace:
+        space = self._namespaces.get(self.namespace)
+        if space is None:  # setdefault is atomic: two threads get the same one
+            space = self._namespaces.setdefault(self.namespace, _Namespace())
+        return space
 
     @property
     def _threads(self) -> dict[str, _Thread]:
-        return self._namespaces.setdefault(self.namespace, _Namespace()).threads
+        return self._space.threads
 
     @property
     def _leases(self) -> dict[str, Lease]:
-        return self._namespaces.setdefault(self.namespace, _Namespace()).leases
+        return self._space.leases
+
+    async def _guarded(self, operation: Awaitable[T]) -> T:
+        """Run one operation atomically, whichever thread or event loop calls.
+
+        No operation of this store ever suspends, so it runs start to end under its
+        namespace's thread lock (an ``asyncio.Lock`` would serve one loop only); one that
+        suspended would be a bug, and fails instead of blocking the loop.
+        """
+        with self._space.lock:
+            done = _run_to_end(operation)
+        return await super()._guarded(done)
 
     async def _setup(self) -> None:
         """Nothing to create."""
@@ -156,7 +178,7 @@ class MemoryStore(BaseStore):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
     ) -> Envelope:
-        async with self._lock:
+        with self._space.lock:  # re-entered: _guarded holds it already
             self._check_lease(lease)
             thread = self._find(envelope.thread_id)
             head = thread.head.checkpoint_id if thread and thread.head else None
@@ -421,3 +443,22 @@ class MemoryStore(BaseStore):
         for thread_id in expired:
             del self._threads[thread_id]
         return len(expired)
+
+
+async def _settled(outcome: Any, error: BaseException | None) -> Any:
+    if error is not None:
+        raise error
+    return outcome
+
+
+def _run_to_end(operation: Awaitable[T]) -> Awaitable[T]:
+    """Drive ``operation`` to its end now; an awaitable of its result or its exception."""
+    steps: Generator[Any, None, T] = operation.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as finished:
+        return _settled(finished.value, None)
+    except BaseException as exc:  # handed to the caller's await
+        return _settled(None, exc)
+    steps.close()
+    return _settled(None, RuntimeError("a MemoryStore operation suspended while holding its lock"))

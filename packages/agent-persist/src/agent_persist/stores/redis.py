@@ -22,7 +22,6 @@ Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -44,6 +43,7 @@ from ..errors import (
     LeaseLostError,
     ThreadNotFoundError,
 )
+from ._loops import LoopBound, LoopLock, PerLoop, Pinned
 from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ._redis_client import describe_client, open_client, translate_error
 from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
@@ -65,6 +65,11 @@ from .base import BaseStore, Lease, ThreadInfo
 
 __all__ = ["RedisStore"]
 
+
+async def _close_client(client: aioredis.Redis) -> None:
+    await client.aclose()
+
+
 _PAGE = 200
 """Checkpoints or threads fetched per round trip when a listing has to filter or go on."""
 
@@ -81,8 +86,10 @@ class RedisStore(BaseStore):
 
     Args:
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
-            its client and closes it), or a ``redis.asyncio.Redis`` built with
-            ``decode_responses=False`` that the caller keeps owning.
+            its clients, one per event loop, so any thread and any loop can use it, and
+            closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
+            that the caller keeps owning, used on the first event loop the store runs on
+            only (another raises ``EventLoopMismatchError``).
         namespace: the tenant; stores of other namespaces never see its threads.
         ttl: delete a thread that has not been written for this long (Redis expiry).
         keep_last: keep only the newest N checkpoints of each thread, trimmed on each put.
@@ -105,17 +112,19 @@ class RedisStore(BaseStore):
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._keys = RedisKeys(prefix, namespace)
+        self._clients: LoopBound[aioredis.Redis]
         if isinstance(client_or_url, str):
-            self._client, self._shown = open_client(client_or_url)
-            self._owns_client = True
+            url = client_or_url
+            first, self._shown = open_client(url)
+            self._clients = PerLoop(lambda: open_client(url)[0], _close_client, first=first)
         else:
-            self._client, self._shown = client_or_url, describe_client(client_or_url)
-            self._owns_client = False
+            first, self._shown = client_or_url, describe_client(client_or_url)
+            self._clients = Pinned(first, what=f"the Redis client for {self._shown}")
         self.prefix = prefix
         self._auto_setup = auto_setup
         self._ready = False
-        self._setup_lock = asyncio.Lock()
-        self._scripts = Scripts(self._client)
+        self._setup_lock = LoopLock()
+        self._scripts = Scripts(first)  # each call names the running loop's client
         self._leases = Leases(self._keys, self._scripts, self._run)
         self._ttl_arg = str(millis(ttl)) if ttl is not None else ""
 
@@ -132,6 +141,15 @@ class RedisStore(BaseStore):
         return f"RedisStore({self._shown!r}, namespace={self.namespace!r}, prefix={self.prefix!r})"
 
     # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def _client(self) -> aioredis.Redis:
+        """The running event loop's client: redis-py connections belong to their loop.
+
+        A store opened from a URL has one client (connection pool) per loop, closed on its
+        loop (:mod:`._loops`); a client passed in serves the first loop only.
+        """
+        return self._clients.get()
 
     async def _setup(self) -> None:
         """Record the key layout version, or check (and upgrade) the recorded one.
@@ -154,7 +172,9 @@ class RedisStore(BaseStore):
             await pipe.execute()
         if version < LAYOUT_VERSION:
             await self._upgrade_mirrors()
-            recorded = self._scripts.set_layout(keys=[key], args=[version, LAYOUT_VERSION])
+            recorded = self._scripts.set_layout(
+                keys=[key], args=[version, LAYOUT_VERSION], client=client
+            )
             check_layout(await recorded, where=where)
         self._ready = True
 
@@ -187,9 +207,8 @@ class RedisStore(BaseStore):
             await pipe.execute()
 
     async def _close(self) -> None:
-        """Close the client if the store opened it (a client passed in stays open)."""
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the clients the store opened (a client passed in stays open)."""
+        await self._clients.close()
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
         """redis-py's errors as agent-persist's (see :func:`._redis_client.translate_error`)."""
@@ -199,14 +218,14 @@ class RedisStore(BaseStore):
         """Run :meth:`setup` once before the first operation (with ``auto_setup``)."""
         if self._ready or not self._auto_setup:
             return
-        async with self._setup_lock:
+        async with self._setup_lock.get():  # per loop: setup is safe run concurrently
             if not self._ready:
                 await self._setup()
 
     async def _run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a script after the one-time setup: the unit of work of every operation."""
         await self._ensure_ready()
-        return await script(keys=keys, args=args)
+        return await script(keys=keys, args=args, client=self._client)
 
     def _thread_keys(self, thread_id: str) -> list[str]:
         return [self._keys.thread(thread_id), self._keys.index]

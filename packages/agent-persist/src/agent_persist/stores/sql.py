@@ -18,7 +18,6 @@ bound parameters.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -36,6 +35,7 @@ from . import _sql_leases as leases
 from . import _sql_logs as logs
 from . import _sql_retention as retention
 from ._ddl import build_tables, migrate
+from ._loops import LoopLock
 from ._records import EncodedCheckpoint
 from ._sql_base import Scope
 from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
@@ -68,7 +68,10 @@ class SQLStore(BaseStore):
         url: ``sqlite:///path.db``, ``sqlite:///:memory:`` (one private in-memory database),
             ``postgresql://``, ``postgres://`` or ``postgresql+asyncpg://`` URLs; or an engine
             the caller owns: a sync SQLite ``Engine`` or an asyncpg ``AsyncEngine`` (then
-            :meth:`close` leaves it open).
+            :meth:`close` leaves it open). An ``AsyncEngine`` serves the first event loop
+            the store runs on only (another raises ``EventLoopMismatchError``); from a
+            PostgreSQL URL the store opens one pool per loop, so any thread and any loop
+            (``asyncio.run`` per call, ``Runner.run_sync``) can use it.
         namespace: The tenant; stores in different namespaces never see each other's threads.
         ttl: Threads not written for this long are invisible, and deleted by
             :meth:`purge_expired`.
@@ -76,7 +79,8 @@ class SQLStore(BaseStore):
         schema: PostgreSQL only: the schema holding the tables, created if missing.
         codec: How payloads and log items are sealed (compression, encryption).
         auto_setup: Run :meth:`setup` before the first operation.
-        pool_size: Connections kept open (default: SQLAlchemy's).
+        pool_size: Connections kept open (default: SQLAlchemy's); on PostgreSQL, per
+            event loop.
         max_overflow: Extra connections allowed under load (default: SQLAlchemy's).
         busy_timeout: SQLite: seconds to wait for another writer's lock.
         connect_timeout: PostgreSQL: seconds to wait for a connection (the URL's
@@ -132,7 +136,7 @@ class SQLStore(BaseStore):
         self._busy_timeout = busy_timeout if self._runner.backend == "sqlite" else None
         self._auto_setup = auto_setup
         self._ready = False
-        self._setup_lock = asyncio.Lock()
+        self._setup_lock = LoopLock()
 
     @staticmethod
     def _check_schema(backend: str, schema: str | None) -> None:
@@ -162,6 +166,7 @@ class SQLStore(BaseStore):
         """The SQLAlchemy engine: a sync ``Engine`` (SQLite) or an ``AsyncEngine`` (PostgreSQL).
 
         For maintenance and tests (raw SQL, dropping a schema); the store's tables are its own.
+        On PostgreSQL it is the running event loop's (outside a loop, the first one).
         """
         return self._runner.engine
 
@@ -184,7 +189,7 @@ class SQLStore(BaseStore):
             StoreSchemaError: A newer agent-persist already upgraded the tables.
             StoreUnavailableError: The database cannot be reached.
         """
-        async with self._setup_lock:
+        async with self._setup_lock.get():  # per loop: migrate is safe run concurrently
             if self._ready:
                 return
             schema, where = self._schema, self._label
@@ -192,7 +197,11 @@ class SQLStore(BaseStore):
             self._ready = True
 
     async def _close(self) -> None:
-        """Close the connection pool (unless the engine was passed in)."""
+        """Close the connection pools (unless the engine was passed in).
+
+        The running loop's pool now; another loop's on that loop, when it next runs or
+        shuts down. The store stays usable: the next call opens what it needs.
+        """
         await self._runner.dispose()
 
     async def _write(self, fn: Callable[[Connection], T]) -> T:
