@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from restart_worker import MESSAGES, TASK, essay_team
+from autogen_restart_worker import MESSAGES, TASK, essay_team
 from scenarios import TASK as SCENARIO_TASK
 from scenarios import round_robin_max
 from support import same_result
@@ -38,7 +38,7 @@ from autogen_persist._lease import DEFAULT_LEASE_TTL, default_lease_wait
 from autogen_persist.errors import ThreadBusyError
 from conftest import StoreSpec
 
-WORKER = Path(__file__).parent / "restart_worker.py"
+WORKER = Path(__file__).parent / "autogen_restart_worker.py"
 _LINE_TIMEOUT = 60.0
 
 

@@ -1,6 +1,6 @@
 """A worker running the README's ``@durable`` code with default options, for restart tests.
 
-    python restart_worker.py URL OPTIONS_JSON THREAD_ID
+    python autogen_restart_worker.py URL OPTIONS_JSON THREAD_ID
 
 It prints ``STARTED <epoch>`` first thing and ``IMPORTED <epoch>`` once its imports are done,
 then ``Console``'s output of the run, each ``autogen_persist`` log record as
