@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import repeat
+from operator import add, itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
 
-from .._json import JSON, canonical_json
+from .._json import MAX_JSON_DEPTH, JSON, canonical_json, json_depth_exceeds
 from ..codecs import PayloadCodec
 from ..envelope import TRUSTED_PAYLOAD, Envelope, payload_checksum
 from ..errors import ChecksumMismatchError, CorruptCheckpointError, InvalidPayloadError
@@ -45,7 +46,8 @@ class EncodedCheckpoint:
 
 def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpoint:
     """Encode an envelope; refuses one whose payload no longer matches its checksum."""
-    encoded = canonical_json(envelope.payload, what="payload")
+    # The constructor checked the payload's depth; a matching checksum proves it is that one.
+    encoded = canonical_json(envelope.payload, what="payload", max_depth=None)
     if payload_checksum(encoded) != envelope.checksum:
         raise InvalidPayloadError(
             f"checkpoint {envelope.checkpoint_id} of thread {envelope.thread_id!r}: the payload "
@@ -53,7 +55,8 @@ def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpo
         )
     header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
     return EncodedCheckpoint(
-        header=canonical_json(header).decode("utf-8"), payload=codec.seal_bytes(encoded)
+        header=canonical_json(header, what="envelope", max_depth=MAX_JSON_DEPTH + 1).decode(),
+        payload=codec.seal_bytes(encoded),
     )
 
 
@@ -71,17 +74,31 @@ def decode_checkpoint(
     *,
     codec: PayloadCodec,
     where: str,
+    thread_id: str,
+    checkpoint_id: str,
 ) -> Envelope:
-    """Rebuild an envelope from its stored parts, verifying format, checksum and shape."""
-    fields = _load_object(header, where=f"{where}: header")
+    """Rebuild an envelope from its stored parts, verifying format, checksum and shape.
+
+    ``thread_id`` and ``checkpoint_id`` are those of the row (or keys) the parts were read
+    from: a header naming another thread or checkpoint was copied or tampered with, and is
+    refused like any other damage.
+    """
+    fields = _load_object(header, where=f"{where}: header", max_depth=MAX_JSON_DEPTH + 1)
     fields = upgrade_header(fields, where=where)
+    stored_ids = (fields.get("thread_id"), fields.get("checkpoint_id"))
+    if stored_ids != (thread_id, checkpoint_id):
+        raise CorruptCheckpointError(
+            f"{where}: the header belongs to checkpoint {stored_ids[1]!r} of thread "
+            f"{stored_ids[0]!r}, not to the checkpoint {checkpoint_id!r} of thread "
+            f"{thread_id!r} it is stored as; it was copied or changed outside agent-persist"
+        )
     canonical = codec.unseal(payload, where=f"{where}: payload")
     if payload_checksum(canonical) != fields.get("checksum"):
         raise ChecksumMismatchError(
             f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
             "the stored row was changed or damaged outside agent-persist"
         )
-    fields["payload"] = _load_json(canonical, where=f"{where}: payload")
+    fields["payload"] = load_json(canonical, where=f"{where}: payload")
     fields["logs"] = (
         _load_object(logs, where=f"{where}: log versions")
         if not isinstance(logs, Mapping)
@@ -104,13 +121,13 @@ def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], s
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
     the error location is not formatted unless it is needed.
     """
-    if data[:_PLAIN_LEN] == PLAIN_FRAME:
+    if data[:_PLAIN_LEN] == PLAIN_FRAME and _shallow(data):
         try:
             return cast("JSON", json.loads(data[_PLAIN_LEN:]))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass  # report it below, with the location
     location = where() if callable(where) else where
-    return _load_json(codec.unseal(data, where=location), where=location)
+    return load_json(codec.unseal(data, where=location), where=location)
 
 
 def decode_items(
@@ -123,11 +140,11 @@ def decode_items(
     error, a count that does not match) falls back to item by item, which raises the typed
     error naming the bad item.
     """
-    if _all_plain(sealed):
+    if _all_plain(sealed) and _all_shallow(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
             values = json.loads(b"[" + joined + b"]")
-        except ValueError:
+        except (ValueError, RecursionError):
             values = None
         if isinstance(values, list) and len(cast("list[JSON]", values)) == len(sealed):
             return cast("list[JSON]", values)
@@ -159,15 +176,43 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     return b"\n".join(map(_after_frame, present))
 
 
-def _load_json(data: str | bytes, *, where: str) -> JSON:
+def _shallow(data: bytes) -> bool:
+    """Whether a sealed item surely nests within the limit: at most that many brackets.
+
+    Two C-level counts, so a whole log is screened without a Python loop per item; an item
+    with more brackets takes the item-by-item path, which checks it exactly.
+    """
+    return data.count(b"[") + data.count(b"{") < MAX_JSON_DEPTH
+
+
+def _all_shallow(sealed: Sequence[bytes]) -> bool:
+    """:func:`_shallow` for every item, by C-level maps (no Python call per item)."""
+    try:
+        opens = map(add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{")))
+        return max(opens, default=0) < MAX_JSON_DEPTH
+    except TypeError:  # not bytes: let the item-by-item path judge it
+        return False
+
+
+def load_json(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH) -> JSON:
+    """Parse stored JSON text; :class:`CorruptCheckpointError` if it is not JSON or too deep.
+
+    Never a ``RecursionError``: nesting beyond ``max_depth`` is refused before parsing.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if json_depth_exceeds(raw, max_depth):
+        raise CorruptCheckpointError(
+            f"{where}: nests deeper than the limit of {max_depth} arrays and objects"
+        )
     try:
         return cast("JSON", json.loads(data))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CorruptCheckpointError(f"{where}: not valid JSON ({exc})") from exc
 
 
-def _load_object(data: str | bytes, *, where: str) -> dict[str, Any]:
-    value = _load_json(data, where=where)
+
+def _load_object(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    value = load_json(data, where=where, max_depth=max_depth)
     if not isinstance(value, dict):
         raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
     return value
