@@ -1,10 +1,10 @@
-"""Canonical JSON: equal values give equal bytes, so checksums and fingerprints are stable.
+r"""Canonical JSON: equal values give equal bytes, so checksums and fingerprints are stable.
 
 >>> canonical_json({"b": 1, "a": [1.5, None]})
 b'{"a":[1.5,null],"b":1}'
 
 Plain JSON here means: dicts with string keys, lists (tuples become lists), strings of valid
-Unicode (no lone surrogates; ``"\\u0000"`` is fine), finite numbers, booleans and ``None``,
+Unicode (no lone surrogates; ``"\u0000"`` is fine), finite numbers, booleans and ``None``,
 nested at most :data:`MAX_JSON_DEPTH` arrays and objects deep. Anything else is refused with
 :class:`~agent_persist.errors.InvalidPayloadError` before it is written; a stored value
 nested deeper is refused on read as corrupt.

@@ -9,6 +9,7 @@ the same transaction). Decoding checks everything and raises typed errors that s
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -17,7 +18,8 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from .._json import MAX_JSON_DEPTH, JSON, canonical_json, json_depth_exceeds
+from .._json import INT64_MAX, INT64_MIN, JSON, MAX_JSON_DEPTH, canonical_json, json_depth_exceeds
+from .._limits import text_problem
 from ..codecs import PayloadCodec
 from ..envelope import TRUSTED_PAYLOAD, Envelope, payload_checksum
 from ..errors import ChecksumMismatchError, CorruptCheckpointError, InvalidPayloadError
@@ -110,9 +112,9 @@ def decode_checkpoint(
         raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
 
 
-def encode_item(item: JSON, codec: PayloadCodec) -> bytes:
-    """Seal one log item."""
-    return codec.seal(item, what="log item")
+def encode_item(item: JSON, codec: PayloadCodec, *, what: str = "log item") -> bytes:
+    """Seal one log item; ``what`` names it if it is refused."""
+    return codec.seal(item, what=what)
 
 
 def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], str]) -> JSON:
@@ -188,7 +190,9 @@ def _shallow(data: bytes) -> bool:
 def _all_shallow(sealed: Sequence[bytes]) -> bool:
     """:func:`_shallow` for every item, by C-level maps (no Python call per item)."""
     try:
-        opens = map(add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{")))
+        opens = map(
+            add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{"))
+        )
         return max(opens, default=0) < MAX_JSON_DEPTH
     except TypeError:  # not bytes: let the item-by-item path judge it
         return False
@@ -210,24 +214,56 @@ def load_json(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH)
         raise CorruptCheckpointError(f"{where}: not valid JSON ({exc})") from exc
 
 
-
-def _load_object(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+def _load_object(
+    data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, Any]:
     value = load_json(data, where=where, max_depth=max_depth)
     if not isinstance(value, dict):
         raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
     return value
 
 
-def check_metadata_filter(metadata: Mapping[str, JSON] | None) -> dict[str, JSON]:
-    """Validate a metadata filter: top-level keys compared for equality with JSON scalars."""
-    if not metadata:
+def check_metadata_filter(metadata: object) -> dict[str, JSON]:
+    """Validate a metadata filter: top-level keys compared for equality with JSON scalars.
+
+    Keys follow the rules of ids, values are ``None``, a bool, an int of 64 bits, a finite
+    float or a str that every store can hold: what no store could have stored is refused,
+    not silently matched against nothing (or compared differently by each store).
+    """
+    if metadata is None:
         return {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or isinstance(value, dict | list):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ValueError(
-                f"metadata filters compare top-level keys with scalars; got {key!r}: {value!r}"
-            )
-    return dict(metadata)
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    for key, value in cast("Mapping[object, object]", metadata).items():
+        if not isinstance(key, str):
+            raise TypeError(f"metadata filter keys must be str, got {type(key).__name__}")
+        problem = text_problem(key)
+        if problem is not None:
+            raise ValueError(f"metadata filter key {problem}")
+        _check_filter_value(key, value)
+    return dict(cast("Mapping[str, JSON]", metadata))
+
+
+def _check_filter_value(key: str, value: object) -> None:
+    name = f"metadata filter value for {key!r}"
+    if isinstance(value, dict | list | tuple):
+        raise ValueError(
+            f"metadata filters compare top-level keys with scalars; got {key!r}: {value!r}"
+        )
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{name} is an integer beyond 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    elif isinstance(value, str):
+        problem = text_problem(value, max_length=None)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
+    else:
+        raise TypeError(f"{name} must be a JSON scalar, got {type(value).__name__}")
 
 
 def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, JSON]) -> bool:

@@ -43,15 +43,20 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from typing_extensions import Self
 
 from .._json import JSON
+from .._limits import MAX_NAMESPACE_LENGTH
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
 from ._arguments import (
+    check_age,
     check_appends,
     check_count,
     check_envelope,
+    check_int,
     check_items,
     check_lease,
+    check_lease_arg,
+    check_mapping,
     check_optional_text,
     check_range,
     check_text,
@@ -223,12 +228,11 @@ class BaseStore(abc.ABC):
         keep_last: int | None = None,
         codec: PayloadCodec | None = None,
     ) -> None:
-        check_text("namespace", namespace)
+        check_text("namespace", namespace, max_length=MAX_NAMESPACE_LENGTH)
         if ttl is not None:
             check_ttl(ttl)
-        check_count("keep_last", keep_last)
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        if keep_last is not None:
+            check_int("keep_last", keep_last, minimum=1)
         if codec is not None and not isinstance(codec, PayloadCodec):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"codec must be a PayloadCodec, got {type(codec).__name__}")
         self.namespace = namespace
@@ -372,7 +376,10 @@ class BaseStore(abc.ABC):
         The copy holds the payload and every log as the source checkpoint saw them; its
         metadata gains ``forked_from`` (thread and checkpoint) unless ``metadata`` replaces it.
         """
+        check_text("thread_id", thread_id)
         check_text("new_thread_id", new_thread_id)
+        check_optional_text("checkpoint_id", checkpoint_id)
+        check_mapping("metadata", metadata)
         source = await self.get(thread_id, checkpoint_id)
         logs = {name: await self.read_log(thread_id, name, at=source) for name in source.logs}
         fork_metadata = (
@@ -401,7 +408,8 @@ class BaseStore(abc.ABC):
 
     def _seal(self, name: str, items: Sequence[Any]) -> list[bytes]:
         """Seal a write's items, refusing what is not a sequence of JSON items."""
-        return [encode_item(item, self.codec) for item in check_items(name, items)]
+        what = f"an item of {name}"
+        return [encode_item(item, self.codec, what=what) for item in check_items(name, items)]
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
@@ -450,9 +458,7 @@ class BaseStore(abc.ABC):
     def _check_tail(thread_id: str, log: str, count: int) -> None:
         check_text("thread_id", thread_id)
         check_text("log", log)
-        check_count("count", count)
-        if count is None:  # pyright: ignore[reportUnnecessaryComparison]
-            raise TypeError("count must be an int, got NoneType")
+        check_int("count", count)
 
     async def read_log_lines(
         self,
@@ -524,8 +530,7 @@ class BaseStore(abc.ABC):
 
     @staticmethod
     def _check_lease_arg(lease: Lease) -> None:
-        if not isinstance(lease, Lease):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"lease must be a Lease, got {type(lease).__name__}")
+        check_lease_arg(lease)
 
     # -- retention -----------------------------------------------------------------------
 
@@ -539,8 +544,7 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.prune`."""
         check_text("thread_id", thread_id)
         check_count("keep_last", keep_last)
-        if older_than is not None and not isinstance(older_than, timedelta):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"older_than must be a timedelta, got {type(older_than).__name__}")
+        check_age("older_than", older_than)
         return await self._guarded(
             self._prune(thread_id, keep_last=keep_last, older_than=older_than)
         )
