@@ -56,7 +56,7 @@ def _sqlite_state(path: Path) -> list[str]:
         return sorted(
             f"{table}: {row!r}"
             for table in TABLES
-            for row in connection.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed names
+            for row in connection.execute(f"SELECT * FROM {table}")
         )
     finally:
         connection.close()
@@ -108,7 +108,9 @@ async def open_backend(
             from agent_persist.stores.redis import RedisStore
 
             url = request.getfixturevalue("redis_url")
-            store = RedisStore.from_url(url, prefix=request.getfixturevalue("redis_prefix"), **options)
+            store = RedisStore.from_url(
+                url, prefix=request.getfixturevalue("redis_prefix"), **options
+            )
         stores.append(store)
         await store.setup()
         return store
