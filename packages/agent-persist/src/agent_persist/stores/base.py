@@ -28,7 +28,8 @@ The model:
 * A ``namespace`` (tenant) sees only its own threads.
 
 Identifiers are data: any string (quotes, ``%``, ``_``, ``*``, braces, colons, newlines,
-unicode, a kilobyte long) round-trips and never matches another thread.
+unicode, up to 4,096 characters) round-trips and never matches another thread; one that no
+store could hold (a NUL, a lone surrogate, longer) is refused by all (see ``_limits``).
 """
 
 from __future__ import annotations
