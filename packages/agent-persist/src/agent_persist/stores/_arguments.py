@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from .._json import JSON, check_storable
+from .._json import INT64_MAX, JSON, check_storable
 from .._limits import MAX_DURATION, MAX_INT32, MAX_TEXT_LENGTH, text_problem
 from ..envelope import Envelope
 from ._types import Lease
@@ -188,4 +188,7 @@ def version_at(thread_id: str, log: str, at: object) -> int | None:
         raise TypeError(f"at must be an Envelope, got {type(at).__name__}")
     if at.thread_id != thread_id:
         raise ValueError(f"at: checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
-    return at.logs.get(log, -1)
+    version = at.logs.get(log, -1)
+    if not isinstance(version, int) or isinstance(version, bool) or not -1 <= version <= INT64_MAX:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"at: the log version {version!r} of {log!r} is not one a store gave out")
+    return version
