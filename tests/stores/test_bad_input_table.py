@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 from backends import BACKENDS, Backend, open_backend
 
+from agent_persist._json import INT64_MAX, INT64_MIN
+from agent_persist._limits import MAX_DURATION, MAX_INT32, MAX_NAMESPACE_BYTES, MAX_TEXT_LENGTH
+from agent_persist.envelope import Envelope, Producer
 from agent_persist.testing.bad_input import (
     BAD_ENVELOPES,
     BAD_INPUTS,
@@ -68,3 +71,30 @@ def test_bad_envelopes_are_refused_on_construction(case: object) -> None:
         case.build()
     assert type(raised.value) is case.error
     assert case.says in str(raised.value)
+
+
+async def test_the_longest_allowed_text_works_everywhere(backend: Backend) -> None:
+    """The limits are the most every store holds: 4-byte characters at the maximum length."""
+    store = await backend.make(namespace="🤖" * (MAX_NAMESPACE_BYTES // 4))
+    thread, log, owner, kind = ("🤖" * (MAX_TEXT_LENGTH - 1) + suffix for suffix in "tlok")
+    first = Envelope.create(
+        kind=kind,
+        schema_version=MAX_INT32,
+        thread_id=thread,
+        payload={"n": 0},
+        producer=Producer(package="p"),
+        step=MAX_INT32,
+        metadata={"big": INT64_MAX, "small": INT64_MIN},
+    )
+    saved = await store.put(first, appends={log: ["x"]})
+    assert await store.get(thread) == saved
+    assert await store.read_log(thread, log, at=saved) == ["x"]
+    assert [t.thread_id for t in await store.list_threads(metadata={"small": INT64_MIN})] == [
+        thread
+    ]
+    lease = await store.acquire_lease(thread, owner, ttl=MAX_DURATION)
+    await store.release_lease(lease)
+    assert await store.prune(thread, keep_last=MAX_INT32, older_than=MAX_DURATION) == 0
+    assert await store.list_checkpoints(thread, limit=MAX_INT32) == [saved]
+    assert await store.tail(thread, log, MAX_INT32) == ["x"]
+    assert await store.read_log(thread, log, start=MAX_INT32) == []

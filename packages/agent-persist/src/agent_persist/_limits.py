@@ -8,7 +8,7 @@ A value one store cannot hold is refused by all of them, before anything is writ
   every other string of an envelope outside its payload) holds no NUL character (PostgreSQL
   text cannot) and no lone surrogate (it has no UTF-8 encoding); ids, log names, owners and
   kinds are at most :data:`MAX_TEXT_LENGTH` characters, a namespace at most
-  :data:`MAX_NAMESPACE_LENGTH` (it is part of PostgreSQL index entries);
+  :data:`MAX_NAMESPACE_BYTES` bytes of UTF-8 (it is part of PostgreSQL index entries);
 * **counts and steps** (``step``, ``schema_version``, ``limit``, ``count``, ``start``,
   ``stop``, ``keep_last``) are at most :data:`MAX_INT32`, PostgreSQL's ``INTEGER``;
 * **durations** (``ttl``, ``older_than``) are at most :data:`MAX_DURATION`;
@@ -24,7 +24,7 @@ from datetime import timedelta
 __all__ = [
     "MAX_DURATION",
     "MAX_INT32",
-    "MAX_NAMESPACE_LENGTH",
+    "MAX_NAMESPACE_BYTES",
     "MAX_TEXT_LENGTH",
     "text_problem",
 ]
@@ -32,8 +32,8 @@ __all__ = [
 MAX_TEXT_LENGTH = 4096
 """The most characters an id, log name, lease owner or kind may have."""
 
-MAX_NAMESPACE_LENGTH = 512
-"""The most characters a namespace may have: at 4 bytes each it still fits an index entry."""
+MAX_NAMESPACE_BYTES = 2048
+"""The most UTF-8 bytes a namespace may have, so it fits PostgreSQL's 2.7 KB index entries."""
 
 MAX_INT32 = 2**31 - 1
 """The largest step, schema version, count or slice bound: PostgreSQL's ``INTEGER``."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from .._json import INT64_MAX, JSON, check_storable
-from .._limits import MAX_DURATION, MAX_INT32, MAX_TEXT_LENGTH, text_problem
+from .._limits import MAX_DURATION, MAX_INT32, MAX_NAMESPACE_BYTES, MAX_TEXT_LENGTH, text_problem
 from ..envelope import Envelope
 from ._types import Lease
 
@@ -30,6 +30,7 @@ __all__ = [
     "check_lease",
     "check_lease_arg",
     "check_mapping",
+    "check_namespace",
     "check_range",
     "check_text",
     "check_ttl",
@@ -50,6 +51,17 @@ def check_text(name: str, value: object, *, max_length: int = MAX_TEXT_LENGTH) -
 def _short(value: str) -> str:
     """A value for an error message, cut to a readable length."""
     return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
+def check_namespace(namespace: object) -> str:
+    """A namespace: text like an id, at most 2,048 bytes of UTF-8 (it is indexed as is)."""
+    check_text("namespace", namespace)
+    size = len(cast("str", namespace).encode("utf-8"))
+    if size > MAX_NAMESPACE_BYTES:
+        raise ValueError(
+            f"namespace is {size} bytes of UTF-8, more than the {MAX_NAMESPACE_BYTES} allowed"
+        )
+    return cast("str", namespace)
 
 
 def check_optional_text(name: str, value: object) -> str | None:

@@ -44,7 +44,6 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 from typing_extensions import Self
 
 from .._json import JSON
-from .._limits import MAX_NAMESPACE_LENGTH
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
@@ -58,6 +57,7 @@ from ._arguments import (
     check_lease,
     check_lease_arg,
     check_mapping,
+    check_namespace,
     check_optional_text,
     check_range,
     check_text,
@@ -229,7 +229,7 @@ class BaseStore(abc.ABC):
         keep_last: int | None = None,
         codec: PayloadCodec | None = None,
     ) -> None:
-        check_text("namespace", namespace, max_length=MAX_NAMESPACE_LENGTH)
+        check_namespace(namespace)
         if ttl is not None:
             check_ttl(ttl)
         if keep_last is not None:

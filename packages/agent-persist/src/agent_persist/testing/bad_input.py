@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._json import MAX_JSON_DEPTH
-from .._limits import MAX_INT32, MAX_NAMESPACE_LENGTH, MAX_TEXT_LENGTH
+from .._limits import MAX_INT32, MAX_NAMESPACE_BYTES, MAX_TEXT_LENGTH
 from ..envelope import Envelope, Producer
 from ..errors import InvalidPayloadError, ThreadNotFoundError
 from ..stores.base import BaseStore, Lease
@@ -583,7 +583,7 @@ BAD_STORE_OPTIONS: tuple[tuple[str, dict[str, Any], type[Exception], str], ...] 
     ("namespace: a NUL", {"namespace": "a\x00"}, ValueError, "namespace"),
     (
         "namespace: too long",
-        {"namespace": "n" * (MAX_NAMESPACE_LENGTH + 1)},
+        {"namespace": "🤖" * (MAX_NAMESPACE_BYTES // 4 + 1)},
         ValueError,
         "namespace",
     ),
