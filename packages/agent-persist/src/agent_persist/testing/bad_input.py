@@ -120,6 +120,11 @@ class BadInput:
     category: str = ""
 
 
+def _with_log_version(head: Envelope, version: int) -> Envelope:
+    """``head`` claiming a log version no store gives out."""
+    return head.model_copy(update={"logs": {"log": version}})
+
+
 def _constructed(head: Envelope, **fields: Any) -> Envelope:
     """The next envelope with ``fields`` forced in, bypassing validation like a careless caller."""
     values = {**head.next(payload={"n": 2}).__dict__, **fields}
@@ -401,6 +406,12 @@ def _other_cases() -> list[BadInput]:
         case(
             "read_log at: another thread's",
             lambda s, d: s.read_log("u", "log", at=d.head),
+            ValueError,
+            "at",
+        ),
+        case(
+            "read_log at: a log version beyond 64 bits",
+            lambda s, d: s.read_log("t", "log", at=_with_log_version(d.head, 2**64)),
             ValueError,
             "at",
         ),
