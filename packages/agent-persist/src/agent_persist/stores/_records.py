@@ -123,7 +123,7 @@ def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], s
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
     the error location is not formatted unless it is needed.
     """
-    if data[:_PLAIN_LEN] == PLAIN_FRAME and _shallow(data):
+    if data[:_PLAIN_LEN] == PLAIN_FRAME and not json_depth_exceeds(data[_PLAIN_LEN:]):
         try:
             return cast("JSON", json.loads(data[_PLAIN_LEN:]))
         except (ValueError, RecursionError):
@@ -139,10 +139,10 @@ def decode_items(
 
     Plain JSON items are parsed in one ``json.loads`` of an array built from them, several
     times faster than one call per item on long logs. Any doubt (another codec, a parse
-    error, a count that does not match) falls back to item by item, which raises the typed
-    error naming the bad item.
+    error, a count that does not match, an item nested too deep) falls back to item by item,
+    which raises the typed error naming the bad item.
     """
-    if _all_plain(sealed) and _all_shallow(sealed):
+    if _all_plain(sealed) and _all_within_depth(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
             values = json.loads(b"[" + joined + b"]")
@@ -178,24 +178,25 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     return b"\n".join(map(_after_frame, present))
 
 
-def _shallow(data: bytes) -> bool:
-    """Whether a sealed item surely nests within the limit: at most that many brackets.
+def _all_within_depth(sealed: Sequence[bytes]) -> bool:
+    """Whether every plain item nests at most :data:`MAX_JSON_DEPTH` deep.
 
-    Two C-level counts, so a whole log is screened without a Python loop per item; an item
-    with more brackets takes the item-by-item path, which checks it exactly.
+    Bracket counts by C-level maps screen a whole log without a Python call per item; only
+    an item holding more brackets than the limit is checked exactly.
     """
-    return data.count(b"[") + data.count(b"{") < MAX_JSON_DEPTH
-
-
-def _all_shallow(sealed: Sequence[bytes]) -> bool:
-    """:func:`_shallow` for every item, by C-level maps (no Python call per item)."""
     try:
-        opens = map(
-            add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{"))
+        opens = list(
+            map(add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{")))
         )
-        return max(opens, default=0) < MAX_JSON_DEPTH
     except TypeError:  # not bytes: let the item-by-item path judge it
         return False
+    if max(opens, default=0) <= MAX_JSON_DEPTH:
+        return True
+    return not any(
+        json_depth_exceeds(_after_frame(data))
+        for data, count in zip(sealed, opens, strict=True)
+        if count > MAX_JSON_DEPTH
+    )
 
 
 def load_json(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH) -> JSON:
