@@ -22,11 +22,11 @@ import time
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ._json import check_storable, normalize_json, sha256_hex
+from ._json import INT64_MAX, check_storable, normalize_json, sha256_hex
 from ._limits import MAX_INT32, MAX_TEXT_LENGTH, text_problem
 from .versions import ENVELOPE_FORMAT_VERSION
 
@@ -127,7 +127,9 @@ class Envelope(BaseModel):
     stop_reason: str | None = None
     created_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict[str, Any])
-    logs: dict[str, int] = Field(default_factory=dict[str, int])
+    logs: dict[str, Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]] = Field(
+        default_factory=dict[str, int]
+    )
     """Version of each of the thread's logs this checkpoint includes; filled in by the store."""
     payload: Any
     checksum: str = ""
