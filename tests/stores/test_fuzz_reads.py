@@ -1,13 +1,13 @@
 """Fuzzing every read path: damaged stored data raises AgentPersistError subclasses, nothing else.
 
-Three layers:
+Two layers:
 
 * the decode functions themselves (``decode_checkpoint``, ``decode_item(s)``, ``unseal``) on
   fuzzed headers, payloads of every codec frame, log versions and items, including payloads
   whose checksum matches so parsing and validation are reached;
 * every read method of every store after raw damage to one stored part (header, payload,
   log versions, a log item, the thread's summary fields, the Redis index), written around
-  the store (Python objects, SQL ``UPDATE``, Redis ``HSET``);
+  the store (Python objects, SQL ``UPDATE``, Redis ``HSET``).
 
 Each example uses a thread of its own, removed afterwards. ``AGENT_PERSIST_FUZZ_LONG=1``
 runs many more examples (see ``EXAMPLES``).
