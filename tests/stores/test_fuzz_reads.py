@@ -10,7 +10,7 @@ Two layers:
   the store (Python objects, SQL ``UPDATE``, Redis ``HSET``).
 
 Each example uses a thread of its own, removed afterwards. ``AGENT_PERSIST_FUZZ_LONG=1``
-runs many more examples (see ``EXAMPLES``).
+runs many more examples (see :func:`examples`).
 """
 
 from __future__ import annotations
