@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import zlib
+
 import pytest
 
 from agent_persist import PayloadCodec, ZlibCodec, register_codec
-from agent_persist.errors import CodecError
+from agent_persist.codecs import MAX_DECODED_SIZE
+from agent_persist.errors import CodecError, InvalidPayloadError
 
 
 class Reverse:
@@ -50,3 +53,20 @@ def test_codec_names_are_checked() -> None:
     bad.name = "a:b"
     with pytest.raises(ValueError, match="invalid codec name"):
         register_codec(bad)
+
+
+def test_decompression_is_bounded_and_checked() -> None:
+    small = ZlibCodec(max_decoded_size=1000)
+    codec = PayloadCodec([small])
+    assert codec.unseal(codec.seal("x" * 900)) == ('"' + "x" * 900 + '"').encode()
+    bomb = b"json+zlib:" + zlib.compress(b" " * 100_000)
+    with pytest.raises(CodecError, match="more than 1000 bytes"):
+        codec.unseal(bomb)
+    with pytest.raises(CodecError, match="truncated"):
+        codec.unseal(b"json+zlib:" + zlib.compress(b"[1, 2, 3]")[:-4])
+    with pytest.raises(InvalidPayloadError, match="zlib"):
+        codec.seal("x" * 1000)
+    with pytest.raises(ValueError, match="max_decoded_size"):
+        ZlibCodec(max_decoded_size=0)
+    register_codec(ZlibCodec())  # readers in later tests use the default limit again
+    assert ZlibCodec().max_decoded_size == MAX_DECODED_SIZE == 64 * 2**20

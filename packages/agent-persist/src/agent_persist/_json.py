@@ -1,13 +1,20 @@
-"""Canonical JSON: equal values give equal bytes, so checksums and fingerprints are stable.
+r"""Canonical JSON: equal values give equal bytes, so checksums and fingerprints are stable.
 
 >>> canonical_json({"b": 1, "a": [1.5, None]})
 b'{"a":[1.5,null],"b":1}'
+
+Plain JSON here means: dicts with string keys, lists (tuples become lists), strings of valid
+Unicode (no lone surrogates; ``"\u0000"`` is fine), finite numbers, booleans and ``None``,
+nested at most :data:`MAX_JSON_DEPTH` arrays and objects deep. Anything else is refused with
+:class:`~agent_persist.errors.InvalidPayloadError` before it is written; a stored value
+nested deeper is refused on read as corrupt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, TypeAlias, cast
 
 from .errors import InvalidPayloadError
@@ -15,17 +22,102 @@ from .errors import InvalidPayloadError
 JSON: TypeAlias = "dict[str, JSON] | list[JSON] | str | int | float | bool | None"
 """A plain JSON value: what payloads, metadata and log items are made of."""
 
+MAX_JSON_DEPTH = 200
+"""How many arrays and objects deep a payload, log item or metadata value may nest.
+
+``[]`` is depth 1, ``[[]]`` depth 2. Deeper values are refused on write and reported as
+corrupt on read: Python's ``json`` and pydantic fail at a few hundred levels, depending on
+the stack already in use, so the limit keeps every write readable by every reader.
+"""
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""The integers a metadata value may hold: what every store's JSON filter compares exactly."""
+
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+_BRACKETS = bytes.maketrans(b"{}", b"[]")
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 
 
-def canonical_json(value: Any, *, what: str = "value") -> bytes:
-    """Encode ``value`` as canonical JSON: sorted keys, no spaces, UTF-8, NaN refused."""
+def json_depth_exceeds(data: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``data`` nests more than ``limit`` arrays and objects deep.
+
+    Fast when the text holds at most ``limit`` brackets (two C-level counts). Otherwise only
+    quotes and brackets are kept (escaped quotes dropped first), strings are cut out, and
+    innermost pairs are removed round after round: after ``limit`` rounds nothing is left
+    unless something nests deeper. Every step is a C-level pass, never a Python loop per
+    byte. Exact for valid JSON; what is not valid JSON fails to parse anyway.
+    """
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    structure = data.translate(_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:  # strings holding brackets
+        structure = b"".join(structure.split(b'"')[::2])
+    for _ in range(limit):
+        if not structure:
+            return False
+        structure = structure.replace(b"[]", b"")
+    return bool(structure)
+
+
+def canonical_json(
+    value: Any, *, what: str = "value", max_depth: int | None = MAX_JSON_DEPTH
+) -> bytes:
+    """Encode ``value`` as canonical JSON: sorted keys, no spaces, UTF-8, NaN refused.
+
+    ``max_depth=None`` skips the depth check, for values already checked (an envelope's
+    payload, whose checksum proves it is the one its constructor checked).
+
+    Raises:
+        InvalidPayloadError: ``value`` is not plain JSON (see the module docstring) or nests
+            deeper than ``max_depth``.
+    """
     try:
-        return _encoder.encode(value).encode("utf-8")
+        encoded = _encoder.encode(value).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise InvalidPayloadError(f"{what} is not plain JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise InvalidPayloadError(
+            f"{what} nests deeper than the limit of {max_depth} arrays and objects"
+        ) from exc
+    if max_depth is not None and json_depth_exceeds(encoded, max_depth):
+        raise InvalidPayloadError(
+            f"{what} nests deeper than the limit of {max_depth} arrays and objects"
+        )
+    return encoded
+
+
+def check_storable(value: Any, *, what: str) -> None:
+    """Refuse what some store's columns cannot hold, in a value already known to be JSON.
+
+    Metadata lives in columns every store filters on (JSONB on PostgreSQL): a NUL character
+    in a key or string, or an integer beyond 64 bits, is refused everywhere so every store
+    gives the same answer.
+    """
+    stack: list[tuple[str, Any]] = [(what, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise InvalidPayloadError(f"{path} holds a NUL character, which no store can hold")
+        elif isinstance(item, bool):
+            continue
+        elif isinstance(item, int):
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise InvalidPayloadError(f"{path} is an integer beyond 64 bits: {item}")
+        elif isinstance(item, Mapping):
+            for key, child in cast("Mapping[Any, Any]", item).items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise InvalidPayloadError(
+                        f"{path} has a key with a NUL character, which no store can hold"
+                    )
+                stack.append((f"{path}[{key!r}]", child))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{path}[{i}]", child) for i, child in enumerate(cast("Any", item)))
 
 
 def normalize_json(value: Any, *, what: str = "value") -> tuple[JSON, bytes]:

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ._json import JSON, canonical_json
-from .errors import CodecError
+from .errors import AgentPersistError, CodecError, InvalidPayloadError
 
-__all__ = ["Codec", "PayloadCodec", "ZlibCodec", "register_codec"]
+__all__ = ["MAX_DECODED_SIZE", "Codec", "PayloadCodec", "ZlibCodec", "register_codec"]
 
 _BASE = "json"
 _SEPARATOR = b":"
@@ -46,21 +46,49 @@ class Codec(Protocol):
         ...
 
 
+MAX_DECODED_SIZE = 64 * 2**20
+"""The most bytes :class:`ZlibCodec` decompresses one stored value to (64 MiB) by default.
+
+Decompression runs before the checksum can be verified, so a damaged or hostile value of a
+few hundred kilobytes could otherwise expand to gigabytes; one that would expand further is
+refused as a :class:`~agent_persist.errors.CodecError`, and writing a value larger than the
+limit is refused, so every value written can be read back.
+"""
+
+
 class ZlibCodec:
-    """Compression with the standard library's zlib; worth it for payloads above ~1 KiB."""
+    """Compression with the standard library's zlib; worth it for payloads above ~1 KiB.
+
+    ``max_decoded_size`` bounds what one value may expand to (see :data:`MAX_DECODED_SIZE`);
+    readers use the instance registered under ``"zlib"`` (:func:`register_codec`).
+    """
 
     name = "zlib"
 
-    def __init__(self, level: int = 6) -> None:
+    def __init__(self, level: int = 6, *, max_decoded_size: int = MAX_DECODED_SIZE) -> None:
+        if not isinstance(max_decoded_size, int) or max_decoded_size < 1:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"max_decoded_size must be a positive int, got {max_decoded_size!r}")
         self._level = level
+        self.max_decoded_size = max_decoded_size
 
     def encode(self, data: bytes) -> bytes:
-        """Compress."""
+        """Compress; refuses what could not be decompressed again under the limit."""
+        if len(data) > self.max_decoded_size:
+            raise ValueError(
+                f"{len(data)} bytes is more than the {self.max_decoded_size} bytes "
+                "ZlibCodec(max_decoded_size=...) allows"
+            )
         return zlib.compress(data, self._level)
 
     def decode(self, data: bytes) -> bytes:
-        """Decompress."""
-        return zlib.decompress(data)
+        """Decompress at most ``max_decoded_size`` bytes: never an unbounded allocation."""
+        inflater = zlib.decompressobj()
+        decoded = inflater.decompress(data, self.max_decoded_size + 1)
+        if len(decoded) > self.max_decoded_size:
+            raise ValueError(f"it expands to more than {self.max_decoded_size} bytes")
+        if not inflater.eof:
+            raise ValueError("incomplete or truncated zlib stream")
+        return decoded
 
 
 _registry: dict[str, Codec] = {}
@@ -94,12 +122,23 @@ class PayloadCodec:
 
     def seal(self, value: JSON, *, what: str = "payload") -> bytes:
         """Encode a JSON value for storage."""
-        return self.seal_bytes(canonical_json(value, what=what))
+        return self.seal_bytes(canonical_json(value, what=what), what=what)
 
-    def seal_bytes(self, encoded: bytes) -> bytes:
-        """Frame already canonical JSON bytes (saves encoding a value twice)."""
+    def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
+        """Frame already canonical JSON bytes (saves encoding a value twice).
+
+        Raises:
+            InvalidPayloadError: A codec of the chain refused the value (too large, say).
+        """
         for codec in self._codecs:
-            encoded = codec.encode(encoded)
+            try:
+                encoded = codec.encode(encoded)
+            except AgentPersistError:
+                raise
+            except Exception as exc:
+                raise InvalidPayloadError(
+                    f"{what}: codec {codec.name!r} cannot encode it: {exc}"
+                ) from exc
         return self._frame + encoded
 
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:

@@ -22,17 +22,38 @@ import time
 import uuid
 from datetime import datetime, timezone
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ._json import normalize_json, sha256_hex
+from ._json import INT64_MAX, check_storable, normalize_json, sha256_hex
+from ._limits import MAX_INT32, MAX_TEXT_LENGTH, text_problem
 from .versions import ENVELOPE_FORMAT_VERSION
 
 __all__ = ["Envelope", "Producer", "Status", "new_checkpoint_id", "payload_checksum"]
 
 TRUSTED_PAYLOAD = "agent_persist_trusted_payload"
-"""Validation context key: the payload is already normalised and its checksum verified."""
+"""Validation context key: the payload is already normalised and its checksum verified.
+
+Stores decode with it; the checks of what a store can hold are skipped then too, so data
+written before a check existed stays readable.
+"""
+
+_IDS = ("kind", "thread_id", "checkpoint_id", "parent_id")
+_OTHER_TEXT = ("fingerprint", "stop_reason", "checksum")
+
+
+def _trusted(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get(TRUSTED_PAYLOAD))
+
+
+def _storable(value: str | None, info: ValidationInfo, *, max_length: int | None) -> str | None:
+    """Refuse text no store can hold (see :mod:`agent_persist._limits`), naming the field."""
+    if value is not None and not _trusted(info):
+        problem = text_problem(value, max_length=max_length)
+        if problem is not None:
+            raise ValueError(f"{info.field_name} {problem}")
+    return value
 
 
 class Status(str, Enum):
@@ -53,6 +74,11 @@ class Producer(BaseModel):
     package_version: str | None = None
     framework: str | None = None
     framework_version: str | None = None
+
+    @field_validator("package", "package_version", "framework", "framework_version")
+    @classmethod
+    def _text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _storable(value, info, max_length=None)
 
 
 _id_lock = threading.Lock()
@@ -88,24 +114,36 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    format_version: int = Field(default=ENVELOPE_FORMAT_VERSION, ge=1)
+    format_version: int = Field(default=ENVELOPE_FORMAT_VERSION, ge=1, le=MAX_INT32, strict=True)
     kind: str = Field(min_length=1)
-    schema_version: int = Field(ge=0)
+    schema_version: int = Field(ge=0, le=MAX_INT32, strict=True)
     fingerprint: str | None = None
     producer: Producer
     thread_id: str
     checkpoint_id: str = Field(min_length=1)
     parent_id: str | None = None
-    step: int = Field(ge=0)
+    step: int = Field(ge=0, le=MAX_INT32, strict=True)
     status: Status = Status.RUNNING
     stop_reason: str | None = None
     created_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict[str, Any])
-    logs: dict[str, int] = Field(default_factory=dict[str, int])
+    logs: dict[str, Annotated[int, Field(ge=0, le=INT64_MAX, strict=True)]] = Field(
+        default_factory=dict[str, int]
+    )
     """Version of each of the thread's logs this checkpoint includes; filled in by the store."""
     payload: Any
     checksum: str = ""
     """``sha256:`` of the canonical payload; computed when not given, verified when given."""
+
+    @field_validator(*_IDS)
+    @classmethod
+    def _id_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _storable(value, info, max_length=MAX_TEXT_LENGTH)
+
+    @field_validator(*_OTHER_TEXT)
+    @classmethod
+    def _other_text(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return _storable(value, info, max_length=None)
 
     @field_validator("created_at")
     @classmethod
@@ -116,10 +154,13 @@ class Envelope(BaseModel):
 
     @field_validator("metadata", mode="before")
     @classmethod
-    def _plain_metadata(cls, value: Any) -> Any:
+    def _plain_metadata(cls, value: Any, info: ValidationInfo) -> Any:
         if not isinstance(value, dict):
             return value
-        return normalize_json(value, what="metadata")[0]
+        plain = normalize_json(value, what="metadata")[0]
+        if not _trusted(info):
+            check_storable(plain, what="metadata")
+        return plain
 
     @model_validator(mode="before")
     @classmethod

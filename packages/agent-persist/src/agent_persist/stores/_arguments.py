@@ -12,19 +12,25 @@ input gets the same answer everywhere.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
-from typing import cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from .._json import JSON
+from .._json import INT64_MAX, JSON, check_storable
+from .._limits import MAX_DURATION, MAX_INT32, MAX_NAMESPACE_BYTES, MAX_TEXT_LENGTH, text_problem
 from ..envelope import Envelope
 from ._types import Lease
 
 __all__ = [
+    "check_age",
     "check_appends",
     "check_count",
     "check_envelope",
+    "check_int",
     "check_items",
     "check_lease",
+    "check_lease_arg",
+    "check_mapping",
+    "check_namespace",
     "check_range",
     "check_text",
     "check_ttl",
@@ -32,19 +38,30 @@ __all__ = [
 ]
 
 
-def check_text(name: str, value: object) -> str:
-    """An id, log name or owner: a ``str`` every store can hold (no NUL, valid UTF-8)."""
+def check_text(name: str, value: object, *, max_length: int = MAX_TEXT_LENGTH) -> str:
+    """An id, log name or owner: a ``str`` every store can hold (see :mod:`.._limits`)."""
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if "\x00" in value:
-        raise ValueError(f"{name} must not hold NUL characters, got {value!r}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(
-            f"{name} must be valid Unicode (no lone surrogates), got {value!r}"
-        ) from exc
+    problem = text_problem(value, max_length=max_length)
+    if problem is not None:
+        raise ValueError(f"{name} {problem}: {_short(value)}")
     return value
+
+
+def _short(value: str) -> str:
+    """A value for an error message, cut to a readable length."""
+    return repr(value if len(value) <= 80 else value[:80] + "...")
+
+
+def check_namespace(namespace: object) -> str:
+    """A namespace: text like an id, at most 2,048 bytes of UTF-8 (it is indexed as is)."""
+    check_text("namespace", namespace)
+    size = len(cast("str", namespace).encode("utf-8"))
+    if size > MAX_NAMESPACE_BYTES:
+        raise ValueError(
+            f"namespace is {size} bytes of UTF-8, more than the {MAX_NAMESPACE_BYTES} allowed"
+        )
+    return cast("str", namespace)
 
 
 def check_optional_text(name: str, value: object) -> str | None:
@@ -53,7 +70,7 @@ def check_optional_text(name: str, value: object) -> str | None:
 
 
 def check_range(start: object, stop: object) -> None:
-    """Refuse slice bounds that are not non-negative integers."""
+    """Refuse slice bounds that are not integers in 0..2**31-1."""
     check_count("start", start)
     if start is None:
         raise TypeError("start must be an int, got NoneType")
@@ -61,32 +78,70 @@ def check_range(start: object, stop: object) -> None:
 
 
 def check_count(name: str, value: object) -> None:
-    """Refuse a ``limit`` / ``count`` that is not ``None`` or a non-negative ``int``."""
+    """Refuse a ``limit`` / ``count`` that is not ``None`` or an ``int`` in 0..2**31-1."""
     if value is None:
         return
+    check_int(name, value)
+
+
+def check_int(name: str, value: object, *, minimum: int = 0) -> int:
+    """An ``int`` (not a ``bool``) from ``minimum`` to :data:`MAX_INT32`, every store's range."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be non-negative, got {value}")
+    if value < minimum:
+        adjective = "non-negative" if minimum == 0 else f"at least {minimum}"
+        raise ValueError(f"{name} must be {adjective}, got {value}")
+    if value > MAX_INT32:
+        raise ValueError(f"{name} must be at most {MAX_INT32}, got {value}")
+    return value
 
 
 def check_ttl(ttl: object, *, name: str = "ttl") -> timedelta:
-    """Refuse a lease length that is not a positive ``timedelta``."""
+    """Refuse a length of time that is not a positive ``timedelta`` of at most 100 years."""
     if not isinstance(ttl, timedelta):
         raise TypeError(f"{name} must be a timedelta, got {type(ttl).__name__}")
     if ttl <= timedelta(0):
         raise ValueError(f"{name} must be positive, got {ttl}")
+    if ttl > MAX_DURATION:
+        raise ValueError(f"{name} must be at most {MAX_DURATION.days} days, got {ttl}")
     return ttl
 
 
+def check_age(name: str, value: object) -> timedelta | None:
+    """``prune``'s ``older_than``: ``None`` or a ``timedelta`` from 0 to 100 years."""
+    if value is None:
+        return None
+    if not isinstance(value, timedelta):
+        raise TypeError(f"{name} must be a timedelta, got {type(value).__name__}")
+    if value < timedelta(0) or value > MAX_DURATION:
+        raise ValueError(f"{name} must be from 0 to {MAX_DURATION.days} days, got {value}")
+    return value
+
+
+def check_mapping(name: str, value: object) -> Mapping[str, Any] | None:
+    """``None`` or a mapping (``fork``'s ``metadata``); its content is checked where used."""
+    if value is not None and not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
+    return cast("Mapping[str, Any] | None", value)
+
+
 def check_envelope(envelope: object) -> Envelope:
-    """Refuse anything but an :class:`Envelope` whose ids every store can hold."""
+    """Refuse anything but an :class:`Envelope` every store can hold.
+
+    The constructor checks all of it already; this catches envelopes built around it
+    (``model_construct``), so nothing a store cannot hold reaches one.
+    """
     if not isinstance(envelope, Envelope):
         raise TypeError(f"envelope must be an Envelope, got {type(envelope).__name__}")
     check_text("envelope.thread_id", envelope.thread_id)
     check_text("envelope.checkpoint_id", envelope.checkpoint_id)
     check_optional_text("envelope.parent_id", envelope.parent_id)
     check_text("envelope.kind", envelope.kind)
+    check_int("envelope.schema_version", envelope.schema_version)
+    check_int("envelope.step", envelope.step)
+    if not isinstance(envelope.metadata, dict):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"envelope.metadata must be a dict, got {type(envelope.metadata).__name__}")
+    check_storable(envelope.metadata, what="envelope.metadata")
     return envelope
 
 
@@ -113,12 +168,25 @@ def check_appends(appends: object) -> Mapping[str, Sequence[JSON]]:
     return cast("Mapping[str, Sequence[JSON]]", checked)
 
 
+def check_lease_arg(lease: object) -> Lease:
+    """A :class:`Lease` whose fields are what a store gave out (a str token, an aware time)."""
+    if not isinstance(lease, Lease):
+        raise TypeError(f"lease must be a Lease, got {type(lease).__name__}")
+    check_text("lease.thread_id", lease.thread_id)
+    check_text("lease.owner", lease.owner)
+    check_text("lease.token", lease.token)
+    if not isinstance(lease.expires_at, datetime):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(
+            f"lease.expires_at must be a datetime, got {type(lease.expires_at).__name__}"
+        )
+    return lease
+
+
 def check_lease(lease: object, thread_id: str) -> Lease | None:
     """A write's lease: ``None`` or a :class:`Lease` on this very thread."""
     if lease is None:
         return None
-    if not isinstance(lease, Lease):
-        raise TypeError(f"lease must be a Lease, got {type(lease).__name__}")
+    lease = check_lease_arg(lease)
     if lease.thread_id != thread_id:
         raise ValueError(f"lease is for thread {lease.thread_id!r}, not {thread_id!r}")
     return lease
@@ -132,4 +200,7 @@ def version_at(thread_id: str, log: str, at: object) -> int | None:
         raise TypeError(f"at must be an Envelope, got {type(at).__name__}")
     if at.thread_id != thread_id:
         raise ValueError(f"at: checkpoint {at.checkpoint_id} belongs to thread {at.thread_id!r}")
-    return at.logs.get(log, -1)
+    version = at.logs.get(log, -1)
+    if not isinstance(version, int) or isinstance(version, bool) or not -1 <= version <= INT64_MAX:  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise ValueError(f"at: the log version {version!r} of {log!r} is not one a store gave out")
+    return version

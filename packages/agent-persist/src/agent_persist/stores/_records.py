@@ -9,14 +9,17 @@ the same transaction). Decoding checks everything and raises typed errors that s
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import repeat
+from operator import add, itemgetter
 from typing import Any, cast
 
 from pydantic import ValidationError
 
-from .._json import JSON, canonical_json
+from .._json import INT64_MAX, INT64_MIN, JSON, MAX_JSON_DEPTH, canonical_json, json_depth_exceeds
+from .._limits import text_problem
 from ..codecs import PayloadCodec
 from ..envelope import TRUSTED_PAYLOAD, Envelope, payload_checksum
 from ..errors import ChecksumMismatchError, CorruptCheckpointError, InvalidPayloadError
@@ -45,7 +48,8 @@ class EncodedCheckpoint:
 
 def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpoint:
     """Encode an envelope; refuses one whose payload no longer matches its checksum."""
-    encoded = canonical_json(envelope.payload, what="payload")
+    # The constructor checked the payload's depth; a matching checksum proves it is that one.
+    encoded = canonical_json(envelope.payload, what="payload", max_depth=None)
     if payload_checksum(encoded) != envelope.checksum:
         raise InvalidPayloadError(
             f"checkpoint {envelope.checkpoint_id} of thread {envelope.thread_id!r}: the payload "
@@ -53,7 +57,8 @@ def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpo
         )
     header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
     return EncodedCheckpoint(
-        header=canonical_json(header).decode("utf-8"), payload=codec.seal_bytes(encoded)
+        header=canonical_json(header, what="envelope", max_depth=MAX_JSON_DEPTH + 1).decode(),
+        payload=codec.seal_bytes(encoded),
     )
 
 
@@ -71,17 +76,31 @@ def decode_checkpoint(
     *,
     codec: PayloadCodec,
     where: str,
+    thread_id: str,
+    checkpoint_id: str,
 ) -> Envelope:
-    """Rebuild an envelope from its stored parts, verifying format, checksum and shape."""
-    fields = _load_object(header, where=f"{where}: header")
+    """Rebuild an envelope from its stored parts, verifying format, checksum and shape.
+
+    ``thread_id`` and ``checkpoint_id`` are those of the row (or keys) the parts were read
+    from: a header naming another thread or checkpoint was copied or tampered with, and is
+    refused like any other damage.
+    """
+    fields = _load_object(header, where=f"{where}: header", max_depth=MAX_JSON_DEPTH + 1)
     fields = upgrade_header(fields, where=where)
+    stored_ids = (fields.get("thread_id"), fields.get("checkpoint_id"))
+    if stored_ids != (thread_id, checkpoint_id):
+        raise CorruptCheckpointError(
+            f"{where}: the header belongs to checkpoint {stored_ids[1]!r} of thread "
+            f"{stored_ids[0]!r}, not to the checkpoint {checkpoint_id!r} of thread "
+            f"{thread_id!r} it is stored as; it was copied or changed outside agent-persist"
+        )
     canonical = codec.unseal(payload, where=f"{where}: payload")
     if payload_checksum(canonical) != fields.get("checksum"):
         raise ChecksumMismatchError(
             f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
             "the stored row was changed or damaged outside agent-persist"
         )
-    fields["payload"] = _load_json(canonical, where=f"{where}: payload")
+    fields["payload"] = load_json(canonical, where=f"{where}: payload")
     fields["logs"] = (
         _load_object(logs, where=f"{where}: log versions")
         if not isinstance(logs, Mapping)
@@ -93,9 +112,9 @@ def decode_checkpoint(
         raise CorruptCheckpointError(f"{where}: not a valid envelope: {exc}") from exc
 
 
-def encode_item(item: JSON, codec: PayloadCodec) -> bytes:
-    """Seal one log item."""
-    return codec.seal(item, what="log item")
+def encode_item(item: JSON, codec: PayloadCodec, *, what: str = "log item") -> bytes:
+    """Seal one log item; ``what`` names it if it is refused."""
+    return codec.seal(item, what=what)
 
 
 def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], str]) -> JSON:
@@ -104,13 +123,13 @@ def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], s
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
     the error location is not formatted unless it is needed.
     """
-    if data[:_PLAIN_LEN] == PLAIN_FRAME:
+    if data[:_PLAIN_LEN] == PLAIN_FRAME and not json_depth_exceeds(data[_PLAIN_LEN:]):
         try:
             return cast("JSON", json.loads(data[_PLAIN_LEN:]))
-        except ValueError:
+        except (ValueError, RecursionError):
             pass  # report it below, with the location
     location = where() if callable(where) else where
-    return _load_json(codec.unseal(data, where=location), where=location)
+    return load_json(codec.unseal(data, where=location), where=location)
 
 
 def decode_items(
@@ -120,14 +139,14 @@ def decode_items(
 
     Plain JSON items are parsed in one ``json.loads`` of an array built from them, several
     times faster than one call per item on long logs. Any doubt (another codec, a parse
-    error, a count that does not match) falls back to item by item, which raises the typed
-    error naming the bad item.
+    error, a count that does not match, an item nested too deep) falls back to item by item,
+    which raises the typed error naming the bad item.
     """
-    if _all_plain(sealed):
+    if _all_plain(sealed) and _all_within_depth(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
             values = json.loads(b"[" + joined + b"]")
-        except ValueError:
+        except (ValueError, RecursionError):
             values = None
         if isinstance(values, list) and len(cast("list[JSON]", values)) == len(sealed):
             return cast("list[JSON]", values)
@@ -159,30 +178,93 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     return b"\n".join(map(_after_frame, present))
 
 
-def _load_json(data: str | bytes, *, where: str) -> JSON:
+def _all_within_depth(sealed: Sequence[bytes]) -> bool:
+    """Whether every plain item nests at most :data:`MAX_JSON_DEPTH` deep.
+
+    Bracket counts by C-level maps screen a whole log without a Python call per item; only
+    an item holding more brackets than the limit is checked exactly.
+    """
+    try:
+        opens = list(
+            map(add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{")))
+        )
+    except TypeError:  # not bytes: let the item-by-item path judge it
+        return False
+    if max(opens, default=0) <= MAX_JSON_DEPTH:
+        return True
+    return not any(
+        json_depth_exceeds(_after_frame(data))
+        for data, count in zip(sealed, opens, strict=True)
+        if count > MAX_JSON_DEPTH
+    )
+
+
+def load_json(data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH) -> JSON:
+    """Parse stored JSON text; :class:`CorruptCheckpointError` if it is not JSON or too deep.
+
+    Never a ``RecursionError``: nesting beyond ``max_depth`` is refused before parsing.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if json_depth_exceeds(raw, max_depth):
+        raise CorruptCheckpointError(
+            f"{where}: nests deeper than the limit of {max_depth} arrays and objects"
+        )
     try:
         return cast("JSON", json.loads(data))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise CorruptCheckpointError(f"{where}: not valid JSON ({exc})") from exc
 
 
-def _load_object(data: str | bytes, *, where: str) -> dict[str, Any]:
-    value = _load_json(data, where=where)
+def _load_object(
+    data: str | bytes, *, where: str, max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, Any]:
+    value = load_json(data, where=where, max_depth=max_depth)
     if not isinstance(value, dict):
         raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
     return value
 
 
-def check_metadata_filter(metadata: Mapping[str, JSON] | None) -> dict[str, JSON]:
-    """Validate a metadata filter: top-level keys compared for equality with JSON scalars."""
-    if not metadata:
+def check_metadata_filter(metadata: object) -> dict[str, JSON]:
+    """Validate a metadata filter: top-level keys compared for equality with JSON scalars.
+
+    Keys follow the rules of ids, values are ``None``, a bool, an int of 64 bits, a finite
+    float or a str that every store can hold: what no store could have stored is refused,
+    not silently matched against nothing (or compared differently by each store).
+    """
+    if metadata is None:
         return {}
-    for key, value in metadata.items():
-        if not isinstance(key, str) or isinstance(value, dict | list):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ValueError(
-                f"metadata filters compare top-level keys with scalars; got {key!r}: {value!r}"
-            )
-    return dict(metadata)
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a mapping, got {type(metadata).__name__}")
+    for key, value in cast("Mapping[object, object]", metadata).items():
+        if not isinstance(key, str):
+            raise TypeError(f"metadata filter keys must be str, got {type(key).__name__}")
+        problem = text_problem(key)
+        if problem is not None:
+            raise ValueError(f"metadata filter key {problem}")
+        _check_filter_value(key, value)
+    return dict(cast("Mapping[str, JSON]", metadata))
+
+
+def _check_filter_value(key: str, value: object) -> None:
+    name = f"metadata filter value for {key!r}"
+    if isinstance(value, dict | list | tuple):
+        raise ValueError(
+            f"metadata filters compare top-level keys with scalars; got {key!r}: {value!r}"
+        )
+    if value is None or isinstance(value, bool):
+        return
+    if isinstance(value, int):
+        if not INT64_MIN <= value <= INT64_MAX:
+            raise ValueError(f"{name} is an integer beyond 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
+    elif isinstance(value, str):
+        problem = text_problem(value, max_length=None)
+        if problem is not None:
+            raise ValueError(f"{name} {problem}")
+    else:
+        raise TypeError(f"{name} must be a JSON scalar, got {type(value).__name__}")
 
 
 def metadata_matches(metadata: Mapping[str, Any], wanted: Mapping[str, JSON]) -> bool:

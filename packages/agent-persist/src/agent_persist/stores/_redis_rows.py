@@ -23,7 +23,7 @@ from ..errors import (
     CorruptCheckpointError,
     ThreadNotFoundError,
 )
-from ._records import decode_checkpoint, describe
+from ._records import decode_checkpoint, describe, load_json
 from ._records import decode_items as decode_many
 from ._redis_keys import decode_id
 from .base import ThreadInfo
@@ -69,12 +69,25 @@ def text(value: Any) -> str:
 
 def decode_envelope(thread_id: str, parts: Sequence[Any], codec: PayloadCodec) -> Envelope:
     """Rebuild a checkpoint from ``[id, header, payload, log versions]``."""
-    checkpoint_id, header, payload, logs = (text(parts[0]), *parts[1:4])
+    try:
+        checkpoint_id = text(parts[0])
+    except UnicodeDecodeError as exc:
+        where = describe(STORE, thread_id)
+        raise CorruptCheckpointError(f"{where}: a checkpoint id is damaged ({exc})") from exc
+    header, payload, logs = parts[1:4]
     where = describe(STORE, thread_id, checkpoint_id)
     for name, value in (("header", header), ("payload", payload), ("log versions", logs)):
         if value is None:
             raise CorruptCheckpointError(f"{where}: the {name} is missing")
-    return decode_checkpoint(header, payload, logs, codec=codec, where=where)
+    return decode_checkpoint(
+        header,
+        payload,
+        logs,
+        codec=codec,
+        where=where,
+        thread_id=thread_id,
+        checkpoint_id=checkpoint_id,
+    )
 
 
 def header_metadata(header: bytes | None) -> dict[str, Any] | None:
@@ -83,8 +96,8 @@ def header_metadata(header: bytes | None) -> dict[str, Any] | None:
     Filtering on it first spares decoding the payloads of checkpoints that do not match.
     """
     try:
-        fields: object = json.loads(header) if header is not None else None
-    except ValueError:
+        fields: object = load_json(header, where="") if header is not None else None
+    except CorruptCheckpointError:
         return None
     if not isinstance(fields, dict):
         return None
@@ -108,10 +121,15 @@ def decode_thread(row: Sequence[Any]) -> ThreadInfo | None:
     member, head, kind, schema_version, step, status, meta, updated, count = row
     if updated is None:
         return None
-    thread_id = decode_id(member)
+    try:
+        thread_id = decode_id(member)
+    except ValueError as exc:
+        raise CorruptCheckpointError(
+            f"{STORE}: the thread index holds a damaged member {member!r} ({exc})"
+        ) from exc
     where = describe(STORE, thread_id)
     try:
-        metadata: object = json.loads(meta) if meta is not None else {}
+        metadata: object = load_json(meta, where=where) if meta is not None else {}
         if not isinstance(metadata, dict):
             raise ValueError("not a JSON object")
         return ThreadInfo(

@@ -27,7 +27,7 @@ from .._json import JSON
 from ..codecs import PayloadCodec
 from ..errors import ConflictError, CorruptCheckpointError, ThreadNotFoundError
 from ._ddl import Tables
-from ._records import describe
+from ._records import describe, load_json
 from ._sql_statements import Statements, digest
 
 __all__ = [
@@ -125,10 +125,7 @@ def as_blob(value: Any) -> bytes:
 
 def load_object(text: Any, *, where: str) -> dict[str, Any]:
     """Parse a JSON object column; :class:`CorruptCheckpointError` if it is not one."""
-    try:
-        value = json.loads(as_text(text))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CorruptCheckpointError(f"{where}: not valid JSON ({exc})") from exc
+    value = load_json(as_text(text), where=where)
     if not isinstance(value, dict):
         raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
     return cast("dict[str, Any]", value)

@@ -147,6 +147,8 @@ def _decode(scope: Scope, thread_id: str, row: Any) -> Envelope:
         as_text(row.logs),
         codec=scope.codec,
         where=scope.where(thread_id, row.checkpoint_id),
+        thread_id=thread_id,
+        checkpoint_id=row.checkpoint_id,
     )
 
 

@@ -31,7 +31,8 @@ The model:
 * A ``namespace`` (tenant) sees only its own threads.
 
 Identifiers are data: any string (quotes, ``%``, ``_``, ``*``, braces, colons, newlines,
-unicode, a kilobyte long) round-trips and never matches another thread.
+unicode, up to 4,096 characters) round-trips and never matches another thread; one that no
+store could hold (a NUL, a lone surrogate, longer) is refused by all (see ``_limits``).
 """
 
 from __future__ import annotations
@@ -50,11 +51,16 @@ from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
 from ._arguments import (
+    check_age,
     check_appends,
     check_count,
     check_envelope,
+    check_int,
     check_items,
     check_lease,
+    check_lease_arg,
+    check_mapping,
+    check_namespace,
     check_optional_text,
     check_range,
     check_text,
@@ -243,12 +249,11 @@ class BaseStore(abc.ABC):
         keep_last: int | None = None,
         codec: PayloadCodec | None = None,
     ) -> None:
-        check_text("namespace", namespace)
+        check_namespace(namespace)
         if ttl is not None:
             check_ttl(ttl)
-        check_count("keep_last", keep_last)
-        if keep_last is not None and keep_last < 1:
-            raise ValueError(f"keep_last must be at least 1, got {keep_last}")
+        if keep_last is not None:
+            check_int("keep_last", keep_last, minimum=1)
         if codec is not None and not isinstance(codec, PayloadCodec):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"codec must be a PayloadCodec, got {type(codec).__name__}")
         self.namespace = namespace
@@ -392,7 +397,10 @@ class BaseStore(abc.ABC):
         The copy holds the payload and every log as the source checkpoint saw them; its
         metadata gains ``forked_from`` (thread and checkpoint) unless ``metadata`` replaces it.
         """
+        check_text("thread_id", thread_id)
         check_text("new_thread_id", new_thread_id)
+        check_optional_text("checkpoint_id", checkpoint_id)
+        check_mapping("metadata", metadata)
         source = await self.get(thread_id, checkpoint_id)
         logs = {name: await self.read_log(thread_id, name, at=source) for name in source.logs}
         fork_metadata = (
@@ -421,7 +429,8 @@ class BaseStore(abc.ABC):
 
     def _seal(self, name: str, items: Sequence[Any]) -> list[bytes]:
         """Seal a write's items, refusing what is not a sequence of JSON items."""
-        return [encode_item(item, self.codec) for item in check_items(name, items)]
+        what = f"an item of {name}"
+        return [encode_item(item, self.codec, what=what) for item in check_items(name, items)]
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
@@ -470,9 +479,7 @@ class BaseStore(abc.ABC):
     def _check_tail(thread_id: str, log: str, count: int) -> None:
         check_text("thread_id", thread_id)
         check_text("log", log)
-        check_count("count", count)
-        if count is None:  # pyright: ignore[reportUnnecessaryComparison]
-            raise TypeError("count must be an int, got NoneType")
+        check_int("count", count)
 
     async def read_log_lines(
         self,
@@ -554,8 +561,7 @@ class BaseStore(abc.ABC):
 
     @staticmethod
     def _check_lease_arg(lease: Lease) -> None:
-        if not isinstance(lease, Lease):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"lease must be a Lease, got {type(lease).__name__}")
+        check_lease_arg(lease)
 
     # -- retention -----------------------------------------------------------------------
 
@@ -569,8 +575,7 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.prune`."""
         check_text("thread_id", thread_id)
         check_count("keep_last", keep_last)
-        if older_than is not None and not isinstance(older_than, timedelta):  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise TypeError(f"older_than must be a timedelta, got {type(older_than).__name__}")
+        check_age("older_than", older_than)
         return await self._guarded(
             self._prune(thread_id, keep_last=keep_last, older_than=older_than)
         )

@@ -221,6 +221,8 @@ class MemoryStore(BaseStore):
             checkpoint.logs,
             codec=self.codec,
             where=describe("memory", thread_id, checkpoint.checkpoint_id),
+            thread_id=thread_id,
+            checkpoint_id=checkpoint.checkpoint_id,
         )
 
     def _checkpoint(self, thread_id: str, thread: _Thread, checkpoint_id: str) -> int:

@@ -27,15 +27,17 @@ concurrent writers, leases, retention, hostile identifiers and corrupt data.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import zlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
 import pytest
 
-from .._json import JSON, canonical_json
-from ..codecs import PayloadCodec, ZlibCodec
+from .._json import INT64_MAX, JSON, MAX_JSON_DEPTH, canonical_json
+from ..codecs import MAX_DECODED_SIZE, PayloadCodec, ZlibCodec
 from ..envelope import Envelope, Producer, Status
 from ..errors import (
     AgentPersistError,
@@ -52,6 +54,7 @@ from ..errors import (
 )
 from ..stores._records import encode_checkpoint
 from ..stores.base import BaseStore, Lease
+from .bad_input import BAD_INPUTS, BAD_STORE_OPTIONS, deep, refusal, seed, snapshot
 
 __all__ = ["HOSTILE_IDS", "StoreConformance", "StoreFactory", "Tamper"]
 
@@ -124,6 +127,20 @@ def envelope(
     if metadata is not None:
         changes["metadata"] = metadata
     return parent.next(payload=body, **changes)
+
+
+@functools.cache
+def _zlib_bomb() -> bytes:
+    """A zlib stream a thousandth of the size it expands to: more than the decoding limit."""
+    inflater = zlib.compressobj(9)
+    chunk = b" " * 2**20
+    parts = [inflater.compress(chunk) for _ in range(MAX_DECODED_SIZE // len(chunk) + 1)]
+    return b"".join([*parts, inflater.flush()])
+
+
+def deep_text(depth: int) -> str:
+    """JSON text of arrays nested ``depth`` deep."""
+    return "[" * depth + "]" * depth
 
 
 def same(a: Envelope, b: Envelope) -> bool:
@@ -811,3 +828,105 @@ class StoreConformance:
         await tamper(store, "t", bad.checkpoint_id, **original)
         assert (await store.get("t")) == (await store.get("t", bad.checkpoint_id))
         assert (await store.get("t")).payload == {"v": 1}
+
+    async def test_a_header_that_disagrees_with_its_row_is_corrupt(
+        self, store: BaseStore, tamper: Tamper
+    ) -> None:
+        other = await store.put(envelope("other", payload={"v": "other"}))
+        good = await store.put(envelope("t", payload={"ok": True}))
+        bad = await store.put(envelope("t", parent=good, payload={"v": 1}))
+        for source in (good, other):  # another checkpoint's row, another thread's row
+            copied = encode_checkpoint(source, PayloadCodec())
+            await tamper(
+                store, "t", bad.checkpoint_id, header=copied.header, payload=copied.payload
+            )
+            with pytest.raises(CorruptCheckpointError) as raised:
+                await store.get("t")
+            assert bad.checkpoint_id in str(raised.value)
+            assert source.checkpoint_id in str(raised.value)
+            with pytest.raises(CorruptCheckpointError):
+                await store.get("t", bad.checkpoint_id)
+            with pytest.raises(CorruptCheckpointError):
+                await store.list_checkpoints("t")
+        assert (await store.get("t", good.checkpoint_id)).payload == {"ok": True}
+
+    async def test_damaged_data_never_escapes_as_a_raw_error(
+        self, store: BaseStore, tamper: Tamper
+    ) -> None:
+        """Too deep, too large once decompressed, not UTF-8: typed errors, bounded memory."""
+        first = await store.put(envelope("t"))
+        header = encode_checkpoint(first, PayloadCodec()).header
+        too_deep = b"[" * 100_000 + b"]" * 100_000
+        cases: list[dict[str, Any]] = [
+            {"payload": b"json:" + too_deep},
+            {"payload": b"json+zlib:" + _zlib_bomb()},
+            {"payload": b"json+zlib:" + zlib.compress(too_deep)},
+            {"payload": b"json+zlib:" + zlib.compress(b"{}")[:-3]},
+            {"header": too_deep.decode()},
+            {"header": header.replace('"metadata":{}', '"metadata":' + deep_text(500))},
+            {"header": header.replace('"step":0', '"step":1e999')},
+            {"header": header.replace('"step":0', '"step":' + "9" * 5000)},
+        ]
+        for damage in cases:
+            await tamper(store, "t", first.checkpoint_id, **damage)
+            with pytest.raises(CorruptCheckpointError, match=first.checkpoint_id):
+                await store.get("t")
+            with pytest.raises(CorruptCheckpointError):
+                await store.list_checkpoints("t")
+            await tamper(
+                store,
+                "t",
+                first.checkpoint_id,
+                header=header,
+                payload=PayloadCodec().seal({"n": 0}),
+            )
+        assert await store.get("t") == first
+
+    # -- bad input -----------------------------------------------------------------------
+
+    async def test_bad_input_is_refused_before_anything_is_written(self, store: BaseStore) -> None:
+        """Every call of :data:`~agent_persist.testing.bad_input.BAD_INPUTS` is refused.
+
+        With the exact error type, a message naming the argument, and the store unchanged:
+        the same answer every store gives, so a caller can rely on it.
+        """
+        seeded = await seed(store)
+        before = await snapshot(store)
+        failures = [
+            failure
+            for case in BAD_INPUTS
+            if (failure := await refusal(case, store, seeded)) is not None
+        ]
+        assert failures == []
+        assert await snapshot(store) == before
+
+    async def test_bad_store_options_are_refused(self, store_factory: StoreFactory) -> None:
+        for label, options, error, says in BAD_STORE_OPTIONS:
+            with pytest.raises(error, match=says) as raised:
+                await store_factory(**options)
+            assert type(raised.value) is error, label
+
+    async def test_any_json_string_and_the_depth_limit_round_trip(self, store: BaseStore) -> None:
+        """Payloads and log items are sealed bytes: NUL, emoji, any escape, the deepest allowed."""
+        strings = ["\u0000", "a\x00b", "🤖 ünï", '\\"', "\n\r\t\b\f", "\u2028\u2029", "\x7f"]
+        payload: dict[str, Any] = {"strings": strings, "deep": deep(MAX_JSON_DEPTH - 1)}
+        items: list[JSON] = [*strings, deep(MAX_JSON_DEPTH), {"\x00key": "\x00"}]
+        metadata: dict[str, Any] = {"deep": deep(MAX_JSON_DEPTH - 1), "big": INT64_MAX}
+        saved = await store.put(
+            envelope("t", payload=payload, metadata=metadata), appends={"log": items}
+        )
+        loaded = await store.get("t")
+        assert loaded.payload == payload
+        assert loaded.metadata == metadata
+        assert same(loaded, saved)
+        assert await store.read_log("t", "log") == items
+        assert await store.tail("t", "log", 2) == items[-2:]
+        assert [
+            e.checkpoint_id for e in await store.list_checkpoints("t", metadata={"big": INT64_MAX})
+        ] == [saved.checkpoint_id]
+        await store.append("t", "other", items)
+        assert await store.read_log("t", "other") == items
+        assert await store.pop("t", "other") == items[-1]
+        fork = await store.fork("t", "copy")
+        assert fork.payload == payload
+        assert await store.read_log("copy", "log", at=fork) == items

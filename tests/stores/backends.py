@@ -1,0 +1,132 @@
+"""Every built-in store with a way to read its raw state, for tests that run on all of them.
+
+    @pytest.fixture(params=BACKENDS)
+    async def backend(request, tmp_path): ...   # see ``open_backend``
+
+``raw_state()`` reads the stored data around the store (Python objects, SQL rows, Redis
+keys), so a test can prove a refused call changed nothing at all, not only what the API shows.
+``damage`` writes raw values into a thread's stored parts for the read-path fuzzers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from agent_persist.stores.base import BaseStore
+from agent_persist.stores.memory import MemoryStore
+from agent_persist.stores.sql import SQLStore
+
+TABLES = (
+    "agent_persist_threads",
+    "agent_persist_checkpoints",
+    "agent_persist_logs",
+    "agent_persist_log_items",
+    "agent_persist_leases",
+    "agent_persist_schema_version",
+)
+
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.needs_extras]),
+    pytest.param("redis", marks=[pytest.mark.redis, pytest.mark.needs_extras]),
+]
+
+
+@dataclass
+class Backend:
+    """A store, a factory of more stores on the same data, and the data's raw state."""
+
+    name: str
+    make: Callable[..., Awaitable[BaseStore]]
+    raw_state: Callable[[], Awaitable[list[str]]]
+    store: BaseStore
+
+
+def _sqlite_state(path: Path) -> list[str]:
+    connection = sqlite3.connect(path)
+    try:
+        return sorted(
+            f"{table}: {row!r}"
+            for table in TABLES
+            for row in connection.execute(f"SELECT * FROM {table}")
+        )
+    finally:
+        connection.close()
+
+
+async def _postgres_state(url: str, schema: str) -> list[str]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(sa.make_url(url).set(drivername="postgresql+asyncpg"))
+    try:
+        async with engine.connect() as conn:
+            rows: list[str] = []
+            for table in TABLES:
+                result = await conn.execute(sa.text(f'SELECT * FROM "{schema}".{table}'))
+                rows += [f"{table}: {tuple(row)!r}" for row in result.all()]
+            return sorted(rows)
+    finally:
+        await engine.dispose()
+
+
+async def _redis_state(url: str, prefix: str) -> list[str]:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        keys = sorted([key async for key in client.scan_iter(match=f"{prefix}:*", count=500)])
+        return [f"{key!r}: {await client.dump(key)!r}" for key in keys]
+    finally:
+        await client.aclose()
+
+
+async def open_backend(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    """Yield a set-up :class:`Backend` of that name; closes its stores afterwards."""
+    stores: list[BaseStore] = []
+    shared: dict[str, Any] = {}
+
+    async def make(**options: Any) -> BaseStore:
+        store: BaseStore
+        if name == "memory":
+            store = MemoryStore(shared=shared, **options)
+        elif name == "sqlite":
+            store = SQLStore(f"sqlite:///{tmp_path / 'store.db'}", **options)
+        elif name == "postgres":
+            url = request.getfixturevalue("postgres_url")
+            store = SQLStore(url, schema=request.getfixturevalue("postgres_schema"), **options)
+        else:
+            from agent_persist.stores.redis import RedisStore
+
+            url = request.getfixturevalue("redis_url")
+            store = RedisStore.from_url(
+                url, prefix=request.getfixturevalue("redis_prefix"), **options
+            )
+        stores.append(store)
+        await store.setup()
+        return store
+
+    async def raw_state() -> list[str]:
+        if name == "memory":
+            return [repr(shared)]
+        if name == "sqlite":
+            return _sqlite_state(tmp_path / "store.db")
+        if name == "postgres":
+            url = request.getfixturevalue("postgres_url")
+            return await _postgres_state(url, request.getfixturevalue("postgres_schema"))
+        url = request.getfixturevalue("redis_url")
+        return await _redis_state(url, request.getfixturevalue("redis_prefix"))
+
+    store = await make()
+    yield Backend(name, make, raw_state, store)
+    for opened in stores:
+        await opened.close()
