@@ -24,6 +24,7 @@ from cli_support import KIND, Backend, arun, first, invoke, make_registry
 from click.testing import Result
 
 from agent_persist.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STORE, EXIT_USAGE
+from agent_persist.errors import CorruptCheckpointError
 from agent_persist.stores._records import PLAIN_FRAME
 from agent_persist.stores.base import BaseStore
 
@@ -512,16 +513,23 @@ def test_a_deeply_nested_payload(sqlite: Backend, stored: list[Any], tmp_path: P
     verified = sqlite.invoke("verify", registry=registry)
     assert verified.exit_code == EXIT_FAILED, verified.output
     assert verified.stderr == ""
-    assert f"thread essay checkpoint {stored[1].checkpoint_id}: RecursionError" in verified.stdout
+    assert f"thread essay checkpoint {stored[1].checkpoint_id}: CorruptCheckpointError" in (
+        verified.stdout
+    )
+    assert "nests deeper than the limit of 200" in verified.stdout
     assert "verified 2 threads, 5 checkpoints: 1 problems" in verified.stdout  # read past it
     for args in (
         ("show", "essay", "--checkpoint", stored[1].checkpoint_id),
         ("history", "essay"),
         ("export", "--all"),
-        ("migrate", "--dry-run"),
     ):
         line = assert_one_line(sqlite.invoke(*args, registry=registry), EXIT_FAILED)
-        assert "nested too deeply" in line
+        assert "nests deeper than the limit of 200" in line
+    dry = sqlite.invoke("migrate", "--dry-run", registry=registry)  # reported, and read past
+    assert dry.exit_code == EXIT_FAILED, dry.output
+    assert "1 would fail" in dry.stdout
+    assert "would fail essay: CorruptCheckpointError" in dry.stderr
+    assert "Traceback" not in dry.output
     migrated = sqlite.invoke("migrate", "--json", registry=registry)
     assert migrated.exit_code == 0, migrated.output  # both heads read: only they are migrated
     assert json.loads(migrated.stdout)["counts"]["migrated"] == 2
@@ -535,7 +543,7 @@ def test_a_deeply_nested_head_fails_its_thread_in_migrate(
     assert result.exit_code == EXIT_FAILED
     body = json.loads(result.stdout)
     assert [e["thread_id"] for e in body["failed"]] == ["essay"]
-    assert body["failed"][0]["reason"].startswith("RecursionError")
+    assert body["failed"][0]["reason"].startswith("CorruptCheckpointError")
     assert body["counts"]["migrated"] == 1
 
 
@@ -547,9 +555,9 @@ def test_a_deeply_nested_log_item(sqlite: Backend, stored: list[Any], tmp_path: 
     problems = json.loads(verified.stdout)["problems"]
     assert [(p["thread_id"], p["log"], p["position"]) for p in problems] == [("essay", "t", 0)]
     assert problems[0]["checkpoint_id"] == stored[0].checkpoint_id  # the first to see it
-    assert problems[0]["problem"].startswith("RecursionError")
+    assert problems[0]["problem"].startswith("CorruptCheckpointError")
     line = assert_one_line(sqlite.invoke("show", "essay", "--logs"), EXIT_FAILED)
-    assert "nested too deeply" in line
+    assert "nests deeper than the limit of 200" in line
 
 
 def test_damaged_headers_and_items_are_named(
@@ -577,7 +585,7 @@ def test_damaged_headers_and_items_are_named(
 def test_debug_shows_the_traceback(sqlite: Backend, stored: list[Any], tmp_path: Path) -> None:
     write_payload(tmp_path / "store.db", stored[2].checkpoint_id, DEEP)
     result = sqlite.invoke("show", "essay", env={"AGENT_PERSIST_DEBUG": "1"})
-    assert isinstance(result.exception, RecursionError)
+    assert isinstance(result.exception, CorruptCheckpointError)
 
 
 # -- plugins -----------------------------------------------------------------------------------

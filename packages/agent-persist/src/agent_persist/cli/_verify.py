@@ -238,14 +238,15 @@ async def verify_store(store: BaseStore, registry: Registry) -> VerifyReport:
     """Verify every thread: its checkpoints and their logs, then its live logs."""
     report = VerifyReport()
     for info in await store.list_threads():
-        report.problems.extend(await verify_live_logs(store, info.thread_id))
-        if info.head_id is None:
-            report.threads += 1
-            continue
-        found = await verify_thread(store, registry, info)
+        found = VerifyReport(threads=1)
+        if info.head_id is not None:
+            found = await verify_thread(store, registry, info)
+        named = {(p.log, p.position) for p in found.problems}  # seen through a checkpoint
+        live = await verify_live_logs(store, info.thread_id)
         report.threads += found.threads
         report.checkpoints += found.checkpoints
         report.problems.extend(found.problems)
+        report.problems.extend(p for p in live if (p.log, p.position) not in named)
         for kind, count in found.unknown_kinds.items():
             report.unknown_kinds[kind] = report.unknown_kinds.get(kind, 0) + count
     return report
