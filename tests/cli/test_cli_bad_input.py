@@ -24,7 +24,7 @@ from cli_support import KIND, Backend, arun, first, invoke, make_registry
 from click.testing import Result
 
 from agent_persist.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STORE, EXIT_USAGE
-from agent_persist.errors import CorruptCheckpointError
+from agent_persist.errors import CorruptCheckpointError, StoreUnavailableError
 from agent_persist.stores._records import PLAIN_FRAME
 from agent_persist.stores.base import BaseStore
 
@@ -406,33 +406,58 @@ def test_stdin_that_is_not_utf8(sqlite: Backend) -> None:
     assert "stdin: not UTF-8 text (byte 0x80 at offset 0)" in assert_one_line(result, EXIT_FAILED)
 
 
-@pytest.mark.postgres
-@pytest.mark.needs_extras
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-def test_a_write_the_store_refuses_is_undone(backend: Backend, tmp_path: Path) -> None:
-    """PostgreSQL refuses a NUL in a thread id, which the file may hold: found only on writing.
-
-    ``essay`` was replaced (deleted, rewritten) and ``fresh`` written before the store
-    refused the third thread: the import deletes what it wrote and writes ``essay`` back.
-    """
+def test_a_nul_in_an_imported_id_is_refused_before_writing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    """No store can hold a NUL in a thread id: the file is refused whole, nothing written."""
     arun(backend.with_store(two_threads))
     document = json.loads(backend.invoke("export", "--all").stdout)
-    arun(backend.with_store(lambda s: s.delete_thread("fresh")))
     nul = copy.deepcopy(document["threads"][1])
     nul["thread_id"] = "zz\x00nul"
     for checkpoint in nul["checkpoints"]:
         checkpoint["thread_id"] = "zz\x00nul"
-        checkpoint["checkpoint_id"] += "-copy"
-        if checkpoint["parent_id"] is not None:
-            checkpoint["parent_id"] += "-copy"
     document["threads"].append(nul)
     path = tmp_path / "nul.json"
     path.write_text(json.dumps(document))
     before = backend.invoke("export", "--all").stdout
 
+    line = assert_one_line(backend.invoke("import", "--replace", str(path)), EXIT_FAILED)
+    assert "NUL" in line
+    assert backend.invoke("export", "--all").stdout == before
+
+
+def test_a_write_the_store_fails_is_undone(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails the third thread's write after ``essay`` was replaced (deleted,
+    rewritten) and ``fresh`` written: the import deletes what it wrote, writes ``essay``
+    back, and the store ends as it began."""
+    arun(backend.with_store(two_threads))
+    document = json.loads(backend.invoke("export", "--all").stdout)
+    arun(backend.with_store(lambda s: s.delete_thread("fresh")))
+    third = copy.deepcopy(document["threads"][1])
+    third["thread_id"] = "third"
+    for checkpoint in third["checkpoints"]:
+        checkpoint["thread_id"] = "third"
+        checkpoint["checkpoint_id"] += "-copy"
+        if checkpoint["parent_id"] is not None:
+            checkpoint["parent_id"] += "-copy"
+    document["threads"].append(third)
+    path = tmp_path / "three.json"
+    path.write_text(json.dumps(document))
+    before = backend.invoke("export", "--all").stdout
+
+    put = BaseStore.put
+
+    async def failing_put(self: BaseStore, envelope: Any, **options: Any) -> Any:
+        if envelope.thread_id == "third":  # the connection drops on this thread's write
+            raise StoreUnavailableError("injected: the connection was lost")
+        return await put(self, envelope, **options)
+
+    monkeypatch.setattr(BaseStore, "put", failing_put)
     result = backend.invoke("import", "--replace", str(path))
-    line = assert_one_line(result, result.exit_code)
-    assert result.exit_code in (EXIT_FAILED, EXIT_STORE)
+    monkeypatch.undo()
+    line = assert_one_line(result, EXIT_STORE)
     assert "import failed, nothing of it was kept" in line
     assert backend.invoke("export", "--all").stdout == before
 
