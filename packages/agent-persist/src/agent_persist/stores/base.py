@@ -550,18 +550,14 @@ class BaseStore(abc.ABC):
 
     async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         """See :meth:`CheckpointStore.renew_lease`."""
-        self._check_lease_arg(lease)
+        check_lease_arg(lease)
         check_ttl(ttl)
         return await self._guarded(self._renew_lease(lease, ttl=ttl))
 
     async def release_lease(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release_lease`."""
-        self._check_lease_arg(lease)
-        await self._guarded(self._release_lease(lease))
-
-    @staticmethod
-    def _check_lease_arg(lease: Lease) -> None:
         check_lease_arg(lease)
+        await self._guarded(self._release_lease(lease))
 
     # -- retention -----------------------------------------------------------------------
 
