@@ -142,7 +142,7 @@ def _postgres(request: pytest.FixtureRequest) -> Backend:
 def _redis(request: pytest.FixtureRequest) -> Backend:
     from redis.asyncio import Redis
 
-    from agent_persist.stores._redis_keys import RedisKeys, payload_field
+    from agent_persist.stores.redis.keys import RedisKeys, payload_field
     from agent_persist.stores.redis import RedisStore
 
     url: str = request.getfixturevalue("redis_url")

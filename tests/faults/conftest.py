@@ -44,7 +44,7 @@ async def proxied(request: pytest.FixtureRequest) -> AsyncIterator[Proxied]:
         commit = _commit
     else:
         pytest.importorskip("redis", reason="the redis extra is not installed")
-        from agent_persist.stores._redis_scripts import PUT
+        from agent_persist.stores.redis.checkpoints import PUT
         from agent_persist.stores.redis import RedisStore
 
         url = request.getfixturevalue("redis_url")

@@ -25,7 +25,7 @@ from agent_persist.errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
-from agent_persist.stores._ddl import DDL_STEPS, build_tables
+from agent_persist.stores.sql.schema import DDL_STEPS, build_tables
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.sql import SQLStore
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper

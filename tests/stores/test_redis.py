@@ -31,8 +31,8 @@ from agent_persist.errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
-from agent_persist.stores._redis_client import mask_url
-from agent_persist.stores._redis_keys import (
+from agent_persist.stores.redis.client import mask_url
+from agent_persist.stores.redis.keys import (
     RedisKeys,
     header_field,
     payload_field,

@@ -29,7 +29,7 @@ from agent_persist.errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
-from agent_persist.stores._ddl import DDL_STEPS, SCHEMA_VERSION, build_tables
+from agent_persist.stores.sql.schema import DDL_STEPS, SCHEMA_VERSION, build_tables
 from agent_persist.stores.base import BaseStore, ThreadInfo
 from agent_persist.stores.memory import MemoryStore
 from agent_persist.stores.sql import SQLStore

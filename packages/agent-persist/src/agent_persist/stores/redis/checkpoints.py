@@ -1,70 +1,168 @@
-"""Turning the Redis scripts' replies back into envelopes, log items and thread listings.
+"""The Redis store's checkpoints: the scripts that put, get, list and delete, and their replies.
 
+    reply = await run(PUT, [thread_key, index_key, lease_key], [...])   # one atomic script
+    versions = put_outcome(envelope, reply)                              # or ConflictError
     envelope = decode_envelope(thread_id, [id, header, payload, logs], codec)
-    items = decode_reply_items(reply, codec, where="redis: thread 't': log 'transcript'")
 
-Every reply is checked before use: a missing part or a value that does not parse raises the
-typed errors of :mod:`._records`, naming the thread, checkpoint, log and item.
+A script runs atomically on the server, so ``PUT`` checks the head, appends the items,
+records the log versions, moves the head, refreshes the TTL and trims old checkpoints
+(``TRIM`` of :mod:`.retention`) with nothing in between; of several writers expecting the
+same head exactly one wins. Every reply is checked before use: a missing part or a value
+that does not parse raises the typed errors of :mod:`.._records`, naming the thread,
+checkpoint, log and item.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from .._json import JSON
-from ..codecs import PayloadCodec
-from ..envelope import Envelope, Status
-from ..errors import (
+from ...codecs import PayloadCodec
+from ...envelope import Envelope, Status
+from ...errors import (
     CheckpointNotFoundError,
     ConflictError,
     CorruptCheckpointError,
     ThreadNotFoundError,
 )
-from ._records import decode_checkpoint, describe, load_json
-from ._records import decode_items as decode_many
-from ._redis_keys import decode_id
-from .base import ThreadInfo
+from .._records import decode_checkpoint, describe, load_json
+from ..base import ThreadInfo
+from .keys import STORE, decode_id, from_micros, text
+from .lua import HELPERS
+from .retention import TRIM
 
 __all__ = [
-    "STORE",
+    "DELETE_THREAD",
+    "GET",
+    "LIST_CHECKPOINTS",
+    "LIST_THREADS",
+    "PUT",
     "THREAD_ROW",
     "check_listing",
     "decode_envelope",
-    "decode_reply_items",
     "decode_thread",
-    "from_micros",
     "header_metadata",
     "put_outcome",
-    "text",
-    "to_micros",
 ]
-
-STORE = "redis"
-"""How error messages name this store (see :func:`._records.describe`)."""
 
 THREAD_ROW = 9
 """Values per thread in the ``LIST_THREADS`` reply."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MICROSECOND = timedelta(microseconds=1)
+PUT = (
+    HELPERS
+    + TRIM
+    + r"""
+-- KEYS: thread, index, lease. ARGV: member, id, has_parent, parent, header, payload,
+-- created_us, kind, schema_version, step, status, metadata, ttl_ms, keep_last, log count,
+-- has_lease, lease token, then per log: name, item count, items...
+local base, index = KEYS[1], KEYS[2]
+local id = ARGV[2]
+if lease_lost(KEYS[3], ARGV[16], ARGV[17]) then return {'leaselost'} end
+local head = redis.call('HGET', base, 'head')
+local expected = false
+if ARGV[3] == '1' then expected = ARGV[4] end
+if head ~= expected then return {'conflict', head} end
+local ckey = base .. ':c'
+if redis.call('HEXISTS', ckey, 'h:' .. id) == 1 then return {'duplicate'} end
 
+local at = 18
+for _ = 1, tonumber(ARGV[15]) do
+  local name, count = ARGV[at], tonumber(ARGV[at + 1])
+  append_items(base, name, at + 2, count)
+  at = at + 2 + count
+end
 
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch, exactly (no float rounding)."""
-    return (moment - _EPOCH) // _MICROSECOND
+local versions, pins = {}, {}
+local all = redis.call('HGETALL', base .. ':v')
+for j = 1, #all, 2 do
+  versions[all[j]] = tonumber(all[j + 1])
+  pins[#pins + 1] = all[j]
+  pins[#pins + 1] = all[j + 1]
+end
+batched('HSET', base .. ':p', pins)
+local logs = cjson.encode(versions)
 
+redis.call('HSET', ckey, 'h:' .. id, ARGV[5], 'p:' .. id, ARGV[6], 'l:' .. id, logs,
+           't:' .. id, ARGV[7])
+redis.call('ZADD', base .. ':z', redis.call('HINCRBY', base, 'n', 1), id)
+redis.call('HSET', base, 'head', id, 'kind', ARGV[8], 'sv', ARGV[9], 'step', ARGV[10],
+           'status', ARGV[11], 'meta', ARGV[12])
+touch(base, index, ARGV[1])
+if ARGV[14] ~= '' then trim(base, tonumber(ARGV[14])) end
+refresh_ttl(base, ARGV[13])
+return {'ok', logs}
+"""
+)
 
-def from_micros(micros: int) -> datetime:
-    """Undo :func:`to_micros`."""
-    return _EPOCH + micros * _MICROSECOND
+GET = r"""
+-- KEYS: thread. ARGV: has_id, id. Returns {'ok', id, header, payload, logs},
+-- {'nothread'} or {'nocheckpoint', id}.
+local head = redis.call('HGET', KEYS[1], 'head')
+if not head then return {'nothread'} end
+local id = head
+if ARGV[1] == '1' then id = ARGV[2] end
+local parts = redis.call('HMGET', KEYS[1] .. ':c', 'h:' .. id, 'p:' .. id, 'l:' .. id)
+if not parts[1] and id ~= head then return {'nocheckpoint', id} end
+return {'ok', id, parts[1], parts[2], parts[3]}
+"""
 
+LIST_CHECKPOINTS = r"""
+-- KEYS: thread. ARGV: mode ('first' | 'before' | 'after'), id or score, page size.
+-- Returns {'ok', id1, score1, header1, payload1, logs1, ...} newest first,
+-- {'nothread'} or {'nobefore'}.
+local base = KEYS[1]
+if not redis.call('HGET', base, 'head') then return {'nothread'} end
+local zkey = base .. ':z'
+local below = '+inf'
+if ARGV[1] == 'before' then
+  local score = redis.call('ZSCORE', zkey, ARGV[2])
+  if not score then return {'nobefore'} end
+  below = '(' .. score
+elseif ARGV[1] == 'after' then
+  below = '(' .. ARGV[2]
+end
+local page = redis.call('ZREVRANGEBYSCORE', zkey, below, '-inf', 'WITHSCORES',
+                        'LIMIT', 0, tonumber(ARGV[3]))
+local out = {'ok'}
+for j = 1, #page, 2 do
+  local id = page[j]
+  local parts = redis.call('HMGET', base .. ':c', 'h:' .. id, 'p:' .. id, 'l:' .. id)
+  out[#out + 1] = id
+  out[#out + 1] = page[j + 1]
+  out[#out + 1] = parts[1]
+  out[#out + 1] = parts[2]
+  out[#out + 1] = parts[3]
+end
+return out
+"""
 
-def text(value: Any) -> str:
-    """A reply value as text (replies are bytes; scripts may also return integers)."""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+LIST_THREADS = r"""
+-- KEYS: index. ARGV: thread key prefix, offset, page size. Per thread, 9 values:
+-- member, head, kind, sv, step, status, meta, updated (nil once expired), checkpoint count.
+local out = {}
+local last = tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1
+for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[2], last)) do
+  local key = ARGV[1] .. member
+  local f = redis.call('HMGET', key, 'head', 'kind', 'sv', 'step', 'status', 'meta', 'updated')
+  out[#out + 1] = member
+  for j = 1, 7 do out[#out + 1] = f[j] end
+  out[#out + 1] = redis.call('ZCARD', key .. ':z')
+end
+return out
+"""
+
+DELETE_THREAD = (
+    HELPERS
+    + r"""
+-- KEYS: thread, index, lease. ARGV: member. Returns 1 if the thread existed.
+local existed = redis.call('EXISTS', KEYS[1])
+for _, key in ipairs(thread_keys(KEYS[1])) do redis.call('UNLINK', key) end
+redis.call('UNLINK', KEYS[3])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return existed
+"""
+)
 
 
 def decode_envelope(thread_id: str, parts: Sequence[Any], codec: PayloadCodec) -> Envelope:
@@ -103,17 +201,6 @@ def header_metadata(header: bytes | None) -> dict[str, Any] | None:
         return None
     metadata = cast("dict[str, object]", fields).get("metadata")
     return cast("dict[str, Any]", metadata) if isinstance(metadata, dict) else None
-
-
-def decode_reply_items(reply: Sequence[Any], codec: PayloadCodec, *, where: str) -> list[JSON]:
-    """Items from a ``{'seq1,seq2,...', item1, item2, ...}`` reply, in that order."""
-    seqs = text(reply[0]).split(",") if len(reply) > 1 else []
-    sealed: list[bytes] = []
-    for seq, data in zip(seqs, reply[1:], strict=True):
-        if data is None:
-            raise CorruptCheckpointError(f"{where} item {seq}: the item is missing")
-        sealed.append(data)
-    return decode_many(sealed, codec, where=lambda i: f"{where} item {seqs[i]}")
 
 
 def decode_thread(row: Sequence[Any]) -> ThreadInfo | None:

@@ -1,32 +1,25 @@
-"""Connecting the Redis store: URLs, the client, and errors worth a clear message.
+"""Connecting the Redis store: URLs checked before any I/O, and the client they open.
 
     client, shown = open_client("redis://:secret@cache:6379/0")
     shown   # 'redis://:***@cache:6379/0', safe to put in logs and error messages
 
-Imported only by :mod:`agent_persist.stores.redis`, after it has checked that ``redis`` is
-installed.
+Imported only through :mod:`agent_persist.stores.redis`, which checks first that ``redis``
+is installed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
-from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..errors import (
-    AgentPersistError,
-    CorruptCheckpointError,
-    InvalidStoreURLError,
-    StoreUnavailableError,
-)
+from ...errors import InvalidStoreURLError
 
-__all__ = ["SCHEMES", "describe_client", "mask_url", "open_client", "translate_error"]
+__all__ = ["SCHEMES", "describe_client", "mask_url", "open_client"]
 
 SCHEMES = ("redis", "rediss", "unix")
 """The URL schemes redis-py understands, and so the only ones the store accepts."""
@@ -64,7 +57,7 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
     number), and each query parameter, which must be one redis-py's connection takes
     (``socket_timeout``, ``ssl_cert_reqs``, ...) with a value it can parse. A database
     number the server does not have (``/99`` with ``databases 16``) shows at the first
-    operation as ``StoreUnavailableError`` (see :func:`translate_error`).
+    operation as ``StoreUnavailableError`` (see :func:`.errors.translate_error`).
 
     Raises:
         InvalidStoreURLError: any of the above is wrong; the message names it.
@@ -145,47 +138,3 @@ def describe_client(client: aioredis.Redis) -> str:
         return f"unix://{options['path']}?db={options.get('db', 0)}"
     host, port = options.get("host", "localhost"), options.get("port", 6379)
     return f"redis://{host}:{port}/{options.get('db', 0)}"
-
-
-def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
-    """The agent-persist error for a redis-py error, or ``None`` if there is none.
-
-    A lost or refused connection, a timeout (redis-py's or the socket's), a refused login,
-    a server still loading its data, a read-only replica and a server out of memory mean
-    the server is unavailable: the client reconnects on the next call. So does a database
-    number the server does not have (``redis://host/99`` on a server with 16 databases
-    answers ``ERR DB index is out of range`` when the connection selects it): the URL is
-    well formed and the database is simply not there, as with a PostgreSQL database that
-    does not exist, so it is ``StoreUnavailableError`` too, not ``InvalidStoreURLError``.
-    ``WRONGTYPE`` means something other than this store wrote one of its keys.
-    """
-    if isinstance(
-        exc,
-        redis_errors.ConnectionError
-        | redis_errors.TimeoutError
-        | redis_errors.ReadOnlyError
-        | OSError
-        | asyncio.TimeoutError,
-    ):
-        return StoreUnavailableError(f"Redis at {shown} is unavailable: {_one_line(exc)}")
-    if isinstance(exc, redis_errors.ResponseError) and str(exc).startswith("OOM"):
-        return StoreUnavailableError(f"Redis at {shown} is out of memory: {_one_line(exc)}")
-    if isinstance(exc, redis_errors.ResponseError) and "DB index" in str(exc):
-        return StoreUnavailableError(
-            f"Redis at {shown} is unavailable: the server has no database of that number "
-            f"({_one_line(exc)}; its 'databases' setting caps them)"
-        )
-    if isinstance(exc, redis_errors.AuthenticationWrongNumberOfArgsError):
-        return StoreUnavailableError(
-            f"Redis at {shown} is unavailable: the server refuses the login ({_one_line(exc)})"
-        )
-    if isinstance(exc, redis_errors.ResponseError) and "WRONGTYPE" in str(exc):
-        return CorruptCheckpointError(
-            f"Redis at {shown}: a key of the store holds a value of another type ({exc}); "
-            "something else wrote under the store's prefix"
-        )
-    return None
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())

@@ -12,7 +12,7 @@ prefix may not hold braces, two prefixes can never produce the same key.
 The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 
 =============================  ==========================================================
-``P:schema``                   string: the key layout's version (see ``LAYOUT_VERSION``)
+``P:schema``                   string: the key layout's version (:mod:`.schema`)
 ``P:{N}:threads``              sorted set: ``T`` scored by last update (µs since epoch)
 ``P:{N}:lease:T``              hash ``owner``, ``token``; expires with the lease
 ``P:{N}:t:T``                  hash: head id, kind, sv, step, status, meta, n, updated
@@ -29,57 +29,34 @@ The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
                                reads the log (or its tail)
 =============================  ==========================================================
 
-Layout history. Layout 1 had no ``:d`` at first, and later a ``:d`` headed by the log
-version it mirrored, which every read had to compare with ``:v`` since older writers left
-it stale. Layout 2 makes the mirror exact by construction: every script that changes a log
-changes its mirror in the same atomic step, so reads trust it without a check. ``setup()``
-upgrades layout 1 keys (:meth:`RedisStore.setup`): it rebuilds every log's mirror from
-``:o`` and ``:i``, one atomic script per thread, then records layout 2. As with any schema
-migration, stop every process running the older agent-persist before the upgrade: one
-still writing afterwards would change logs without their mirrors (and once layout 2 is
-recorded, older code refuses to start).
-
-The Lua scripts in :mod:`._redis_scripts` derive the per-thread keys from the thread key
-``P:{N}:t:T`` with the same suffixes; change both together.
+The Lua scripts (the helpers of :mod:`.lua`) derive the per-thread keys from the thread key
+``P:{N}:t:T`` with the same suffixes; change both together, as a new layout step of
+:mod:`.schema`. Values cross into and out of Redis as text: times as microseconds since the
+epoch (:func:`to_micros`), reply bytes through :func:`text`.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import StoreSchemaError
-
 __all__ = [
-    "LAYOUT_VERSION",
+    "STORE",
     "RedisKeys",
-    "check_layout",
     "decode_id",
     "encode_id",
+    "from_micros",
     "header_field",
     "payload_field",
+    "text",
+    "to_micros",
 ]
 
-LAYOUT_VERSION = 2
-"""The key layout this code reads and writes; ``setup()`` upgrades 1 and refuses a newer one."""
+STORE = "redis"
+"""How error messages name this store (see :func:`.._records.describe`)."""
 
-
-def check_layout(stored: Any, *, where: str) -> int:
-    """The layout version read from the schema key, or why the keys are unusable.
-
-    An older version is returned, not refused: ``setup()`` upgrades it.
-    """
-    try:
-        version = int(stored)
-    except (TypeError, ValueError):
-        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version") from None
-    if version > LAYOUT_VERSION:
-        raise StoreSchemaError(
-            f"{where}: the keys use layout version {version}, newer than this code's "
-            f"{LAYOUT_VERSION}; upgrade agent-persist"
-        )
-    if version < 1:
-        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version")
-    return version
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def encode_id(value: str) -> str:
@@ -151,3 +128,18 @@ def header_field(checkpoint_id: str) -> str:
 def payload_field(checkpoint_id: str) -> str:
     """The field of :meth:`RedisKeys.checkpoints` holding a checkpoint's sealed payload."""
     return "p:" + checkpoint_id
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """Undo :func:`to_micros`."""
+    return _EPOCH + micros * _MICROSECOND
+
+
+def text(value: Any) -> str:
+    """A reply value as text (replies are bytes; scripts may also return integers)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)

@@ -1,4 +1,4 @@
-"""Leases in Redis: one hash per leased thread that expires with the lease.
+"""The Redis store's leases: one hash per leased thread that expires with the lease.
 
     leases = Leases(keys, scripts, run)
     lease = await leases.acquire("thread-1", "worker-a", timedelta(seconds=30))
@@ -16,18 +16,40 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LeaseHeldError, LeaseLostError
-from ._records import describe
-from ._redis_keys import RedisKeys
-from ._redis_rows import STORE, text
-from .base import Lease
+from ...errors import LeaseHeldError, LeaseLostError
+from .._records import describe
+from ..base import Lease
+from .keys import STORE, RedisKeys, text
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
-    from ._redis_scripts import Scripts
+    from .scripts import Scripts
 
-__all__ = ["Leases", "millis"]
+__all__ = ["ACQUIRE_LEASE", "RELEASE_LEASE", "RENEW_LEASE", "Leases", "millis"]
+
+ACQUIRE_LEASE = r"""
+-- KEYS: lease. ARGV: owner, token, ttl_ms, has_take_over, take_over.
+-- Returns {1} or {0, holder, ms left}. A lease of `take_over` is replaced like an expired one.
+local holder = redis.call('HGET', KEYS[1], 'owner')
+local replaceable = holder == ARGV[1] or (ARGV[4] == '1' and holder == ARGV[5])
+if holder and not replaceable then return {0, holder, redis.call('PTTL', KEYS[1])} end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'token', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1}
+"""
+
+RENEW_LEASE = r"""
+-- KEYS: lease. ARGV: token, ttl_ms. Returns 1 if renewed, 0 if the lease is lost.
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
+RELEASE_LEASE = r"""
+-- KEYS: lease. ARGV: token. Deletes the lease only if this token still holds it.
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+"""
 
 Run = Callable[["AsyncScript", Sequence[str], Sequence[Any]], Awaitable[Any]]
 """How the store runs a script (after its one-time setup, with its error translation)."""

@@ -1,17 +1,18 @@
-"""The Lua library the Redis store's scripts are built from: shared helpers and the GC.
+"""The Lua helpers every Redis script starts with: key derivation, TTLs and log primitives.
 
     PUT = HELPERS + TRIM + "...the script's own body..."
 
 Each script is self-contained, so the helpers are prepended as source text rather than
 loaded once as a library (Redis functions would need Redis 7 and a separate loading step).
-``HELPERS`` holds the key derivation (the suffixes of :mod:`._redis_keys`), TTL refresh and
-the log primitives; ``TRIM`` is the garbage collection done when ``keep_last`` trims a
-put; ``SWEEP`` the full one done by ``prune``.
+``HELPERS`` holds the key derivation (the suffixes of :mod:`.keys`), TTL refresh and the log
+primitives. The scripts themselves live with their concern (:mod:`.checkpoints`,
+:mod:`.logs`, :mod:`.leases`, :mod:`.retention`, :mod:`.schema`); the garbage collection
+(``TRIM``, ``SWEEP``) is in :mod:`.retention`.
 """
 
 from __future__ import annotations
 
-__all__ = ["HELPERS", "SWEEP", "TRIM"]
+__all__ = ["HELPERS"]
 
 HELPERS = r"""
 local function hex(s)
@@ -129,94 +130,5 @@ local function decode_logs(text)
   local ok, logs = pcall(cjson.decode, text)
   if ok and type(logs) == 'table' then return logs end
   return nil
-end
-"""
-
-# The checkpoints beyond the newest `keep` go. A soft-removed item stays visible to some
-# remaining checkpoint unless its stamp is at most the oldest remaining checkpoint's version
-# of its log (histories are linear and versions only grow), so the removal queue, ordered by
-# stamp, is popped up to that version: the cost is the garbage, never the log.
-TRIM = r"""
-local function collect(base, name, floor)
-  local items, _, removed, queue = log_keys(base, name)
-  while true do
-    local seq = redis.call('LINDEX', queue, 0)
-    if not seq then return end
-    local stamp = redis.call('HGET', removed, seq)
-    if stamp and tonumber(stamp) > floor then return end
-    if stamp then
-      redis.call('HDEL', items, seq)
-      redis.call('HDEL', removed, seq)
-    end
-    redis.call('LPOP', queue)
-  end
-end
-
-local function trim(base, keep)
-  local ckey, zkey = base .. ':c', base .. ':z'
-  local extra = redis.call('ZCARD', zkey) - keep
-  if extra <= 0 then return end
-  for _, id in ipairs(redis.call('ZRANGE', zkey, 0, extra - 1)) do
-    redis.call('HDEL', ckey, 'h:' .. id, 'p:' .. id, 'l:' .. id, 't:' .. id)
-  end
-  redis.call('ZREMRANGEBYRANK', zkey, 0, extra - 1)
-  local oldest = redis.call('ZRANGE', zkey, 0, 0)[1]
-  local floors = decode_logs(redis.call('HGET', ckey, 'l:' .. oldest))
-  if not floors then return end
-  for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do
-    collect(base, name, tonumber(floors[name]) or 0)
-  end
-end
-"""
-
-# Visible-to-someone test for prune: the smallest remaining version >= seq must be < stamp.
-SWEEP = r"""
-local function first_at_least(sorted, value)
-  local lo, hi = 1, #sorted
-  while lo <= hi do
-    local mid = math.floor((lo + hi) / 2)
-    if sorted[mid] < value then lo = mid + 1 else hi = mid - 1 end
-  end
-  return sorted[lo]
-end
-
-local function sweep_log(base, name, versions)
-  local items, _, removed, queue = log_keys(base, name)
-  local stamps = redis.call('HGETALL', removed)
-  local kept, gone = {}, {}
-  for j = 1, #stamps, 2 do
-    local seq, stamp = tonumber(stamps[j]), tonumber(stamps[j + 1])
-    local seen = first_at_least(versions, seq)
-    if seen and seen < stamp then
-      kept[#kept + 1] = {seq, stamp}
-    else
-      gone[#gone + 1] = stamps[j]
-    end
-  end
-  batched('HDEL', items, gone)
-  batched('HDEL', removed, gone)
-  table.sort(kept, function(a, b) return a[2] < b[2] or (a[2] == b[2] and a[1] < b[1]) end)
-  local order = {}
-  for _, pair in ipairs(kept) do order[#order + 1] = pair[1] end
-  redis.call('DEL', queue)
-  batched('RPUSH', queue, order)
-  same_ttl(base, queue)
-end
-
-local function sweep(base, remaining)
-  local seen = {}
-  for _, id in ipairs(remaining) do
-    local logs = decode_logs(redis.call('HGET', base .. ':c', 'l:' .. id))
-    if not logs then return end
-    for name, version in pairs(logs) do
-      seen[name] = seen[name] or {}
-      table.insert(seen[name], tonumber(version))
-    end
-  end
-  for _, name in ipairs(redis.call('HKEYS', base .. ':v')) do
-    local versions = seen[name] or {}
-    table.sort(versions)
-    sweep_log(base, name, versions)
-  end
 end
 """

@@ -6,16 +6,18 @@
         saved = await store.put(envelope, appends={"transcript": [message]})
         items = await store.read_log("thread-1", "transcript", at=saved)
 
-Every write is a Lua script (:mod:`._redis_scripts`), so it is atomic and costs one round
-trip: a ``put`` checks the expected head, appends the new items, records every log's
-version, moves the head, refreshes the TTL and trims old checkpoints on the server, in time
-proportional to what it adds, never to the history. ``ttl`` uses Redis's own expiry on
-every key of a thread, refreshed by each write. Ids are hex-encoded inside key names
-(:mod:`._redis_keys`), so no id is ever a pattern or collides with another.
+Every write is a Lua script, so it is atomic and costs one round trip: a ``put`` checks the
+expected head, appends the new items, records every log's version, moves the head, refreshes
+the TTL and trims old checkpoints on the server, in time proportional to what it adds, never
+to the history. ``ttl`` uses Redis's own expiry on every key of a thread, refreshed by each
+write. Ids are hex-encoded inside key names (:mod:`.keys`), so no id is ever a pattern or
+collides with another. Each method here runs one script of :mod:`.checkpoints`,
+:mod:`.logs`, :mod:`.leases` or :mod:`.retention` (registered by :mod:`.scripts`) and
+decodes its reply with the same module's functions.
 
-``setup()`` upgrades keys written by agent-persist's key layout 1 to layout 2 (it rebuilds
-each log's read mirror, see :mod:`._redis_keys`): stop every process running the older
-version first, as for any schema migration; afterwards older code refuses the keys.
+``setup()`` upgrades keys of an older key layout by the steps of :mod:`.schema` (layout 1
+to 2 rebuilds each log's read mirror): stop every process running the older version first,
+as for any schema migration; afterwards older code refuses the keys.
 
 Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 """
@@ -26,42 +28,36 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from ..errors import MissingDependencyError
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 
-try:
-    import redis.asyncio as aioredis
-    from redis.commands.core import AsyncScript
-except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
-    raise MissingDependencyError("Redis store", "redis", "redis") from exc
-
-from .._json import JSON, canonical_json
-from ..codecs import PayloadCodec
-from ..envelope import Envelope
-from ..errors import (
+from ..._json import JSON, canonical_json
+from ...codecs import PayloadCodec
+from ...envelope import Envelope
+from ...errors import (
     AgentPersistError,
     CheckpointNotFoundError,
     LeaseLostError,
     ThreadNotFoundError,
 )
-from ._loops import LoopBound, LoopLock, PerLoop, Pinned
-from ._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
-from ._redis_client import describe_client, open_client, translate_error
-from ._redis_keys import LAYOUT_VERSION, RedisKeys, check_layout, encode_id
-from ._redis_leases import Leases, millis
-from ._redis_rows import (
-    STORE,
+from .._loops import LoopBound, LoopLock, PerLoop, Pinned
+from .._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
+from ..base import BaseStore, Lease, ThreadInfo
+from .checkpoints import (
     THREAD_ROW,
     check_listing,
     decode_envelope,
-    decode_reply_items,
     decode_thread,
     header_metadata,
     put_outcome,
-    text,
-    to_micros,
 )
-from ._redis_scripts import ALL_SCRIPTS, Scripts
-from .base import BaseStore, Lease, ThreadInfo
+from .client import describe_client, open_client
+from .errors import translate_error
+from .keys import STORE, RedisKeys, encode_id, text, to_micros
+from .leases import Leases, millis
+from .logs import decode_reply_items
+from .schema import recorded_layout, upgrade
+from .scripts import ALL_SCRIPTS, Scripts
 
 __all__ = ["RedisStore"]
 
@@ -147,7 +143,7 @@ class RedisStore(BaseStore):
         """The running event loop's client: redis-py connections belong to their loop.
 
         A store opened from a URL has one client (connection pool) per loop, closed on its
-        loop (:mod:`._loops`); a client passed in serves the first loop only.
+        loop (:mod:`.._loops`); a client passed in serves the first loop only.
         """
         return self._clients.get()
 
@@ -155,63 +151,30 @@ class RedisStore(BaseStore):
         """Record the key layout version, or check (and upgrade) the recorded one.
 
         Safe to run concurrently. Also loads every script, so the first operations cost one
-        round trip each. Keys of layout 1 are upgraded first (:meth:`_upgrade_mirrors`); stop
-        processes running older agent-persist before, as for any schema migration.
+        round trip each. Keys of an older layout are upgraded by the steps of
+        :mod:`.schema`; stop processes running older agent-persist before, as for any
+        schema migration.
 
         Raises:
             StoreSchemaError: the keys were written by a newer agent-persist.
             StoreUnavailableError: the server cannot be reached.
         """
-        client, key = self._client, self._keys.schema
-        where = f"Redis at {self._shown}, key {key!r}"
-        await client.set(key, LAYOUT_VERSION, nx=True)
-        version = check_layout(await client.get(key), where=where)
+        client, keys = self._client, self._keys
+        where = f"Redis at {self._shown}, key {keys.schema!r}"
+        version = await recorded_layout(client, keys, where=where)
         async with client.pipeline(transaction=False) as pipe:
             for source in ALL_SCRIPTS:
                 pipe.script_load(source)
             await pipe.execute()
-        if version < LAYOUT_VERSION:
-            await self._upgrade_mirrors()
-            recorded = self._scripts.set_layout(
-                keys=[key], args=[version, LAYOUT_VERSION], client=client
-            )
-            check_layout(await recorded, where=where)
+        await upgrade(client, keys, self._scripts, version, where=where)
         self._ready = True
-
-    async def _upgrade_mirrors(self) -> None:
-        """Layout 1 to 2: rebuild every log's mirror (``:d``) from its live items.
-
-        Layout 1 mirrors may be missing or stale (headed by a log version readers checked);
-        layout 2 reads trust the mirror, so each is rebuilt, one atomic script per thread,
-        for every namespace of the prefix (they share the layout key). Rebuilding is
-        idempotent, so two processes upgrading at once, or one retrying after a failure
-        (the layout is recorded only at the end), leave the same keys.
-        """
-        client: Any = self._client
-        scan = client.scan_iter(match=self._keys.version_pattern(), count=1000, _type="HASH")
-        batch: list[str] = []
-        async for versions in scan:
-            batch.append(bytes(versions).decode()[: -len(":v")])
-            if len(batch) >= _PAGE:
-                await self._rebuild(batch)
-                batch = []
-        await self._rebuild(batch)
-
-    async def _rebuild(self, threads: list[str]) -> None:
-        """Rebuild the mirrors of ``threads`` (thread keys) in one pipelined round trip."""
-        if not threads:
-            return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for thread in threads:
-                await self._scripts.upgrade_mirrors(keys=[thread], client=pipe)
-            await pipe.execute()
 
     async def _close(self) -> None:
         """Close the clients the store opened (a client passed in stays open)."""
         await self._clients.close()
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
-        """redis-py's errors as agent-persist's (see :func:`._redis_client.translate_error`)."""
+        """redis-py's errors as agent-persist's (see :func:`.errors.translate_error`)."""
         return translate_error(exc, self._shown)
 
     async def _ensure_ready(self) -> None:

@@ -12,38 +12,31 @@ check of ``put`` and ``list_threads`` read one row per thread.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
-from .._json import JSON, canonical_json
-from ..envelope import Envelope, Status
-from ..errors import (
+from ..._json import JSON, canonical_json
+from ...envelope import Envelope, Status
+from ...errors import (
     CheckpointNotFoundError,
     ConflictError,
     CorruptCheckpointError,
 )
-from ._records import EncodedCheckpoint, decode_checkpoint
-from ._sql_base import (
-    Scope,
-    as_blob,
-    as_text,
-    claim_thread,
-    find_thread,
-    json_text,
-    load_object,
-    metadata_filter,
-    missing_thread,
-    purge_threads,
-)
-from ._sql_leases import hold
-from ._sql_logs import append_items, pin_logs
-from ._sql_retention import trim
-from ._sql_statements import digest
-from .base import Lease, ThreadInfo
+from .._records import EncodedCheckpoint, decode_checkpoint
+from ..base import Lease, ThreadInfo
+from .leases import hold
+from .logs import append_items
+from .retention import trim
+from .schema import as_blob, as_text, load_object
+from .statements import Scope, digest
+from .threads import claim_thread, find_thread, missing_thread, purge_threads
 
 __all__ = ["delete_thread", "get", "list_checkpoints", "list_threads", "put"]
 
@@ -77,7 +70,8 @@ def put(
     pk, position, count = _take_head(conn, scope, envelope, now)
     for name, sealed in appends.items():
         append_items(conn, scope, pk, name, sealed)
-    versions = pin_logs(conn, scope, pk)
+    # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
+    versions = {row.name: row.version for row in scope.sql.pin_logs(conn, thread_pk=pk)}
     inserted = scope.sql.insert_checkpoint(
         conn,
         thread_pk=pk,
@@ -204,6 +198,37 @@ def list_checkpoints(
     if limit is not None:
         query = query.limit(limit)
     return [_decode(scope, thread_id, row) for row in conn.execute(query)]
+
+
+def json_text(scope: Scope, column: sa.ColumnElement[Any]) -> ColumnElement[Any]:
+    """Select a JSON column as text, to be parsed by :func:`load_object`."""
+    if scope.postgres:
+        return sa.cast(column, sa.Text)
+    return sa.type_coerce(column, sa.Text)
+
+
+def _sqlite_match(column: sa.ColumnElement[Any], key: str, value: JSON) -> ColumnElement[bool]:
+    """``metadata[key] == value`` with JSON types kept apart (1 is not true, nor "1")."""
+    entry = sa.func.json_each(column).table_valued("key", "type", "atom")
+    conditions: list[ColumnElement[bool]] = [entry.c.key == key]
+    if value is None or isinstance(value, bool):
+        conditions.append(entry.c.type == json.dumps(value))
+    elif isinstance(value, int | float):
+        conditions += [entry.c.type.in_(("integer", "real")), entry.c.atom == value]
+    else:
+        conditions += [entry.c.type == "text", entry.c.atom == value]
+    return sa.exists().where(*conditions)
+
+
+def metadata_filter(
+    scope: Scope, column: sa.ColumnElement[Any], wanted: Mapping[str, JSON]
+) -> list[ColumnElement[bool]]:
+    """Conditions for top-level metadata equality, every value a bound parameter."""
+    if not wanted:
+        return []
+    if scope.postgres:
+        return [sa.type_coerce(column, JSONB()).contains(dict(wanted))]
+    return [_sqlite_match(column, key, value) for key, value in wanted.items()]
 
 
 def list_threads(

@@ -18,17 +18,17 @@ executes it as one transaction:
 * **PostgreSQL**: an async engine over asyncpg runs the same function through
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot. asyncpg connections belong to their event loop, so there is one
-  engine (pool) per loop (:mod:`._loops`): the store works from any thread and any loop.
+  engine (pool) per loop (:mod:`.._loops`): the store works from any thread and any loop.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
 
 Runners let every failure of a statement through: the store translates them in one place
-(:mod:`._sql_errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
+(:mod:`.errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
 its password masked. Opening a PostgreSQL connection goes through a hook that says why it
 failed, on one line: a refused connection, a DNS failure, a timeout, a TLS failure, a missing
 database or role or a wrong password. A PostgreSQL URL's libpq parameters (``sslmode`` and
-friends) are checked and translated by :mod:`._sql_url` before any connection is tried.
+friends) are checked and translated by :mod:`.url` before any connection is tried.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from ..errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
-from ._loops import LoopBound, PerLoop, Pinned
-from ._sql_url import asyncpg_arguments
+from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from .._loops import LoopBound, PerLoop, Pinned
+from .url import asyncpg_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -409,7 +409,7 @@ class PostgresRunner:
     asyncpg connections belong to the loop that opened them (another loop's use fails, and
     from another thread can crash the interpreter), so the runner opens one engine (pool)
     per event loop from the same URL and options, and disposes each on its own loop
-    (:mod:`._loops`). ``pool_size`` therefore counts per loop. An engine the caller passed
+    (:mod:`.._loops`). ``pool_size`` therefore counts per loop. An engine the caller passed
     in is used on the first loop the store runs on only; from another loop the store raises
     :class:`~agent_persist.errors.EventLoopMismatchError`.
     """

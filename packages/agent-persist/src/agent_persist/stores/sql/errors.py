@@ -28,7 +28,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import exc as sa_exc
 
-from ..errors import AgentPersistError, CorruptCheckpointError, StoreUnavailableError
+from ...errors import AgentPersistError, CorruptCheckpointError, StoreUnavailableError
 
 __all__ = ["translate_error"]
 

@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy.engine import Connection
 
-from ..errors import LeaseHeldError, LeaseLostError
-from ._sql_base import Scope
-from .base import Lease
+from ...errors import LeaseHeldError, LeaseLostError
+from ..base import Lease
+from .statements import Scope
 
 __all__ = ["acquire", "hold", "release", "renew"]
 

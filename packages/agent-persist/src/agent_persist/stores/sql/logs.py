@@ -19,12 +19,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from .._json import JSON
-from ._records import decode_item, decode_items
-from ._sql_base import Scope, ThreadRow, as_blob, claim_thread, touch
-from ._sql_leases import hold
-from ._sql_statements import Stmt, digest
-from .base import Lease
+from ..._json import JSON
+from .._records import decode_item, decode_items
+from ..base import Lease
+from .leases import hold
+from .schema import as_blob
+from .statements import Scope, Stmt, digest
+from .threads import ThreadRow, claim_thread, touch
 
 _first = itemgetter(0)
 
@@ -33,7 +34,7 @@ __all__ = [
     "append_items",
     "clear",
     "length",
-    "pin_logs",
+    "names",
     "pop",
     "read_items",
     "read_lines",
@@ -70,11 +71,6 @@ def append_items(
             conn,
             [{"log_pk": log_pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
         )
-
-
-def pin_logs(conn: Connection, scope: Scope, thread_pk: int) -> dict[str, int]:
-    """Record every log's version as seen by a new checkpoint: ``pinned = version``."""
-    return {row.name: row.version for row in scope.sql.pin_logs(conn, thread_pk=thread_pk)}
 
 
 def append(

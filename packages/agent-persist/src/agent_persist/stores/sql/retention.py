@@ -17,8 +17,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..errors import CorruptCheckpointError
-from ._sql_base import Scope, claim_thread, load_object, missing_thread, purge_threads
+from ...errors import CorruptCheckpointError
+from .schema import load_object
+from .statements import Scope
+from .threads import claim_thread, missing_thread, purge_threads
 
 __all__ = ["prune", "purge_expired", "trim"]
 

@@ -3,6 +3,7 @@
     with engine.begin() as conn:
         version = migrate(conn, schema=None)   # idempotent: applies only the missing steps
     tables = build_tables(schema=None)         # what queries use
+    metadata = load_object(row.metadata, where="thread 't'")   # a column read back, checked
 
 The tables carry their own version, separate from the envelope format: the
 ``agent_persist_schema_version`` table holds one row per applied step. :func:`migrate` applies
@@ -22,6 +23,9 @@ and id, and numbered by a surrogate ``pk`` that its checkpoints, logs and items 
 is found by the digest of its name, a checkpoint by the digest of its id. So an id of a
 kilobyte of any characters (3 KB of UTF-8) never meets PostgreSQL's 2.7 KB limit on an
 index entry, and indexes hold 32 bytes where the ids could hold kilobytes.
+
+Values come back through :func:`as_text`, :func:`as_blob` and :func:`load_object`: a SQLite
+column holds whatever a raw ``UPDATE`` put there, so each read is checked, never trusted.
 """
 
 from __future__ import annotations
@@ -30,15 +34,16 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import TypeEngine
 
-from .._json import canonical_json
-from ..errors import StoreSchemaError
+from ..._json import canonical_json
+from ...errors import CorruptCheckpointError, StoreSchemaError
+from .._records import load_json
 
 __all__ = [
     "DDL_STEPS",
@@ -46,7 +51,10 @@ __all__ = [
     "DDLStep",
     "JSONDocument",
     "Tables",
+    "as_blob",
+    "as_text",
     "build_tables",
+    "load_object",
     "migrate",
 ]
 
@@ -58,7 +66,7 @@ class JSONDocument(sa.types.TypeDecorator[Any]):
 
     Binding serialises canonically on SQLite, so ``json_each`` sees exactly what was written
     whatever JSON settings the engine has. Reads select the column as text (see
-    ``_sql_base.json_text``) so a damaged value surfaces as a typed error naming its thread.
+    ``checkpoints.json_text``) so a damaged value surfaces as a typed error naming its thread.
     """
 
     impl = sa.Text
@@ -75,6 +83,28 @@ class JSONDocument(sa.types.TypeDecorator[Any]):
         if value is None or dialect.name == "postgresql":
             return value
         return canonical_json(value, what="metadata").decode("utf-8")
+
+
+def as_text(value: Any) -> str | bytes:
+    """A column value as JSON text; SQLite columns hold whatever a raw UPDATE put there."""
+    return value if isinstance(value, str | bytes) else str(value)
+
+
+def as_blob(value: Any) -> bytes:
+    """A column value as bytes, for the codec to judge (a damaged row may hold text)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(cast("bytes", value))
+    return str(value).encode("utf-8")
+
+
+def load_object(text: Any, *, where: str) -> dict[str, Any]:
+    """Parse a JSON object column; :class:`CorruptCheckpointError` if it is not one."""
+    value = load_json(as_text(text), where=where)
+    if not isinstance(value, dict):
+        raise CorruptCheckpointError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return cast("dict[str, Any]", value)
 
 
 def _pk() -> sa.Column[Any]:

@@ -10,10 +10,11 @@ Both databases run the same code: every operation is one sync SQLAlchemy Core fu
 ``Connection``, run as one transaction. SQLite drives the standard ``sqlite3`` module from a
 worker thread, one hop per transaction, in WAL mode with ``synchronous=NORMAL`` (a commit
 survives a process crash; an OS crash or power loss can lose the last few). PostgreSQL uses
-an asyncpg async engine and ``run_sync``. See :mod:`._sql_engine` for the runners,
-:mod:`._ddl` for the tables and their versions, and the ``_sql_*`` modules for the
-operations. Nothing is ever built from user strings: ids, log names and metadata keys are
-bound parameters.
+an asyncpg async engine and ``run_sync``. Each method here hands one function of
+:mod:`.checkpoints`, :mod:`.logs`, :mod:`.leases` or :mod:`.retention` to the runner of
+:mod:`.engine`; those functions run the prebuilt statements of :mod:`.statements` on the
+tables of :mod:`.schema`. Nothing is ever built from user strings: ids, log names and
+metadata keys are bound parameters.
 """
 
 from __future__ import annotations
@@ -26,22 +27,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .._json import JSON
-from ..codecs import PayloadCodec
-from ..envelope import Envelope
-from ..errors import AgentPersistError
-from . import _sql_checkpoints as history
-from . import _sql_leases as leases
-from . import _sql_logs as logs
-from . import _sql_retention as retention
-from ._ddl import build_tables, migrate
-from ._loops import LoopLock
-from ._records import EncodedCheckpoint
-from ._sql_base import Scope
-from ._sql_engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
-from ._sql_errors import translate_error
-from ._sql_statements import Statements
-from .base import BaseStore, Lease, ThreadInfo
+from ..._json import JSON
+from ...codecs import PayloadCodec
+from ...envelope import Envelope
+from ...errors import AgentPersistError
+from .._loops import LoopLock
+from .._records import EncodedCheckpoint
+from ..base import BaseStore, Lease, ThreadInfo
+from . import checkpoints, leases, logs, retention
+from .engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
+from .errors import translate_error
+from .schema import build_tables, migrate
+from .statements import Scope, Statements
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -61,7 +58,7 @@ class SQLStore(BaseStore):
     ``target_session_attrs`` and ``host``/``port`` (a list, or a unix-socket directory) are
     translated into asyncpg's connect arguments, as are asyncpg's ``ssl`` and
     ``command_timeout`` and SQLAlchemy's ``prepared_statement_cache_size``; see
-    :mod:`._sql_url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
+    :mod:`.url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
     naming it, raised here, before any I/O.
 
     Args:
@@ -171,7 +168,7 @@ class SQLStore(BaseStore):
         return self._runner.engine
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
-        """The driver's errors as agent-persist's (see :func:`._sql_errors.translate_error`).
+        """The driver's errors as agent-persist's (see :func:`.errors.translate_error`).
 
         A lost, refused or timed-out connection and a SQLite database locked past
         ``busy_timeout`` are :class:`~agent_persist.errors.StoreUnavailableError`; a SQLite
@@ -215,7 +212,7 @@ class SQLStore(BaseStore):
             await self._setup()
         return await self._runner.read(fn, snapshot=snapshot)
 
-    # -- history -------------------------------------------------------------------------
+    # -- checkpoints ---------------------------------------------------------------------
 
     async def _put(
         self,
@@ -226,7 +223,7 @@ class SQLStore(BaseStore):
     ) -> Envelope:
         scope, keep_last = self._scope, self.keep_last
         versions = await self._write(
-            lambda conn: history.put(
+            lambda conn: checkpoints.put(
                 conn,
                 scope,
                 envelope,
@@ -242,7 +239,7 @@ class SQLStore(BaseStore):
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
         scope = self._scope
         return await self._read(
-            lambda conn: history.get(conn, scope, thread_id, checkpoint_id, time.time())
+            lambda conn: checkpoints.get(conn, scope, thread_id, checkpoint_id, time.time())
         )
 
     async def _list_checkpoints(
@@ -250,7 +247,7 @@ class SQLStore(BaseStore):
     ) -> list[Envelope]:
         scope = self._scope
         return await self._read(
-            lambda conn: history.list_checkpoints(
+            lambda conn: checkpoints.list_checkpoints(
                 conn, scope, thread_id, time.time(), limit=limit, before=before, wanted=wanted
             ),
             snapshot=True,
@@ -261,13 +258,15 @@ class SQLStore(BaseStore):
     ) -> list[ThreadInfo]:
         scope = self._scope
         return await self._read(
-            lambda conn: history.list_threads(conn, scope, time.time(), limit=limit, wanted=wanted)
+            lambda conn: checkpoints.list_threads(
+                conn, scope, time.time(), limit=limit, wanted=wanted
+            )
         )
 
     async def _delete_thread(self, thread_id: str) -> bool:
         scope = self._scope
         return await self._write(
-            lambda conn: history.delete_thread(conn, scope, thread_id, time.time())
+            lambda conn: checkpoints.delete_thread(conn, scope, thread_id, time.time())
         )
 
     # -- logs ----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from ..errors import InvalidStoreURLError
+from ...errors import InvalidStoreURLError
 
 __all__ = ["UNDERSTOOD", "asyncpg_arguments"]
 

@@ -1,0 +1,125 @@
+"""The Redis store's logs: the scripts that append, read, pop and clear items, and their replies.
+
+    reply = await run(READ, [thread_key], [log, version_seen, start, stop])
+    items = decode_reply_items(reply, codec, where="redis: thread 't': log 'transcript'")
+
+An item's ``seq`` is the log's version its append produced. Removing an item no checkpoint
+can have seen (``seq > pinned``) deletes it; otherwise it is stamped removed so older
+checkpoints still see it (collected by :mod:`.retention`). Every script that changes a log
+changes its mirror (``:d``, the live items' data in order) in the same atomic step, so a
+plain read of the whole log, or of its tail, is one ``LRANGE`` without a script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..._json import JSON
+from ...codecs import PayloadCodec
+from ...errors import CorruptCheckpointError
+from .._records import decode_items as decode_many
+from .keys import text
+from .lua import HELPERS
+
+__all__ = ["APPEND", "CLEAR", "POP", "READ", "TAIL", "decode_reply_items"]
+
+APPEND = (
+    HELPERS
+    + r"""
+-- KEYS: thread, index, lease. ARGV: member, log, ttl_ms, has_lease, lease token, items...
+-- Returns 1, or 0 (nothing written) when the lease no longer holds the thread.
+if lease_lost(KEYS[3], ARGV[4], ARGV[5]) then return 0 end
+append_items(KEYS[1], ARGV[2], 6, #ARGV - 5)
+touch(KEYS[1], KEYS[2], ARGV[1])
+refresh_ttl(KEYS[1], ARGV[3])
+return 1
+"""
+)
+
+POP = (
+    HELPERS
+    + r"""
+-- KEYS: thread, index. ARGV: member, log, ttl_ms, seq. Pops the newest item only while it
+-- is still item seq (the one the caller decoded). Returns {'seq', item}, nil when the log
+-- is empty, or {'moved'} when another item is newest now.
+local base, name = KEYS[1], ARGV[2]
+local items, order, _, _, mirror = log_keys(base, name)
+local seq = redis.call('LINDEX', order, -1)
+if not seq then return false end
+if seq ~= ARGV[4] then return {'moved'} end
+redis.call('RPOP', order)
+local data = redis.call('HGET', items, seq)
+remove_items(base, name, {seq}, redis.call('HINCRBY', base .. ':v', name, 1))
+redis.call('RPOP', mirror)
+touch(base, KEYS[2], ARGV[1])
+refresh_ttl(base, ARGV[3])
+return {seq, data}
+"""
+)
+
+CLEAR = (
+    HELPERS
+    + r"""
+-- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns how many items were live.
+local base, name = KEYS[1], ARGV[2]
+local _, order, _, _, mirror = log_keys(base, name)
+local seqs = redis.call('LRANGE', order, 0, -1)
+if #seqs == 0 then return 0 end
+remove_items(base, name, seqs, redis.call('HINCRBY', base .. ':v', name, 1))
+redis.call('DEL', order, mirror)
+touch(base, KEYS[2], ARGV[1])
+refresh_ttl(base, ARGV[3])
+return #seqs
+"""
+)
+
+READ = (
+    HELPERS
+    + r"""
+-- KEYS: thread. ARGV: log, version seen ('' = now), start, stop ('' = to the end).
+-- Returns {'seq1,seq2,...', item1, item2, ...}.
+local items, order, removed = log_keys(KEYS[1], ARGV[1])
+local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+if stop and stop <= start then return {} end
+if ARGV[2] == '' then
+  return fetch_items(items, redis.call('LRANGE', order, start, (stop or 0) - 1))
+end
+local at = tonumber(ARGV[2])
+local seen = {}
+for _, seq in ipairs(redis.call('LRANGE', order, 0, -1)) do
+  local n = tonumber(seq)
+  if n > at then break end
+  seen[#seen + 1] = n
+end
+local stamps = redis.call('HGETALL', removed)
+for j = 1, #stamps, 2 do
+  local seq, stamp = tonumber(stamps[j]), tonumber(stamps[j + 1])
+  if seq <= at and stamp > at then seen[#seen + 1] = seq end
+end
+table.sort(seen)
+local slice = {}
+for j = start + 1, math.min(stop or #seen, #seen) do slice[#slice + 1] = seen[j] end
+return fetch_items(items, slice)
+"""
+)
+
+TAIL = (
+    HELPERS
+    + r"""
+-- KEYS: thread. ARGV: log, count (> 0). Returns {'seq1,...', item1, ...}, oldest first.
+local items, order = log_keys(KEYS[1], ARGV[1])
+return fetch_items(items, redis.call('LRANGE', order, -tonumber(ARGV[2]), -1))
+"""
+)
+
+
+def decode_reply_items(reply: Sequence[Any], codec: PayloadCodec, *, where: str) -> list[JSON]:
+    """Items from a ``{'seq1,seq2,...', item1, item2, ...}`` reply, in that order."""
+    seqs = text(reply[0]).split(",") if len(reply) > 1 else []
+    sealed: list[bytes] = []
+    for seq, data in zip(seqs, reply[1:], strict=True):
+        if data is None:
+            raise CorruptCheckpointError(f"{where} item {seq}: the item is missing")
+        sealed.append(data)
+    return decode_many(sealed, codec, where=lambda i: f"{where} item {seqs[i]}")

@@ -1,0 +1,212 @@
+"""The Redis store's key layout versions: the append-only steps that upgrade old keys.
+
+    version = await recorded_layout(client, keys, where=where)   # a new database: the newest
+    await upgrade(client, keys, scripts, version, where=where)   # the missing steps, in order
+
+The keys carry their own version, separate from the envelope format, in ``P:schema`` (one per
+prefix, shared by its namespaces; see :mod:`.keys` for the layout). ``setup()`` applies the
+steps the keys lack, in order, and refuses keys that a newer release already upgraded
+(:class:`~agent_persist.errors.StoreSchemaError`), so an old worker never writes keys it does
+not understand. A new database records the newest layout at once: keys appear with each
+write, already in that layout, so there is nothing to upgrade.
+
+Rules for changing the layout, as for the SQL store's ``DDL_STEPS``:
+
+* never edit a step that was released; append a new one (``LayoutStep(3, ...)``) and
+  change the scripts and :mod:`.keys` to the new layout in the same release;
+* a step must be idempotent: several workers starting at once may all run it. The version
+  is recorded after the step, by compare-and-set from the step's predecessor (``SET_LAYOUT``),
+  so a step that failed halfway runs again at the next ``setup()``;
+* as for any schema migration, stop every process running the older agent-persist first:
+  one still writing during the upgrade would write the old layout (and once the new version
+  is recorded, older code refuses to start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...errors import StoreSchemaError
+from .keys import RedisKeys
+from .lua import HELPERS
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from .scripts import Scripts
+
+__all__ = [
+    "LAYOUT_STEPS",
+    "LAYOUT_VERSION",
+    "SET_LAYOUT",
+    "UPGRADE_MIRRORS",
+    "LayoutStep",
+    "check_layout",
+    "recorded_layout",
+    "upgrade",
+]
+
+_PAGE = 200
+"""Threads upgraded per round trip."""
+
+UPGRADE_MIRRORS = (
+    HELPERS
+    + r"""
+-- KEYS: thread. Layout 1 -> 2: (re)build every log's mirror (:d) from its live items,
+-- dropping layout 1's version header. Idempotent, so concurrent setups may both run it.
+-- Returns the number of logs rebuilt.
+local base = KEYS[1]
+local names = redis.call('HKEYS', base .. ':v')
+for _, name in ipairs(names) do
+  local items, order, _, _, mirror = log_keys(base, name)
+  redis.call('DEL', mirror)
+  local seqs = redis.call('LRANGE', order, 0, -1)
+  for first = 1, #seqs, 1000 do
+    local data = redis.call('HMGET', items, unpack(seqs, first, math.min(first + 999, #seqs)))
+    -- a missing item becomes '', which is no plain item: readers of the mirror then take
+    -- the :o/:i path, which reports it
+    for j = 1, #data do data[j] = data[j] or '' end
+    redis.call('RPUSH', mirror, unpack(data))
+  end
+  same_ttl(base, mirror)
+end
+return #names
+"""
+)
+
+SET_LAYOUT = r"""
+-- KEYS: schema. ARGV: from, to. Records layout `to` only if the keys are still at `from`;
+-- returns the layout now recorded.
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+return redis.call('GET', KEYS[1])
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutStep:
+    """One released change to the key layout: its version, a one-line summary, the upgrade.
+
+    ``apply`` upgrades keys of the previous layout, in every namespace of the prefix; it
+    must be idempotent (see the module's rules).
+    """
+
+    version: int
+    summary: str
+    apply: Callable[[Redis, RedisKeys, Scripts], Awaitable[None]]
+
+
+async def _layout_1(client: Redis, keys: RedisKeys, scripts: Scripts) -> None:
+    """The first layout: nothing to upgrade from.
+
+    Its logs had no mirror (``:d``) at first, and later one headed by the log version it
+    mirrored, which every read compared with ``:v`` since older writers left it stale.
+    """
+
+
+async def _layout_2(client: Redis, keys: RedisKeys, scripts: Scripts) -> None:
+    """Make every log's mirror (``:d``) exact: rebuilt from its live items (``:o``, ``:i``).
+
+    Layout 1 mirrors may be missing or stale (headed by a log version readers checked);
+    layout 2 reads trust the mirror, because every script that changes a log changes its
+    mirror in the same atomic step. Each thread is rebuilt by one atomic script
+    (``UPGRADE_MIRRORS``), for every namespace of the prefix (they share the layout key).
+    Rebuilding is idempotent, so two processes upgrading at once, or one retrying after a
+    failure, leave the same keys.
+    """
+    raw: Any = client
+    scan = raw.scan_iter(match=keys.version_pattern(), count=1000, _type="HASH")
+    batch: list[str] = []
+    async for versions in scan:
+        batch.append(bytes(versions).decode()[: -len(":v")])
+        if len(batch) >= _PAGE:
+            await _rebuild_mirrors(client, scripts, batch)
+            batch = []
+    await _rebuild_mirrors(client, scripts, batch)
+
+
+async def _rebuild_mirrors(client: Redis, scripts: Scripts, threads: list[str]) -> None:
+    """Rebuild the mirrors of ``threads`` (thread keys) in one pipelined round trip."""
+    if not threads:
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        for thread in threads:
+            await scripts.upgrade_mirrors(keys=[thread], client=pipe)
+        await pipe.execute()
+
+
+LAYOUT_STEPS: tuple[LayoutStep, ...] = (
+    LayoutStep(1, "threads, checkpoints, logs and leases in hashes, lists, sorted sets", _layout_1),
+    LayoutStep(2, "each log's mirror (:d) exact: scripts changing a log change it too", _layout_2),
+)
+"""Every layout ever released, oldest first. Append only."""
+
+LAYOUT_VERSION = LAYOUT_STEPS[-1].version
+"""The key layout this code reads and writes; ``setup()`` upgrades older ones, refuses newer."""
+
+
+def _check_steps() -> None:
+    versions = [step.version for step in LAYOUT_STEPS]
+    if versions != list(range(1, len(LAYOUT_STEPS) + 1)):
+        raise RuntimeError(f"layout steps must be numbered 1, 2, 3... without gaps: {versions}")
+    if any(not step.summary or "\n" in step.summary for step in LAYOUT_STEPS):
+        raise RuntimeError("every layout step needs a one-line summary")
+    if any(not step.apply.__doc__ for step in LAYOUT_STEPS):
+        raise RuntimeError("every layout step's upgrade needs a docstring saying what changed")
+
+
+_check_steps()
+
+
+def check_layout(stored: Any, *, where: str) -> int:
+    """The layout version read from the schema key, or why the keys are unusable.
+
+    An older version is returned, not refused: ``setup()`` upgrades it.
+    """
+    try:
+        version = int(stored)
+    except (TypeError, ValueError):
+        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version") from None
+    if version > LAYOUT_VERSION:
+        raise StoreSchemaError(
+            f"{where}: the keys use layout version {version}, newer than this code's "
+            f"{LAYOUT_VERSION}; upgrade agent-persist"
+        )
+    if version < 1:
+        raise StoreSchemaError(f"{where}: {stored!r} is not a key layout version")
+    return version
+
+
+async def recorded_layout(client: Redis, keys: RedisKeys, *, where: str) -> int:
+    """The layout the keys are at; a database without one gets :data:`LAYOUT_VERSION`.
+
+    Raises:
+        StoreSchemaError: The keys were written by a newer agent-persist, or the schema key
+            holds something that is no version.
+    """
+    await client.set(keys.schema, LAYOUT_VERSION, nx=True)
+    return check_layout(await client.get(keys.schema), where=where)
+
+
+async def upgrade(
+    client: Redis, keys: RedisKeys, scripts: Scripts, version: int, *, where: str
+) -> int:
+    """Apply the steps after ``version``, in order, each recorded once it is done.
+
+    Safe when several workers start at once: every step is idempotent, and each records
+    its version only if the keys are still at the previous one (``SET_LAYOUT``).
+
+    Returns:
+        The layout the keys are at afterwards.
+
+    Raises:
+        StoreSchemaError: Meanwhile, a newer agent-persist upgraded the keys further.
+    """
+    for step in LAYOUT_STEPS[version:]:
+        await step.apply(client, keys, scripts)
+        recorded = scripts.set_layout(
+            keys=[keys.schema], args=[step.version - 1, step.version], client=client
+        )
+        version = check_layout(await recorded, where=where)
+    return version
