@@ -31,15 +31,15 @@ from agent_persist.errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
+from agent_persist.stores.base import BaseStore
+from agent_persist.stores.memory import MemoryStore
+from agent_persist.stores.redis import RedisStore, schema
 from agent_persist.stores.redis.client import mask_url
 from agent_persist.stores.redis.keys import (
     RedisKeys,
     header_field,
     payload_field,
 )
-from agent_persist.stores.base import BaseStore
-from agent_persist.stores.memory import MemoryStore
-from agent_persist.stores.redis import RedisStore
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
 
@@ -521,6 +521,37 @@ async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, pre
     with pytest.raises(CorruptCheckpointError, match="missing"):
         await new.tail_lines("t1", "x", 4)
     assert await new.tail_lines("t1", "x", 3) == b'"2"\n"4"\n"old code"'
+
+
+@pytest.mark.redis
+async def test_layout_steps_run_in_order_each_recorded_once(
+    make_store: Factory, raw: Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A declared step runs after the ones before it are recorded, and never again after."""
+    seen: list[bytes | None] = []
+
+    async def layout_3(client: Any, keys: Any, scripts: Any) -> None:
+        """A test step: notes the layout recorded when it runs."""
+        seen.append(await raw.get(f"{prefix}:schema"))
+
+    step = schema.LayoutStep(3, "a test step", layout_3)
+    monkeypatch.setattr(schema, "LAYOUT_STEPS", (*schema.LAYOUT_STEPS, step))
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", 3)
+    await make_store()
+    assert await raw.get(f"{prefix}:schema") == b"3"  # a new database: the newest, no step
+    assert seen == []
+    await raw.set(f"{prefix}:schema", 1)
+    await asyncio.gather(*(make_store() for _ in range(4)))
+    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert seen
+    assert b"1" not in seen  # step 3 runs only once step 2 is recorded (concurrently: ok)
+    runs = len(seen)
+    await make_store()
+    assert len(seen) == runs
+    monkeypatch.setattr(schema, "LAYOUT_STEPS", schema.LAYOUT_STEPS[:2])
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", 2)
+    with pytest.raises(StoreSchemaError, match="layout version 3, newer than this code's 2"):
+        await make_store()
 
 
 @pytest.mark.redis

@@ -23,10 +23,10 @@ from click.testing import CliRunner
 from agent_persist.cli import CliConfig, cli
 from agent_persist.errors import InvalidStoreURLError, StoreUnavailableError
 from agent_persist.stores import open_store
-from agent_persist.stores.sql.url import asyncpg_arguments
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.redis import RedisStore
 from agent_persist.stores.sql import SQLStore
+from agent_persist.stores.sql.url import asyncpg_arguments
 from agent_persist.testing.conformance import envelope
 
 TLS = Path(__file__).parent.parent / "fixtures" / "tls"

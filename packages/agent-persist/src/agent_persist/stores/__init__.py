@@ -8,6 +8,16 @@
 
 ``open_store`` does no I/O; the store sets itself up (creating or upgrading its schema) on
 first use or on ``async with``.
+
+The layout: ``base.py`` holds the protocol and :class:`BaseStore`, which validates
+arguments and translates errors once for every store; ``memory.py`` is the reference store;
+the ``_``-prefixed modules are shared internals (argument checks, record encoding, event
+loop helpers). Each other back end is a package whose only public name is its store,
+``sql`` (:class:`~agent_persist.stores.sql.SQLStore`, SQLite and PostgreSQL) and ``redis``
+(:class:`~agent_persist.stores.redis.RedisStore`); inside both, the same file names hold the
+same concerns (``store``, the facade; ``checkpoints``, ``logs``, ``leases``, ``retention``;
+``schema``, the versioned tables or key layout with their upgrade steps; ``errors``, the
+driver's errors translated), and every module there is internal.
 """
 
 from __future__ import annotations

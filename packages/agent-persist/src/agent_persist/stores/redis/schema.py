@@ -194,8 +194,9 @@ async def upgrade(
 ) -> int:
     """Apply the steps after ``version``, in order, each recorded once it is done.
 
-    Safe when several workers start at once: every step is idempotent, and each records
-    its version only if the keys are still at the previous one (``SET_LAYOUT``).
+    Safe when several workers start at once: every step is idempotent, and each records its
+    version only if the keys are still at the previous one (``SET_LAYOUT``); a worker that
+    finds a later version recorded goes on from there, skipping what another one did.
 
     Returns:
         The layout the keys are at afterwards.
@@ -203,7 +204,8 @@ async def upgrade(
     Raises:
         StoreSchemaError: Meanwhile, a newer agent-persist upgraded the keys further.
     """
-    for step in LAYOUT_STEPS[version:]:
+    while version < LAYOUT_VERSION:
+        step = LAYOUT_STEPS[version]  # the step from ``version`` to ``version + 1``
         await step.apply(client, keys, scripts)
         recorded = scripts.set_layout(
             keys=[keys.schema], args=[step.version - 1, step.version], client=client
