@@ -67,38 +67,8 @@ def put(
         LeaseLostError: ``lease`` no longer holds the thread.
     """
     hold(conn, scope, lease, now)
-    pk, position, count = _take_head(conn, scope, envelope, now)
-    for name, sealed in appends.items():
-        append_items(conn, scope, pk, name, sealed)
-    # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
-    versions = {row.name: row.version for row in scope.sql.pin_logs(conn, thread_pk=pk)}
-    inserted = scope.sql.insert_checkpoint(
-        conn,
-        thread_pk=pk,
-        id_key=digest(envelope.checkpoint_id),
-        checkpoint_id=envelope.checkpoint_id,
-        position=position,
-        created_at=envelope.created_at.timestamp(),
-        metadata=envelope.metadata,
-        header=encoded.header,
-        logs=canonical_json(versions).decode("utf-8"),
-        payload=encoded.payload,
-    ).first()
-    if inserted is None:
-        raise ConflictError(f"{scope.where(envelope.thread_id, envelope.checkpoint_id)} exists")
-    if keep_last is not None and count > keep_last:
-        trim(conn, scope, pk, keep_last)
-    return versions
-
-
-def _take_head(
-    conn: Connection, scope: Scope, envelope: Envelope, now: float
-) -> tuple[int, int, int]:
-    """Make ``envelope`` the head if its parent is the head; the thread's row stays locked.
-
-    Returns:
-        The thread's pk, the new checkpoint's position and the thread's checkpoint count.
-    """
+    # Move the head: ``envelope`` becomes it only if its parent is the head; the thread's
+    # row stays locked until the transaction ends.
     head = {
         "head_id": envelope.checkpoint_id,
         "kind": envelope.kind,
@@ -124,7 +94,28 @@ def _take_head(
         if row is None:
             current = find_thread(conn, scope, envelope.thread_id, now)
             raise _conflict(scope, envelope, current.head_id if current else None)
-    return row.pk, row.next_position - 1, row.checkpoint_count
+    pk, position, count = row.pk, row.next_position - 1, row.checkpoint_count
+    for name, sealed in appends.items():
+        append_items(conn, scope, pk, name, sealed)
+    # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
+    versions = {log.name: log.version for log in scope.sql.pin_logs(conn, thread_pk=pk)}
+    inserted = scope.sql.insert_checkpoint(
+        conn,
+        thread_pk=pk,
+        id_key=digest(envelope.checkpoint_id),
+        checkpoint_id=envelope.checkpoint_id,
+        position=position,
+        created_at=envelope.created_at.timestamp(),
+        metadata=envelope.metadata,
+        header=encoded.header,
+        logs=canonical_json(versions).decode("utf-8"),
+        payload=encoded.payload,
+    ).first()
+    if inserted is None:
+        raise ConflictError(f"{scope.where(envelope.thread_id, envelope.checkpoint_id)} exists")
+    if keep_last is not None and count > keep_last:
+        trim(conn, scope, pk, keep_last)
+    return versions
 
 
 def _conflict(scope: Scope, envelope: Envelope, head: str | None) -> ConflictError:
