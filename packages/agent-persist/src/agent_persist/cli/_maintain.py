@@ -169,7 +169,7 @@ def prune(
         if every:
             ids = [t.thread_id for t in await store.list_threads() if t.head_id is not None]
         pruned = _Pruned(ids)
-        with progress_bar("reading", force=options.config.terminal) as advance:
+        with progress_bar("scanning", force=options.config.terminal) as advance:
             advance(0, len(ids))
             for done, thread_id in enumerate(ids, start=1):
                 try:

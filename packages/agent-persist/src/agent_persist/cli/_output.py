@@ -143,8 +143,15 @@ class Output:
         table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
         for index, heading in enumerate(headings):
             style = styles[index] if styles is not None else None
-            first = index == 0  # the id column folds; the short ones never wrap
-            table.add_column(heading, style=style or "", overflow="fold", no_wrap=not first)
+            first = index == 0  # the id column folds (past a readable width); the rest never wrap
+            longest = max((len(row[index]) for row in rows), default=0)
+            table.add_column(
+                heading,
+                style=style or "",
+                overflow="fold",
+                no_wrap=not first,
+                min_width=min(max(len(heading), longest), 24) if first else None,
+            )
         for row in rows:
             cells = [
                 Text(text, style=(cell_style(index, text) if cell_style else None) or "")

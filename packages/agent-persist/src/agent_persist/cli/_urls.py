@@ -30,7 +30,7 @@ def _userinfo(url: str) -> tuple[int, int] | None:
     if at < 0:
         return None
     colon = authority.find(":", 0, at)
-    if colon < 0:
+    if colon < 0 or "/" in authority[:colon]:  # no password, or a path (sqlite:///a:b@c)
         return None
     return start + colon + 1, start + at
 
