@@ -30,6 +30,9 @@ __all__ = ["Difference", "diff", "differences"]
 Kind = Literal["added", "removed", "changed"]
 SIGNS: dict[Kind, str] = {"added": "+", "removed": "-", "changed": "~"}
 STYLES: dict[Kind, str] = {"added": "green", "removed": "red", "changed": "yellow"}
+REDUNDANT = frozenset({"checkpoint_id", "checksum"})
+"""Header fields the lines for people leave out: the ids head the output, and the checksum
+changes exactly when the payload lines show a change (``--json`` keeps both)."""
 VALUE_WIDTH = 80
 """The longest value printed on a line for people (``--json`` keeps every value whole)."""
 
@@ -135,7 +138,11 @@ async def _pair(
     return await store.get(thread_id, new.parent_id), new
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Show what changed between two checkpoints, with values.",
+)
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.argument("old_id", metavar="[A]", required=False)
@@ -146,8 +153,9 @@ def diff(options: StoreOptions, thread_id: str, old_id: str | None, new_id: str 
     B defaults to the thread's head, A to B's parent. A and B may be unique prefixes of
     checkpoint ids (an ambiguous prefix is refused, listing the ids it matches). Each line
     is "~ path: old -> new" for a change, "+ path: new" for an addition, "- path: old" for
-    a removal; header fields come first, then payload paths. Values longer than a line
-    are cut; --json prints every change whole as {path, kind, old, new}.
+    a removal; header fields come first (not the ids and checksum, which always differ),
+    then payload paths. Values longer than a line are cut; --json prints every change
+    whole as {path, kind, old, new}.
     """
     old, new = run(options, lambda store: _pair(store, thread_id, old_id, new_id))
     fields = header_differences(old, new)
@@ -170,6 +178,7 @@ def diff(options: StoreOptions, thread_id: str, old_id: str | None, new_id: str 
         out.line("no differences")
         return
     for change in fields:
-        out.line(change.line(change.path), style=STYLES[change.kind])
+        if change.path not in REDUNDANT:
+            out.line(change.line(change.path), style=STYLES[change.kind])
     for change in payload:
         out.line(change.line("payload" + change.path[1:]), style=STYLES[change.kind])

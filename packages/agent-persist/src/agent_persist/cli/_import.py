@@ -133,7 +133,12 @@ class _Import:
         return "nothing of it was kept"
 
 
-@click.command("import", cls=Command, epilog=EXIT_CODES)
+@click.command(
+    "import",
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Import threads from export files, all or nothing.",
+)
 @store_options
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
 @click.option(

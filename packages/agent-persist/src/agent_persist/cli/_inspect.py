@@ -207,7 +207,7 @@ def _field_text(name: str, value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(cls=Command, epilog=EXIT_CODES, short_help="Show a checkpoint's header and payload.")
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.option(

@@ -118,7 +118,11 @@ def _interactive(config: CliConfig) -> bool:
         return False
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Delete old checkpoints (never a head), after asking.",
+)
 @store_options
 @click.argument("thread_ids", metavar="[THREAD]...", nargs=-1)
 @click.option("--all", "every", is_flag=True, help="Prune every thread of the namespace.")

@@ -93,7 +93,11 @@ def _write_report(path: Path | None, body: dict[str, Any]) -> None:
         raise fail(f"cannot write the report {str(path)!r}: {exc.strerror or exc}") from None
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Upgrade out-of-date heads to the current schema version.",
+)
 @store_options
 @plugin_option
 @click.option("--dry-run", is_flag=True, help="Report what would change; write nothing.")

@@ -206,7 +206,9 @@ async def apply_quarantine(store: BaseStore, plan: Plan) -> None:
     await store.append(plan.thread_id, plan.quarantine_log, [record if ours else popped])
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(
+    cls=Command, epilog=EXIT_CODES, short_help="Move damaged log items aside into quarantine/LOG."
+)
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.argument("log")

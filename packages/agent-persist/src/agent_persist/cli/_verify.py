@@ -265,7 +265,9 @@ async def verify_store(
     return report
 
 
-@click.command(cls=Command, epilog=EXIT_CODES)
+@click.command(
+    cls=Command, epilog=EXIT_CODES, short_help="Read everything back and report what is wrong."
+)
 @store_options
 @plugin_option
 def verify(options: StoreOptions, plugins: tuple[str, ...]) -> None:
