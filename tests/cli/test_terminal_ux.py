@@ -252,6 +252,24 @@ def test_prune_asks_on_a_terminal(sqlite: Backend) -> None:
     assert counts(sqlite) == {"x": 1, "y": 6}
 
 
+def test_prune_still_prunes_a_thread_it_cannot_list(sqlite: Backend) -> None:
+    arun(sqlite.with_store(six_steps))
+    oldest = arun(sqlite.with_store(lambda s: s.list_checkpoints("x")))[-1]
+
+    async def damage(store: BaseStore) -> None:
+        await sqlite.tamper(store, "x", oldest.checkpoint_id, b"not a sealed payload")
+
+    arun(sqlite.with_store(damage))
+    dry = sqlite.invoke("prune", "x", "--keep-last", "1", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "cannot list thread x" in dry.stderr
+    assert "and old ones of 1 unreadable thread (nothing deleted)" in dry.stdout
+    pruned = sqlite.invoke("prune", "x", "--keep-last", "1", "--yes")
+    assert pruned.exit_code == 0, pruned.output
+    assert "x: 5 checkpoints removed" in pruned.stdout
+    assert counts(sqlite) == {"x": 1, "y": 6}
+
+
 # -- plurals, times, URLs ------------------------------------------------------------------------
 
 

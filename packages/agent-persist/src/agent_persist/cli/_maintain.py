@@ -19,10 +19,9 @@ from datetime import datetime, timedelta, timezone
 import click
 
 from ..envelope import Envelope
-from ..errors import NotFoundError
+from ..errors import AgentPersistError, NotFoundError, StoreUnavailableError
 from ..stores.base import BaseStore
 from ._app import (
-    DATA_ERRORS,
     EXIT_CODES,
     EXIT_FAILED,
     EXIT_USAGE,
@@ -178,9 +177,9 @@ def prune(
             for done, thread_id in enumerate(ids, start=1):
                 try:
                     listed = await store.list_checkpoints(thread_id)
-                except NotFoundError:
+                except (NotFoundError, StoreUnavailableError):
                     raise
-                except DATA_ERRORS as exc:  # damaged: the store's prune may still work
+                except (AgentPersistError, RecursionError) as exc:  # damaged: prune may work
                     pruned.unreadable[thread_id] = f"{type(exc).__name__}: {one_line(exc)}"
                     listed = []
                 pruned.going[thread_id] = doomed(listed, keep_last=keep_last, older_than=older_than)
@@ -257,6 +256,7 @@ def _report_dry(options: StoreOptions, pruned: _Pruned) -> None:
                     for thread_id in ids
                 },
                 "total": total,
+                "unreadable": pruned.unreadable,
             }
         )
         return
@@ -268,7 +268,9 @@ def _report_dry(options: StoreOptions, pruned: _Pruned) -> None:
     ]
     if rows:
         out.table(["THREAD", "CHECKPOINT", "STEP", "CREATED"], rows)
+    unread = len(pruned.unreadable)
+    also = f", and old ones of {plural(unread, 'unreadable thread')}" if unread else ""
     out.line(
-        f"dry run: would prune {plural(total, 'checkpoint')} in {plural(len(ids), 'thread')} "
-        "(nothing deleted)"
+        f"dry run: would prune {plural(total, 'checkpoint')} in {plural(len(ids), 'thread')}"
+        f"{also} (nothing deleted)"
     )
