@@ -125,8 +125,9 @@ class CliConfig:
     store_options: dict[str, Any] = field(default_factory=dict[str, Any])
     """Extra keyword options for ``open_store`` (a codec, a pool size...)."""
     terminal: bool | None = None
-    """Print as on a terminal (tables, colour, progress bars on stderr) or not; ``None``:
-    ask the streams. ``NO_COLOR`` still turns the colour and the tables off."""
+    """Behave as on a terminal (tables, colour, progress bars on stderr, ``prune`` asking
+    before it deletes) or not; ``None``: ask the streams. ``NO_COLOR`` still turns the
+    colour and the tables off."""
 
     def get_registry(self, plugins: Sequence[str] = ()) -> Registry:
         """The injected registry (or the installed plugins'), plus the user's ``plugins``.
