@@ -94,6 +94,13 @@ def test_no_color_turns_colour_and_tables_off_even_on_a_terminal(sqlite: Backend
     )
 
 
+def test_a_dumb_terminal_gets_plain_text_and_no_bar(sqlite: Backend) -> None:
+    arun(sqlite.with_store(chat))
+    plain(sqlite.invoke("ls", terminal=True, env={"TERM": "dumb"}))
+    verified = sqlite.invoke("verify", terminal=True, env={"TERM": "dumb"})
+    assert "verifying" not in verified.stderr
+
+
 def test_markup_in_ids_is_printed_as_is_on_a_terminal(sqlite: Backend) -> None:
     arun(sqlite.with_store(lambda s: s.put(first("[bold]x[/]"))))
     assert "[bold]x[/]" in sqlite.invoke("ls", terminal=True).output
