@@ -59,9 +59,25 @@ def first(thread_id: str, *, version: int = 1, payload: Any = None, **fields: An
     )
 
 
-def invoke(*args: str, registry: Registry | None = None, **kwargs: Any) -> Result:
-    """Run ``agent-persist ARGS`` in-process; never raises, the result holds the exit code."""
-    return CliRunner().invoke(cli, list(args), obj=CliConfig(registry=registry), **kwargs)
+PLAIN_ENV: dict[str, str | None] = {"FORCE_COLOR": None, "NO_COLOR": None, "COLUMNS": None}
+"""The variables that change how the command prints, unset unless a test sets them."""
+
+
+def invoke(
+    *args: str,
+    registry: Registry | None = None,
+    terminal: bool | None = None,
+    env: dict[str, str | None] | None = None,
+    **kwargs: Any,
+) -> Result:
+    """Run ``agent-persist ARGS`` in-process; never raises, the result holds the exit code.
+
+    ``terminal=True`` prints as on a terminal (tables, colour, progress bars on stderr).
+    """
+    config = CliConfig(registry=registry, terminal=terminal)
+    return CliRunner().invoke(
+        cli, list(args), obj=config, env={**PLAIN_ENV, **(env or {})}, **kwargs
+    )
 
 
 @dataclass

@@ -396,7 +396,7 @@ def test_an_existing_thread_refuses_the_whole_import(
     before = sqlite.invoke("export", "--all").stdout
     result = sqlite.invoke("import", str(path))
     line = assert_one_line(result, EXIT_FAILED)
-    assert "1 threads exist (essay); nothing imported (pass --replace" in line
+    assert "1 thread exists (essay); nothing imported (pass --replace" in line
     assert sqlite.invoke("export", "--all").stdout == before  # `fresh` was not written
 
 
@@ -475,7 +475,7 @@ def test_odd_ids_that_do_not_exist_are_not_found(backend: Backend, thread_id: st
         ("history", thread_id),
         ("diff", thread_id, "a", "b"),
         ("export", thread_id),
-        ("prune", thread_id, "--keep-last", "1"),
+        ("prune", thread_id, "--keep-last", "1", "--yes"),
         ("show", "a-real-one", "--checkpoint", thread_id),
     ):
         line = assert_one_line(backend.invoke(*args), EXIT_FAILED)
@@ -542,7 +542,7 @@ def test_a_deeply_nested_payload(sqlite: Backend, stored: list[Any], tmp_path: P
         verified.stdout
     )
     assert "nests deeper than the limit of 200" in verified.stdout
-    assert "verified 2 threads, 5 checkpoints: 1 problems" in verified.stdout  # read past it
+    assert "verified 2 threads, 5 checkpoints: 1 problem" in verified.stdout  # read past it
     for args in (
         ("show", "essay", "--checkpoint", stored[1].checkpoint_id),
         ("history", "essay"),

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from cli_support import KIND, Backend, arun, first, invoke, make_registry
 
-from agent_persist.cli._migrate import migrate_store
 from agent_persist.codecs import PayloadCodec
 from agent_persist.envelope import Envelope, Status
 from agent_persist.errors import ThreadNotFoundError
+from agent_persist.maintenance import migrate_store
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.memory import MemoryStore
 from agent_persist.testing.conformance import HOSTILE_IDS
@@ -75,13 +75,17 @@ def test_ls_show_history_diff(sqlite: Backend) -> None:
     changed = sqlite.invoke("diff", "essay", one.checkpoint_id, two.checkpoint_id)
     assert changed.exit_code == 0, changed.output
     assert "~ step: 0 -> 1" in changed.output
-    assert "~ payload.n" in changed.output
-    assert "+ payload.notes" in changed.output
+    assert "~ payload.n: 0 -> 1" in changed.output  # the old and the new value
+    assert '+ payload.notes: ["a"]' in changed.output
     body = json.loads(
         sqlite.invoke("diff", "essay", two.checkpoint_id, three.checkpoint_id, "--json").output
     )
-    assert body["payload"] == ["~ $.n", "- $.notes"]
-    assert body["header"]["status"] == {"old": "running", "new": "done"}
+    assert body["payload"] == [
+        {"path": "$.n", "kind": "changed", "old": 1, "new": 2},
+        {"path": "$.notes", "kind": "removed", "old": ["a"], "new": None},
+    ]
+    status = {"path": "status", "kind": "changed", "old": "running", "new": "done"}
+    assert status in body["header"]
     same = sqlite.invoke("diff", "essay", one.checkpoint_id, one.checkpoint_id)
     assert "no differences" in same.output
 
@@ -166,7 +170,7 @@ def test_future_versions_are_skipped_and_reported_never_rewritten(
     report_path = tmp_path / "r.json"
     dry = sqlite.invoke("migrate", "--dry-run", registry=make_registry())
     assert dry.exit_code == 0, dry.output
-    assert "1 of 3 checkpoints in 1 threads would migrate, 1 current, 1 future" in dry.output
+    assert "1 of 3 checkpoints in 1 thread would migrate, 1 current, 1 future" in dry.output
 
     result = sqlite.invoke("migrate", "--report", str(report_path), registry=make_registry())
     assert result.exit_code == 0, result.output
@@ -184,7 +188,7 @@ def test_unknown_kinds_are_skipped_with_a_note(sqlite: Backend) -> None:
 
     result = sqlite.invoke("migrate", registry=Registry())
     assert result.exit_code == 0, result.output
-    assert f"note: kind '{KIND}' is not registered by any plugin; skipped 1 heads" in result.stdout
+    assert f"note: kind '{KIND}' is not registered by any plugin; skipped 1 head" in result.stdout
     assert "migrated 0, skipped 1 (0 current, 0 future version, 1 unknown kind), failed 0" in (
         result.stdout
     )
@@ -196,7 +200,7 @@ def test_unknown_kinds_are_skipped_with_a_note(sqlite: Backend) -> None:
     planned = json.loads(dry.stdout)
     assert (planned["counts"]["unknown_kind"], planned["counts"]["errors"]) == (1, 0)
     assert planned["notes"] == [
-        f"kind '{KIND}' is not registered by any plugin; skipped 1 checkpoints "
+        f"kind '{KIND}' is not registered by any plugin; skipped 1 checkpoint "
         "(--plugin MODULE:ATTR loads its migrations)"
     ]
     assert arun(sqlite.with_store(lambda s: s.get("x"))) == head  # nothing written
@@ -254,7 +258,7 @@ def test_verify_finds_a_corrupted_checkpoint(backend: Backend) -> None:
     assert result.exit_code == 1, result.output
     assert f"thread damaged checkpoint {damaged[1].checkpoint_id}" in result.output
     assert "ChecksumMismatchError" in result.output
-    assert "verified 2 threads, 5 checkpoints: 1 problems" in result.output  # read past it
+    assert "verified 2 threads, 5 checkpoints: 1 problem" in result.output  # read past it
     body = json.loads(backend.invoke("verify", "--json", registry=registry).output)
     assert [(p["thread_id"], p["checkpoint_id"]) for p in body["problems"]] == [
         ("damaged", damaged[1].checkpoint_id)
@@ -284,7 +288,7 @@ def test_verify_reports_future_and_unknown_schema_versions(sqlite: Backend) -> N
         "note: kind 'who.knows' is not registered by any plugin; checked structure and "
         "checksums only" in result.output
     )
-    assert "verified 2 threads, 2 checkpoints: 1 problems" in result.output
+    assert "verified 2 threads, 2 checkpoints: 1 problem" in result.output
 
 
 # -- export / import ---------------------------------------------------------------------------
@@ -411,12 +415,12 @@ def test_prune(sqlite: Backend) -> None:
                 head = await store.put(head.next(payload={"n": step}))
 
     arun(sqlite.with_store(load))
-    assert sqlite.invoke("prune", "x", "--older-than", "1h").output.endswith(
-        "pruned 0 checkpoints in 1 threads\n"
+    assert sqlite.invoke("prune", "x", "--older-than", "1h", "--yes").output.endswith(
+        "pruned 0 checkpoints in 1 thread\n"
     )
-    kept = sqlite.invoke("prune", "x", "--keep-last", "2", "--json")
+    kept = sqlite.invoke("prune", "x", "--keep-last", "2", "--json", "--yes")
     assert json.loads(kept.output) == {"removed": {"x": 4}, "total": 4}
-    everything = sqlite.invoke("prune", "--all", "--older-than", "0s")
+    everything = sqlite.invoke("prune", "--all", "--older-than", "0s", "-y")
     assert everything.exit_code == 0
     assert "pruned 6 checkpoints in 2 threads" in everything.output  # x: 1, y: 5
     counts = {
@@ -428,7 +432,7 @@ def test_prune(sqlite: Backend) -> None:
     bad = sqlite.invoke("prune", "x", "--older-than", "30x")
     assert bad.exit_code == 2
     assert "not a duration" in bad.output
-    assert sqlite.invoke("prune", "ghost", "--keep-last", "1").exit_code == 1
+    assert sqlite.invoke("prune", "ghost", "--keep-last", "1", "--yes").exit_code == 1
 
 
 # -- hostile ids -------------------------------------------------------------------------------
@@ -466,7 +470,9 @@ def test_hostile_thread_ids(backend: Backend, tmp_path: Path) -> None:
     target = sqlite_backend(tmp_path / "copy.db")
     assert target.invoke("import", str(out)).exit_code == 0
     assert target.invoke("export", "--all").stdout == backend.invoke("export", "--all").stdout
-    pruned = json.loads(backend.invoke("prune", "--all", "--keep-last", "1", "--json").output)
+    pruned = json.loads(
+        backend.invoke("prune", "--all", "--keep-last", "1", "--json", "--yes").output
+    )
     assert pruned["removed"] == {thread_id: 2 for thread_id in ids}
 
 
@@ -519,7 +525,7 @@ def test_help_documents_the_exit_codes() -> None:
     for command in ("ls", "migrate", "verify", "export", "import", "prune"):
         text = invoke(command, "--help").output
         assert "Exit codes:" in text
-        assert "3  store unavailable" in text
+        assert "3    store unavailable" in text
 
 
 async def test_thread_not_found_is_typed() -> None:

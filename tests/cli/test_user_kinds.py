@@ -70,7 +70,7 @@ def test_verify_and_export_after_the_quickstart(sqlite: Backend, tmp_path: Path)
     verified = invoke("verify", *sqlite.args)  # the installed plugins' registry only
     assert verified.exit_code == 0, verified.output
     assert f"note: {NOTE}" in verified.stdout
-    assert "verified 1 threads, 5 checkpoints: ok" in verified.stdout
+    assert "verified 1 thread, 5 checkpoints: ok" in verified.stdout
     body = json.loads(invoke("verify", "--json", *sqlite.args).stdout)
     assert (body["ok"], body["unknown_kinds"]) == (True, {"quickstart.chat": 1})
 
@@ -156,7 +156,7 @@ def test_a_plugin_migrates_the_users_kind(sqlite: Backend, user_module: str, att
     assert "migrated 0, skipped 1 (1 current, 0 future version)" in again.stdout
     without = invoke("migrate", *sqlite.args)  # the kind unknown again: skipped, noted
     assert without.exit_code == 0, without.output
-    assert "skipped 1 heads (--plugin MODULE:ATTR loads its migrations)" in without.stdout
+    assert "skipped 1 head (--plugin MODULE:ATTR loads its migrations)" in without.stdout
 
 
 def test_plugins_from_the_environment(sqlite: Backend, user_module: str) -> None:

@@ -12,9 +12,17 @@ from importlib.metadata import version as _version
 
 from ._json import JSON, canonical_json, fingerprint, json_diff
 from .codecs import Codec, PayloadCodec, ZlibCodec, register_codec
-from .drift import Change, DriftPolicy, config_appends, saved_config
-from .dry_run import DryRunEntry, DryRunReport, dry_run
+from .drift import Change, DriftPolicy, config_appends
 from .envelope import Envelope, Producer, Status, new_checkpoint_id
+from .maintenance import (
+    DryRunEntry,
+    DryRunReport,
+    HeadOutcome,
+    MigrationReport,
+    dry_run,
+    migrate_store,
+    saved_config,
+)
 from .migrations import FingerprintChange, Registry, default_registry, register
 from .stores import BaseStore, CheckpointStore, Lease, MemoryStore, ThreadInfo, open_store
 from .versions import ENVELOPE_FORMAT_VERSION, FORMAT_VERSIONS
@@ -34,8 +42,10 @@ __all__ = [
     "DryRunReport",
     "Envelope",
     "FingerprintChange",
+    "HeadOutcome",
     "Lease",
     "MemoryStore",
+    "MigrationReport",
     "PayloadCodec",
     "Producer",
     "Registry",
@@ -49,6 +59,7 @@ __all__ = [
     "dry_run",
     "fingerprint",
     "json_diff",
+    "migrate_store",
     "new_checkpoint_id",
     "open_store",
     "register",

@@ -3,7 +3,7 @@
     appends = config_appends(head, fingerprint=fp, config=config)    # only when it changed
     stored = await store.put(envelope, appends={**appends, ...})
     ...
-    old = await saved_config(store, head)                            # the config that wrote it
+    old = await maintenance.saved_config(store, head)                # the config that wrote it
     changes = my_adapter_diff(old, config)                           # [Change(...), ...]
     current = registry.upgrade(head, fingerprint=fp, changes=changes, policy=DriftPolicy.MIGRATE)
 
@@ -18,17 +18,14 @@ changes and the old one can still be diffed years later.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from ._json import JSON, json_diff, normalize_json
 from .envelope import Envelope
-from .errors import AgentPersistError, ConfigDriftError
-
-if TYPE_CHECKING:
-    from .stores.base import CheckpointStore
+from .errors import ConfigDriftError
 
 __all__ = [
     "CONFIG_LOG",
@@ -40,7 +37,6 @@ __all__ = [
     "drift_policy",
     "generic_changes",
     "matched_renames",
-    "saved_config",
 ]
 
 CONFIG_LOG = "config"
@@ -157,17 +153,22 @@ def config_appends(
     return {CONFIG_LOG: [cast("JSON", record)]}
 
 
-async def saved_config(store: CheckpointStore, envelope: Envelope) -> JSON | None:
-    """The configuration that wrote ``envelope``, or ``None`` when it was not recorded."""
-    if envelope.fingerprint is None or CONFIG_LOG not in envelope.logs:
-        return None
-    try:
-        records = await store.read_log(envelope.thread_id, CONFIG_LOG, at=envelope)
-    except AgentPersistError:
-        return None
-    for record in reversed(records):
-        if isinstance(record, Mapping):
-            fields = cast("Mapping[str, JSON]", record)
-            if fields.get("fingerprint") == envelope.fingerprint:
-                return fields.get("config")
-    return None
+def __getattr__(name: str) -> Any:
+    """``saved_config`` moved to :mod:`agent_persist.maintenance` (it reads a store).
+
+    Kept as a deprecated alias for one minor release; it warns when used.
+    """
+    if name == "saved_config":
+        import warnings
+
+        from . import maintenance
+
+        warnings.warn(
+            "agent_persist.drift.saved_config is deprecated and will be removed in the next "
+            "minor release; use agent_persist.maintenance.saved_config "
+            "(or agent_persist.saved_config)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return maintenance.saved_config
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

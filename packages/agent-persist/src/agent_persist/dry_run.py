@@ -1,102 +1,38 @@
-"""What a migration of a whole store would change, without writing anything.
+"""Deprecated: the dry run moved to :mod:`agent_persist.maintenance`.
 
-    report = await dry_run(store)
-    for entry in report.entries:
-        print(entry.thread_id, entry.checkpoint_id, entry.outcome, entry.changes)
+    from agent_persist.maintenance import dry_run      # or: from agent_persist import dry_run
 
-Every checkpoint of every thread is read and upgraded in memory with the registry; the
-report says which would change, along which migrations, and which paths of their payload.
+This module re-exports it for one minor release and warns when imported. Importing it sets
+the package attribute ``agent_persist.dry_run`` to this module (Python's import system does
+that for every submodule), so the module is made callable: ``agent_persist.dry_run(store)``
+keeps working either way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import sys
+import types
+import warnings
+from typing import Any
 
-from ._json import json_diff
-from .envelope import Envelope
-from .errors import AgentPersistError
-from .migrations import Registry, default_registry
-from .stores.base import CheckpointStore
+from .maintenance import DryRunEntry, DryRunReport, dry_run
 
 __all__ = ["DryRunEntry", "DryRunReport", "dry_run"]
 
-Outcome = Literal["current", "would migrate", "error"]
+warnings.warn(
+    "agent_persist.dry_run is deprecated and will be removed in the next minor release; "
+    "import DryRunEntry, DryRunReport and dry_run from agent_persist.maintenance "
+    "(or agent_persist)",
+    DeprecationWarning,
+    stacklevel=2,
+)
 
 
-@dataclass(frozen=True, slots=True)
-class DryRunEntry:
-    """One checkpoint's fate (``checkpoint_id`` is ``None`` when the thread cannot be read)."""
+class _CallableModule(types.ModuleType):
+    """This module, callable as the function it shadows on the package."""
 
-    thread_id: str
-    checkpoint_id: str | None
-    kind: str | None
-    from_version: int | None
-    to_version: int | None
-    outcome: Outcome
-    migrations: list[str] = field(default_factory=list[str])
-    changes: list[str] = field(default_factory=list[str])
-    error: str | None = None
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return dry_run(*args, **kwargs)
 
 
-@dataclass(frozen=True, slots=True)
-class DryRunReport:
-    """The entries of a dry run, with counts by outcome."""
-
-    entries: list[DryRunEntry]
-
-    def count(self, outcome: Outcome) -> int:
-        """How many checkpoints have this outcome."""
-        return sum(1 for entry in self.entries if entry.outcome == outcome)
-
-
-def _plan(registry: Registry, envelope: Envelope) -> DryRunEntry:
-    try:
-        path = registry.path(envelope)
-        upgraded = registry.upgrade(envelope)
-    except AgentPersistError as exc:
-        return DryRunEntry(
-            envelope.thread_id,
-            envelope.checkpoint_id,
-            envelope.kind,
-            envelope.schema_version,
-            None,
-            "error",
-            error=f"{type(exc).__name__}: {exc}",
-        )
-    return DryRunEntry(
-        envelope.thread_id,
-        envelope.checkpoint_id,
-        envelope.kind,
-        envelope.schema_version,
-        upgraded.schema_version,
-        "would migrate" if path else "current",
-        migrations=[f"{a}->{b}" for a, b in path],
-        changes=json_diff(envelope.payload, upgraded.payload),
-    )
-
-
-async def dry_run(store: CheckpointStore, registry: Registry | None = None) -> DryRunReport:
-    """Report, for every checkpoint in ``store``, what upgrading it would do."""
-    registry = registry or default_registry()
-    entries: list[DryRunEntry] = []
-    for thread in await store.list_threads():
-        if thread.head_id is None:
-            continue
-        try:
-            checkpoints = await store.list_checkpoints(thread.thread_id)
-        except AgentPersistError as exc:
-            entries.append(
-                DryRunEntry(
-                    thread.thread_id,
-                    None,
-                    thread.kind,
-                    None,
-                    None,
-                    "error",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-            )
-            continue
-        entries.extend(_plan(registry, envelope) for envelope in checkpoints)
-    return DryRunReport(entries)
+sys.modules[__name__].__class__ = _CallableModule

@@ -11,7 +11,10 @@ Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``
 take ``--plugin MODULE[:ATTR]`` (and read ``$AGENT_PERSIST_PLUGINS``) for a program's own
 kinds. Exit codes: 0 success, 1 problems found, envelopes failed or an unexpected error,
 2 usage error, 3 store unavailable or bad URL, 130 interrupted. Every error is one line on
-stderr (``AGENT_PERSIST_DEBUG=1`` shows the traceback).
+stderr (``AGENT_PERSIST_DEBUG=1`` shows the traceback), naming the store URL with its
+password hidden. On a terminal, tables and colour come from rich and long commands draw a
+progress bar on stderr; piped, or with ``NO_COLOR`` set, the output is plain text
+(``FORCE_COLOR=1`` or ``CliConfig(terminal=True)`` forces the terminal look).
 
 Embedding it (or testing it) with a registry of your own kinds::
 
@@ -32,11 +35,13 @@ from ._app import (
     EXIT_OK,
     EXIT_STORE,
     EXIT_USAGE,
+    URL_ENV,
     CliConfig,
 )
+from ._diff import diff
 from ._errors import OneLineErrors
 from ._import import import_
-from ._inspect import diff, history, ls, show
+from ._inspect import history, ls, show
 from ._maintain import prune
 from ._migrate import migrate
 from ._plugins import PLUGINS_ENV
@@ -56,7 +61,11 @@ __all__ = [
 ]
 
 
-@click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=OneLineErrors,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES,
+)
 @click.version_option(package_name="agent-persist")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
@@ -67,13 +76,11 @@ def cli(ctx: click.Context) -> None:
 
 cli.help = f"""{cli.help}
 
-\b
-Your own kinds: verify and migrate take --plugin MODULE[:ATTR]
-(repeatable) and read ${PLUGINS_ENV} (comma-separated). ATTR
-(default: registry, else register) names a Registry, a function
-taking a registry to register into, or one returning a Registry.
-
-{EXIT_CODES}"""
+Every command takes --url (or ${URL_ENV}), --namespace, --schema (PostgreSQL), --prefix
+(Redis) and --json. Your own kinds: verify and migrate take --plugin MODULE[:ATTR]
+(repeatable) and read ${PLUGINS_ENV} (comma-separated). ATTR (default: registry, else
+register) names a Registry, a function taking a registry to register into, or one
+returning a Registry."""
 
 for _command in (ls, show, history, diff, export, import_, migrate, verify, prune, quarantine):
     cli.add_command(_command)

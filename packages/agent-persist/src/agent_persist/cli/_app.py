@@ -31,6 +31,8 @@ from ..errors import AgentPersistError, InvalidStoreURLError, StoreUnavailableEr
 from ..migrations import Registry
 from ..stores import open_store
 from ..stores.base import BaseStore
+from ._output import Output, colour_disabled, is_terminal, stamp
+from ._urls import hide_password, without_password
 
 __all__ = [
     "DATA_ERRORS",
@@ -42,6 +44,7 @@ __all__ = [
     "EXIT_USAGE",
     "MAX_COUNT",
     "CliConfig",
+    "Command",
     "StoreOptions",
     "echo_json",
     "fail",
@@ -58,16 +61,41 @@ EXIT_USAGE = 2
 EXIT_STORE = 3
 EXIT_INTERRUPTED = 130
 
-EXIT_CODES = f"""\b
-Exit codes:
-  {EXIT_OK}  success
-  {EXIT_FAILED}  problems found, envelopes failed, a thread/checkpoint not found,
-     or an unexpected error (named by its type)
-  {EXIT_USAGE}  usage error (bad option or argument, a --plugin that does not load)
-  {EXIT_STORE}  store unavailable, bad URL, missing extra, or store schema too new
+EXIT_CODES = f"""Exit codes:
+  {EXIT_OK}    success
+  {EXIT_FAILED}    problems found, envelopes failed, a thread/checkpoint not found,
+       or an unexpected error (named by its type)
+  {EXIT_USAGE}    usage error (bad option or argument, a --plugin that does not load)
+  {EXIT_STORE}    store unavailable, bad URL, missing extra, or store schema too new
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); migrate still writes its --report
-Errors are one line on stderr; AGENT_PERSIST_DEBUG=1 shows the traceback."""
-"""Appended to every command's help, so a script's author sees them where they look."""
+Errors are one line on stderr; AGENT_PERSIST_DEBUG=1 shows the traceback.
+Output is plain text when stdout is not a terminal or NO_COLOR is set;
+progress bars go to stderr, only on a terminal."""
+"""Every command's epilog, printed as written, so a script's author sees them where they look."""
+
+
+class VerbatimEpilog:
+    """Print the epilog line by line as written: click would rewrap the exit-code list.
+
+    Click's no-rewrap marker (a backspace line) does the same, but it has been printed
+    literally where click did not expect it; this needs no marker.
+    """
+
+    epilog: str | None
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The epilog, indented like the help text, its lines kept."""
+        if not self.epilog:
+            return
+        formatter.write_paragraph()
+        with formatter.indentation():
+            for line in self.epilog.splitlines():
+                formatter.write(f"{'':>{formatter.current_indent}}{line}".rstrip() + "\n")
+
+
+class Command(VerbatimEpilog, click.Command):
+    """Every ``agent-persist`` subcommand: its epilog is the exit codes, printed as written."""
+
 
 DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionError)
 """What reading damaged data raises: the typed errors, and what a store lets through (deep
@@ -96,6 +124,10 @@ class CliConfig:
     registry: Registry | None = None
     store_options: dict[str, Any] = field(default_factory=dict[str, Any])
     """Extra keyword options for ``open_store`` (a codec, a pool size...)."""
+    terminal: bool | None = None
+    """Behave as on a terminal (tables, colour, progress bars on stderr, ``prune`` asking
+    before it deletes) or not; ``None``: ask the streams. ``NO_COLOR`` still turns the
+    colour and the tables off."""
 
     def get_registry(self, plugins: Sequence[str] = ()) -> Registry:
         """The injected registry (or the installed plugins'), plus the user's ``plugins``.
@@ -118,6 +150,11 @@ class StoreOptions:
     prefix: str | None
     as_json: bool
     config: CliConfig
+
+    @property
+    def out(self) -> Output:
+        """Stdout for this command: fancy on a terminal, plain anywhere else."""
+        return Output.for_stdout(force=self.config.terminal)
 
     def open(self, *, must_exist: bool = True) -> BaseStore:
         """Build the store; a SQLite file that does not exist is refused unless writing.
@@ -143,15 +180,7 @@ class StoreOptions:
                 problem = f"{' and '.join(given)} does not apply to this store ({exc})"
             else:
                 problem = str(exc)
-            raise fail(f"{problem} (store URL {_shown(self.url)})", EXIT_USAGE) from exc
-
-
-def _shown(url: str) -> str:
-    """The URL with its password masked, for messages."""
-    return _PASSWORD.sub(r"\1***@", url)
-
-
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@/]*@")
+            raise fail(f"{problem} (store URL {hide_password(self.url)})", EXIT_USAGE) from exc
 
 
 def _check_url(url: str) -> None:
@@ -164,11 +193,12 @@ def _check_url(url: str) -> None:
     try:
         urlsplit(url)
     except ValueError as exc:
-        raise InvalidStoreURLError(f"not a valid store URL {_shown(url)!r}: {exc}") from exc
+        raise InvalidStoreURLError(f"not a valid store URL {hide_password(url)!r}: {exc}") from exc
     found = _NETWORK_PORT.match(url)
     if found and int(found["port"]) > 65535:
         raise InvalidStoreURLError(
-            f"not a valid store URL {_shown(url)!r}: port {found['port']} is out of range 0-65535"
+            f"not a valid store URL {hide_password(url)!r}: "
+            f"port {found['port']} is out of range 0-65535"
         )
 
 
@@ -187,11 +217,11 @@ def _check_sqlite_file(url: str) -> None:
     try:
         database = sa.make_url(url).database
     except ArgumentError as exc:
-        raise InvalidStoreURLError(f"not a SQLite URL: {url!r}: {exc}") from exc
+        raise InvalidStoreURLError(f"not a SQLite URL {url!r}: {exc}") from exc
     if not database or database == ":memory:" or database.startswith("file:"):
         return
     if not Path(database).exists():
-        raise StoreUnavailableError(f"no SQLite database at {database!r} (from {url!r})")
+        raise StoreUnavailableError(f"no SQLite database at {database!r} (store URL {url})")
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -246,9 +276,24 @@ def shown(text: str) -> str:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> click.exceptions.Exit:
-    """Print ``message`` on stderr (one line) and return the exit to raise."""
-    click.echo(f"agent-persist: {' '.join(message.splitlines())}", err=True)
+    """Print ``message`` on stderr (one line, the store URL's password masked); return the exit.
+
+    In red when stderr is a terminal and colour is not turned off.
+    """
+    ctx = click.get_current_context(silent=True)
+    url = ctx.meta.get(URL_META) if ctx is not None else None
+    if isinstance(url, str):
+        message = without_password(message, url)
+    line = f"agent-persist: {' '.join(message.splitlines())}"
+    colour = _stderr_colour(ctx)
+    click.echo(click.style(line, fg="red") if colour else line, err=True, color=colour)
     return click.exceptions.Exit(code)
+
+
+def _stderr_colour(ctx: click.Context | None) -> bool:
+    config = ctx.find_object(CliConfig) if ctx is not None else None
+    force = config.terminal if config is not None else None
+    return is_terminal(sys.stderr, force) and not colour_disabled()
 
 
 def run(
@@ -279,15 +324,10 @@ def run(
 
 
 def iso(value: datetime | None) -> str | None:
-    """A datetime as ISO 8601 text (UTC), or ``None``."""
-    return None if value is None else value.isoformat()
+    """A datetime as every output prints it (``2026-12-02T10:04:05Z``), or ``None``."""
+    return stamp(value)
 
 
 def echo_json(value: Any) -> None:
     """Print one JSON document on stdout: indented, keys sorted, unicode kept."""
     click.echo(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
-
-
-def stderr_is_tty() -> bool:
-    """Whether a progress bar on stderr would be seen by a person."""
-    return sys.stderr.isatty()

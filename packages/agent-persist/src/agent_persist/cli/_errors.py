@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
@@ -25,9 +24,18 @@ from ..errors import (
     StoreSchemaError,
     StoreUnavailableError,
 )
-from ._app import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_STORE, URL_META, fail, one_line
+from ._app import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_STORE,
+    URL_META,
+    VerbatimEpilog,
+    fail,
+    one_line,
+)
+from ._urls import hide_password
 
-__all__ = ["DEBUG_ENV", "OneLineErrors", "describe", "exit_code_for"]
+__all__ = ["DEBUG_ENV", "OneLineErrors", "describe", "exit_code_for", "for_people"]
 
 DEBUG_ENV = "AGENT_PERSIST_DEBUG"
 """Set to ``1`` to let an error's traceback through (for developers and bug reports)."""
@@ -72,22 +80,24 @@ def _named(exc: BaseException) -> str:
     return name if message == name else f"{name}: {message}"
 
 
-def _without_password(message: str, url: Any) -> str:
-    """``message`` with the store URL's password masked, wherever a driver quoted it."""
+def for_people(message: str, code: int, url: Any) -> str:
+    """``message``, naming the store URL the user typed when the store is at fault.
+
+    The password is hidden in the URL, and :func:`~._app.fail` masks it anywhere else.
+    """
     if not isinstance(url, str):
         return message
-    try:
-        password = urlsplit(url).password
-    except ValueError:
-        return message
-    return message.replace(password, "***") if password else message
+    shown = hide_password(url)
+    if code == EXIT_STORE and shown not in message:
+        message = f"{message} (store URL {shown})"
+    return message
 
 
 def _debugging() -> bool:
     return os.environ.get(DEBUG_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-class OneLineErrors(click.Group):
+class OneLineErrors(VerbatimEpilog, click.Group):
     """A command group whose commands never print a traceback (unless debugging)."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -102,4 +112,4 @@ class OneLineErrors(click.Group):
             if _debugging():
                 raise
             message, code = describe(exc)
-            raise fail(_without_password(message, ctx.meta.get(URL_META)), code) from None
+            raise fail(for_people(message, code, ctx.meta.get(URL_META)), code) from None

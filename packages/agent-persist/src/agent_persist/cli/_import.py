@@ -18,10 +18,22 @@ from typing import Any
 import click
 
 from .._json import JSON
+from ..maintenance import Progress
 from ..stores.base import BaseStore
-from ._app import EXIT_CODES, StoreOptions, echo_json, fail, one_line, run, shown, store_options
+from ._app import (
+    EXIT_CODES,
+    Command,
+    StoreOptions,
+    echo_json,
+    fail,
+    one_line,
+    run,
+    shown,
+    store_options,
+)
 from ._errors import describe
 from ._import_plan import Plan, PlannedThread, plan_thread, read_import
+from ._output import plural, progress_bar
 from ._transfer import export_thread
 
 __all__ = ["import_", "import_thread"]
@@ -81,16 +93,23 @@ class _Import:
             except Exception:  # a damaged thread: replacing it from a backup is the point
                 self.copies[thread_id] = None
 
-    async def write(self) -> int:
-        """Write every thread (deleting those replaced first); returns the checkpoints."""
+    async def write(self, progress: Progress | None = None) -> int:
+        """Write every thread (deleting those replaced first); returns the checkpoints.
+
+        ``progress`` is called with ``(threads written, threads)``.
+        """
         count = 0
-        for thread in self.threads:
+        if progress is not None:
+            progress(0, len(self.threads))
+        for done, thread in enumerate(self.threads, start=1):
             if thread.thread_id in self.copies:
                 self.written.add(thread.thread_id)
                 await self.store.delete_thread(thread.thread_id)
             count += await import_thread(
                 self.store, thread.thread_id, thread.plan, written=self.written
             )
+            if progress is not None:
+                progress(done, len(self.threads))
         return count
 
     async def undo(self) -> str:
@@ -114,7 +133,12 @@ class _Import:
         return "nothing of it was kept"
 
 
-@click.command("import", epilog=EXIT_CODES)
+@click.command(
+    "import",
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Import threads from export files, all or nothing.",
+)
 @store_options
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=False, path_type=Path))
 @click.option(
@@ -140,7 +164,8 @@ def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> No
         job = _Import(store, threads)
         await job.keep_copies(clashes)
         try:
-            return await job.write(), []
+            with progress_bar("importing", force=options.config.terminal) as advance:
+                return await job.write(advance), []
         except BaseException as exc:
             outcome = await job.undo()
             if not isinstance(exc, Exception):
@@ -153,11 +178,11 @@ def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> No
     if options.as_json:
         echo_json({"threads": imported, "checkpoints": checkpoints, "refused": refused})
     else:
-        click.echo(f"imported {imported} threads, {checkpoints} checkpoints")
+        options.out.line(
+            f"imported {plural(imported, 'thread')}, {plural(checkpoints, 'checkpoint')}"
+        )
     if refused:
         listed = ", ".join(shown(thread_id) for thread_id in refused[:5])
         more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
-        raise fail(
-            f"{len(refused)} threads exist ({listed}{more}); nothing imported "
-            "(pass --replace to overwrite them)"
-        )
+        exist = "1 thread exists" if len(refused) == 1 else f"{len(refused)} threads exist"
+        raise fail(f"{exist} ({listed}{more}); nothing imported (pass --replace to overwrite them)")

@@ -15,12 +15,14 @@ from typing import Any
 
 import click
 
-from .._json import JSON, json_diff
+from .._json import JSON
 from ..envelope import Envelope
+from ..errors import CheckpointNotFoundError
 from ..stores.base import BaseStore, ThreadInfo
 from ._app import (
     EXIT_CODES,
     MAX_COUNT,
+    Command,
     StoreOptions,
     echo_json,
     iso,
@@ -28,8 +30,9 @@ from ._app import (
     shown,
     store_options,
 )
+from ._output import STATUS_STYLES
 
-__all__ = ["diff", "history", "ls", "show"]
+__all__ = ["header", "history", "ls", "resolve_checkpoint", "show"]
 
 HEADER_FIELDS = (
     "thread_id",
@@ -50,11 +53,46 @@ HEADER_FIELDS = (
 )
 """The envelope fields ``show`` and ``diff`` print, in reading order (the payload comes last)."""
 
+CANDIDATES_SHOWN = 5
+"""How many matching ids an ambiguous prefix's error lists."""
+
 
 def header(envelope: Envelope) -> dict[str, Any]:
-    """The envelope without its payload, as plain JSON."""
+    """The envelope without its payload, as plain JSON (times as the command prints them)."""
     dumped = envelope.model_dump(mode="json", exclude={"payload"})
+    dumped["created_at"] = iso(envelope.created_at)
     return {name: dumped[name] for name in HEADER_FIELDS}
+
+
+async def resolve_checkpoint(store: BaseStore, thread_id: str, given: str) -> str:
+    """The checkpoint id ``given`` names in the thread: itself, or the one id it begins.
+
+    As git takes a commit's unique prefix. An exact id is looked up directly (a damaged
+    checkpoint elsewhere in the thread does not matter); a prefix reads the thread's ids.
+
+    Raises:
+        CheckpointNotFoundError: No id, or several, begin with ``given``; the message lists
+            a few of them.
+        ThreadNotFoundError: The thread does not exist.
+    """
+    try:
+        return (await store.get(thread_id, given)).checkpoint_id
+    except CheckpointNotFoundError:
+        pass
+    wanted = given.lower()
+    ids = [cp.checkpoint_id for cp in await store.list_checkpoints(thread_id)]
+    found = [cid for cid in ids if wanted and cid.lower().startswith(wanted)]
+    if len(found) == 1:
+        return found[0]
+    where = f"thread {shown(thread_id)}"
+    if not found:
+        raise CheckpointNotFoundError(f"no checkpoint of {where} has an id beginning {given!r}")
+    listed = ", ".join(found[:CANDIDATES_SHOWN])
+    more = f" and {len(found) - CANDIDATES_SHOWN} more" if len(found) > CANDIDATES_SHOWN else ""
+    raise CheckpointNotFoundError(
+        f"{given!r} is ambiguous in {where}: {len(found)} checkpoints begin with it "
+        f"({listed}{more}); type more of the id"
+    )
 
 
 def parse_where(pairs: tuple[str, ...]) -> dict[str, JSON] | None:
@@ -92,13 +130,16 @@ def _thread_row(info: ThreadInfo) -> dict[str, Any]:
     }
 
 
-def _table(rows: list[list[str]], headings: list[str]) -> None:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)]
-    for line in [headings, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+def _status_style(column: int) -> Any:
+    """Colour the status cell of a table by its value."""
+
+    def style(index: int, text: str) -> str | None:
+        return STATUS_STYLES.get(text) if index == column else None
+
+    return style
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(cls=Command, epilog=EXIT_CODES)
 @store_options
 @click.option(
     "--limit", type=click.IntRange(min=0, max=MAX_COUNT), default=None, help="At most N threads."
@@ -110,17 +151,22 @@ def _table(rows: list[list[str]], headings: list[str]) -> None:
     help="Only threads whose head metadata has KEY equal to VALUE (JSON or text); repeatable.",
 )
 def ls(options: StoreOptions, limit: int | None, where: tuple[str, ...]) -> None:
-    """List threads, most recently updated first."""
+    """List threads, most recently updated first.
+
+    Columns: thread, status, step, checkpoints, kind, schema version, last update (UTC).
+    """
     metadata = parse_where(where)
     threads = run(options, lambda store: store.list_threads(metadata=metadata, limit=limit))
     rows = [_thread_row(info) for info in threads]
     if options.as_json:
         echo_json(rows)
         return
+    out = options.out
     if not rows:
-        click.echo("no threads")
+        out.line("no threads")
         return
-    _table(
+    out.table(
+        ["THREAD", "STATUS", "STEP", "CHECKPOINTS", "KIND", "SCHEMA", "UPDATED"],
         [
             [
                 shown(row["thread_id"]),
@@ -129,17 +175,20 @@ def ls(options: StoreOptions, limit: int | None, where: tuple[str, ...]) -> None
                 str(row["checkpoints"]),
                 str(row["kind"] or "-"),
                 "-" if row["schema_version"] is None else str(row["schema_version"]),
-                row["updated_at"][:19].replace("T", " "),
+                row["updated_at"] or "-",
             ]
             for row in rows
         ],
-        ["THREAD", "STATUS", "STEP", "CPS", "KIND", "SCHEMA", "UPDATED (UTC)"],
+        styles=["bold", None, None, None, None, None, "dim"],
+        cell_style=_status_style(1),
     )
 
 
 async def _read_with_logs(
     store: BaseStore, thread_id: str, checkpoint_id: str | None, with_logs: bool
 ) -> tuple[Envelope, dict[str, list[JSON]]]:
+    if checkpoint_id is not None:
+        checkpoint_id = await resolve_checkpoint(store, thread_id, checkpoint_id)
     envelope = await store.get(thread_id, checkpoint_id)
     logs: dict[str, list[JSON]] = {}
     if with_logs:
@@ -148,17 +197,31 @@ async def _read_with_logs(
     return envelope, logs
 
 
-@click.command(epilog=EXIT_CODES)
+def _field_text(name: str, value: Any) -> str:
+    if name == "thread_id":
+        return shown(value)
+    if value is None:
+        return "-"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+@click.command(cls=Command, epilog=EXIT_CODES, short_help="Show a checkpoint's header and payload.")
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.option(
-    "--checkpoint", "checkpoint_id", default=None, help="A checkpoint id (default: head)."
+    "--checkpoint",
+    "checkpoint_id",
+    default=None,
+    metavar="ID",
+    help="A checkpoint id, or a unique prefix of one (default: the head).",
 )
 @click.option(
     "--logs", "with_logs", is_flag=True, help="Include the logs as the checkpoint saw them."
 )
 def show(options: StoreOptions, thread_id: str, checkpoint_id: str | None, with_logs: bool) -> None:
-    """Show a checkpoint: its header fields and its payload, pretty-printed."""
+    """Show a checkpoint: its header fields, then its payload as indented JSON."""
     envelope, logs = run(
         options, lambda store: _read_with_logs(store, thread_id, checkpoint_id, with_logs)
     )
@@ -168,25 +231,20 @@ def show(options: StoreOptions, thread_id: str, checkpoint_id: str | None, with_
             document["log_items"] = logs
         echo_json(document)
         return
+    out = options.out
     for name, value in header(envelope).items():
-        if name == "thread_id":
-            text = shown(value)
-        elif value is None:
-            text = "-"
-        elif isinstance(value, str):
-            text = value
-        else:
-            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        click.echo(f"{name + ':':16}{text}")
-    click.echo("payload:")
-    click.echo(json.dumps(envelope.payload, indent=2, sort_keys=True, ensure_ascii=False))
+        text = _field_text(name, value)
+        style = STATUS_STYLES.get(text) if name == "status" else None
+        out.line(f"{name + ':':16}{text}", style=style)
+    out.line("payload:", style="bold")
+    out.json(json.dumps(envelope.payload, indent=2, sort_keys=True, ensure_ascii=False))
     for name, items in logs.items():
-        click.echo(f"log {shown(name)} ({len(items)} items):")
+        out.line(f"log {shown(name)} ({len(items)} {'item' if len(items) == 1 else 'items'}):")
         for index, item in enumerate(items):
-            click.echo(f"  [{index}] {json.dumps(item, sort_keys=True, ensure_ascii=False)}")
+            out.line(f"  [{index}] {json.dumps(item, sort_keys=True, ensure_ascii=False)}")
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(cls=Command, epilog=EXIT_CODES)
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.option(
@@ -213,59 +271,19 @@ def history(options: StoreOptions, thread_id: str, limit: int | None) -> None:
     if options.as_json:
         echo_json(rows)
         return
-    _table(
+    options.out.table(
+        ["CHECKPOINT", "STEP", "STATUS", "KIND", "SCHEMA", "CREATED"],
         [
             [
-                cp.checkpoint_id,
-                str(cp.step),
-                cp.status.value,
-                cp.kind,
-                str(cp.schema_version),
-                cp.created_at.isoformat()[:23].replace("T", " "),
+                row["checkpoint_id"],
+                str(row["step"]),
+                row["status"],
+                row["kind"],
+                str(row["schema_version"]),
+                row["created_at"],
             ]
-            for cp in checkpoints
+            for row in rows
         ],
-        ["CHECKPOINT", "STEP", "STATUS", "KIND", "SCHEMA", "CREATED (UTC)"],
+        styles=["bold", None, None, None, None, "dim"],
+        cell_style=_status_style(2),
     )
-
-
-def compare(old: Envelope, new: Envelope) -> dict[str, Any]:
-    """What changed from ``old`` to ``new``: header fields (old and new value), payload paths."""
-    old_header, new_header = header(old), header(new)
-    fields = {
-        name: {"old": old_header[name], "new": new_header[name]}
-        for name in HEADER_FIELDS
-        if old_header[name] != new_header[name]
-    }
-    return {"header": fields, "payload": json_diff(old.payload, new.payload)}
-
-
-@click.command(epilog=EXIT_CODES)
-@store_options
-@click.argument("thread_id", metavar="THREAD")
-@click.argument("old_id", metavar="A")
-@click.argument("new_id", metavar="B")
-def diff(options: StoreOptions, thread_id: str, old_id: str, new_id: str) -> None:
-    """Show what changed from checkpoint A to checkpoint B of THREAD.
-
-    Header fields print with their old and new values; payload paths print as ``+`` added,
-    ``-`` removed, ``~`` changed.
-    """
-
-    async def both(store: BaseStore) -> tuple[Envelope, Envelope]:
-        return await store.get(thread_id, old_id), await store.get(thread_id, new_id)
-
-    old, new = run(options, both)
-    changes = compare(old, new)
-    if options.as_json:
-        echo_json({"thread_id": thread_id, "a": old_id, "b": new_id, **changes})
-        return
-    if not changes["header"] and not changes["payload"]:
-        click.echo("no differences")
-        return
-    for name, values in changes["header"].items():
-        before = json.dumps(values["old"], sort_keys=True, ensure_ascii=False)
-        after = json.dumps(values["new"], sort_keys=True, ensure_ascii=False)
-        click.echo(f"~ {name}: {before} -> {after}")
-    for line in changes["payload"]:
-        click.echo(f"{line[0]} payload{line[3:]}")

@@ -35,7 +35,18 @@ from .._json import JSON
 from ..damaged_items import LogPart, read_around_damage
 from ..errors import CorruptCheckpointError
 from ..stores.base import BaseStore
-from ._app import EXIT_CODES, EXIT_FAILED, StoreOptions, echo_json, fail, run, shown, store_options
+from ._app import (
+    EXIT_CODES,
+    EXIT_FAILED,
+    Command,
+    StoreOptions,
+    echo_json,
+    fail,
+    run,
+    shown,
+    store_options,
+)
+from ._output import plural, stamp
 
 __all__ = ["QUARANTINE_PREFIX", "quarantine"]
 
@@ -87,7 +98,7 @@ class Plan:
         """The quarantine log's entry for this run."""
         return {
             "log": self.log,
-            "quarantined_at": datetime.now(timezone.utc).isoformat(),
+            "quarantined_at": stamp(datetime.now(timezone.utc)),
             "length": len(self.kept) + len(self.moved),
             "items": [{"position": m.position, "reason": m.reason, **m.saved} for m in self.moved],
         }
@@ -195,7 +206,9 @@ async def apply_quarantine(store: BaseStore, plan: Plan) -> None:
     await store.append(plan.thread_id, plan.quarantine_log, [record if ours else popped])
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(
+    cls=Command, epilog=EXIT_CODES, short_help="Move damaged log items aside into quarantine/LOG."
+)
 @store_options
 @click.argument("thread_id", metavar="THREAD")
 @click.argument("log")
@@ -257,4 +270,6 @@ def quarantine(
             f"{verb} position {moved.position} of {plan.where()} into "
             f"{shown(plan.quarantine_log)} ({moved.reason}; saved: {saved})"
         )
-    click.echo(f"{len(plan.kept)} items {'would be ' if dry_run else ''}kept in order")
+    options.out.line(
+        f"{plural(len(plan.kept), 'item')} {'would be ' if dry_run else ''}kept in order"
+    )

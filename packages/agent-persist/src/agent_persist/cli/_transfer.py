@@ -29,7 +29,17 @@ import click
 from .._json import JSON
 from ..envelope import Envelope
 from ..stores.base import BaseStore
-from ._app import EXIT_CODES, StoreOptions, echo_json, fail, one_line, run, store_options
+from ._app import (
+    EXIT_CODES,
+    Command,
+    StoreOptions,
+    echo_json,
+    fail,
+    one_line,
+    run,
+    store_options,
+)
+from ._output import plural, progress_bar
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LogView", "export", "export_thread", "file_name"]
 
@@ -115,7 +125,7 @@ def file_name(thread_id: str) -> str:
     return f"{slug}-{digest}.json"
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(cls=Command, epilog=EXIT_CODES)
 @store_options
 @click.argument("thread_ids", metavar="[THREAD]...", nargs=-1)
 @click.option("--all", "every", is_flag=True, help="Export every thread of the namespace.")
@@ -141,7 +151,14 @@ def export(
         ids = list(thread_ids)
         if every:
             ids = [t.thread_id for t in await store.list_threads() if t.head_id is not None]
-        return [await export_thread(store, thread_id) for thread_id in sorted(set(ids))]
+        ids = sorted(set(ids))
+        exported: list[dict[str, Any]] = []
+        with progress_bar("exporting", force=options.config.terminal) as advance:
+            advance(0, len(ids))
+            for thread_id in ids:
+                exported.append(await export_thread(store, thread_id))
+                advance(len(exported), len(ids))
+        return exported
 
     threads = run(options, work)
     try:
@@ -149,7 +166,7 @@ def export(
     except OSError as exc:
         raise fail(f"{exc.filename or output}: {exc.strerror or one_line(exc)}") from None
     count = sum(len(thread["checkpoints"]) for thread in threads)
-    summary = f"exported {len(threads)} threads, {count} checkpoints"
+    summary = f"exported {plural(len(threads), 'thread')}, {plural(count, 'checkpoint')}"
     if options.as_json and output is not None and str(output) != "-":
         echo_json({"threads": len(threads), "checkpoints": count})
     else:

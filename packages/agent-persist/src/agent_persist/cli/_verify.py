@@ -23,12 +23,14 @@ import click
 from ..damaged_items import damaged, read_around_damage
 from ..envelope import Envelope
 from ..errors import AgentPersistError, StoreUnavailableError
+from ..maintenance import Progress
 from ..migrations import Registry
 from ..stores.base import BaseStore, ThreadInfo
 from ._app import (
     DATA_ERRORS,
     EXIT_CODES,
     EXIT_FAILED,
+    Command,
     StoreOptions,
     echo_json,
     one_line,
@@ -36,6 +38,7 @@ from ._app import (
     shown,
     store_options,
 )
+from ._output import plural, progress_bar
 from ._plugins import plugin_option
 from ._transfer import LogView
 
@@ -78,7 +81,7 @@ class VerifyReport:
         """One line per kind no plugin registers: what was and was not checked."""
         return [
             f"kind {kind!r} is not registered by any plugin; checked structure and checksums "
-            f"only ({count} threads; --plugin MODULE:ATTR checks its schema versions too)"
+            f"only ({plural(count, 'thread')}; --plugin MODULE:ATTR checks its schema versions too)"
             for kind, count in sorted(self.unknown_kinds.items())
         ]
 
@@ -234,10 +237,18 @@ async def verify_live_logs(store: BaseStore, thread_id: str) -> list[Problem]:
     return problems
 
 
-async def verify_store(store: BaseStore, registry: Registry) -> VerifyReport:
-    """Verify every thread: its checkpoints and their logs, then its live logs."""
+async def verify_store(
+    store: BaseStore, registry: Registry, *, progress: Progress | None = None
+) -> VerifyReport:
+    """Verify every thread: its checkpoints and their logs, then its live logs.
+
+    ``progress`` is called with ``(threads done, threads)``.
+    """
     report = VerifyReport()
-    for info in await store.list_threads():
+    threads = await store.list_threads()
+    if progress is not None:
+        progress(0, len(threads))
+    for done, info in enumerate(threads, start=1):
         found = VerifyReport(threads=1)
         if info.head_id is not None:
             found = await verify_thread(store, registry, info)
@@ -249,10 +260,14 @@ async def verify_store(store: BaseStore, registry: Registry) -> VerifyReport:
         report.problems.extend(p for p in live if (p.log, p.position) not in named)
         for kind, count in found.unknown_kinds.items():
             report.unknown_kinds[kind] = report.unknown_kinds.get(kind, 0) + count
+        if progress is not None:
+            progress(done, len(threads))
     return report
 
 
-@click.command(epilog=EXIT_CODES)
+@click.command(
+    cls=Command, epilog=EXIT_CODES, short_help="Read everything back and report what is wrong."
+)
 @store_options
 @plugin_option
 def verify(options: StoreOptions, plugins: tuple[str, ...]) -> None:
@@ -265,7 +280,12 @@ def verify(options: StoreOptions, plugins: tuple[str, ...]) -> None:
     Exit 1 when any problem is found; each names its thread, checkpoint, log and item.
     """
     registry = options.config.get_registry(plugins)
-    report = run(options, lambda store: verify_store(store, registry))
+
+    async def work(store: BaseStore) -> VerifyReport:
+        with progress_bar("verifying", force=options.config.terminal) as advance:
+            return await verify_store(store, registry, progress=advance)
+
+    report = run(options, work)
     problems = report.problems
     if options.as_json:
         echo_json(
@@ -279,13 +299,16 @@ def verify(options: StoreOptions, plugins: tuple[str, ...]) -> None:
             }
         )
     else:
+        out = options.out
         for problem in problems:
-            click.echo(problem.line())
+            out.line(problem.line(), style="red")
         for note in report.notes():
-            click.echo(f"note: {note}")
-        verdict = f"{len(problems)} problems" if problems else "ok"
-        click.echo(
-            f"verified {report.threads} threads, {report.checkpoints} checkpoints: {verdict}"
+            out.line(f"note: {note}", style="yellow")
+        verdict = plural(len(problems), "problem") if problems else "ok"
+        out.line(
+            f"verified {plural(report.threads, 'thread')}, "
+            f"{plural(report.checkpoints, 'checkpoint')}: {verdict}",
+            style="red" if problems else "green",
         )
     if problems:
         raise click.exceptions.Exit(EXIT_FAILED)
