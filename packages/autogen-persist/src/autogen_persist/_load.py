@@ -26,7 +26,6 @@ from agent_persist.errors import ConfigDriftError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
-from ._declared import declarations
 from ._diff import LAYOUT_CHANGES, diff_configs
 from ._layout import Layout, check_layout, layout_problems
 from ._logs import LogRef, read_logs
@@ -83,13 +82,14 @@ async def load_checkpoint(
     stored, refs = await read_logs(store, head, head.payload)
     full = cast("dict[str, Any]", stored)
     payload = copy.deepcopy(full)
-    for old, new in declarations(registry).of("message type").items():
+    renames = registry.renames(kind)
+    for old, new in renames.get("message type", ()):
         rename_message_type(payload, old, new)
     current_fp = fingerprint(config["component"])
     recorded = await saved_config(store, head)
     old_layout = None if parsed.layout is None else parsed.layout.model_dump()
     old = recorded if recorded is not None else {"layout": old_layout}
-    changes = diff_configs(old, config, renames=declarations(registry).renames)
+    changes = diff_configs(old, config, renames=renames)
     drifted = head.fingerprint != current_fp and (recorded is not None or bool(changes))
     result = head
     if drifted:
