@@ -12,7 +12,7 @@
     migrations.rename_message_type("Draft", "DraftV2")     # stored messages' type
 
 Each call registers, in the default registry (or ``registry=``), a fingerprint-change
-handler covering the :mod:`~autogen_persist._diff` change it names, so the default
+handler covering the :mod:`~autogen_persist.drift` change it names, so the default
 ``migrate`` drift policy carries the state across instead of refusing it. The handlers act on
 the materialized state (AutoGen's ``TeamState`` with its lists inline) through the pure
 functions of :mod:`autogen_persist._transforms`; a failure (a rename of an agent the state

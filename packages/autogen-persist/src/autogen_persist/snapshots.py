@@ -28,13 +28,13 @@ from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, capture_team, require_group_chat
 from ._checkpoints import find_head, write_checkpoint
-from ._diff import drift_config
 from ._layout import Layout, agent_layout, team_layout
 from ._load import load_checkpoint
 from ._logs import LogTracker, find_refs
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
 from ._termination import check_supported, load_condition, save_condition
 from .agent import load_agent_checkpoint
+from .drift import drift_config
 from .team import load_team_checkpoint
 
 __all__ = ["load_agent", "load_team", "save_agent", "save_team"]

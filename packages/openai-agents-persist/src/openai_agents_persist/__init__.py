@@ -12,7 +12,9 @@ audit trail, cross-session memory and retention.
 """
 
 # pyright: reportUnusedImport=false
-# (the TYPE_CHECKING imports are the package's public names, re-exported through __all__)
+# ruff: noqa: F401
+# The TYPE_CHECKING imports give type checkers the public names' types; at run time each
+# name is imported on first use from where _EXPORTS says (a test checks the two agree).
 
 from importlib import import_module
 from importlib.metadata import version as _version
@@ -38,8 +40,8 @@ if TYPE_CHECKING:  # what type checkers see; _EXPORTS below is what runs
     )
     from .fingerprint import agent_config, agent_fingerprint
     from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
-    from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
     from .migrations import rename_agent, rename_tool
+    from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
     from .retention import cleanup_idle_sessions, touch
     from .run_state import load_run_state, pending_run_state, save_run_state
     from .session import ITEMS_LOG, StoreSession

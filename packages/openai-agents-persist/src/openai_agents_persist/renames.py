@@ -34,5 +34,7 @@ def declared_renames(registry: Registry) -> tuple[list[tuple[str, str]], list[tu
 def __getattr__(name: str) -> Any:
     if name not in migrations.__all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    warn_renamed(f"openai_agents_persist.renames.{name}", f"openai_agents_persist.migrations.{name}")
+    warn_renamed(
+        f"openai_agents_persist.renames.{name}", f"openai_agents_persist.migrations.{name}"
+    )
     return getattr(migrations, name)

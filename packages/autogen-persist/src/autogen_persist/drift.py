@@ -1,7 +1,7 @@
 """What changed between the configuration that wrote a checkpoint and the one loading it.
 
     config = drift_config(team, team_layout(team))          # what the config log records
-    changes = diff_configs(saved, config, renames=declared)   # [Change(...), ...]
+    changes = config_changes(saved, config, renames=registry.renames(KIND_TEAM))
 
 The configuration is ``{"component": dump_component() JSON, "layout": Layout}``. The diff
 names the changes AutoGen users think in, one :class:`~agent_persist.Change` each, so a
@@ -47,7 +47,7 @@ from ._source import only_function_renamed
 __all__ = [
     "LAYOUT_CHANGES",
     "Renames",
-    "diff_configs",
+    "config_changes",
     "drift_config",
     "layout_changes",
     "layout_of_config",
@@ -90,7 +90,7 @@ def layout_of_config(config: Any) -> Layout | None:
         return None
 
 
-def diff_configs(old: Any, new: Mapping[str, Any], *, renames: Renames) -> list[Change]:
+def config_changes(old: Any, new: Mapping[str, Any], *, renames: Renames) -> list[Change]:
     """Every difference between the recorded ``old`` configuration and ``new``.
 
     ``old`` may be ``None`` or only ``{"layout": ...}`` (a checkpoint written before
