@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import warnings
 from pathlib import Path
 from types import ModuleType
@@ -109,11 +110,9 @@ def test_the_snapshot_matches_the_code() -> None:
 def test_a_deprecated_alias_resolves_and_warns(module: str, name: str, replacement: str) -> None:
     imported = importlib.import_module(module)
     assert name not in getattr(imported, "__all__", ()), "a deprecated name is not re-exported"
-    with pytest.warns(DeprecationWarning) as caught:
+    with pytest.warns(DeprecationWarning, match=re.escape(replacement)) as caught:
         value = getattr(imported, name)
-    message = str(caught[0].message)
-    assert name in message
-    assert replacement in message, f"the warning names the replacement: {message}"
+    assert name in str(caught[0].message)
     assert value is not None
     if "." not in replacement and "(" not in replacement:  # a plain rename in the same module
         with warnings.catch_warnings():
