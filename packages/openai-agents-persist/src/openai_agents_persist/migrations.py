@@ -19,6 +19,9 @@ Each declaration does two things, both pure functions on JSON that never write:
   default handoff call ``transfer_to_<old>`` with its output, are read with the new names.
   The store keeps what was written; nothing is lost if the declaration is removed.
 
+The declaration itself is kept in the registry, where the drift check reads it:
+``registry.renames("openai_agents.run_state")`` gives ``{"agent": [(old, new)], "tool": [...]}``.
+
 A rename retires the old name: a new agent or tool reusing it would be read as the renamed
 one in old and new items alike, since items carry names and nothing else.
 """
