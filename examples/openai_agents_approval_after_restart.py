@@ -3,7 +3,7 @@
 Run it with `uv run examples/openai_agents_approval_after_restart.py`: offline, with the
 SDK's `ScriptedModel`; with OPENAI_API_KEY set it talks to the real model. The first process
 asks the agent to delete a file; the tool needs approval, so the run stops and
-`persistent_run` saves its `RunState` (with the agent's fingerprint) in the session's
+`durable` saves its `RunState` (with the agent's fingerprint) in the session's
 history and the process exits. A second process (started with `approve`) loads the pending
 run, approves the call and completes it on the same session.
 """
@@ -21,8 +21,7 @@ from agents import Agent, Model, Runner, function_tool, set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message, function_call
 
 from agent_persist import open_store
-from openai_agents_persist import StoreSession
-from openai_agents_persist.decorator import persistent_run
+from openai_agents_persist import StoreSession, durable
 
 
 def build_model(*offline_steps: Any) -> Model:
@@ -56,7 +55,7 @@ async def step(url: str, phase: str) -> str:
     agent = Agent(name="ops", instructions="Use your tools.", tools=[delete_file], model=model)
     async with open_store(url) as store:
 
-        @persistent_run(store=store, agent=agent, approve=approve)
+        @durable(store=store, agent=agent, approve=approve)
         async def chat(session: StoreSession, user_input: Any) -> Any:
             return await Runner.run(agent, user_input, session=session)
 

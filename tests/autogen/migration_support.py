@@ -29,10 +29,10 @@ from agent_persist import Registry, Status, fingerprint
 from agent_persist.stores import BaseStore
 from autogen_persist import KIND_TEAM, DurableTeam
 from autogen_persist._checkpoints import write_checkpoint
-from autogen_persist._diff import drift_config
 from autogen_persist._layout import team_layout
 from autogen_persist._logs import read_logs
 from autogen_persist._plugin import register
+from autogen_persist.drift import drift_config
 from autogen_persist.testing import HashChatCompletionClient
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "autogen"

@@ -29,9 +29,9 @@ from agent_persist.drift import CONFIG_LOG
 from agent_persist.errors import ConfigDriftError, MigrationFailedError
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam, durable, load_team, migrations
-from autogen_persist._diff import diff_configs, drift_config
 from autogen_persist._layout import team_layout
 from autogen_persist._source import only_function_renamed
+from autogen_persist.drift import config_changes, drift_config
 from autogen_persist.errors import MigrationInputError, ParticipantsMismatchError
 from autogen_persist.testing import HashChatCompletionClient
 
@@ -41,7 +41,7 @@ def v1() -> Team:
 
 
 def config(team: Team, **renames: list[tuple[str, str]]) -> list[Change]:
-    return diff_configs(
+    return config_changes(
         drift_config(v1(), team_layout(v1())),  # pyright: ignore[reportArgumentType]
         drift_config(team, team_layout(team)),  # pyright: ignore[reportArgumentType]
         renames=renames,
@@ -307,10 +307,10 @@ def test_a_tool_rename_covers_its_function_renamed_whatever_the_names() -> None:
 
     old = desk(lookup_customer, "lookup")
     declared = {"tool": [("lookup", "find")]}
-    assert diff_configs(old, desk(find_customer, "find"), renames=declared) == [
+    assert config_changes(old, desk(find_customer, "find"), renames=declared) == [
         Change("tool renamed", "writer", "lookup", "find")
     ]
-    assert diff_configs(old, desk(find_customer, "lookup"), renames=declared) == [
+    assert config_changes(old, desk(find_customer, "lookup"), renames=declared) == [
         Change("setting changed", "$.participants.writer.tools.lookup.config.source_code")
     ], "a function renamed behind the same tool name is no tool rename"
 

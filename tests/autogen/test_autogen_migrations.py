@@ -36,11 +36,10 @@ from support import same_result
 from agent_persist import Change, DriftPolicy, Registry, open_store
 from agent_persist.stores import BaseStore
 from autogen_persist import KIND_TEAM, DurableTeam, load_team, migrations
-from autogen_persist._declared import declarations
-from autogen_persist._diff import diff_configs, drift_config
 from autogen_persist._layout import team_layout
 from autogen_persist._load import load_checkpoint
 from autogen_persist._transforms import change_team_type
+from autogen_persist.drift import config_changes, drift_config
 
 
 async def frozen_before(name: str, old: Callable[[], Team], checkpoints: int) -> Any:
@@ -299,10 +298,10 @@ async def test_rename_tool_covers_the_renamed_python_function(memory_store: Base
     registry = new_registry()
     migrations.rename_tool("lookup_customer", "find_customer", registry=registry)
     old, new = customer_desk(lookup_customer), customer_desk(find_customer)
-    assert diff_configs(
+    assert config_changes(
         drift_config(old, team_layout(old)),  # pyright: ignore[reportArgumentType]
         drift_config(new, team_layout(new)),  # pyright: ignore[reportArgumentType]
-        renames=declarations(registry).renames,
+        renames=registry.renames(KIND_TEAM),
     ) == [Change("tool renamed", "writer", "lookup_customer", "find_customer")]
 
     before = await frozen_before("rename_tool_function", lambda: customer_desk(lookup_customer), 3)

@@ -62,6 +62,38 @@ async def test_save_team_and_load_team_between_runs(memory_store: BaseStore) -> 
     assert same_result(await fresh.run(task="again"), await team.run(task="again"))
 
 
+async def test_save_and_load_take_a_url_and_close_what_they_open(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'snapshots.db'}"
+    agent = tool_agent()
+    await agent.run(task=AGENT_TASKS[0])
+    saved = await save_agent(url, "a", agent)
+    fresh = tool_agent()
+    assert (await load_agent(url, "a", fresh)).checkpoint_id == saved.checkpoint_id
+    assert normalize(await fresh.save_state()) == normalize(await agent.save_state())
+
+    team = TEAMS["graph_cycle"]()
+    await team.run(task=TASK)
+    await save_team(url, "t", team)
+    again = TEAMS["graph_cycle"]()
+    await load_team(url, "t", again)
+    assert normalize(await again.save_state()) == normalize(await team.save_state())
+
+    closed: list[str] = []
+    real_close = BaseStore.close
+
+    async def close(self: BaseStore) -> None:
+        closed.append(type(self).__name__)
+        await real_close(self)
+
+    BaseStore.close = close  # type: ignore[method-assign]
+    try:
+        await save_agent(url, "a", agent)
+        await load_agent(url, "a", tool_agent())
+    finally:
+        BaseStore.close = real_close  # type: ignore[method-assign]
+    assert len(closed) == 2, "each call closes the store it opened"
+
+
 async def test_a_raw_save_state_file_is_adopted_and_resumed(
     memory_store: BaseStore, tmp_path: Path
 ) -> None:

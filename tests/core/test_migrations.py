@@ -139,6 +139,47 @@ def test_fingerprint_change_handlers() -> None:
     assert seen[0].thread_id == "t-9"
 
 
+def test_declared_renames_live_in_the_registry() -> None:
+    registry = Registry()
+    registry.register_kind("team", version=1)
+    assert registry.renames("team") == {}
+    assert registry.renames("unknown") == {}
+    registry.declare_rename("team", "participant", "writer", "author")
+    registry.declare_rename("team", "participant", "writer", "author")  # again: nothing new
+    registry.declare_rename("team", "tool", "search", "web_search")
+    registry.declare_rename("other", "tool", "a", "b")  # per kind
+    assert registry.renames("team") == {
+        "participant": [("writer", "author")],
+        "tool": [("search", "web_search")],
+    }
+    registry.renames("team")["tool"].append(("x", "y"))  # a copy: declares nothing
+    assert registry.renames("team")["tool"] == [("search", "web_search")]
+    with pytest.raises(ValueError, match="already declared"):
+        registry.declare_rename("team", "participant", "writer", "editor")
+    with pytest.raises(ValueError, match="two different names"):
+        registry.declare_rename("team", "tool", "same", "same")
+    with pytest.raises(ValueError, match="non-empty"):
+        registry.declare_rename("team", "tool", "", "new")
+    combined = Registry()
+    combined.include(registry)
+    assert combined.renames("team") == registry.renames("team")
+    registry.declare_rename("team", "tool", "fetch", "get")
+    assert combined.renames("team")["tool"] == [("search", "web_search")], "copied, not shared"
+
+
+def test_a_fingerprint_handler_is_found_by_name() -> None:
+    registry = Registry()
+    assert registry.fingerprint_handler("team", "reprime") is None
+
+    @registry.on_fingerprint_change("team")
+    def reprime(payload: Any, change: Any) -> Any:
+        return payload
+
+    assert registry.fingerprint_handler("team", "reprime") is reprime
+    assert registry.fingerprint_handler("team", "other") is None
+    assert registry.fingerprint_handler("agent", "reprime") is None
+
+
 def test_adoption_of_raw_state() -> None:
     registry = Registry()
     registry.register_kind("team", version=1, recognize=lambda raw: raw.get("type") == "TeamState")

@@ -26,7 +26,6 @@ from openai_agents_persist import (
 )
 from openai_agents_persist.checkpoints import producer
 from openai_agents_persist.plugin import register
-from openai_agents_persist.renames import declared_renames
 
 AGENT_RENAME = ("ops", "operations")
 TOOL_RENAME = ("delete_file", "remove_file")
@@ -113,7 +112,8 @@ def migrate_run_state(fixture: dict[str, Any], which: str) -> Any:
     registry, formats = fresh()
     declare(which, registry, formats)
     triage, _ = renamed_graph(which)
-    agents, tools = declared_renames(registry)
+    renames = registry.renames(RUN_STATE_KIND)
+    agents, tools = renames.get("agent", []), renames.get("tool", [])
     changes = config_changes(fixture["config"], agent_config(triage), agents=agents, tools=tools)
     upgraded = registry.upgrade(
         saved_envelope(fixture),

@@ -25,7 +25,7 @@ from agents.usage import Usage
 
 from agent_persist import BaseStore, open_store
 from openai_agents_persist import StoreSession
-from openai_agents_persist.decorator import persistent_run
+from openai_agents_persist.decorator import durable
 
 set_tracing_disabled(True)
 
@@ -74,7 +74,7 @@ async def approval(store: BaseStore, session_id: str, step: str) -> None:
     else:
         agent = ops_agent([assistant_message("a.txt is gone")])
 
-    @persistent_run(store=store, agent=agent, approve=lambda item: item.name == "delete_file")
+    @durable(store=store, agent=agent, approve=lambda item: item.name == "delete_file")
     async def chat(session: StoreSession, user_input: Any) -> Any:
         return await Runner.run(agent, user_input, session=session)
 

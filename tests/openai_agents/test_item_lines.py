@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from agent_persist._json import canonical_json
+from agent_persist import canonical_json
 from openai_agents_persist import ITEM_FORMATS
 from openai_agents_persist._item_lines import current_items, parse_lines
 from openai_agents_persist.items import ITEM_FORMAT_VERSION

@@ -30,13 +30,12 @@ from openai_agents_persist import (
     UnknownRenameError,
     agent_config,
     config_changes,
+    durable,
     load_run_state,
-    persistent_run,
     rename_agent,
     rename_tool,
     save_run_state,
 )
-from openai_agents_persist.renames import declared_renames
 
 SAVED = json.loads(
     (
@@ -153,10 +152,10 @@ async def test_decorator_resumes_under_its_drift_policy(backend: Backend) -> Non
         async def run(session: StoreSession, user_input: Any) -> Any:
             return await Runner.run(triage, user_input, session=session)
 
-        strict = persistent_run(store=store, agent=triage, registry=fresh()[0], drift="strict")
+        strict = durable(store=store, agent=triage, registry=fresh()[0], drift="strict")
         with pytest.raises(ConfigDriftError, match="instructions changed: ops"):
             await strict(run)("s", approve=lambda item: True)
-        migrate = persistent_run(store=store, agent=triage, registry=fresh()[0])
+        migrate = durable(store=store, agent=triage, registry=fresh()[0])
         result = await migrate(run)("s", approve=lambda item: True)
         assert result.final_output == "done"
 
@@ -279,7 +278,9 @@ async def test_a_renamed_python_function_resumes_with_its_declared_rename(
         assert await snapshot(store) == before
 
         assert config_changes(
-            agent_config(saving), agent_config(resuming), tools=declared_renames(registry)[1]
+            agent_config(saving),
+            agent_config(resuming),
+            tools=registry.renames(RUN_STATE_KIND)["tool"],
         ) == [Change("tool renamed", "desk.lookup_customer", "lookup_customer", "find_customer")]
         state = await load_run_state(session, resuming, registry=registry)
         assert state is not None

@@ -17,10 +17,10 @@ from openai_agents_persist import (
     PendingInterruptionError,
     StoreSession,
 )
-from openai_agents_persist.decorator import persistent_run
+from openai_agents_persist.decorator import durable
 from openai_agents_persist.fingerprint import agent_fingerprint
+from openai_agents_persist.migrations import rename_agent, rename_tool
 from openai_agents_persist.plugin import register
-from openai_agents_persist.renames import rename_agent, rename_tool
 from openai_agents_persist.run_state import load_run_state, save_run_state
 
 
@@ -89,7 +89,7 @@ async def test_decorator_refuses_new_input_while_a_run_waits(backend: Backend) -
     agent = ops("delete_file", "ops", [function_call("delete_file", {"path": "a"}, call_id="c1")])
     async with backend.open() as store:
 
-        @persistent_run(store=store, agent=agent)
+        @durable(store=store, agent=agent)
         async def chat(session: StoreSession, user_input: Any) -> Any:
             return await Runner.run(agent, user_input, session=session)
 

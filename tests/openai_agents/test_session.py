@@ -150,13 +150,37 @@ async def test_runner_uses_it_as_its_session(backend: Backend) -> None:
         assert model.last_call is not None
 
 
-async def test_open_owns_its_store(tmp_path: Any) -> None:
+async def test_from_url_owns_its_store(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    async with StoreSession.open("u", url, session_settings=SessionSettings(limit=1)) as session:
+    session = StoreSession.from_url("u", url=url, session_settings=SessionSettings(limit=1))
+    closed: list[bool] = []
+    close = session.store.close
+
+    async def spy() -> None:
+        closed.append(True)
+        await close()
+
+    session.store.close = spy  # type: ignore[method-assign]
+    async with session:
         await session.add_items([message(1), message(2)])
         assert await session.get_items() == [message(2)]
-    async with StoreSession.open("u", url) as session:
+    assert closed == [True], "the session owns the store it opened, and closes it"
+    async with StoreSession.from_url(
+        "u", url=url, store_options={"namespace": "other"}
+    ) as elsewhere:
+        assert await elsewhere.get_items() == []  # the store option reached the store
+    async with StoreSession.from_url("u", url=url) as session:
         assert await session.get_items() == [message(1), message(2)]
+
+
+async def test_open_is_a_deprecated_alias_of_from_url(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    with pytest.warns(DeprecationWarning, match=r"StoreSession\.from_url"):
+        session = StoreSession.open("u", url, namespace="n", session_settings={"limit": 1})
+    async with session:
+        await session.add_items([message(1), message(2)])
+        assert await session.get_items() == [message(2)]
+        assert session.store.namespace == "n"
 
 
 async def test_items_of_every_format_and_sdk_version_read_back(backend: Backend) -> None:

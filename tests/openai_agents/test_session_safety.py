@@ -123,7 +123,7 @@ async def test_a_dict_of_settings_works_with_the_runner_and_when_assigned() -> N
             session.session_settings = "all"  # type: ignore[assignment]
         assert session.session_settings == SessionSettings(limit=3)
     with pytest.raises(ValueError, match="session_settings"):
-        StoreSession.open("s", "memory://x", session_settings={"limit": "lots"})
+        StoreSession.from_url("s", url="memory://x", session_settings={"limit": "lots"})
     with pytest.raises(ValueError, match="on_bad_item"):
         StoreSession("s", store=store, on_bad_item="ignore")  # type: ignore[arg-type]
 

@@ -99,6 +99,9 @@ class _Kind:
         default_factory=dict[int, tuple[int, Migration]]
     )
     fingerprint_handlers: list[_Handler] = field(default_factory=list[_Handler])
+    renames: dict[str, list[tuple[str, str]]] = field(
+        default_factory=dict[str, list[tuple[str, str]]]
+    )
 
 
 def _where(envelope: Envelope) -> str:
@@ -165,8 +168,63 @@ class Registry:
 
         return decorate
 
+    def fingerprint_handler(self, kind: str, name: str) -> FingerprintHandler | None:
+        """The fingerprint-change handler of ``kind`` whose ``__name__`` is ``name``, if any.
+
+        Lets an adapter that installs named handlers install each one once, however often a
+        team factory declares it.
+        """
+        spec = self._kinds.get(kind)
+        for handler in spec.fingerprint_handlers if spec is not None else ():
+            if getattr(handler.function, "__name__", None) == name:
+                return handler.function
+        return None
+
+    def declare_rename(self, kind: str, subject: str, old: str, new: str) -> None:
+        """Declare that ``subject`` ``old`` is called ``new`` in the configurations of ``kind``.
+
+        A configuration diff sees a name that went and one that came; only the user knows
+        the new one is the old one renamed. Adapters read the declarations back with
+        :meth:`renames` and match them with :func:`agent_persist.drift.matched_renames`.
+        Declaring the same rename again does nothing (a team factory may run many times).
+
+        Args:
+            kind: The envelope kind whose configurations the rename applies to.
+            subject: What was renamed, as the adapter names it (``"participant"``,
+                ``"agent"``, ``"tool"``, ``"message type"``).
+            old: The name when the checkpoint was written.
+            new: The name in the configuration that loads it.
+
+        Raises:
+            ValueError: A name is empty, the two are equal, or ``old`` already has another
+                declared new name for this kind and subject.
+        """
+        for name in (old, new):
+            if not isinstance(name, str) or not name:  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise ValueError(
+                    f"a {subject} rename needs two non-empty names, got {old!r} -> {new!r}"
+                )
+        if old == new:
+            raise ValueError(f"a {subject} rename needs two different names, got {old!r}")
+        renames = self._kinds.setdefault(kind, _Kind()).renames.setdefault(subject, [])
+        if (old, new) in renames:
+            return
+        if any(before == old for before, _ in renames):
+            raise ValueError(f"a rename of {subject} {old!r} is already declared for {kind!r}")
+        renames.append((old, new))
+
+    def renames(self, kind: str) -> dict[str, list[tuple[str, str]]]:
+        """The renames declared for ``kind``: ``{subject: [(old, new), ...]}`` in order.
+
+        A copy: changing it declares nothing.
+        """
+        spec = self._kinds.get(kind)
+        if spec is None:
+            return {}
+        return {subject: list(pairs) for subject, pairs in spec.renames.items()}
+
     def include(self, other: Registry) -> None:
-        """Add every kind of ``other`` (version, recogniser, validator, migrations, handlers).
+        """Add every kind of ``other`` (version, recogniser, validator, migrations, renames...).
 
         A kind both define takes ``other``'s definition whole. The kinds are copied, so
         registering into either registry later does not change the other: this is how the
@@ -179,6 +237,7 @@ class Registry:
                 spec.validate,
                 dict(spec.steps),
                 list(spec.fingerprint_handlers),
+                {subject: list(pairs) for subject, pairs in spec.renames.items()},
             )
 
     @property

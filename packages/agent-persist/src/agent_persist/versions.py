@@ -9,7 +9,7 @@ without a summary and an upgrade step cannot even be imported::
     header = upgrade_header(old_header)   # any supported format -> the current one
 
 Format 0 is not an envelope at all: it is raw framework state saved by hand
-(``json.dump(await team.save_state())``); :mod:`agent_persist.adoption` wraps it.
+(``json.dump(await team.save_state())``); :meth:`agent_persist.Registry.adopt` wraps it.
 """
 
 from __future__ import annotations

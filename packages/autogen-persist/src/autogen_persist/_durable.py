@@ -41,6 +41,7 @@ from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
 from ._runs import Decision, Task, decide, new_run, task_digest, task_messages
+from ._store_arg import StoreArg, opened
 
 __all__ = ["CheckpointCallback", "DurableBase", "Live", "StreamItem", "ThreadStatus"]
 
@@ -114,7 +115,7 @@ class DurableBase(Generic[_T]):
         self,
         factory: Callable[[], _T],
         *,
-        store: CheckpointStore | str,
+        store: StoreArg,
         thread_id: str,
         worker_id: str | None = None,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
@@ -212,10 +213,7 @@ class DurableBase(Generic[_T]):
         if self._store is not None:
             yield self._store
             return
-        if not isinstance(self._store_spec, str):
-            yield self._store_spec
-            return
-        async with open_store(self._store_spec) as store:
+        async with opened(self._store_spec) as store:
             yield store
 
     async def _notify(self, envelope: Envelope) -> None:

@@ -6,7 +6,7 @@
 
 The fingerprint changes with any configuration edit (a prompt, a tool, the model); the
 configuration and the layout are recorded in the thread's ``config`` log and compared on
-every load (:mod:`autogen_persist._diff`). The layout is what AutoGen itself cannot load
+every load (:mod:`autogen_persist.drift`). The layout is what AutoGen itself cannot load
 across (FINDINGS §1 compatibility matrix): another team type, an added, removed or renamed
 participant, or a new order, which RoundRobin would silently follow to another speaker.
 Unless a migration carried the state across, :func:`check_layout` refuses them.

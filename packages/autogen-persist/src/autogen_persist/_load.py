@@ -8,7 +8,7 @@ The order matters. The stored payload holds log references, not lists, so the lo
 back first (:func:`~autogen_persist._logs.read_logs`): migrations then act on the
 materialized state, AutoGen's own ``TeamState`` with its lists inline, which is what the
 built-in migrations and a user's ``on_fingerprint_change`` handler expect. The configuration
-that wrote the checkpoint comes from the thread's ``config`` log; :mod:`autogen_persist._diff`
+that wrote the checkpoint comes from the thread's ``config`` log; :mod:`autogen_persist.drift`
 compares it with the loader's, and ``Registry.upgrade`` applies the drift policy. When a
 migration changed the state, :attr:`Loaded.migrated` tells the caller not to trust the old
 log references blindly: its tracker verifies each list against them, so the next checkpoint
@@ -26,13 +26,12 @@ from agent_persist.errors import ConfigDriftError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
 from ._checkpoints import read_head
-from ._declared import declarations
-from ._diff import LAYOUT_CHANGES, diff_configs
 from ._layout import Layout, check_layout, layout_problems
 from ._logs import LogRef, read_logs
 from ._payload import AgentPayload, TeamPayload, parse
 from ._plugin import KIND_TEAM
 from ._transforms import realign, rename_message_type
+from .drift import LAYOUT_CHANGES, config_changes
 from .errors import ParticipantsMismatchError
 
 __all__ = ["Loaded", "find_checkpoint", "load_checkpoint"]
@@ -67,7 +66,7 @@ async def load_checkpoint(
 ) -> Loaded:
     """Read, materialize and migrate a thread's head (or a checkpoint) for a new object.
 
-    ``config`` is the new object's :func:`~autogen_persist._diff.drift_config`, taken before
+    ``config`` is the new object's :func:`~autogen_persist.drift.drift_config`, taken before
     anything (the durable wrappers) touched the object.
 
     Raises:
@@ -83,13 +82,14 @@ async def load_checkpoint(
     stored, refs = await read_logs(store, head, head.payload)
     full = cast("dict[str, Any]", stored)
     payload = copy.deepcopy(full)
-    for old, new in declarations(registry).of("message type").items():
+    renames = registry.renames(kind)
+    for old, new in renames.get("message type", ()):
         rename_message_type(payload, old, new)
     current_fp = fingerprint(config["component"])
     recorded = await saved_config(store, head)
     old_layout = None if parsed.layout is None else parsed.layout.model_dump()
     old = recorded if recorded is not None else {"layout": old_layout}
-    changes = diff_configs(old, config, renames=declarations(registry).renames)
+    changes = config_changes(old, config, renames=renames)
     drifted = head.fingerprint != current_fp and (recorded is not None or bool(changes))
     result = head
     if drifted:

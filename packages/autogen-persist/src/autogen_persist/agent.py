@@ -34,7 +34,6 @@ from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, dump_messages, restore_agent_extras
 from ._checkpoints import load_native, write_checkpoint
-from ._diff import drift_config
 from ._durable import DurableBase
 from ._layout import agent_layout
 from ._lease import LeaseHolder
@@ -42,6 +41,7 @@ from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
 from ._payload import AgentPayload, RunRecord
 from ._plugin import KIND_AGENT
+from .drift import drift_config
 from .errors import UnsupportedComponentError
 
 __all__ = ["DurableAgent", "message_factory"]

@@ -12,7 +12,7 @@
     migrations.rename_message_type("Draft", "DraftV2")     # stored messages' type
 
 Each call registers, in the default registry (or ``registry=``), a fingerprint-change
-handler covering the :mod:`~autogen_persist._diff` change it names, so the default
+handler covering the :mod:`~autogen_persist.drift` change it names, so the default
 ``migrate`` drift policy carries the state across instead of refusing it. The handlers act on
 the materialized state (AutoGen's ``TeamState`` with its lists inline) through the pure
 functions of :mod:`autogen_persist._transforms`; a failure (a rename of an agent the state
@@ -38,7 +38,6 @@ from agent_persist import Change, Registry, default_registry
 from agent_persist.migrations import FingerprintChange
 
 from . import _transforms as transforms
-from ._declared import declare, declared
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
 
 __all__ = [
@@ -61,6 +60,13 @@ def _registry(registry: Registry | None) -> Registry:
     return ensure_registered(registry or default_registry())
 
 
+def _declare(registry: Registry | None, subject: str, old: str, new: str) -> None:
+    """Declare the rename on the registry, for both kinds (a team's agents load alone too)."""
+    target = _registry(registry)
+    for kind in (KIND_TEAM, KIND_AGENT):
+        target.declare_rename(kind, subject, old, new)
+
+
 def _install(
     registry: Registry | None,
     kinds: Iterable[str],
@@ -78,10 +84,10 @@ def _install(
 
     handler.__name__ = handler.__qualname__ = name
     target = _registry(registry)
-    installed = declared(target).handlers
-    if name in installed:  # the same declaration again: one handler, not two
-        return cast("Handler", installed[name])
-    installed[name] = handler
+    kinds = tuple(kinds)
+    installed = target.fingerprint_handler(kinds[0], name)
+    if installed is not None:  # the same declaration again: one handler, not two
+        return installed
     for kind in kinds:
         target.on_fingerprint_change(kind, covers=covers)(handler)
     return handler
@@ -94,7 +100,7 @@ def rename_participant(old: str, new: str, *, registry: Registry | None = None) 
     every buffer and model context, the runs' output), handoff targets, and Selector's
     ``previous_speaker`` / Swarm's ``current_speaker`` are renamed.
     """
-    declare(_registry(registry), "participant", old, new)
+    _declare(registry, "participant", old, new)
     return _install(
         registry,
         (KIND_TEAM, KIND_AGENT),
@@ -210,7 +216,7 @@ def rename_tool(old: str, new: str, *, registry: Registry | None = None) -> Hand
     Only a rename of the tool is covered: a function renamed behind an unchanged tool name
     (``FunctionTool(find_customer, name="lookup_customer")``) is a source change.
     """
-    declare(_registry(registry), "tool", old, new)
+    _declare(registry, "tool", old, new)
     return _install(
         registry,
         (KIND_TEAM, KIND_AGENT),
@@ -226,7 +232,7 @@ def rename_message_type(old: str, new: str, *, registry: Registry | None = None)
     AutoGen refuses a message type it does not know (``Unknown message type``); every load
     renames the ``type`` of the stored messages that still carry the old name.
     """
-    declare(_registry(registry), "message type", old, new)
+    _declare(registry, "message type", old, new)
 
 
 def accept_changes(

@@ -3,6 +3,7 @@
     await save_agent(store, "user-42", agent)          # after each run
     agent = build_agent()
     await load_agent(store, "user-42", agent)          # in the next process
+    await load_agent("sqlite:///agents.db", "user-42", agent)   # or a URL: opened, then closed
 
 This is the ``json.dump(await agent.save_state())`` habit made durable: each save is an
 envelope (kind, schema version, fingerprint, producer versions) in the thread's history, the
@@ -24,24 +25,24 @@ from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, fingerprint
 from agent_persist.drift import DriftOption, drift_policy
-from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, capture_team, require_group_chat
 from ._checkpoints import find_head, write_checkpoint
-from ._diff import drift_config
 from ._layout import Layout, agent_layout, team_layout
 from ._load import load_checkpoint
 from ._logs import LogTracker, find_refs
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
+from ._store_arg import StoreArg, opened
 from ._termination import check_supported, load_condition, save_condition
 from .agent import load_agent_checkpoint
+from .drift import drift_config
 from .team import load_team_checkpoint
 
 __all__ = ["load_agent", "load_team", "save_agent", "save_team"]
 
 
 async def _save(
-    store: CheckpointStore,
+    store: StoreArg,
     thread_id: str,
     *,
     kind: str,
@@ -54,29 +55,32 @@ async def _save(
 ) -> Envelope:
     registry = ensure_registered(registry or default_registry())
     config = drift_config(component, layout)
-    head = await find_head(store, thread_id, kind=kind, registry=registry)
-    tracker = LogTracker()
-    if head is not None:
-        # the state written is the live object's own: it fits by construction, and a list
-        # that differs from the stored one is rewritten whole
-        tracker.remember_all(tree, find_refs(head.payload), verify=True)
-    planned, appends = await tracker.plan(tree, lambda name: store.log_length(thread_id, name))
-    return await write_checkpoint(
-        store,
-        head,
-        thread_id=thread_id,
-        kind=kind,
-        payload=planned,
-        appends=appends,
-        fingerprint=fingerprint(config["component"]),
-        config=config,
-        status=status,
-        metadata=metadata,
-    )
+    async with opened(store) as checkpoints:
+        head = await find_head(checkpoints, thread_id, kind=kind, registry=registry)
+        tracker = LogTracker()
+        if head is not None:
+            # the state written is the live object's own: it fits by construction, and a list
+            # that differs from the stored one is rewritten whole
+            tracker.remember_all(tree, find_refs(head.payload), verify=True)
+        planned, appends = await tracker.plan(
+            tree, lambda name: checkpoints.log_length(thread_id, name)
+        )
+        return await write_checkpoint(
+            checkpoints,
+            head,
+            thread_id=thread_id,
+            kind=kind,
+            payload=planned,
+            appends=appends,
+            fingerprint=fingerprint(config["component"]),
+            config=config,
+            status=status,
+            metadata=metadata,
+        )
 
 
 async def save_team(
-    store: CheckpointStore,
+    store: StoreArg,
     thread_id: str,
     team: Team,
     *,
@@ -84,7 +88,10 @@ async def save_team(
     status: Status = Status.DONE,
     metadata: Mapping[str, Any] | None = None,
 ) -> Envelope:
-    """Checkpoint a team that is not running: its state, termination state and layout."""
+    """Checkpoint a team that is not running: its state, termination state and layout.
+
+    ``store`` is a store, or a URL opened (and set up) for this call and closed after it.
+    """
     group = require_group_chat(team)
     tree, extras = await capture_team(group)
     layout = team_layout(group)
@@ -112,7 +119,7 @@ async def save_team(
 
 
 async def load_team(
-    store: CheckpointStore,
+    store: StoreArg,
     thread_id: str,
     team: Team,
     *,
@@ -121,6 +128,8 @@ async def load_team(
     drift: DriftOption = DriftPolicy.MIGRATE,
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into a freshly built team; return it.
+
+    ``store`` is a store, or a URL opened for this call and closed after it.
 
     ``drift`` is the policy for a team configured differently from the one that wrote the
     checkpoint (see :class:`~autogen_persist.DurableTeam`); migrations run on the loaded
@@ -135,16 +144,17 @@ async def load_team(
     group = require_group_chat(team)
     registry = ensure_registered(registry or default_registry())
     layout = team_layout(group)
-    loaded = await load_checkpoint(
-        store,
-        thread_id,
-        kind=KIND_TEAM,
-        registry=registry,
-        config=drift_config(group, layout),
-        layout=layout,
-        policy=drift_policy(drift),
-        checkpoint_id=checkpoint_id,
-    )
+    async with opened(store) as checkpoints:
+        loaded = await load_checkpoint(
+            checkpoints,
+            thread_id,
+            kind=KIND_TEAM,
+            registry=registry,
+            config=drift_config(group, layout),
+            layout=layout,
+            policy=drift_policy(drift),
+            checkpoint_id=checkpoint_id,
+        )
     payload, _ = await load_team_checkpoint(group, loaded, layout=layout)
     condition = group._termination_condition
     if condition is not None and payload.termination is not None:
@@ -153,7 +163,7 @@ async def load_team(
 
 
 async def save_agent(
-    store: CheckpointStore,
+    store: StoreArg,
     thread_id: str,
     agent: ChatAgent,
     *,
@@ -161,7 +171,10 @@ async def save_agent(
     status: Status = Status.DONE,
     metadata: Mapping[str, Any] | None = None,
 ) -> Envelope:
-    """Checkpoint an agent (after a run): its state, with the model context in a log."""
+    """Checkpoint an agent (after a run): its state, with the model context in a log.
+
+    ``store`` is a store, or a URL opened for this call and closed after it.
+    """
     tree, extras = await capture_agent(agent)
     layout = agent_layout(agent)
     return await _save(
@@ -178,7 +191,7 @@ async def save_agent(
 
 
 async def load_agent(
-    store: CheckpointStore,
+    store: StoreArg,
     thread_id: str,
     agent: ChatAgent,
     *,
@@ -188,18 +201,19 @@ async def load_agent(
 ) -> Envelope:
     """Load the thread's head (or a checkpoint) into ``agent``; return the checkpoint.
 
-    Takes ``drift`` and raises as :func:`load_team` does.
+    Takes ``store`` (a store or a URL) and ``drift``, and raises, as :func:`load_team` does.
     """
     registry = ensure_registered(registry or default_registry())
-    loaded = await load_checkpoint(
-        store,
-        thread_id,
-        kind=KIND_AGENT,
-        registry=registry,
-        config=drift_config(agent, agent_layout(agent)),
-        layout=agent_layout(agent),
-        policy=drift_policy(drift),
-        checkpoint_id=checkpoint_id,
-    )
+    async with opened(store) as checkpoints:
+        loaded = await load_checkpoint(
+            checkpoints,
+            thread_id,
+            kind=KIND_AGENT,
+            registry=registry,
+            config=drift_config(agent, agent_layout(agent)),
+            layout=agent_layout(agent),
+            policy=drift_policy(drift),
+            checkpoint_id=checkpoint_id,
+        )
     await load_agent_checkpoint(agent, loaded)
     return loaded.head

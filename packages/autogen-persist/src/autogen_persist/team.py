@@ -47,7 +47,6 @@ from ._capture import (
     restore_extras,
 )
 from ._checkpoints import load_native, write_checkpoint
-from ._diff import drift_config
 from ._durable import DurableBase
 from ._layout import Layout, team_layout
 from ._lease import LeaseHolder
@@ -56,6 +55,7 @@ from ._logs import LogRef, LogTracker, Tracked
 from ._payload import RunRecord, TeamPayload
 from ._plugin import KIND_TEAM
 from ._termination import DurableTermination
+from .drift import drift_config
 from .errors import ResumeNotSupportedError, UnsupportedComponentError
 
 __all__ = ["DurableTeam"]

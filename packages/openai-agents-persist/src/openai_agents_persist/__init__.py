@@ -2,25 +2,30 @@
 
     from openai_agents_persist import StoreSession
 
-    async with StoreSession.open("user-1", "sqlite:///agents.db") as session:
+    async with StoreSession.from_url("user-1", url="sqlite:///agents.db") as session:
         result = await Runner.run(agent, "Hello", session=session)
 
 Beyond the session: per-turn checkpoints of the application state (``state=``), runs that
 wait for approval saved and resumed in another process (:func:`save_run_state`,
-:func:`load_run_state`, :func:`persistent_run`), rename migrations, context policies, an
+:func:`load_run_state`, :func:`durable`), rename migrations, context policies, an
 audit trail, cross-session memory and retention.
 """
+
+# pyright: reportUnusedImport=false
+# ruff: noqa: F401
+# The TYPE_CHECKING imports give type checkers the public names' types; at run time each
+# name is imported on first use from where _EXPORTS says (a test checks the two agree).
 
 from importlib import import_module
 from importlib.metadata import version as _version
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # what type checkers see; _EXPORTS below is what runs
     from agent_persist.drift import DriftOption
 
     from .audit import DEFAULT_PRICES, AuditHooks, AuditReport, AuditTrail
     from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, TurnCheckpoint
-    from .decorator import persistent_run
+    from .decorator import durable
     from .drift import CATEGORIES, NO_STATE_CHANGE, config_changes
     from .encryption import EncryptedStoreSession, UnauthenticatedItemError
     from .errors import (
@@ -35,8 +40,8 @@ if TYPE_CHECKING:
     )
     from .fingerprint import agent_config, agent_fingerprint
     from .items import ITEM_FORMAT_VERSION, ITEM_FORMATS, ItemFormats, wrap_item
+    from .migrations import rename_agent, rename_tool
     from .policies import SlidingWindow, SummaryPlusRecent, TrimToolOutputs, context_policy
-    from .renames import rename_agent, rename_tool
     from .retention import cleanup_idle_sessions, touch
     from .run_state import load_run_state, pending_run_state, save_run_state
     from .session import ITEMS_LOG, StoreSession
@@ -81,11 +86,11 @@ _EXPORTS = {
     "cleanup_idle_sessions": ".retention",
     "config_changes": ".drift",
     "context_policy": ".policies",
+    "durable": ".decorator",
     "load_run_state": ".run_state",
     "pending_run_state": ".run_state",
-    "persistent_run": ".decorator",
-    "rename_agent": ".renames",
-    "rename_tool": ".renames",
+    "rename_agent": ".migrations",
+    "rename_tool": ".migrations",
     "save_run_state": ".run_state",
     "touch": ".retention",
     "wrap_item": ".items",
@@ -94,7 +99,18 @@ _EXPORTS = {
 point does) does not import the SDK."""
 
 
+_DEPRECATED = {"persistent_run": "durable"}
+"""Renamed names, old -> new: each still resolves, with a DeprecationWarning, for one minor
+release (CHANGELOG.md)."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _DEPRECATED:
+        from ._deprecated import warn_renamed
+
+        new = _DEPRECATED[name]
+        warn_renamed(f"{__name__}.{name}", f"{__name__}.{new}")
+        return __getattr__(new)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -107,50 +123,4 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-__all__ = [
-    "CATEGORIES",
-    "DEFAULT_PRICES",
-    "ITEMS_LOG",
-    "ITEM_FORMATS",
-    "ITEM_FORMAT_VERSION",
-    "NO_STATE_CHANGE",
-    "RUN_STATE_KIND",
-    "TURN_KIND",
-    "AuditHooks",
-    "AuditReport",
-    "AuditTrail",
-    "CorruptItemError",
-    "DamagedItemError",
-    "DriftOption",
-    "EncryptedStoreSession",
-    "Fact",
-    "FutureItemFormatError",
-    "InvalidLimitError",
-    "ItemFormats",
-    "MissingAgentError",
-    "MissingToolError",
-    "PendingInterruptionError",
-    "SlidingWindow",
-    "StateHook",
-    "StoreSession",
-    "SummaryPlusRecent",
-    "TrimToolOutputs",
-    "TurnCheckpoint",
-    "UnauthenticatedItemError",
-    "UnknownRenameError",
-    "UserMemory",
-    "__version__",
-    "agent_config",
-    "agent_fingerprint",
-    "cleanup_idle_sessions",
-    "config_changes",
-    "context_policy",
-    "load_run_state",
-    "pending_run_state",
-    "persistent_run",
-    "rename_agent",
-    "rename_tool",
-    "save_run_state",
-    "touch",
-    "wrap_item",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])  # pyright: ignore[reportUnsupportedDunderAll]

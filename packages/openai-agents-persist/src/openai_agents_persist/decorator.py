@@ -1,6 +1,6 @@
 """A decorator that makes the user's async run function durable.
 
-    @persistent_run(store=store, agent=agent, state=lambda ctx: ctx.context.snapshot())
+    @durable(store=store, agent=agent, state=lambda ctx: ctx.context.snapshot())
     async def chat(session: StoreSession, user_input: str | RunState) -> RunResult:
         return await Runner.run(agent, user_input, session=session, context=MyContext())
 
@@ -25,12 +25,13 @@ from agents import Agent, RunResult, RunState, ToolApprovalItem, TResponseInputI
 from agent_persist import BaseStore, DriftPolicy, Registry
 from agent_persist.drift import DriftOption, drift_policy
 
+from ._deprecated import warn_renamed
 from .checkpoints import StateHook
 from .errors import PendingInterruptionError
 from .run_state import load_run_state, save_run_state
 from .session import StoreSession
 
-__all__ = ["Approver", "DurableRun", "RunFunction", "persistent_run"]
+__all__ = ["Approver", "DurableRun", "RunFunction", "durable"]
 
 Approver: TypeAlias = Callable[[ToolApprovalItem], "bool | Awaitable[bool]"]
 """Decides one pending tool call: ``True`` approves it, ``False`` rejects it."""
@@ -53,7 +54,7 @@ async def _decide(state: RunState[Any, Any], approve: Approver) -> None:
             state.reject(item)
 
 
-def persistent_run(
+def durable(
     *,
     store: BaseStore,
     agent: Agent[Any],
@@ -106,3 +107,10 @@ def persistent_run(
         return run
 
     return decorate
+
+
+def __getattr__(name: str) -> Any:
+    if name == "persistent_run":  # deprecated alias, removed in the next minor release
+        warn_renamed(f"{__name__}.persistent_run", f"{__name__}.durable")
+        return durable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,7 +46,6 @@ from .drift import config_changes, config_names
 from .errors import MissingAgentError, MissingToolError, UnknownRenameError
 from .fingerprint import agent_config, agent_names, referenced_names, tool_names
 from .plugin import ensure_registered
-from .renames import declared_renames
 from .session import StoreSession
 
 __all__ = ["load_run_state", "pending_run_state", "save_run_state"]
@@ -161,7 +160,8 @@ async def _upgrade(
     if old is None:  # saved before configurations were recorded: nothing to diff against
         legacy = None if policy is DriftPolicy.MIGRATE else policy
         return registry.upgrade(envelope, fingerprint=graph, policy=legacy)
-    agents, tools = declared_renames(registry)
+    renames = registry.renames(RUN_STATE_KIND)
+    agents, tools = renames.get("agent", []), renames.get("tool", [])
     if policy is DriftPolicy.MIGRATE:
         _check_renames(old, config, agents, tools, where=where)
     changes = config_changes(old, config, agents=agents, tools=tools)

@@ -1,6 +1,6 @@
 """A drop-in ``Session`` for the OpenAI Agents SDK over any agent-persist store.
 
-    async with StoreSession.open("user-1", "sqlite:///agents.db") as session:
+    async with StoreSession.from_url("user-1", url="sqlite:///agents.db") as session:
         result = await Runner.run(agent, "Hello", session=session)
 
     store = open_store("redis://localhost:6379/0", ttl=timedelta(days=30))
@@ -46,6 +46,7 @@ from agent_persist.errors import (
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts, put_retrying
 
 from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
+from ._deprecated import warn_renamed
 from ._item_lines import current_items, parse_lines
 from .checkpoints import (
     TURN_KIND,
@@ -137,13 +138,41 @@ class StoreSession:
         self._session_settings = _session_settings(value)
 
     @classmethod
-    def open(cls, session_id: str, url: str = "sqlite:///agents.db", **options: Any) -> Self:
-        """A session on its own store opened from ``url``; ``async with`` closes it.
+    def from_url(
+        cls,
+        session_id: str,
+        *,
+        url: str,
+        store_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        """A session on its own store opened from ``url``, as the SDK's sessions spell it.
 
-        ``options`` split between the session (``session_settings``, ``state``,
-        ``checkpoints``, ``item_formats``, ``refresh_on_read``, ``on_bad_item``) and the
+        Like ``SQLAlchemySession.from_url`` and ``RedisSession.from_url``: synchronous, the
+        session owns the store it opened and :meth:`close` (or ``async with``) closes it.
+
+        Args:
+            session_id: The conversation's id.
+            url: A store URL (``sqlite:///agents.db``, ``postgresql://...``, ``redis://...``).
+            store_options: Keyword arguments for :func:`agent_persist.open_store` (``ttl``,
+                ``namespace``...).
+            **kwargs: The session's own options (``session_settings``, ``state``...).
+        """
+        store = open_store(url, **dict(store_options or {}))
+        session = cls(session_id, store=store, **kwargs)
+        session._owns_store = True
+        return session
+
+    @classmethod
+    def open(cls, session_id: str, url: str = "sqlite:///agents.db", **options: Any) -> Self:
+        """Deprecated: use :meth:`from_url`; removed in the next minor release.
+
+        ``options`` split between the session (``session_settings``, ``state``...) and the
         store (``ttl``, ``namespace``...).
         """
+        warn_renamed(
+            f"{cls.__name__}.open(session_id, url)", f"{cls.__name__}.from_url(session_id, url=...)"
+        )
         session_keys = {
             "session_settings",
             "state",
@@ -154,10 +183,8 @@ class StoreSession:
             "write_attempts",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
-        store = open_store(url, **{k: v for k, v in options.items() if k not in session_keys})
-        session = cls(session_id, store=store, **mine)
-        session._owns_store = True
-        return session
+        theirs = {k: v for k, v in options.items() if k not in session_keys}
+        return cls.from_url(session_id, url=url, store_options=theirs, **mine)
 
     async def __aenter__(self) -> Self:
         await self.store.setup()
@@ -172,7 +199,7 @@ class StoreSession:
         await self.close()
 
     async def close(self) -> None:
-        """Close the store if this session opened it (:meth:`open`)."""
+        """Close the store if this session opened it (:meth:`from_url`)."""
         if self._owns_store:
             await self.store.close()
 

@@ -1,7 +1,7 @@
 """What changed between the configuration that wrote a checkpoint and the one loading it.
 
     config = drift_config(team, team_layout(team))          # what the config log records
-    changes = diff_configs(saved, config, renames=declared)   # [Change(...), ...]
+    changes = config_changes(saved, config, renames=registry.renames(KIND_TEAM))
 
 The configuration is ``{"component": dump_component() JSON, "layout": Layout}``. The diff
 names the changes AutoGen users think in, one :class:`~agent_persist.Change` each, so a
@@ -47,10 +47,8 @@ from ._source import only_function_renamed
 __all__ = [
     "LAYOUT_CHANGES",
     "Renames",
-    "diff_configs",
+    "config_changes",
     "drift_config",
-    "layout_changes",
-    "layout_of_config",
 ]
 
 LAYOUT_CHANGES = frozenset(
@@ -79,7 +77,7 @@ def drift_config(component: Team | ChatAgent, layout: Layout) -> dict[str, Any]:
     return {"component": component_config(component), "layout": layout.model_dump()}
 
 
-def layout_of_config(config: Any) -> Layout | None:
+def _layout_of_config(config: Any) -> Layout | None:
     """The layout a recorded configuration holds, if it holds a valid one."""
     if not isinstance(config, Mapping):
         return None
@@ -90,19 +88,19 @@ def layout_of_config(config: Any) -> Layout | None:
         return None
 
 
-def diff_configs(old: Any, new: Mapping[str, Any], *, renames: Renames) -> list[Change]:
+def config_changes(old: Any, new: Mapping[str, Any], *, renames: Renames) -> list[Change]:
     """Every difference between the recorded ``old`` configuration and ``new``.
 
     ``old`` may be ``None`` or only ``{"layout": ...}`` (a checkpoint written before
     configurations were recorded, or adopted raw state): then only the layout is compared.
     """
     old_map: Mapping[str, Any] = cast("Mapping[str, Any]", old) if isinstance(old, Mapping) else {}
-    old_layout, new_layout = layout_of_config(old_map), layout_of_config(new)
+    old_layout, new_layout = _layout_of_config(old_map), _layout_of_config(new)
     participants = dict(renames.get("participant", ()))
     changes: list[Change] = []
     mapped: dict[str, str] = {}
     if old_layout is not None and new_layout is not None:
-        changes, mapped = layout_changes(old_layout, new_layout, participants)
+        changes, mapped = _layout_changes(old_layout, new_layout, participants)
     if "component" in old_map:
         type_changed = any(c.what == "team type changed" for c in changes)
         changes += _component_changes(
@@ -115,7 +113,7 @@ def diff_configs(old: Any, new: Mapping[str, Any], *, renames: Renames) -> list[
     return changes
 
 
-def layout_changes(
+def _layout_changes(
     old: Layout, new: Layout, renames: Mapping[str, str]
 ) -> tuple[list[Change], dict[str, str]]:
     """The layout's changes, and the declared renames that apply (old name -> new name)."""
