@@ -69,7 +69,7 @@ async def damage_log_item(
 async def _damage_redis(url: str, prefix: str, namespace: str, values: dict[str, object]) -> int:
     from redis.asyncio import Redis
 
-    from agent_persist.stores.redis.keys import RedisKeys
+    from agent_persist.stores.redis._keys import RedisKeys
 
     client = Redis.from_url(url)
     try:

@@ -11,7 +11,6 @@ import ast
 import importlib
 import logging
 import pkgutil
-import warnings
 from pathlib import Path
 
 import pytest
@@ -51,20 +50,13 @@ def test_every_logger_is_the_package_logger(package: str) -> None:
     assert wrong == [], f"use logging.getLogger({package!r}) only"
 
 
-DEPRECATED_MODULES = {"agent_persist.dry_run"}
-"""Aliases kept for one minor release: importing them warns (tested where they are)."""
-
-
 def test_importing_everything_installs_no_handler() -> None:
     for package in PACKAGES:
         module = importlib.import_module(package)
         for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
             if ".testing" in info.name or info.name.endswith("__main__"):
                 continue  # test helpers import pytest; __main__ would run the command
-            with warnings.catch_warnings():
-                if info.name in DEPRECATED_MODULES:
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                importlib.import_module(info.name)
+            importlib.import_module(info.name)
     for package in PACKAGES:
         logger = logging.getLogger(package)
         assert logger.handlers == [], f"{package} installed a handler"

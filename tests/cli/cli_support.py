@@ -159,7 +159,7 @@ def _redis(request: pytest.FixtureRequest) -> Backend:
     from redis.asyncio import Redis
 
     from agent_persist.stores.redis import RedisStore
-    from agent_persist.stores.redis.keys import RedisKeys, payload_field
+    from agent_persist.stores.redis._keys import RedisKeys, payload_field
 
     url: str = request.getfixturevalue("redis_url")
     prefix: str = request.getfixturevalue("redis_prefix")

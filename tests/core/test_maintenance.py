@@ -99,11 +99,10 @@ def test_the_package_exports_the_maintenance_api() -> None:
 
 async def test_the_old_dry_run_module_warns_and_still_works() -> None:
     sys.modules.pop("agent_persist.dry_run", None)
-    with pytest.deprecated_call(match="agent_persist.maintenance"):
-        old = importlib.import_module("agent_persist.dry_run")
-    assert old.dry_run is maintenance.dry_run
-    assert old.DryRunEntry is maintenance.DryRunEntry
-    assert old.DryRunReport is maintenance.DryRunReport
+    old = importlib.import_module("agent_persist.dry_run")
+    for name in ("dry_run", "DryRunEntry", "DryRunReport"):
+        with pytest.deprecated_call(match=f"agent_persist.maintenance.{name}"):
+            assert getattr(old, name) is getattr(maintenance, name)
     # importing the submodule rebinds the package attribute to it: it stays callable
     store = MemoryStore()
     await store.put(envelope("a"))

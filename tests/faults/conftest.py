@@ -45,7 +45,7 @@ async def proxied(request: pytest.FixtureRequest) -> AsyncIterator[Proxied]:
     else:
         pytest.importorskip("redis", reason="the redis extra is not installed")
         from agent_persist.stores.redis import RedisStore
-        from agent_persist.stores.redis.checkpoints import PUT
+        from agent_persist.stores.redis._checkpoints import PUT
 
         url = request.getfixturevalue("redis_url")
         prefix: str = request.getfixturevalue("redis_prefix")

@@ -18,7 +18,7 @@ from agent_persist.errors import (
     CorruptCheckpointError,
     StoreUnavailableError,
 )
-from agent_persist.stores.sql.errors import translate_error
+from agent_persist.stores.sql._errors import translate_error
 
 LABEL = "postgresql+asyncpg://app:***@db/agents"
 

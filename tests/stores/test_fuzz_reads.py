@@ -361,13 +361,13 @@ REDIS_FIELDS = ["meta", "kind", "sv", "step", "status", "updated", "head", "n"]
 
 
 class RedisHarness(Harness):
-    """Damage with plain Redis commands on the store's keys (see ``stores.redis.keys``)."""
+    """Damage with plain Redis commands on the store's keys (see ``stores.redis._keys``)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, store: BaseStore, url: str) -> None:
         super().__init__(loop, store)
         from redis.asyncio import Redis
 
-        from agent_persist.stores.redis.keys import RedisKeys
+        from agent_persist.stores.redis._keys import RedisKeys
 
         self.client = Redis.from_url(url)
         self.keys = RedisKeys(store.prefix, store.namespace)  # type: ignore[attr-defined]

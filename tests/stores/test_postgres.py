@@ -27,7 +27,7 @@ from agent_persist.errors import (
 )
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.sql import SQLStore
-from agent_persist.stores.sql.schema import DDL_STEPS, build_tables
+from agent_persist.stores.sql._schema import DDL_STEPS, build_tables
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
 

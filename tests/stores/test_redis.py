@@ -33,9 +33,10 @@ from agent_persist.errors import (
 )
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.memory import MemoryStore
-from agent_persist.stores.redis import RedisStore, schema
-from agent_persist.stores.redis.client import mask_url
-from agent_persist.stores.redis.keys import (
+from agent_persist.stores.redis import RedisStore
+from agent_persist.stores.redis import _schema as schema
+from agent_persist.stores.redis._client import mask_url
+from agent_persist.stores.redis._keys import (
     RedisKeys,
     header_field,
     payload_field,

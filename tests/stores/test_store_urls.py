@@ -26,7 +26,7 @@ from agent_persist.stores import open_store
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.redis import RedisStore
 from agent_persist.stores.sql import SQLStore
-from agent_persist.stores.sql.url import asyncpg_arguments
+from agent_persist.stores.sql._url import asyncpg_arguments
 from agent_persist.testing.conformance import envelope
 
 TLS = Path(__file__).parent.parent / "fixtures" / "tls"

@@ -154,21 +154,11 @@ def config_appends(
 
 
 def __getattr__(name: str) -> Any:
-    """``saved_config`` moved to :mod:`agent_persist.maintenance` (it reads a store).
-
-    Kept as a deprecated alias for one minor release; it warns when used.
-    """
+    """``saved_config`` moved to :mod:`agent_persist.maintenance` (it reads a store)."""
     if name == "saved_config":
-        import warnings
-
         from . import maintenance
+        from ._deprecated import warn_renamed
 
-        warnings.warn(
-            "agent_persist.drift.saved_config is deprecated and will be removed in the next "
-            "minor release; use agent_persist.maintenance.saved_config "
-            "(or agent_persist.saved_config)",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_renamed(f"{__name__}.saved_config", "agent_persist.maintenance.saved_config")
         return maintenance.saved_config
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,9 +15,9 @@ the ``_``-prefixed modules are shared internals (argument checks, record encodin
 loop helpers). Each other back end is a package whose only public name is its store,
 ``sql`` (:class:`~agent_persist.stores.sql.SQLStore`, SQLite and PostgreSQL) and ``redis``
 (:class:`~agent_persist.stores.redis.RedisStore`); inside both, the same file names hold the
-same concerns (``store``, the facade; ``checkpoints``, ``logs``, ``leases``, ``retention``;
-``schema``, the versioned tables or key layout with their upgrade steps; ``errors``, the
-driver's errors translated), and every module there is internal.
+same concerns, each ``_``-prefixed because it is internal (``_store``, the facade;
+``_checkpoints``, ``_logs``, ``_leases``, ``_retention``; ``_schema``, the versioned tables or
+key layout with their upgrade steps; ``_errors``, the driver's errors translated).
 """
 
 from __future__ import annotations

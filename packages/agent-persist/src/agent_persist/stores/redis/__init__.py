@@ -5,18 +5,19 @@
     async with RedisStore.from_url("redis://localhost:6379/0", namespace="tenant-a") as store:
         saved = await store.put(envelope, appends={"transcript": [message]})
 
-:class:`RedisStore` is this package's only public name; its modules are internal (no ``_``
-prefix: the package is the boundary) and may change in any release. One concern each, the
-same file names as the SQL store's where the concern is the same:
+:class:`RedisStore` is this package's only public name; its modules are internal
+(``_``-prefixed, as pydantic-ai names its durable-execution back ends' modules) and may
+change in any release. One concern each, the same file names as the SQL store's where
+the concern is the same:
 
-* ``store.py``: the facade; each method runs one script and decodes its reply
-* ``checkpoints.py``, ``logs.py``, ``leases.py``, ``retention.py``: each concern's Lua
+* ``_store.py``: the facade; each method runs one script and decodes its reply
+* ``_checkpoints.py``, ``_logs.py``, ``_leases.py``, ``_retention.py``: each concern's Lua
   scripts and the decoding of their replies
-* ``schema.py``: the key layout's append-only ``LAYOUT_STEPS`` and the upgrade in ``setup()``
-* ``keys.py``: the key names (ids hex-encoded) and how values cross into Redis
-* ``lua.py``: the Lua helpers every script starts with; ``scripts.py``: the scripts
+* ``_schema.py``: the key layout's append-only ``LAYOUT_STEPS`` and the upgrade in ``setup()``
+* ``_keys.py``: the key names (ids hex-encoded) and how values cross into Redis
+* ``_lua.py``: the Lua helpers every script starts with; ``_scripts.py``: the scripts
   registered on a client
-* ``client.py``: URLs and the client; ``errors.py``: redis-py's errors as agent-persist's
+* ``_client.py``: URLs and the client; ``_errors.py``: redis-py's errors as agent-persist's
 
 Importing it without ``redis`` installed raises ``MissingDependencyError`` naming the
 command: ``pip install "agent-persist[redis]"``.
@@ -31,6 +32,6 @@ try:  # checked here, before any module below imports it
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides redis
     raise MissingDependencyError("Redis store", "redis", "redis") from exc
 
-from .store import RedisStore
+from ._store import RedisStore
 
 __all__ = ["RedisStore"]

@@ -5,22 +5,23 @@
     async with SQLStore.from_url("sqlite:///agents.db") as store:
         saved = await store.put(envelope, appends={"transcript": [message]})
 
-:class:`SQLStore` is this package's only public name; its modules are internal (no ``_``
-prefix: the package is the boundary) and may change in any release. One concern each, the
-same file names as the Redis store's where the concern is the same:
+:class:`SQLStore` is this package's only public name; its modules are internal
+(``_``-prefixed, as pydantic-ai names its durable-execution back ends' modules) and may
+change in any release. One concern each, the same file names as the Redis store's where
+the concern is the same:
 
-* ``store.py``: the facade; each method runs one function below in one transaction
-* ``checkpoints.py``, ``logs.py``, ``leases.py``, ``retention.py``: the operations
-* ``threads.py``: finding, claiming (locking) and purging a thread's row
-* ``statements.py``: the prebuilt statements, and the :class:`~.statements.Scope` binding them
+* ``_store.py``: the facade; each method runs one function below in one transaction
+* ``_checkpoints.py``, ``_logs.py``, ``_leases.py``, ``_retention.py``: the operations
+* ``_threads.py``: finding, claiming (locking) and purging a thread's row
+* ``_statements.py``: the prebuilt statements, and the :class:`~._statements.Scope` binding them
   to one store's namespace, TTL and codec
-* ``schema.py``: the tables, their append-only ``DDL_STEPS`` and ``migrate``
-* ``engine.py``: the runners (one sync function, one transaction) and ``url.py``, PostgreSQL
-  URL parameters; ``errors.py``: the drivers' errors as agent-persist's
+* ``_schema.py``: the tables, their append-only ``DDL_STEPS`` and ``migrate``
+* ``_engine.py``: the runners (one sync function, one transaction) and ``_url.py``, PostgreSQL
+  URL parameters; ``_errors.py``: the drivers' errors as agent-persist's
 """
 
 from __future__ import annotations
 
-from .store import SQLStore
+from ._store import SQLStore
 
 __all__ = ["SQLStore"]

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 
 from ...errors import LeaseHeldError, LeaseLostError
 from ..base import Lease
-from .statements import Scope
+from ._statements import Scope
 
 __all__ = ["acquire", "hold", "release", "renew"]
 

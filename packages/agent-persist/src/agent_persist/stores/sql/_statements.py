@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 from ...codecs import PayloadCodec
 from .._records import PLAIN_FRAME, describe
-from .schema import Tables
+from ._schema import Tables
 
 __all__ = ["Scope", "Statements", "Stmt", "digest"]
 

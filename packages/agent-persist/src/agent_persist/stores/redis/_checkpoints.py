@@ -28,9 +28,9 @@ from ...errors import (
 )
 from .._records import decode_checkpoint, describe, load_json
 from ..base import ThreadInfo
-from .keys import STORE, decode_id, from_micros, text
-from .lua import HELPERS
-from .retention import TRIM
+from ._keys import STORE, decode_id, from_micros, text
+from ._lua import HELPERS
+from ._retention import TRIM
 
 __all__ = [
     "DELETE_THREAD",

@@ -12,7 +12,7 @@ them from the namespace's index.
 
 from __future__ import annotations
 
-from .lua import HELPERS
+from ._lua import HELPERS
 
 __all__ = ["PRUNE", "PURGE", "SWEEP", "TRIM"]
 

@@ -22,10 +22,10 @@ from sqlalchemy.engine import Connection
 from ..._json import JSON
 from .._records import decode_item, decode_items
 from ..base import Lease
-from .leases import hold
-from .schema import as_blob
-from .statements import Scope, Stmt, digest
-from .threads import ThreadRow, claim_thread, touch
+from ._leases import hold
+from ._schema import as_blob
+from ._statements import Scope, Stmt, digest
+from ._threads import ThreadRow, claim_thread, touch
 
 _first = itemgetter(0)
 

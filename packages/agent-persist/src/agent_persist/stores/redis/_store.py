@@ -43,7 +43,7 @@ from ...errors import (
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
 from .._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ..base import BaseStore, Lease, ThreadInfo
-from .checkpoints import (
+from ._checkpoints import (
     THREAD_ROW,
     check_listing,
     decode_envelope,
@@ -51,13 +51,13 @@ from .checkpoints import (
     header_metadata,
     put_outcome,
 )
-from .client import describe_client, open_client
-from .errors import translate_error
-from .keys import STORE, RedisKeys, encode_id, text, to_micros
-from .leases import Leases, millis
-from .logs import decode_reply_items
-from .schema import recorded_layout, upgrade
-from .scripts import ALL_SCRIPTS, Scripts
+from ._client import describe_client, open_client
+from ._errors import translate_error
+from ._keys import STORE, RedisKeys, encode_id, text, to_micros
+from ._leases import Leases, millis
+from ._logs import decode_reply_items
+from ._schema import recorded_layout, upgrade
+from ._scripts import ALL_SCRIPTS, Scripts
 
 __all__ = ["RedisStore"]
 

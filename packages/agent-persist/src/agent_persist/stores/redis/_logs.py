@@ -19,8 +19,8 @@ from ..._json import JSON
 from ...codecs import PayloadCodec
 from ...errors import CorruptCheckpointError
 from .._records import decode_items as decode_many
-from .keys import text
-from .lua import HELPERS
+from ._keys import text
+from ._lua import HELPERS
 
 __all__ = ["APPEND", "CLEAR", "POP", "READ", "TAIL", "decode_reply_items"]
 

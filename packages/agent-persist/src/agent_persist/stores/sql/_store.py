@@ -34,11 +34,14 @@ from ...errors import AgentPersistError
 from .._loops import LoopLock
 from .._records import EncodedCheckpoint
 from ..base import BaseStore, Lease, ThreadInfo
-from . import checkpoints, leases, logs, retention
-from .engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
-from .errors import translate_error
-from .schema import build_tables, migrate
-from .statements import Scope, Statements
+from . import _checkpoints as checkpoints
+from . import _leases as leases
+from . import _logs as logs
+from . import _retention as retention
+from ._engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
+from ._errors import translate_error
+from ._schema import build_tables, migrate
+from ._statements import Scope, Statements
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .checkpoints import DELETE_THREAD, GET, LIST_CHECKPOINTS, LIST_THREADS, PUT
-from .leases import ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE
-from .logs import APPEND, CLEAR, POP, READ, TAIL
-from .retention import PRUNE, PURGE
-from .schema import SET_LAYOUT, UPGRADE_MIRRORS
+from ._checkpoints import DELETE_THREAD, GET, LIST_CHECKPOINTS, LIST_THREADS, PUT
+from ._leases import ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE
+from ._logs import APPEND, CLEAR, POP, READ, TAIL
+from ._retention import PRUNE, PURGE
+from ._schema import SET_LAYOUT, UPGRADE_MIRRORS
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

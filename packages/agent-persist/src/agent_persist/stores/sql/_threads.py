@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...errors import ConflictError, ThreadNotFoundError
-from .statements import Scope
+from ._statements import Scope
 
 __all__ = [
     "ThreadRow",

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from ...errors import LeaseHeldError, LeaseLostError
 from .._records import describe
 from ..base import Lease
-from .keys import STORE, RedisKeys, text
+from ._keys import STORE, RedisKeys, text
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
 
-    from .scripts import Scripts
+    from ._scripts import Scripts
 
 __all__ = ["ACQUIRE_LEASE", "RELEASE_LEASE", "RENEW_LEASE", "Leases", "millis"]
 

@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...errors import CorruptCheckpointError
-from .schema import load_object
-from .statements import Scope
-from .threads import claim_thread, missing_thread, purge_threads
+from ._schema import load_object
+from ._statements import Scope
+from ._threads import claim_thread, missing_thread, purge_threads
 
 __all__ = ["prune", "purge_expired", "trim"]
 

@@ -31,12 +31,12 @@ from ...errors import (
 )
 from .._records import EncodedCheckpoint, decode_checkpoint
 from ..base import Lease, ThreadInfo
-from .leases import hold
-from .logs import append_items
-from .retention import trim
-from .schema import as_blob, as_text, load_object
-from .statements import Scope, digest
-from .threads import claim_thread, find_thread, missing_thread, purge_threads
+from ._leases import hold
+from ._logs import append_items
+from ._retention import trim
+from ._schema import as_blob, as_text, load_object
+from ._statements import Scope, digest
+from ._threads import claim_thread, find_thread, missing_thread, purge_threads
 
 __all__ = ["delete_thread", "get", "list_checkpoints", "list_threads", "put"]
 

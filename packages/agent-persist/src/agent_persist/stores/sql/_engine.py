@@ -54,7 +54,7 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
 from .._loops import LoopBound, PerLoop, Pinned
-from .url import asyncpg_arguments
+from ._url import asyncpg_arguments
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine

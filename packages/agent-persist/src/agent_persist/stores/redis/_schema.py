@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StoreSchemaError
-from .keys import RedisKeys
-from .lua import HELPERS
+from ._keys import RedisKeys
+from ._lua import HELPERS
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-    from .scripts import Scripts
+    from ._scripts import Scripts
 
 __all__ = [
     "LAYOUT_STEPS",
