@@ -8,6 +8,8 @@ servers answer.
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -295,3 +297,38 @@ async def test_disabled_telemetry_records_nothing(otel: Recorded) -> None:
     await store.get("t-1")
     assert otel.spans() == []
     assert otel.points("agent_persist.checkpoint.write.duration") == []
+
+
+IDLE_THEN_SET_UP = """
+import asyncio, time
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from agent_persist import Envelope, Producer, _otel, open_store
+
+store = open_store("memory://")
+envelope = Envelope.create(kind="k", schema_version=1, thread_id="t", payload={},
+                           producer=Producer(package="x"))
+assert _otel.checkpoint_write(store, envelope) is _otel.NOOP, "no SDK: the no-op"
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+trace.set_tracer_provider(provider)
+time.sleep(_otel._IDLE_RECHECK * 2)  # past the window an idle verdict is kept
+asyncio.run(store.put(envelope))
+print([span.name for span in exporter.get_finished_spans()])
+"""
+
+
+def test_the_global_providers_are_used_once_an_sdk_is_set_up() -> None:
+    """Idle until the application sets a global provider, then traced (in its own process)."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", IDLE_THEN_SET_UP],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['agent_persist.put']"

@@ -77,6 +77,8 @@ TAKEOVERS = "agent_persist.lease.takeovers"
 
 _DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 _SIZE_BUCKETS = tuple(float(4**n) for n in range(4, 13))  # 256 B .. 16 MiB
+_IDLE_RECHECK = 0.1
+"""Seconds an "SDK not set up" verdict is trusted: the most a late setup can miss."""
 
 
 class Scope:
@@ -122,6 +124,10 @@ class _Otel:
         package_version = version("agent-persist")
         self.context = context
         self.trace = trace
+        self.metrics = metrics
+        self.live = tracer_provider is not None or meter_provider is not None
+        """Providers were given, or a global one was set (which is for good): no more checks."""
+        self._recheck_at = 0.0
         self.status = trace.Status
         self.error = trace.StatusCode.ERROR
         self.tracer = trace.get_tracer(NAME, package_version, tracer_provider)
@@ -148,6 +154,27 @@ class _Otel:
             unit="{takeover}",
             description="Leases taken over from a holder proven dead (acquire_lease take_over=).",
         )
+
+    def idle(self) -> bool:
+        """Whether the global providers are still the API's no-op proxies (no SDK set up).
+
+        Then a hook returns :data:`NOOP` instead of paying for spans nobody records. Asking
+        the API costs microseconds (it looks at the environment), so an idle answer is kept
+        for :data:`_IDLE_RECHECK` seconds; once a provider is set (that is for good) the
+        answer stays ``False`` and the proxies hand our spans over to it.
+        """
+        if self.live:
+            return False
+        now = time.monotonic()
+        if now < self._recheck_at:
+            return True
+        if isinstance(self.trace.get_tracer_provider(), self.trace.ProxyTracerProvider):
+            meter_provider = self.metrics.get_meter_provider()
+            if type(meter_provider).__name__ == "_ProxyMeterProvider":
+                self._recheck_at = now + _IDLE_RECHECK
+                return True
+        self.live = True
+        return False
 
 
 _otel: _Otel | None = None
@@ -176,9 +203,12 @@ def _resolve() -> _Otel | None:
     return _otel
 
 
-def active() -> bool:
-    """Whether spans and metrics are being produced (resolving OpenTelemetry on first call)."""
-    return (_otel if _resolved else _resolve()) is not None
+def _binding() -> _Otel | None:
+    """The binding when something may record; ``None`` when absent, disabled or idle."""
+    otel = _otel if _resolved else _resolve()
+    if otel is None or (not otel.live and otel.idle()):
+        return None
+    return otel
 
 
 class _Traced(Scope):
@@ -296,7 +326,7 @@ class _Lease(_Traced):
 
 def checkpoint_write(store: BaseStore, envelope: Envelope) -> Scope:
     """The scope of a ``put``; ``set(CHECKPOINT_BYTES, n)`` records its size."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     return _Write(otel, store, envelope)
@@ -304,7 +334,7 @@ def checkpoint_write(store: BaseStore, envelope: Envelope) -> Scope:
 
 def checkpoint_read(store: BaseStore, thread_id: str, checkpoint_id: str | None) -> Scope:
     """The scope of a ``get``; ``checkpoint(envelope)`` adds what was read."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     attributes = _store_attributes(store)
@@ -316,7 +346,7 @@ def checkpoint_read(store: BaseStore, thread_id: str, checkpoint_id: str | None)
 
 def log_read(store: BaseStore, name: str, thread_id: str, log: str) -> Scope:
     """The scope of a log read (span ``name``); set ``LOG_ITEMS`` or ``LOG_BYTES``."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     attributes = _store_attributes(store)
@@ -327,7 +357,7 @@ def log_read(store: BaseStore, name: str, thread_id: str, log: str) -> Scope:
 
 def lease_call(store: BaseStore, name: str, thread_id: str, *, take_over: bool = False) -> Scope:
     """The scope of a lease call (span ``name``); a successful ``take_over`` is counted."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     attributes = _store_attributes(store)
@@ -341,7 +371,7 @@ def migration(
     envelope: Envelope, from_version: int, to_version: int, *, handlers: int, policy: str | None
 ) -> Scope:
     """The scope of an envelope's upgrade that runs migrations or applies a drift policy."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     attributes = _checkpoint_attributes(envelope)
@@ -355,7 +385,7 @@ def migration(
 
 def resume(kind: str, thread_id: str) -> Scope:
     """The scope of an adapter loading a thread's state into a fresh object."""
-    otel = _otel if _resolved else _resolve()
+    otel = _binding()
     if otel is None:
         return NOOP
     return _Traced(otel, RESUME, {KIND: kind, THREAD_ID: thread_id})
