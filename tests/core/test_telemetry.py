@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from agent_persist import Envelope, Producer, Registry, open_store, telemetry
+from agent_persist import Envelope, Producer, Registry, _otel, open_store, telemetry
 from agent_persist.errors import ConflictError, LeaseHeldError, MigrationFailedError
 from agent_persist.stores import BaseStore
 
@@ -332,3 +332,23 @@ def test_the_global_providers_are_used_once_an_sdk_is_set_up() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['agent_persist.put']"
+
+
+async def test_an_opentelemetry_that_cannot_be_set_up_never_stops_a_write(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> None:
+        raise AttributeError("module 'opentelemetry.metrics' has no attribute 'get_meter'")
+
+    monkeypatch.setattr(_otel, "_Otel", broken)
+    telemetry.configure()
+    try:
+        with caplog.at_level(logging.WARNING, logger="agent_persist"):
+            async with open_store("memory://") as store:
+                await store.put(envelope())
+                assert (await store.get("t-1")).thread_id == "t-1"
+    finally:
+        monkeypatch.undo()
+        telemetry.configure()
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("OpenTelemetry could not be set up, so it is not used: ")

@@ -66,6 +66,7 @@ def run(tmp_path: Path, mode: str) -> str:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    assert done.stderr == "", "absence is not worth a warning"
     return done.stdout.strip()
 
 

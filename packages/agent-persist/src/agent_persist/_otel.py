@@ -18,6 +18,7 @@ imported again until :func:`configure` is called.
 
 from __future__ import annotations
 
+import logging
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 NAME = "agent_persist"
 """The tracer's and the meter's name (the instrumentation scope)."""
+logger = logging.getLogger("agent_persist")
 
 # span names
 PUT = "agent_persist.put"
@@ -192,13 +194,21 @@ def configure(*, tracer_provider: Any, meter_provider: Any, enabled: bool) -> No
 
 
 def _resolve() -> _Otel | None:
-    """Import OpenTelemetry once; ``None`` (and nothing imported) when it is not installed."""
+    """Import OpenTelemetry once; ``None`` (and nothing imported) when it is not installed.
+
+    An installation too broken to set up is logged once and left alone: telemetry must
+    never be why a checkpoint is not written.
+    """
     global _resolved, _otel
+    _otel = None
     if _enabled:
         try:
             _otel = _Otel(_tracer_provider, _meter_provider)
-        except ImportError:
-            _otel = None
+        except ImportError as exc:
+            if exc.name is None or exc.name.split(".")[0] != "opentelemetry":
+                logger.warning("OpenTelemetry is installed but cannot be imported: %s", exc)
+        except Exception as exc:
+            logger.warning("OpenTelemetry could not be set up, so it is not used: %r", exc)
     _resolved = True
     return _otel
 
