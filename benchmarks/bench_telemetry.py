@@ -12,8 +12,9 @@ store (where the overhead shows most) and on a SQLite file, in four modes:
 * ``sdk``: an SDK ``TracerProvider`` with a ``BatchSpanProcessor`` to an exporter that
   drops spans, and a ``MeterProvider`` with an in-memory reader.
 
-The three installed modes alternate round by round in one process, so machine noise falls
-on all of them alike; ``absent`` runs the same rounds in its own process.
+The three installed modes alternate in one process, in an order that rotates every round,
+so machine noise (and the garbage the ``sdk`` rounds leave) falls on all of them alike;
+``absent`` runs the same rounds in its own process.
 
     uv run python benchmarks/bench_telemetry.py [--ops 1000] [--rounds 7]
 """
@@ -101,9 +102,11 @@ def _run(modes: dict[str, Callable[[], None]], ops: int, rounds: int, folder: st
     samples: dict[str, dict[str, list[tuple[float, float]]]] = {
         mode: {store: [] for store in STORES} for mode in modes
     }
+    names = list(modes)
     for round_ in range(rounds + 1):
-        for mode, switch in modes.items():
-            switch()
+        for index in range(len(names)):  # the order rotates: no mode always follows another
+            mode = names[(index + round_) % len(names)]
+            modes[mode]()
             for store in STORES:
                 url = "memory://" if store == "memory" else f"sqlite:///{folder}/{mode}.db"
                 count = ops if store == "memory" else max(ops // 4, 1)
