@@ -12,7 +12,7 @@ nox.options.sessions = ["tests", "tests_minimal", "lint", "typecheck", "examples
 ROOT = Path(__file__).parent
 CORE = "packages/agent-persist"
 MINIMAL_TESTS = [
-    "tests/core",
+    "tests/core",  # with test_telemetry_absent.py: the core never imports opentelemetry
     "tests/stores/test_memory.py",
     "tests/stores/test_sqlite.py",
     "tests/stores/test_optional_extras.py",
@@ -45,7 +45,7 @@ def tests_minimal(session: nox.Session) -> None:
         "python",
         "-c",
         "import importlib.util as u; assert not u.find_spec('redis'); "
-        "assert not u.find_spec('asyncpg')",
+        "assert not u.find_spec('asyncpg'); assert not u.find_spec('opentelemetry')",
     )
     session.run("pytest", *MINIMAL_TESTS, *session.posargs)
     session.run("pytest", "tests/cli", "-m", "not needs_extras", *session.posargs)

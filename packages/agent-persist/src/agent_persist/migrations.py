@@ -24,6 +24,7 @@ migrations through the ``agent_persist.plugins`` entry point group, which
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -31,6 +32,7 @@ from typing import Any, TypeVar, cast
 
 from pydantic import ValidationError
 
+from . import _otel
 from ._json import canonical_json, normalize_json
 from .drift import Change, DriftPolicy, drift_error
 from .envelope import Envelope, Producer
@@ -61,6 +63,7 @@ PLUGIN_GROUP = "agent_persist.plugins"
 """Entry point group: each entry is a callable taking the :class:`Registry` to fill."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+logger = logging.getLogger("agent_persist")
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +328,27 @@ class Registry:
             change = FingerprintChange(envelope.kind, envelope.thread_id, None, fingerprint)
         if not path and not handlers and not (drift and policy is not None):
             return envelope
+        applied = policy.value if drift and policy is not None else None
+        to_version = self.current_version(envelope.kind)
+        with _otel.migration(
+            envelope, envelope.schema_version, to_version, handlers=len(handlers), policy=applied
+        ):
+            upgraded = self._migrate(
+                envelope, spec, path, handlers, change, policy if drift else None
+            )
+        _log_upgrade(envelope, upgraded, handlers, change, applied)
+        return upgraded
+
+    def _migrate(
+        self,
+        envelope: Envelope,
+        spec: _Kind,
+        path: list[tuple[int, int]],
+        handlers: list[_Handler],
+        change: FingerprintChange | None,
+        policy: DriftPolicy | None,
+    ) -> Envelope:
+        """Run the chain, then the handlers; record the drift when a policy applied."""
         payload: Any = json.loads(canonical_json(envelope.payload))
         for from_version, to_version in path:
             migrate = spec.steps[from_version][1]
@@ -340,7 +364,7 @@ class Registry:
                 lambda p, h=handler.function: h(p, change),
                 payload,
             )
-        if drift and policy is not None and change is not None:
+        if policy is not None and change is not None:
             updates["metadata"] = {
                 **envelope.metadata,
                 "drift": {
@@ -461,6 +485,40 @@ class Registry:
             return Envelope.model_validate(header)
         except ValidationError as exc:
             raise CorruptCheckpointError(f"envelope file: not a valid envelope: {exc}") from exc
+
+
+def _log_upgrade(
+    before: Envelope,
+    after: Envelope,
+    handlers: list[_Handler],
+    change: FingerprintChange | None,
+    policy: str | None,
+) -> None:
+    """Info for each migration and handler applied; a warning for drift accepted as is."""
+    where = _where(before)
+    if after.schema_version != before.schema_version:
+        logger.info(
+            "%s: kind %r migrated from schema version %d to %d (in memory; nothing written)",
+            where,
+            before.kind,
+            before.schema_version,
+            after.schema_version,
+        )
+    # the changes' categories and subjects only: their values can be long or private
+    summary = "; ".join(f"{c.what}: {c.subject}" for c in change.changes) if change else ""
+    for handler in handlers:
+        logger.info(
+            "%s: fingerprint-change handler %r applied (%s)",
+            where,
+            getattr(handler.function, "__name__", repr(handler.function)),
+            summary or "no recorded fingerprint",
+        )
+    if policy == DriftPolicy.ACCEPT.value:
+        logger.warning(
+            "%s was written by another configuration; loaded as is (drift policy 'accept'): %s",
+            where,
+            summary,
+        )
 
 
 def _covers_any(categories: Iterable[str]) -> Covers:

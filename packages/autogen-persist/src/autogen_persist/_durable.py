@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
 from agent_persist.stores import CheckpointStore
+from agent_persist.telemetry import resuming
 
 from ._checkpoints import read_head
 from ._lease import DEFAULT_LEASE_TTL, LeaseHolder, default_owner
@@ -49,6 +51,7 @@ StreamItem = BaseAgentEvent | BaseChatMessage | TaskResult
 """What ``run_stream`` yields: messages and events, then one ``TaskResult``."""
 
 _T = TypeVar("_T")
+logger = logging.getLogger("autogen_persist")
 
 CheckpointCallback = Callable[[Envelope], Awaitable[None] | None]
 """Called with each checkpoint once it is stored."""
@@ -265,7 +268,9 @@ class DurableBase(Generic[_T]):
         """
         messages = task_messages(task)
         async with self._session() as (store, lease):
-            live = await self._live(store)
+            with resuming(logger, kind=self._kind, thread_id=self.thread_id) as loading:
+                live = await self._live(store)
+                loading.found(live.head)
             decision = decide(live.run, task_digest(messages), resume=resume, where=self._where())
             if decision is Decision.FINISHED:
                 yield live.result(output_task_messages=output_task_messages)

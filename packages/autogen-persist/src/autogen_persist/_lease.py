@@ -106,8 +106,9 @@ class LeaseHolder:
         Raises:
             ThreadBusyError: Another live worker kept it longer than ``wait``.
         """
-        deadline = time.monotonic() + self._wait.total_seconds()
-        warned = False
+        started = time.monotonic()
+        deadline = started + self._wait.total_seconds()
+        waited_for: str | None = None
         while True:
             try:
                 self._lease = await self._store.acquire_lease(
@@ -125,16 +126,23 @@ class LeaseHolder:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._busy(held) from held
-            if not warned:
-                warned = True
+            if waited_for is None:
+                waited_for = held.holder or "another worker"
                 logger.warning(
                     "thread %r is leased to %s until %s; waiting up to %.1f s for it",
                     self._thread_id,
-                    held.holder or "another worker",
+                    waited_for,
                     held.expires_at.isoformat() if held.expires_at else "an unknown time",
                     remaining,
                 )
             await asyncio.sleep(min(_POLL, remaining))
+        if waited_for is not None:  # the holder released the lease or let it expire
+            logger.info(
+                "thread %r: lease of %s taken after waiting %.1f s",
+                self._thread_id,
+                waited_for,
+                time.monotonic() - started,
+            )
         logger.debug(
             "thread %r: lease acquired by %s until %s",
             self._thread_id,

@@ -24,6 +24,7 @@ is then refused with :class:`.MissingAgentError` or :class:`.MissingToolError`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from agents import Agent, RunResult, RunResultStreaming, RunState
@@ -40,6 +41,7 @@ from agent_persist import (
     saved_config,
 )
 from agent_persist.drift import CONFIG_LOG, DriftOption, drift_policy
+from agent_persist.telemetry import resuming
 
 from .checkpoints import RUN_STATE_KIND, producer
 from .drift import config_changes, config_names
@@ -49,6 +51,8 @@ from .plugin import ensure_registered
 from .session import StoreSession
 
 __all__ = ["load_run_state", "pending_run_state", "save_run_state"]
+
+logger = logging.getLogger("openai_agents_persist")
 
 
 async def save_run_state(
@@ -126,20 +130,23 @@ async def load_run_state(
         MigrationError: A registered handler failed.
     """
     policy = drift_policy(drift)
-    envelope = await pending_run_state(session)
-    if envelope is None:
-        return None
-    registry = registry if registry is not None else default_registry()
-    ensure_registered(registry)
-    where = f"session {session.session_id!r}, checkpoint {envelope.checkpoint_id!r}"
-    upgraded = await _upgrade(session, envelope, agent, registry, policy, where=where)
-    state: dict[str, Any] = upgraded.payload["run_state"]
-    needed_agents, needed_tools = referenced_names(state)
-    if missing := needed_agents - agent_names(agent):
-        raise MissingAgentError(missing, agent_names(agent), where=where)
-    if missing := needed_tools - tool_names(agent):
-        raise MissingToolError(missing, tool_names(agent), where=where)
-    return await RunState.from_json(agent, state)
+    with resuming(logger, kind=RUN_STATE_KIND, thread_id=session.session_id) as resume:
+        envelope = await pending_run_state(session)
+        if envelope is None:
+            return None
+        registry = registry if registry is not None else default_registry()
+        ensure_registered(registry)
+        where = f"session {session.session_id!r}, checkpoint {envelope.checkpoint_id!r}"
+        upgraded = await _upgrade(session, envelope, agent, registry, policy, where=where)
+        state: dict[str, Any] = upgraded.payload["run_state"]
+        needed_agents, needed_tools = referenced_names(state)
+        if missing := needed_agents - agent_names(agent):
+            raise MissingAgentError(missing, agent_names(agent), where=where)
+        if missing := needed_tools - tool_names(agent):
+            raise MissingToolError(missing, tool_names(agent), where=where)
+        run_state = await RunState.from_json(agent, state)
+        resume.found(envelope)
+        return run_state
 
 
 async def _upgrade(

@@ -44,6 +44,7 @@ from agent_persist.errors import (
     ThreadNotFoundError,
 )
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts, put_retrying
+from agent_persist.telemetry import resuming
 
 from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
 from ._deprecated import warn_renamed
@@ -457,7 +458,10 @@ class StoreSession:
         if it still fails, the head is read again before the next write, since the last
         attempt may have been committed.
         """
-        head = self._head if self._head_loaded else await self.head()
+        if not self._head_loaded:  # the first write of this object: continue the session
+            with resuming(logger, kind=envelope.kind, thread_id=self.session_id) as resume:
+                resume.found(await self.head())
+        head = self._head
         envelope = envelope.replace(
             thread_id=self.session_id,
             parent_id=None if head is None else head.checkpoint_id,

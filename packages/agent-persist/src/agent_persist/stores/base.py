@@ -46,6 +46,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import Self
 
+from .. import _otel
 from .._json import JSON
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
@@ -261,6 +262,11 @@ class BaseStore(abc.ABC):
         self.keep_last = keep_last
         self.codec = codec or PayloadCodec()
 
+    @property
+    def backend(self) -> str:
+        """What holds the data, for logs and telemetry: the class name without ``Store``."""
+        return type(self).__name__.removesuffix("Store").lower()
+
     async def __aenter__(self) -> Self:
         await self.setup()
         return self
@@ -323,8 +329,31 @@ class BaseStore(abc.ABC):
         check_envelope(envelope)
         checked = check_appends(appends)
         check_lease(lease, envelope.thread_id)
-        encoded = encode_checkpoint(envelope, self.codec)
-        sealed = {name: self._seal(f"appends[{name!r}]", items) for name, items in checked.items()}
+        with _otel.checkpoint_write(self, envelope) as scope:
+            encoded = encode_checkpoint(envelope, self.codec)
+            sealed = {n: self._seal(f"appends[{n!r}]", items) for n, items in checked.items()}
+            size = -1
+            if scope.recording or logger.isEnabledFor(logging.DEBUG):
+                size = len(encoded.payload) + sum(sum(map(len, s)) for s in sealed.values())
+                scope.set(_otel.CHECKPOINT_BYTES, size)
+            stored = await self._put_encoded(envelope, encoded, sealed, lease)
+        logger.debug(
+            "thread %r: wrote checkpoint %r (step %d, %d bytes)",
+            stored.thread_id,
+            stored.checkpoint_id,
+            stored.step,
+            size,
+        )
+        return stored
+
+    async def _put_encoded(
+        self,
+        envelope: Envelope,
+        encoded: EncodedCheckpoint,
+        sealed: Mapping[str, Sequence[bytes]],
+        lease: Lease | None,
+    ) -> Envelope:
+        """Write; a conflict with the same checkpoint already stored (a retry) returns it."""
         try:
             return await self._guarded(self._put(envelope, encoded, sealed, lease))
         except ConflictError:
@@ -352,7 +381,16 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.get`."""
         check_text("thread_id", thread_id)
         check_optional_text("checkpoint_id", checkpoint_id)
-        return await self._guarded(self._get(thread_id, checkpoint_id))
+        with _otel.checkpoint_read(self, thread_id, checkpoint_id) as scope:
+            envelope = await self._guarded(self._get(thread_id, checkpoint_id))
+            scope.checkpoint(envelope)
+        logger.debug(
+            "thread %r: read checkpoint %r (step %d)",
+            thread_id,
+            envelope.checkpoint_id,
+            envelope.step,
+        )
+        return envelope
 
     async def list_checkpoints(
         self,
@@ -456,9 +494,12 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return []
-        return await self._guarded(
-            self._read_log(thread_id, log, start=start, stop=stop, version=version)
-        )
+        with _otel.log_read(self, _otel.READ_LOG, thread_id, log) as scope:
+            items = await self._guarded(
+                self._read_log(thread_id, log, start=start, stop=stop, version=version)
+            )
+            scope.set(_otel.LOG_ITEMS, len(items))
+        return items
 
     def _check_read(
         self, thread_id: str, log: str, start: int, stop: int | None, at: Envelope | None
@@ -473,7 +514,10 @@ class BaseStore(abc.ABC):
         self._check_tail(thread_id, log, count)
         if count == 0:
             return []
-        return await self._guarded(self._tail(thread_id, log, count))
+        with _otel.log_read(self, _otel.TAIL, thread_id, log) as scope:
+            items = await self._guarded(self._tail(thread_id, log, count))
+            scope.set(_otel.LOG_ITEMS, len(items))
+        return items
 
     @staticmethod
     def _check_tail(thread_id: str, log: str, count: int) -> None:
@@ -500,16 +544,22 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return b""
-        return await self._guarded(
-            self._read_log_lines(thread_id, log, start=start, stop=stop, version=version)
-        )
+        with _otel.log_read(self, _otel.READ_LOG_LINES, thread_id, log) as scope:
+            lines = await self._guarded(
+                self._read_log_lines(thread_id, log, start=start, stop=stop, version=version)
+            )
+            scope.set(_otel.LOG_BYTES, len(lines))
+        return lines
 
     async def tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
         """:meth:`tail` as JSON Lines, like :meth:`read_log_lines`."""
         self._check_tail(thread_id, log, count)
         if count == 0:
             return b""
-        return await self._guarded(self._tail_lines(thread_id, log, count))
+        with _otel.log_read(self, _otel.TAIL_LINES, thread_id, log) as scope:
+            lines = await self._guarded(self._tail_lines(thread_id, log, count))
+            scope.set(_otel.LOG_BYTES, len(lines))
+        return lines
 
     async def log_length(self, thread_id: str, log: str) -> int:
         """See :meth:`CheckpointStore.log_length`."""
@@ -544,20 +594,24 @@ class BaseStore(abc.ABC):
         check_text("owner", owner)
         check_ttl(ttl)
         check_optional_text("take_over", take_over)
-        return await self._guarded(
-            self._acquire_lease(thread_id, owner, ttl=ttl, take_over=take_over)
-        )
+        taking = take_over is not None
+        with _otel.lease_call(self, _otel.ACQUIRE_LEASE, thread_id, take_over=taking):
+            return await self._guarded(
+                self._acquire_lease(thread_id, owner, ttl=ttl, take_over=take_over)
+            )
 
     async def renew_lease(self, lease: Lease, *, ttl: timedelta) -> Lease:
         """See :meth:`CheckpointStore.renew_lease`."""
         check_lease_arg(lease)
         check_ttl(ttl)
-        return await self._guarded(self._renew_lease(lease, ttl=ttl))
+        with _otel.lease_call(self, _otel.RENEW_LEASE, lease.thread_id):
+            return await self._guarded(self._renew_lease(lease, ttl=ttl))
 
     async def release_lease(self, lease: Lease) -> None:
         """See :meth:`CheckpointStore.release_lease`."""
         check_lease_arg(lease)
-        await self._guarded(self._release_lease(lease))
+        with _otel.lease_call(self, _otel.RELEASE_LEASE, lease.thread_id):
+            await self._guarded(self._release_lease(lease))
 
     # -- retention -----------------------------------------------------------------------
 
