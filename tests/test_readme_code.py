@@ -1,0 +1,192 @@
+"""Every ```python block of the READMEs runs, so a README never shows code that does not work.
+
+A block is a fragment: it may use names a reader already has (a model client, an agent, a
+store holding a thread) and ``await`` at top level. The line just before its fence names
+the harness that provides those names::
+
+    <!-- readme-test: setup=openai_agent -->
+    ```python
+    ...
+    ```
+
+``SETUPS`` below holds each harness: Python run first in the block's namespace, with
+deterministic model doubles standing in for the real models (AutoGen:
+``HashChatCompletionClient``; the Agents SDK: ``ScriptedModel``). A block with no comment
+runs with nothing given. Each block runs in its own interpreter (blocks register
+migrations in the process-wide registry), in an empty directory (``sqlite:///agents.db``
+lands there), offline (``OPENAI_API_KEY`` removed) and with deprecation warnings as errors,
+so a README that still shows a deprecated name fails. Bash blocks are not run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+READMES = [ROOT / "README.md", *sorted(ROOT.glob("packages/*/README.md"))]
+
+_AUTOGEN_MODEL = """
+from autogen_persist.testing import HashChatCompletionClient
+
+model_client = HashChatCompletionClient()  # stands for OpenAIChatCompletionClient(model=...)
+"""
+
+_OPENAI_AGENT = """
+from agents import Agent, set_tracing_disabled
+from agents.testing import ScriptedModel, assistant_message
+
+set_tracing_disabled(True)
+agent = Agent(
+    name="assistant",
+    instructions="Answer in one sentence.",
+    model=ScriptedModel([[assistant_message(f"Answer {n}.")] for n in range(10)]),
+)
+"""
+
+_CORE_TURNS = """
+question = {"role": "user", "content": "What is a checkpoint?"}
+answer = {"role": "assistant", "content": "A saved state."}
+question2 = {"role": "user", "content": "And a thread?"}
+answer2 = {"role": "assistant", "content": "A history of checkpoints."}
+"""
+
+_CORE_STORE_V1 = """
+from agent_persist import Envelope, Producer, open_store
+
+store = await open_store("sqlite:///agents.db").__aenter__()
+await store.put(
+    Envelope.create(
+        kind="my.chat",
+        schema_version=1,
+        thread_id="t-1",
+        payload={"turn": 1, "budget": 100},
+        producer=Producer(package="my-app"),
+    )
+)
+"""
+
+SETUPS: dict[str, str] = {
+    "none": "",
+    # `model_client`: AutoGen's model client, a deterministic double.
+    "autogen_model": _AUTOGEN_MODEL,
+    # `agent`: an Agents SDK agent whose model answers from a script.
+    "openai_agent": _OPENAI_AGENT,
+    # `question`, `answer`, `question2`, `answer2`: the messages of two turns.
+    "core_turns": _CORE_TURNS,
+    # `store`: an open SQLite store holding thread "t-1" of kind "my.chat" at version 1.
+    "core_store_v1": _CORE_STORE_V1,
+}
+
+# Runs in the child: the setup, then the block compiled with its README line numbers, each
+# allowed to `await` at top level.
+_RUNNER = """
+import ast, asyncio, sys, types
+
+async def main():
+    namespace = {"__name__": "__readme__"}
+    setup, block, first_line, name = sys.argv[1:]
+    for path, line, filename in ((setup, 1, "<readme-test setup>"), (block, int(first_line), name)):
+        with open(path, encoding="utf-8") as file:
+            tree = ast.parse(file.read(), filename=filename)
+        ast.increment_lineno(tree, line - 1)
+        code = compile(tree, filename, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        result = types.FunctionType(code, namespace)()
+        if asyncio.iscoroutine(result):
+            await result
+
+asyncio.run(main())
+"""
+
+_SETUP_COMMENT = re.compile(r"<!--\s*readme-test:\s*setup=(\w+)\s*-->")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One ```python block: where it is, its harness and its code."""
+
+    readme: Path
+    line: int  # the README line of the block's first code line
+    setup: str
+    code: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.readme.relative_to(ROOT)}:{self.line}"
+
+
+def python_blocks(readme: Path) -> list[Block]:
+    """The ```python blocks of one README, each with the setup its comment names."""
+    lines = readme.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    index = 0
+    while index < len(lines):
+        if lines[index].strip() == "```python":
+            comment = _SETUP_COMMENT.search(lines[index - 1]) if index else None
+            end = lines.index("```", index + 1)
+            blocks.append(
+                Block(
+                    readme=readme,
+                    line=index + 2,
+                    setup=comment.group(1) if comment else "none",
+                    code="\n".join(lines[index + 1 : end]) + "\n",
+                )
+            )
+            index = end
+        index += 1
+    return blocks
+
+
+BLOCKS = [block for readme in READMES for block in python_blocks(readme)]
+
+
+def test_every_readme_has_runnable_code() -> None:
+    assert {block.readme for block in BLOCKS} == set(READMES)
+    unknown = [(block.name, block.setup) for block in BLOCKS if block.setup not in SETUPS]
+    assert unknown == []
+
+
+def test_no_setup_comment_is_misplaced() -> None:
+    """A setup comment not right before a python fence would silently set up nothing."""
+    for readme in READMES:
+        lines = readme.read_text(encoding="utf-8").splitlines()
+        for index, line in enumerate(lines):
+            if _SETUP_COMMENT.search(line):
+                assert lines[index + 1 : index + 2] == ["```python"], f"{readme}:{index + 1}"
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[block.name for block in BLOCKS])
+def test_readme_block_runs(block: Block, tmp_path: Path) -> None:
+    setup = tmp_path / "setup.py"
+    setup.write_text(SETUPS[block.setup], encoding="utf-8")
+    code = tmp_path / "block.py"
+    code.write_text(block.code, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "OPENAI_API_KEY"}
+    completed = subprocess.run(  # noqa: S603 - our own interpreter on our own README
+        [
+            sys.executable,
+            "-W",
+            "error::DeprecationWarning",
+            "-c",
+            _RUNNER,
+            str(setup),
+            str(code),
+            str(block.line),
+            block.name,
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
