@@ -38,6 +38,28 @@ from autogen_persist.testing import HashChatCompletionClient
 model_client = HashChatCompletionClient()  # stands for OpenAIChatCompletionClient(model=...)
 """
 
+_AUTOGEN_ESSAY = (
+    _AUTOGEN_MODEL
+    + """
+from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.conditions import MaxMessageTermination
+from autogen_agentchat.teams import RoundRobinGroupChat
+
+from autogen_persist import durable
+
+
+@durable(store="sqlite:///agents.db")
+def _first_team() -> RoundRobinGroupChat:
+    writer = AssistantAgent("writer", model_client=model_client, system_message="Write.")
+    critic = AssistantAgent("critic", model_client=model_client, system_message="Critique.")
+    return RoundRobinGroupChat([writer, critic], termination_condition=MaxMessageTermination(9))
+
+
+await _first_team(thread_id="essay-1").run(task="Write an essay.")
+del AssistantAgent, MaxMessageTermination, RoundRobinGroupChat, durable
+"""
+)
+
 _OPENAI_AGENT = """
 from agents import Agent, set_tracing_disabled
 from agents.testing import ScriptedModel, assistant_message
@@ -76,6 +98,8 @@ SETUPS: dict[str, str] = {
     "none": "",
     # `model_client`: AutoGen's model client, a deterministic double.
     "autogen_model": _AUTOGEN_MODEL,
+    # `model_client` and thread "essay-1" in sqlite:///agents.db, run by a writer and a critic.
+    "autogen_essay": _AUTOGEN_ESSAY,
     # `agent`: an Agents SDK agent whose model answers from a script.
     "openai_agent": _OPENAI_AGENT,
     # `question`, `answer`, `question2`, `answer2`: the messages of two turns.
