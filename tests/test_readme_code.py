@@ -72,6 +72,19 @@ agent = Agent(
 )
 """
 
+_OPENAI_APPROVAL = """
+from agents import set_tracing_disabled
+from agents.testing import ScriptedModel, assistant_message, function_call
+
+set_tracing_disabled(True)
+model = ScriptedModel(
+    [
+        [function_call("delete_file", {"path": "old.log"}, call_id="c1")],
+        [assistant_message("old.log is deleted.")],
+    ]
+)
+"""
+
 _CORE_TURNS = """
 question = {"role": "user", "content": "What is a checkpoint?"}
 answer = {"role": "assistant", "content": "A saved state."}
@@ -102,6 +115,8 @@ SETUPS: dict[str, str] = {
     "autogen_essay": _AUTOGEN_ESSAY,
     # `agent`: an Agents SDK agent whose model answers from a script.
     "openai_agent": _OPENAI_AGENT,
+    # `model`: an Agents SDK model that calls `delete_file` on old.log, then answers.
+    "openai_approval": _OPENAI_APPROVAL,
     # `question`, `answer`, `question2`, `answer2`: the messages of two turns.
     "core_turns": _CORE_TURNS,
     # `store`: an open SQLite store holding thread "t-1" of kind "my.chat" at version 1.
