@@ -185,7 +185,7 @@ def python_blocks(readme: Path) -> list[Block]:
     index = 0
     while index < len(lines):
         if lines[index].strip() == "```python":
-            comment = _SETUP_COMMENT.search(lines[index - 1]) if index else None
+            comment = _SETUP_COMMENT.fullmatch(lines[index - 1].strip()) if index else None
             end = lines.index("```", index + 1)
             blocks.append(
                 Block(
@@ -214,7 +214,7 @@ def test_no_setup_comment_is_misplaced() -> None:
     for readme in READMES:
         lines = readme.read_text(encoding="utf-8").splitlines()
         for index, line in enumerate(lines):
-            if _SETUP_COMMENT.search(line):
+            if _SETUP_COMMENT.fullmatch(line.strip()):
                 assert lines[index + 1 : index + 2] == ["```python"], f"{readme}:{index + 1}"
 
 
