@@ -178,7 +178,7 @@ _EXTRAS = {"autogen-ext": "[openai]", "openai-agents": "[encrypt]"}
 def _framework_range(package: str, framework: str) -> str:
     """The specifier of ``framework`` in the package's pyproject.toml, e.g. ``>=0.7,<0.8``."""
     text = (ROOT / "packages" / package / "pyproject.toml").read_text(encoding="utf-8")
-    match = re.search(rf'"{re.escape(framework)}(\[[^\]]*\])?([^";]+)"', text)
+    match = re.search(rf'"{re.escape(framework)}(\[[^\]]*\])?\s*([<>=!~][^";]*)"', text)
     if match is None:
         raise ValueError(f"{package} does not depend on {framework}")
     return match.group(2).strip()
