@@ -1,7 +1,14 @@
-"""Developer sessions: `uv run nox -s tests tests_minimal lint typecheck examples bench`."""
+"""Developer sessions: `uv run nox -s tests tests_minimal lint typecheck examples bench`.
+
+Release checks: `wheels` (build, `twine check`, install into a clean environment, run the
+examples there) and `frameworks` (the adapter suites against the oldest and newest framework
+release each adapter's range admits).
+"""
 
 from __future__ import annotations
 
+import re
+import zipfile
 from pathlib import Path
 
 import nox
@@ -11,6 +18,7 @@ nox.options.sessions = ["tests", "tests_minimal", "lint", "typecheck", "examples
 
 ROOT = Path(__file__).parent
 CORE = "packages/agent-persist"
+PACKAGES = ("agent-persist", "autogen-persist", "openai-agents-persist")
 MINIMAL_TESTS = [
     "tests/core",  # with test_telemetry_absent.py: the core never imports opentelemetry
     "tests/stores/test_memory.py",
@@ -80,3 +88,145 @@ def bench(session: nox.Session) -> None:
     sync(session)
     for benchmark in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(benchmark), *session.posargs)
+
+
+# -- release checks ------------------------------------------------------------------------
+
+
+def _wheel_problems(wheel: Path) -> list[str]:
+    """What a published wheel of ours must hold that `twine check` does not look at."""
+    problems: list[str] = []
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        text = archive.read(metadata).decode()
+        license_text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+        licenses = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+        if not licenses or archive.read(licenses[0]).decode() != license_text:
+            problems.append("the repository's LICENSE is missing")
+        if not any(n.endswith("/py.typed") for n in names):
+            problems.append("py.typed is missing")
+        for field in ("License-Expression: MIT", "Author: agent-persist developers"):
+            if field not in text:
+                problems.append(f"METADATA lacks {field!r}")
+        for label in ("Homepage", "Repository", "Issues", "Changelog"):
+            if f"Project-URL: {label}, https://" not in text:
+                problems.append(f"METADATA lacks the {label} URL")
+        if "see the repository README" in text:
+            problems.append("the PyPI description sends readers elsewhere")
+    return [f"{wheel.name}: {problem}" for problem in problems]
+
+
+@nox.session
+def wheels(session: nox.Session) -> None:
+    """Build the three wheels, check them, install them with every extra, run the examples.
+
+    The session's own virtualenv is the clean environment: our three packages come from the
+    built wheels only (given as files; `--find-links` so nothing of ours comes from the
+    index), their dependencies from the index. The examples then run from a directory
+    outside the repository, so they import the installed wheels, not the sources.
+    """
+    dist = Path(session.create_tmp()) / "dist"
+    session.run("uv", "build", "--all-packages", "--wheel", "--out-dir", str(dist), external=True)
+    built = sorted(dist.glob("*.whl"))
+    expected = sorted(name.replace("-", "_") for name in PACKAGES)
+    if sorted(w.name.split("-")[0] for w in built) != expected:
+        session.error(f"expected one wheel each of {PACKAGES}, built {[w.name for w in built]}")
+    problems = [problem for wheel in built for problem in _wheel_problems(wheel)]
+    if problems:
+        session.error("; ".join(problems))
+    session.install("twine>=6.1")
+    session.run("twine", "check", "--strict", *map(str, built))
+    session.run("uv", "pip", "uninstall", "twine", external=True, silent=True)
+
+    session.install(
+        "--find-links",
+        str(dist),
+        *(f"{wheel}[postgres,redis]" for wheel in built),
+        "httpx",  # the examples' real-model path hands the OpenAI client an httpx.AsyncClient
+    )
+    session.run(
+        "python",
+        "-c",
+        "import importlib.metadata as m, sys, agent_persist, autogen_persist, "
+        "openai_agents_persist, asyncpg, redis\n"
+        "for p in (agent_persist, autogen_persist, openai_agents_persist):\n"
+        "    assert p.__file__.startswith(sys.prefix), p.__file__\n"
+        f"for d in {PACKAGES!r}:\n"
+        "    assert m.distribution(d).read_text('direct_url.json') is None or "
+        "'.whl' in m.distribution(d).read_text('direct_url.json'), d\n"
+        "    print(d, m.version(d), 'from', m.distribution(d).locate_file(''))\n"
+        "plugins = {e.name for e in m.entry_points(group='agent_persist.plugins')}\n"
+        "assert plugins == {'autogen', 'openai_agents'}, plugins",
+    )
+    session.run("agent-persist", "--help", silent=True)
+    outside = Path(session.create_tmp()) / "run"
+    outside.mkdir(exist_ok=True)
+    session.chdir(outside)
+    for example in sorted((ROOT / "examples").glob("*.py")):
+        session.run("python", str(example), env={"OPENAI_API_KEY": ""})
+
+
+FRAMEWORKS = {
+    # adapter suite: (its package, the framework, the packages released in lockstep with it)
+    "tests/autogen": ("autogen-persist", "autogen-agentchat", ("autogen-core", "autogen-ext")),
+    "tests/openai_agents": ("openai-agents-persist", "openai-agents", ()),
+}
+_EXTRAS = {"autogen-ext": "[openai]", "openai-agents": "[encrypt]"}
+
+
+def _framework_range(package: str, framework: str) -> str:
+    """The specifier of ``framework`` in the package's pyproject.toml, e.g. ``>=0.7,<0.8``."""
+    text = (ROOT / "packages" / package / "pyproject.toml").read_text(encoding="utf-8")
+    match = re.search(rf'"{re.escape(framework)}(\[[^\]]*\])?\s*([<>=!~][^";]*)"', text)
+    if match is None:
+        raise ValueError(f"{package} does not depend on {framework}")
+    return match.group(2).strip()
+
+
+def _resolve(session: nox.Session, requirement: str, resolution: str) -> str:
+    """The version of ``requirement`` that uv picks with ``--resolution``, from the index."""
+    wanted = Path(session.create_tmp()) / "framework.in"
+    wanted.write_text(requirement + "\n", encoding="utf-8")
+    out = session.run(
+        "uv", "pip", "compile", str(wanted), "--no-deps", "--no-header", "--no-annotate",
+        "--resolution", resolution, "--quiet", external=True, silent=True,
+    )  # fmt: skip
+    pins = [line for line in str(out).splitlines() if "==" in line]
+    return pins[0].split("==", 1)[1].strip()
+
+
+def _locked(name: str) -> str:
+    lock = (ROOT / "uv.lock").read_text(encoding="utf-8")
+    match = re.search(rf'\nname = "{re.escape(name)}"\nversion = "([^"]+)"', lock)
+    if match is None:
+        raise ValueError(f"{name} is not in uv.lock")
+    return match.group(1)
+
+
+@nox.session
+@nox.parametrize("bound", ["oldest", "newest"])
+def frameworks(session: nox.Session, bound: str) -> None:
+    """Each adapter suite against the oldest or newest framework release its range admits.
+
+    So the ranges in the pyproject files are the versions tested. The newest release is
+    what the main test run already tests when uv.lock holds it: then it is skipped here
+    (`-- --force` runs it anyway). Extra arguments go to pytest.
+    """
+    posargs = [a for a in session.posargs if a != "--force"]
+    force = "--force" in session.posargs
+    sync(session)
+    resolution = "lowest-direct" if bound == "oldest" else "highest"
+    for suite, (package, framework, companions) in FRAMEWORKS.items():
+        spec = _framework_range(package, framework)
+        version = _resolve(session, f"{framework}{spec}", resolution)
+        if bound == "newest" and version == _locked(framework) and not force:
+            session.log(
+                f"{framework} {version} (newest of {spec}) is in uv.lock: tested by `tests`"
+            )
+            continue
+        session.log(f"{suite}: {framework} {version} ({bound} of {spec})")
+        pins = [f"{name}{_EXTRAS.get(name, '')}=={version}" for name in (framework, *companions)]
+        session.run_install("uv", "pip", "install", "--python", session.virtualenv.location, *pins)
+        session.run("pytest", suite, "-p", "no:cacheprovider", "-q", *posargs)
+        sync(session)  # back to the lock for the next suite

@@ -7,9 +7,13 @@ same but for one name, and their scripted models finish the run with ``"done"``.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
+import pytest
 from agents import Agent, function_tool
+from agents import run_state as sdk_run_state
 from agents.testing import ScriptedModel, assistant_message, function_call
 from openai.types.responses import ResponseReasoningItem
 
@@ -25,6 +29,7 @@ from openai_agents_persist import (
     rename_tool,
 )
 from openai_agents_persist.checkpoints import producer
+from openai_agents_persist.items import SDK_VERSION
 from openai_agents_persist.plugin import register
 
 AGENT_RENAME = ("ops", "operations")
@@ -130,3 +135,24 @@ def migrate_items(stored: list[Any], which: str | None) -> list[Any]:
     if which is not None:
         declare(which, registry, formats)
     return formats.unwrap_all(stored, where="fixture")
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "openai_agents"
+
+
+def _fixture_schemas() -> set[str]:
+    """The RunState ``$schemaVersion`` of the frozen run-state fixtures."""
+    found: set[str] = set()
+    for path in FIXTURES.glob("run_state_*.json"):
+        found.update(re.findall(r'"\$schemaVersion":\s*"([\d.]+)"', path.read_text("utf-8")))
+    return found
+
+
+FIXTURE_SCHEMAS = _fixture_schemas()
+needs_fixture_schema = pytest.mark.skipif(
+    not set(getattr(sdk_run_state, "SUPPORTED_SCHEMA_VERSIONS", ())) >= FIXTURE_SCHEMAS,
+    reason=f"the frozen RunState fixtures are schema {sorted(FIXTURE_SCHEMAS)}, written by a "
+    f"newer openai-agents than {SDK_VERSION}, which refuses states newer than its own "
+    "(`nox -s frameworks` runs the oldest release the range admits)",
+)
+"""For tests that load the frozen fixtures' RunState: the SDK refuses newer schemas."""

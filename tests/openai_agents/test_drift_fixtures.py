@@ -21,6 +21,7 @@ from drift_graphs import (
     fresh,
     migrate_items,
     migrate_run_state,
+    needs_fixture_schema,
     renamed_graph,
     saved_envelope,
 )
@@ -85,6 +86,7 @@ def test_format_0_items_match_the_frozen_after() -> None:
     assert all("id" not in item for item in reasoning)
 
 
+@needs_fixture_schema
 @pytest.mark.parametrize("which", ["agent", "tool"])
 async def test_migrated_run_finishes_in_the_renamed_graph(backend: Backend, which: str) -> None:
     saved = fixture(f"run_state_{which}_renamed")

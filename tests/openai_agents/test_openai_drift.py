@@ -10,7 +10,7 @@ import pytest
 from agents import Agent, ModelSettings, Runner, function_tool
 from agents.testing import ScriptedModel, assistant_message, function_call
 from agents.tool import FunctionTool
-from drift_graphs import fresh, graph, renamed_graph, saved_envelope
+from drift_graphs import fresh, graph, needs_fixture_schema, renamed_graph, saved_envelope
 from oa_support import Backend
 
 from agent_persist import BaseStore, Change, config_appends
@@ -109,6 +109,7 @@ def test_config_changes_name_each_category() -> None:
     assert config_changes(old, old) == []
 
 
+@needs_fixture_schema
 async def test_migrate_loads_changes_that_need_no_state_change(backend: Backend) -> None:
     async with backend.open() as store:
         session = await seed(store)
@@ -127,6 +128,7 @@ async def test_migrate_loads_changes_that_need_no_state_change(backend: Backend)
         assert result.final_output == "done"
 
 
+@needs_fixture_schema
 async def test_uncovered_changes_refuse_and_accept_loads(backend: Backend) -> None:
     async with backend.open() as store:
         session = await seed(store)
@@ -144,6 +146,7 @@ async def test_uncovered_changes_refuse_and_accept_loads(backend: Backend) -> No
             await load_run_state(session, triage, drift="lenient")
 
 
+@needs_fixture_schema
 async def test_decorator_resumes_under_its_drift_policy(backend: Backend) -> None:
     async with backend.open() as store:
         await seed(store)
