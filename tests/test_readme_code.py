@@ -253,16 +253,6 @@ def test_setups_are_declared() -> None:
     assert set(DECLARATIONS) == set(SETUPS)
 
 
-# Known type errors of the packages themselves, not of the README code (a README block is
-# checked for everything else). Remove an entry when its cause is fixed.
-KNOWN_TYPE_ERRORS = [
-    # StoreSession.session_settings is a property (a dict assigned is converted, as the SDK
-    # does); pyright lets no property satisfy the SDK's mutable `Session.session_settings`
-    # attribute, so passing a StoreSession to `Runner.run(session=...)` fails under pyright.
-    '"session_settings" is invariant because it is mutable',
-]
-
-
 def test_readme_blocks_type_check(tmp_path: Path) -> None:
     """A block that runs can still teach a type error (a hook that forgets None)."""
     where: dict[str, tuple[Block, int]] = {}  # file -> its block, the file line of its line 1
@@ -290,7 +280,6 @@ def test_readme_blocks_type_check(tmp_path: Path) -> None:
         f"{_readme_line(where, d['file'], d['range']['start']['line'])}: {d['message']}"
         for d in diagnostics
         if d["severity"] == "error"
-        and not any(known in d["message"] for known in KNOWN_TYPE_ERRORS)
     ]
     assert errors == []
     assert len(where) == len(BLOCKS)

@@ -112,7 +112,7 @@ class StoreSession:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
         self.session_id = session_id
-        self.session_settings = session_settings
+        self.session_settings = _session_settings(session_settings)
         self.store = store
         self._state = state
         self._checkpoints = checkpoints or state is not None
@@ -129,14 +129,15 @@ class StoreSession:
         """Positions found damaged by the last reads: where the next read cuts the log."""
         self._warned_plain_encrypted_pop = False
 
-    @property
-    def session_settings(self) -> SessionSettings:
-        """The SDK's settings; a dict assigned here is checked and converted, as the SDK does."""
-        return self._session_settings
+    session_settings: SessionSettings | None
+    """The SDK's settings: a plain attribute, as the SDK's ``Session`` protocol declares it
+    (a property would not satisfy that protocol under a type checker); a dict or ``None``
+    assigned is checked and converted by ``__setattr__``, as the SDK's sessions do."""
 
-    @session_settings.setter
-    def session_settings(self, value: SessionSettings | dict[str, Any] | None) -> None:
-        self._session_settings = _session_settings(value)
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "session_settings":
+            value = _session_settings(value)
+        super().__setattr__(name, value)
 
     @classmethod
     def from_url(
