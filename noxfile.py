@@ -7,6 +7,7 @@ release each adapter's range admits).
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -121,10 +122,12 @@ def _wheel_problems(wheel: Path) -> list[str]:
 def wheels(session: nox.Session) -> None:
     """Build the three wheels, check them, install them with every extra, run the examples.
 
-    The session's own virtualenv is the clean environment: our three packages come from the
-    built wheels only (given as files; `--find-links` so nothing of ours comes from the
-    index), their dependencies from the index. The examples then run from a directory
-    outside the repository, so they import the installed wheels, not the sources.
+    Each extra is also installed alone into a fresh virtualenv, which must open its store.
+
+        The session's own virtualenv is the clean environment: our three packages come from the
+        built wheels only (given as files; `--find-links` so nothing of ours comes from the
+        index), their dependencies from the index. The examples then run from a directory
+        outside the repository, so they import the installed wheels, not the sources.
     """
     dist = Path(session.create_tmp()) / "dist"
     session.run("uv", "build", "--all-packages", "--wheel", "--out-dir", str(dist), external=True)
@@ -160,11 +163,58 @@ def wheels(session: nox.Session) -> None:
         "assert plugins == {'autogen', 'openai_agents'}, plugins",
     )
     session.run("agent-persist", "--help", silent=True)
+    for requirement, url in EACH_EXTRA:
+        _check_one_extra(session, built, requirement, url)
     outside = Path(session.create_tmp()) / "run"
     outside.mkdir(exist_ok=True)
     session.chdir(outside)
     for example in sorted((ROOT / "examples").glob("*.py")):
         session.run("python", str(example), env={"OPENAI_API_KEY": ""})
+
+
+POSTGRES_URL = os.environ.get(
+    "AGENT_PERSIST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("AGENT_PERSIST_REDIS_URL", "redis://127.0.0.1:6379/0")
+EACH_EXTRA = [
+    # what a user installs alone, and the store URL that install must open
+    ("agent-persist", "sqlite:///extra-check.db"),
+    ("agent-persist[postgres]", POSTGRES_URL),
+    ("agent-persist[redis]", REDIS_URL),
+    ("agent-persist[otel]", "sqlite:///extra-check.db"),
+    ("autogen-persist[postgres]", POSTGRES_URL),
+    ("openai-agents-persist[redis]", REDIS_URL),
+]
+_ROUND_TRIP = """
+import asyncio, sys, uuid
+from agent_persist import Envelope, Producer, open_store
+
+async def main(url: str) -> None:
+    async with open_store(url, namespace="extra-check-" + uuid.uuid4().hex) as store:
+        thread = uuid.uuid4().hex
+        envelope = Envelope.create(kind="check", schema_version=1, thread_id=thread,
+                                   payload={"ok": True}, producer=Producer(package="check"))
+        await store.put(envelope, appends={"log": [1, 2]})
+        assert (await store.get(thread)).payload == {"ok": True}
+        assert await store.read_log(thread, "log") == [1, 2]
+        await store.delete_thread(thread)
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def _check_one_extra(session: nox.Session, built: list[Path], requirement: str, url: str) -> None:
+    """``requirement`` alone, from the wheels, in a fresh virtualenv: it opens ``url``."""
+    name, _, extra = requirement.partition("[")
+    venv = Path(session.create_tmp()) / f"only-{name}-{extra.rstrip(']') or 'core'}"
+    session.run("uv", "venv", "--quiet", "--clear", str(venv), external=True)
+    python = str(venv / "bin" / "python")
+    wheel = next(w for w in built if w.name.startswith(name.replace("-", "_") + "-"))
+    session.run(
+        "uv", "pip", "install", "--quiet", "--python", python, "--find-links", str(wheel.parent),
+        f"{wheel}[{extra}" if extra else str(wheel), external=True,
+    )  # fmt: skip
+    session.run(python, "-c", _ROUND_TRIP, url, external=True)
 
 
 FRAMEWORKS = {
