@@ -19,12 +19,26 @@ from redis.backoff import NoBackoff
 
 from ...errors import InvalidStoreURLError
 
-__all__ = ["SCHEMES", "describe_client", "mask_url", "open_client"]
+__all__ = [
+    "POOL_SIZE",
+    "POOL_TIMEOUT",
+    "SCHEMES",
+    "describe_client",
+    "describe_pool",
+    "mask_url",
+    "open_client",
+]
 
 SCHEMES = ("redis", "rediss", "unix")
 """The URL schemes redis-py understands, and so the only ones the store accepts."""
 
 _MASK = "***"
+
+POOL_SIZE = 32
+"""Connections one client keeps per event loop by default: a fleet of 300 processes stays
+within Redis's default ``maxclients`` of 10,000."""
+POOL_TIMEOUT = 30.0
+"""Seconds a command waits for a free connection before ``StoreUnavailableError``."""
 
 
 def mask_url(url: str) -> str:
@@ -45,12 +59,18 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
-def open_client(url: str) -> tuple[aioredis.Redis, str]:
+def open_client(
+    url: str, *, pool_size: int = POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
+) -> tuple[aioredis.Redis, str]:
     """A client for ``url`` (bytes in, bytes out) and the URL as it may be shown.
 
     The client does not retry a command after a dropped connection: the server may already
     have run it, and running a put, append or pop twice is worse than an error the caller
     can act on (``StoreUnavailableError``).
+
+    Its pool blocks: it opens at most ``pool_size`` connections, and a command that finds
+    them all busy waits up to ``pool_timeout`` seconds for one (redis-py's default pool
+    raises ``Too many connections`` at once instead).
 
     Everything that can be checked without the server is checked here, before any I/O: the
     scheme, the port (1-65535), the database number (a path or ``?db=`` that is not a
@@ -67,9 +87,14 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
     if problem:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {problem}")
     try:
-        client = aioredis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-            url, decode_responses=False, retry=Retry(NoBackoff(), 0)
+        pool = aioredis.BlockingConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
+            url,
+            max_connections=pool_size,
+            timeout=pool_timeout,
+            decode_responses=False,
+            retry=Retry(NoBackoff(), 0),
         )
+        client = aioredis.Redis.from_pool(pool)
     except ValueError as exc:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {exc}") from exc
     unknown = _unknown_parameters(client)
@@ -86,6 +111,10 @@ def _url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         return "use redis://, rediss:// or unix://"
+    pool_options = {"max_connections", "timeout"} & {k for k, _ in parse_qsl(parts.query)}
+    if pool_options:
+        name = sorted(pool_options)[0]
+        return f"{name!r} is a pool setting: open the store with pool_size= and pool_timeout="
     if parts.scheme == "unix":
         return None if parts.path else "a unix:// URL needs the socket's path"
     try:
@@ -119,6 +148,15 @@ def _unknown_parameters(client: aioredis.Redis) -> list[str]:
             break
     options: dict[str, Any] = pool.connection_kwargs
     return sorted(set(options) - accepted)
+
+
+def describe_pool(client: aioredis.Redis) -> str | None:
+    """A blocking pool's limits as store options, for the message of a pool timeout."""
+    pool = client.connection_pool
+    if not isinstance(pool, aioredis.BlockingConnectionPool):
+        return f"max_connections={pool.max_connections}, a pool that does not wait"
+    timeout = "none" if pool.timeout is None else f"{pool.timeout:g} s"
+    return f"pool_size={pool.max_connections}, pool_timeout={timeout}"
 
 
 def describe_client(client: aioredis.Redis) -> str:

@@ -54,12 +54,22 @@ from sqlalchemy.pool import QueuePool, StaticPool
 
 from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
 from .._loops import LoopBound, PerLoop, Pinned
-from .url import asyncpg_arguments
+from .url import asyncpg_arguments, behind_pooler
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["EngineOptions", "Runner", "mask", "open_runner", "parse_url", "wrap_engine"]
+__all__ = [
+    "POOL_TIMEOUT",
+    "POSTGRES_POOL_SIZE",
+    "EngineOptions",
+    "Runner",
+    "describe_pool",
+    "mask",
+    "open_runner",
+    "parse_url",
+    "wrap_engine",
+]
 
 T = TypeVar("T")
 Backend = Literal["sqlite", "postgresql"]
@@ -72,14 +82,30 @@ _SQLITE_WORKERS = 4
 """Worker threads of one SQLite store: WAL readers run side by side, writers take turns."""
 
 
+POSTGRES_POOL_SIZE = 10
+"""Connections a PostgreSQL pool keeps per event loop by default: 9 processes fit in the
+server's default ``max_connections = 100`` (3 of them reserved for superusers)."""
+POOL_TIMEOUT = 30.0
+"""Seconds a transaction waits for a free pooled connection before StoreUnavailableError."""
+POOL_RECYCLE = 1800.0
+"""Seconds after which a pooled PostgreSQL connection is replaced when next checked out, so
+a long-lived pool outlives idle timeouts of proxies and firewalls."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    """Pool and timeout settings for engines the store creates itself."""
+    """Pool and timeout settings for engines the store creates itself.
+
+    ``None`` means the back end's default: on PostgreSQL :data:`POSTGRES_POOL_SIZE`
+    connections and no overflow (a pool that waits, never one that opens and closes
+    connections under load); on SQLite, SQLAlchemy's.
+    """
 
     pool_size: int | None = None
     max_overflow: int | None = None
     busy_timeout: float = 30.0
     connect_timeout: float = 10.0
+    pool_timeout: float = POOL_TIMEOUT
 
 
 def mask(url: sa.URL) -> str:
@@ -374,6 +400,16 @@ class SQLiteRunner:
         await asyncio.to_thread(self._close)
 
 
+def describe_pool(engine: Any) -> str | None:
+    """The pool's limits as store options (``pool_size=10, ...``), for a timeout's message."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    overflow = max(pool._max_overflow, 0)  # pyright: ignore[reportPrivateUsage]
+    timeout: float = pool._timeout  # pyright: ignore[reportPrivateUsage]
+    return f"pool_size={pool.size()}, max_overflow={overflow}, pool_timeout={timeout:g} s"
+
+
 def _workers(engine: Engine) -> int:
     """As many workers as the pool can give each one a connection to keep."""
     pool = engine.pool
@@ -392,11 +428,17 @@ class _PostgresEngines:
     single: AsyncEngine
 
     @classmethod
-    def of(cls, engine: AsyncEngine) -> _PostgresEngines:
+    def of(cls, engine: AsyncEngine, *, pooler: bool = False) -> _PostgresEngines:
+        """The views of ``engine``; behind a pooler, single statements run in a transaction.
+
+        Outside a transaction asyncpg prepares a statement and runs it in two exchanges,
+        which a pooler in transaction mode may send to two different server connections.
+        """
         reader = engine.execution_options(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
-        return cls(engine, reader, engine.execution_options(isolation_level="AUTOCOMMIT"))
+        single = engine if pooler else engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(engine, reader, single)
 
 
 async def _dispose(engines: _PostgresEngines) -> None:
@@ -417,12 +459,19 @@ class PostgresRunner:
     backend: Backend = "postgresql"
 
     def __init__(
-        self, engine: AsyncEngine, *, owned: bool, make: Callable[[], AsyncEngine] | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        owned: bool,
+        make: Callable[[], AsyncEngine] | None = None,
+        pooler: bool = False,
     ) -> None:
-        first = _PostgresEngines.of(engine)
+        first = _PostgresEngines.of(engine, pooler=pooler)
         self._engines: LoopBound[_PostgresEngines]
         if owned and make is not None:
-            self._engines = PerLoop(lambda: _PostgresEngines.of(make()), _dispose, first=first)
+            self._engines = PerLoop(
+                lambda: _PostgresEngines.of(make(), pooler=pooler), _dispose, first=first
+            )
         else:
             self._engines = Pinned(first, what=f"the AsyncEngine for {mask(engine.url)}")
         self._first = engine
@@ -466,6 +515,8 @@ def _require(module: str) -> None:
 def _sqlite_engine(url: sa.URL, options: EngineOptions) -> Engine:
     memory = url.database in (None, "", ":memory:")
     pool: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+    if not memory:
+        pool["pool_timeout"] = options.pool_timeout
     if not memory and options.pool_size is not None:
         pool["pool_size"] = options.pool_size
     if not memory and options.max_overflow is not None:
@@ -483,12 +534,14 @@ def _postgres_engine(url: sa.URL, options: EngineOptions) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     connect_url, connect_args = asyncpg_arguments(url, timeout=options.connect_timeout)
-    pool: dict[str, Any] = {}
-    if options.pool_size is not None:
-        pool["pool_size"] = options.pool_size
-    if options.max_overflow is not None:
-        pool["max_overflow"] = options.max_overflow
-    engine = create_async_engine(connect_url, connect_args=connect_args, **pool)
+    engine = create_async_engine(
+        connect_url,
+        connect_args=connect_args,
+        pool_size=POSTGRES_POOL_SIZE if options.pool_size is None else options.pool_size,
+        max_overflow=0 if options.max_overflow is None else options.max_overflow,
+        pool_timeout=options.pool_timeout,
+        pool_recycle=POOL_RECYCLE,
+    )
     _report_connect_failures(engine)
     return engine
 
@@ -503,6 +556,7 @@ def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
         _postgres_engine(parsed, options),
         owned=True,
         make=lambda: _postgres_engine(parsed, options),
+        pooler=behind_pooler(parsed),
     )
 
 
