@@ -14,10 +14,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...errors import InvalidStoreURLError
+from .._gate import FairGate
 
 __all__ = [
     "POOL_SIZE",
@@ -59,6 +61,35 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
+class _FairPool(aioredis.BlockingConnectionPool):
+    """redis-py's blocking pool behind a :class:`.._gate.FairGate`: waiters served in order."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # pyright: ignore[reportUnknownMemberType]
+        self._gate = FairGate(
+            self.max_connections,
+            timeout=self.timeout,
+            timed_out=lambda: redis_errors.ConnectionError("No connection available."),
+        )
+        self._handed: set[Any] = set()
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        await self._gate.acquire()
+        try:
+            connection = await super().get_connection(*args, **kwargs)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        except BaseException:
+            self._gate.release()
+            raise
+        self._handed.add(connection)
+        return connection  # pyright: ignore[reportUnknownVariableType]
+
+    async def release(self, connection: Any) -> None:
+        await super().release(connection)
+        if connection in self._handed:  # not one the pool dropped while handing it out
+            self._handed.discard(connection)
+            self._gate.release()
+
+
 def open_client(
     url: str, *, pool_size: int = POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
 ) -> tuple[aioredis.Redis, str]:
@@ -69,8 +100,8 @@ def open_client(
     can act on (``StoreUnavailableError``).
 
     Its pool blocks: it opens at most ``pool_size`` connections, and a command that finds
-    them all busy waits up to ``pool_timeout`` seconds for one (redis-py's default pool
-    raises ``Too many connections`` at once instead).
+    them all busy waits up to ``pool_timeout`` seconds for one, in the order they came
+    (redis-py's default pool raises ``Too many connections`` at once instead).
 
     Everything that can be checked without the server is checked here, before any I/O: the
     scheme, the port (1-65535), the database number (a path or ``?db=`` that is not a
@@ -87,7 +118,7 @@ def open_client(
     if problem:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {problem}")
     try:
-        pool = aioredis.BlockingConnectionPool.from_url(  # pyright: ignore[reportUnknownMemberType]
+        pool = _FairPool.from_url(  # pyright: ignore[reportUnknownMemberType]
             url,
             max_connections=pool_size,
             timeout=pool_timeout,

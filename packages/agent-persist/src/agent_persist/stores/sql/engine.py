@@ -53,6 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from .._gate import FairGate
 from .._loops import LoopBound, PerLoop, Pinned
 from .url import asyncpg_arguments, behind_pooler
 
@@ -426,9 +427,12 @@ class _PostgresEngines:
     engine: AsyncEngine
     reader: AsyncEngine
     single: AsyncEngine
+    gate: FairGate | None = None
 
     @classmethod
-    def of(cls, engine: AsyncEngine, *, pooler: bool = False) -> _PostgresEngines:
+    def of(
+        cls, engine: AsyncEngine, *, pooler: bool = False, gate: FairGate | None = None
+    ) -> _PostgresEngines:
         """The views of ``engine``; behind a pooler, single statements run in a transaction.
 
         Outside a transaction asyncpg prepares a statement and runs it in two exchanges,
@@ -438,7 +442,7 @@ class _PostgresEngines:
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
         single = engine if pooler else engine.execution_options(isolation_level="AUTOCOMMIT")
-        return cls(engine, reader, single)
+        return cls(engine, reader, single, gate)
 
 
 async def _dispose(engines: _PostgresEngines) -> None:
@@ -465,12 +469,15 @@ class PostgresRunner:
         owned: bool,
         make: Callable[[], AsyncEngine] | None = None,
         pooler: bool = False,
+        gate: Callable[[], FairGate] | None = None,
     ) -> None:
-        first = _PostgresEngines.of(engine, pooler=pooler)
+        first = _PostgresEngines.of(engine, pooler=pooler, gate=gate() if gate else None)
         self._engines: LoopBound[_PostgresEngines]
         if owned and make is not None:
             self._engines = PerLoop(
-                lambda: _PostgresEngines.of(make(), pooler=pooler), _dispose, first=first
+                lambda: _PostgresEngines.of(make(), pooler=pooler, gate=gate() if gate else None),
+                _dispose,
+                first=first,
             )
         else:
             self._engines = Pinned(first, what=f"the AsyncEngine for {mask(engine.url)}")
@@ -489,7 +496,10 @@ class PostgresRunner:
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` in a REPEATABLE READ, READ ONLY transaction (or none for one statement)."""
         engines = self._engines.get()
-        async with (engines.reader if snapshot else engines.single).connect() as conn:
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            (engines.reader if snapshot else engines.single).connect() as conn,
+        ):
             return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
@@ -497,7 +507,11 @@ class PostgresRunner:
         engines = self._engines.get()
         # Not engine.begin(): an async generator, which a loop that Runner.run_sync keeps
         # between calls (after shutdown_asyncgens) warns about on every later run.
-        async with engines.engine.connect() as conn, conn.begin():
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            engines.engine.connect() as conn,
+            conn.begin(),
+        ):
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
@@ -546,6 +560,18 @@ def _postgres_engine(url: sa.URL, options: EngineOptions) -> AsyncEngine:
     return engine
 
 
+def _fair_gate(options: EngineOptions) -> FairGate:
+    """Transactions wait for the pool in arrival order (see :mod:`.._gate`)."""
+    size = POSTGRES_POOL_SIZE if options.pool_size is None else options.pool_size
+    overflow = 0 if options.max_overflow is None else options.max_overflow
+    timeout = options.pool_timeout
+
+    def timed_out() -> Exception:
+        return sa_exc.TimeoutError(f"no pooled connection came free within {timeout:g} s")
+
+    return FairGate(size + overflow, timeout=timeout, timed_out=timed_out)
+
+
 def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
     """Create the engine a URL names, and the runner that owns (and later disposes) it."""
     backend, parsed = parse_url(url)
@@ -557,6 +583,7 @@ def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
         owned=True,
         make=lambda: _postgres_engine(parsed, options),
         pooler=behind_pooler(parsed),
+        gate=lambda: _fair_gate(options),
     )
 
 
