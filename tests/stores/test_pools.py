@@ -297,3 +297,76 @@ def test_good_pool_options_open_the_store(backend: str, options: dict[str, Any])
     store = STORES[backend](**options)
     assert isinstance(store, BaseStore)
     asyncio.run(store.close())
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+async def test_postgres_waits_past_pool_timeout_inside_the_store(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    """The store's only connection is stuck behind a lock: the next operation times out."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from agent_persist.stores.sql.schema import PREFIX
+
+    name = f"ap-pools-{uuid.uuid4().hex[:12]}"
+    url = pg(postgres_url, application_name=name)
+    store = open_store(url, schema=postgres_schema, pool_size=1, pool_timeout=0.2)
+    outside = create_async_engine(sa.make_url(postgres_url).set(drivername="postgresql+asyncpg"))
+    async with store:
+        head = await store.put(envelope("t"))
+        async with outside.connect() as locker:
+            await locker.execute(
+                sa.text(f'LOCK TABLE "{postgres_schema}"."{PREFIX}threads" IN EXCLUSIVE MODE')
+            )
+            stuck = asyncio.ensure_future(store.put(envelope("t", parent=head)))
+            # the server says when the put waits on the lock: no event to await instead
+            while not stuck.done() and await waiting_on_a_lock(locker, name) == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            with pytest.raises(StoreUnavailableError, match="pool_size=1, max_overflow=0"):
+                await store.get("t")
+            await locker.rollback()
+        assert (await stuck).step == 1
+    await outside.dispose()
+
+
+async def waiting_on_a_lock(conn: Any, name: str) -> int:
+    found = await conn.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND application_name = :n"
+        ),
+        {"n": name},
+    )
+    return int(found.scalar_one())
+
+
+async def test_the_gate_serves_waiters_in_arrival_order() -> None:
+    from agent_persist.stores._gate import FairGate
+
+    gate = FairGate(1, timeout=None, timed_out=TimeoutError)
+    served: list[int] = []
+
+    async def use(n: int) -> None:
+        async with gate:
+            served.append(n)
+            await asyncio.sleep(0)
+
+    await gate.acquire()
+    waiters = [asyncio.ensure_future(use(n)) for n in range(5)]
+    await asyncio.sleep(0)  # all five are queued
+    gate.release()
+    late = asyncio.ensure_future(use(99))  # comes after the release: must not pass them
+    await asyncio.gather(*waiters, late)
+    assert served == [0, 1, 2, 3, 4, 99]
+
+
+async def test_the_gate_times_out_with_the_callers_error() -> None:
+    from agent_persist.stores._gate import FairGate
+
+    gate = FairGate(1, timeout=0.05, timed_out=lambda: LookupError("full"))
+    await gate.acquire()
+    with pytest.raises(LookupError, match="full"):
+        await gate.acquire()
+    gate.release()
+    await gate.acquire()  # the timed-out waiter left no slot taken
