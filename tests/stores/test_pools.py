@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -370,3 +373,85 @@ async def test_the_gate_times_out_with_the_callers_error() -> None:
         await gate.acquire()
     gate.release()
     await gate.acquire()  # the timed-out waiter left no slot taken
+
+
+# -- behind PgBouncer in transaction mode ----------------------------------------------
+
+
+@pytest.fixture
+def pgbouncer(postgres_url: str) -> Iterator[str]:
+    """A PgBouncer of this test's own in transaction mode, in front of the test server.
+
+    Skipped where ``pgbouncer`` is not installed. Its pool is smaller than the store's, so
+    clients really share server connections.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    binary = shutil.which("pgbouncer") or (
+        "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None
+    )
+    if binary is None:
+        pytest.skip("pgbouncer is not installed")
+    server = sa.make_url(postgres_url)
+    # Not under pytest's private temporary folder: PgBouncer may run as another user.
+    scratch = tempfile.TemporaryDirectory(prefix="ap-pgbouncer-")
+    folder = Path(scratch.name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    user = server.username or "postgres"
+    (folder / "users.txt").write_text(f'"{user}" ""\n')
+    (folder / "pgbouncer.ini").write_text(
+        f"[databases]\n{server.database} = host={server.host or '127.0.0.1'} "
+        f"port={server.port or 5432} dbname={server.database} user={user}\n"
+        f"[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n"
+        f"auth_type = trust\nauth_file = {folder / 'users.txt'}\npool_mode = transaction\n"
+        f"default_pool_size = 3\nmax_client_conn = 200\nunix_socket_dir =\n"
+        f"logfile = {folder / 'pgbouncer.log'}\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+    )
+    folder.chmod(0o777)
+    command = [binary, str(folder / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        command[1:1] = ["-u", "nobody"]
+    quiet = subprocess.DEVNULL
+    process = subprocess.Popen(command, stdout=quiet, stderr=quiet)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log = folder / "pgbouncer.log"
+                    said = log.read_text()[-300:] if log.exists() else "no log"
+                    pytest.skip(f"pgbouncer did not start: {said}")
+                time.sleep(0.05)
+        yield str(server.set(host="127.0.0.1", port=port).render_as_string(hide_password=False))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        scratch.cleanup()
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+async def test_statement_cache_size_0_works_behind_pgbouncer_in_transaction_mode(
+    pgbouncer: str, postgres_schema: str
+) -> None:
+    async def turns(store: BaseStore, thread_id: str) -> int:
+        head = await store.put(envelope(thread_id), appends={"log": ["a"]})
+        for turn in range(3):
+            head = await store.put(envelope(thread_id, parent=head), appends={"log": [turn]})
+            assert await store.log_length(thread_id, "log") == turn + 2  # outside a snapshot
+            assert (await store.get(thread_id)).step == turn + 1
+        return head.step
+
+    url = pg(pgbouncer, statement_cache_size="0")
+    async with open_store(url, schema=postgres_schema, pool_size=8) as store:
+        steps = await asyncio.gather(*(turns(store, f"t{i}") for i in range(24)))
+        assert steps == [3] * 24
