@@ -19,6 +19,11 @@ executes it as one transaction:
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot. asyncpg connections belong to their event loop, so there is one
   engine (pool) per loop (:mod:`.._loops`): the store works from any thread and any loop.
+  Each pool keeps ``pool_size`` connections (default 10) with no overflow, so it never
+  opens and closes connections under load; transactions wait for one in arrival order
+  (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
+  says ``statement_cache_size=0`` (:mod:`.url`) and single statements run in a
+  transaction too.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.

@@ -65,8 +65,9 @@ class SQLStore(BaseStore):
     ``verify-full``), ``sslrootcert`` (a CA file, or ``system``), ``sslcert``, ``sslkey``,
     ``connect_timeout``, ``application_name``, ``options`` (``-c name=value`` pairs),
     ``target_session_attrs`` and ``host``/``port`` (a list, or a unix-socket directory) are
-    translated into asyncpg's connect arguments, as are asyncpg's ``ssl`` and
-    ``command_timeout`` and SQLAlchemy's ``prepared_statement_cache_size``; see
+    translated into asyncpg's connect arguments, as are asyncpg's ``ssl``,
+    ``command_timeout`` and ``statement_cache_size`` (``0`` behind PgBouncer or another
+    pooler in transaction mode) and SQLAlchemy's ``prepared_statement_cache_size``; see
     :mod:`.url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
     naming it, raised here, before any I/O.
 
