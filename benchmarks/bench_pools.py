@@ -9,8 +9,9 @@ pool that closes and reopens them counts each time).
 ``--pools old`` is the settings before pools waited: SQLAlchemy's default pool (5 kept +
 10 overflow) on PostgreSQL, and redis-py's default pool on Redis (100 connections, then
 ``Too many connections`` at once); ``--pools new`` is the store's defaults (PostgreSQL 10
-connections, no overflow; Redis a blocking pool of 32); ``--pools both`` (the default)
-runs them side by side.
+connections, no overflow; Redis a blocking pool of 16; ``--pool-size N`` another size);
+``--pools both`` (the default) runs them side by side. ``--points 1x128,4x32`` runs only
+those points.
 
     uv run python benchmarks/bench_pools.py [--turns 1024] [--stores postgres,redis]
                                             [--pools old|new|both]
@@ -58,9 +59,10 @@ class Tally:
 
 
 def open_bench_store(backend: str, pools: str, where: str) -> BaseStore:
-    """The store under test, with the old pool settings or the store's defaults."""
+    """The store under test, with the old pool settings or the store's (``new=N``: size N)."""
+    sized = {"pool_size": int(pools.partition("=")[2])} if pools.startswith("new=") else {}
     if backend == "postgres":
-        old = {"pool_size": 5, "max_overflow": 10} if pools == "old" else {}
+        old = {"pool_size": 5, "max_overflow": 10} if pools == "old" else sized
         return open_store(POSTGRES_URL, schema=where, **old)
     if pools == "old":
         from redis.asyncio import Redis
@@ -71,7 +73,7 @@ def open_bench_store(backend: str, pools: str, where: str) -> BaseStore:
 
         client = Redis.from_url(REDIS_URL, retry=Retry(NoBackoff(), 0))  # redis-py's pool
         return RedisStore(client, prefix=where)
-    return open_store(REDIS_URL, prefix=where)
+    return open_store(REDIS_URL, prefix=where, **sized)
 
 
 def count_connections(store: BaseStore, backend: str, tally: Tally) -> Any:
@@ -203,11 +205,17 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1024)
     parser.add_argument("--stores", default="postgres,redis")
     parser.add_argument("--pools", choices=("old", "new", "both"), default="both")
+    parser.add_argument("--pool-size", type=int, help="new pools of this size, not the default")
+    parser.add_argument("--points", help="only these, e.g. 1x128,4x32")
     args = parser.parse_args()
-    settings = ("old", "new") if args.pools == "both" else (args.pools,)
+    new = "new" if args.pool_size is None else f"new={args.pool_size}"
+    settings = {"old": ("old",), "new": (new,), "both": ("old", new)}[args.pools]
     points = [(1, n, f"1 x {n}") for n in IN_FLIGHT] + [
         (PROCESSES[0], PROCESSES[1], f"{PROCESSES[0]} x {PROCESSES[1]}")
     ]
+    if args.points:
+        wanted = {label.replace(" ", "") for label in args.points.split(",")}
+        points = [p for p in points if p[2].replace(" ", "") in wanted]
     print(f"{args.turns:,} turns per point (processes x conversations in flight)")
     print()
     print("| store | pools | in flight | turns/s | p50 | p99 | p99/p50 | failed | opened |")

@@ -94,7 +94,7 @@ class RedisStore(BaseStore):
         codec: how payloads and items are sealed (compression, encryption); any registered
             codec is read whatever this one is.
         auto_setup: run :meth:`setup` before the first operation if nobody did.
-        pool_size: connections a client opens at most, per event loop (default 32); an
+        pool_size: connections a client opens at most, per event loop (default 16); an
             operation that finds them all busy waits for one. For a store opened from a
             URL only (a client passed in keeps its own pool).
         pool_timeout: seconds (or a ``timedelta``) an operation waits for a free
