@@ -225,13 +225,13 @@ async def test_a_callers_client_that_does_not_wait_is_named(
 
 
 @pytest.mark.needs_extras
-def test_the_redis_pool_defaults_to_16_connections_that_wait_30_s() -> None:
+async def test_the_redis_pool_defaults_to_16_connections_that_wait_30_s() -> None:
     from agent_persist.stores.redis import RedisStore
 
     store = RedisStore("redis://127.0.0.1:6379/0")
     pool: Any = store._client.connection_pool  # type: ignore[attr-defined]
     assert (pool.max_connections, pool.timeout) == (16, 30.0)
-    asyncio.run(store.close())
+    await store.close()
 
 
 @pytest.mark.needs_extras
