@@ -11,6 +11,7 @@ input gets the same answer everywhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -31,6 +32,8 @@ __all__ = [
     "check_lease_arg",
     "check_mapping",
     "check_namespace",
+    "check_pool_size",
+    "check_pool_timeout",
     "check_range",
     "check_text",
     "check_ttl",
@@ -94,6 +97,31 @@ def check_int(name: str, value: object, *, minimum: int = 0) -> int:
     if value > MAX_INT32:
         raise ValueError(f"{name} must be at most {MAX_INT32}, got {value}")
     return value
+
+
+def check_pool_size(name: str, value: object, *, minimum: int = 1) -> int | None:
+    """A pool's size (``pool_size``, ``max_overflow``): ``None`` for the default, or an int."""
+    return None if value is None else check_int(name, value, minimum=minimum)
+
+
+def check_pool_timeout(value: object) -> float:
+    """``pool_timeout``: seconds (a positive, finite ``int`` or ``float``) or a ``timedelta``.
+
+    Returns:
+        The timeout in seconds.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        kind = type(value).__name__
+        raise TypeError(f"pool_timeout must be seconds (a float) or a timedelta, got {kind}")
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"pool_timeout must be a positive number of seconds, got {value!r}")
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"pool_timeout must be at most {MAX_DURATION.days} days, got {value!r}")
+    return seconds
 
 
 def check_ttl(ttl: object, *, name: str = "ttl") -> timedelta:

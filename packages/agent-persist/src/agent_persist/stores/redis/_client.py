@@ -14,17 +14,35 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...errors import InvalidStoreURLError
+from .._gate import FairGate
 
-__all__ = ["SCHEMES", "describe_client", "mask_url", "open_client"]
+__all__ = [
+    "POOL_SIZE",
+    "POOL_TIMEOUT",
+    "SCHEMES",
+    "describe_client",
+    "describe_pool",
+    "mask_url",
+    "open_client",
+]
 
 SCHEMES = ("redis", "rediss", "unix")
 """The URL schemes redis-py understands, and so the only ones the store accepts."""
 
 _MASK = "***"
+
+POOL_SIZE = 16
+"""Connections one client opens at most per event loop by default: Redis runs commands one
+at a time, so more connections only lengthen the queue at the server (at 4 processes of 32
+conversations, a pool of 32 had p99 5-7x p50 where 8 or 16 had 2x), and 600 processes stay
+within Redis's default ``maxclients`` of 10,000."""
+POOL_TIMEOUT = 30.0
+"""Seconds a command waits for a free connection before ``StoreUnavailableError``."""
 
 
 def mask_url(url: str) -> str:
@@ -45,12 +63,47 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
-def open_client(url: str) -> tuple[aioredis.Redis, str]:
+class _FairPool(aioredis.BlockingConnectionPool):
+    """redis-py's blocking pool behind a :class:`.._gate.FairGate`: waiters served in order."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # pyright: ignore[reportUnknownMemberType]
+        self._gate = FairGate(
+            self.max_connections,
+            timeout=self.timeout,
+            timed_out=lambda: redis_errors.ConnectionError("No connection available."),
+        )
+        self._handed: set[Any] = set()
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:  # pyright: ignore[reportIncompatibleMethodOverride]
+        await self._gate.acquire()
+        try:
+            connection = await super().get_connection(*args, **kwargs)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        except BaseException:
+            self._gate.release()
+            raise
+        self._handed.add(connection)
+        return connection  # pyright: ignore[reportUnknownVariableType]
+
+    async def release(self, connection: Any) -> None:
+        await super().release(connection)
+        if connection in self._handed:  # not one the pool dropped while handing it out
+            self._handed.discard(connection)
+            self._gate.release()
+
+
+def open_client(
+    url: str, *, pool_size: int = POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
+) -> tuple[aioredis.Redis, str]:
     """A client for ``url`` (bytes in, bytes out) and the URL as it may be shown.
 
     The client does not retry a command after a dropped connection: the server may already
     have run it, and running a put, append or pop twice is worse than an error the caller
     can act on (``StoreUnavailableError``).
+
+    Its pool blocks: it opens at most ``pool_size`` connections, and a command that finds
+    them all busy waits up to ``pool_timeout`` seconds for one, in the order they came
+    (redis-py's default pool raises ``Too many connections`` at once instead).
 
     Everything that can be checked without the server is checked here, before any I/O: the
     scheme, the port (1-65535), the database number (a path or ``?db=`` that is not a
@@ -67,9 +120,14 @@ def open_client(url: str) -> tuple[aioredis.Redis, str]:
     if problem:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {problem}")
     try:
-        client = aioredis.Redis.from_url(  # pyright: ignore[reportUnknownMemberType]
-            url, decode_responses=False, retry=Retry(NoBackoff(), 0)
+        pool = _FairPool.from_url(  # pyright: ignore[reportUnknownMemberType]
+            url,
+            max_connections=pool_size,
+            timeout=pool_timeout,
+            decode_responses=False,
+            retry=Retry(NoBackoff(), 0),
         )
+        client = aioredis.Redis.from_pool(pool)
     except ValueError as exc:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {exc}") from exc
     unknown = _unknown_parameters(client)
@@ -86,6 +144,10 @@ def _url_problem(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
         return "use redis://, rediss:// or unix://"
+    pool_options = {"max_connections", "timeout"} & {k for k, _ in parse_qsl(parts.query)}
+    if pool_options:
+        name = sorted(pool_options)[0]
+        return f"{name!r} is a pool setting: open the store with pool_size= and pool_timeout="
     if parts.scheme == "unix":
         return None if parts.path else "a unix:// URL needs the socket's path"
     try:
@@ -119,6 +181,15 @@ def _unknown_parameters(client: aioredis.Redis) -> list[str]:
             break
     options: dict[str, Any] = pool.connection_kwargs
     return sorted(set(options) - accepted)
+
+
+def describe_pool(client: aioredis.Redis) -> str | None:
+    """A blocking pool's limits as store options, for the message of a pool timeout."""
+    pool = client.connection_pool
+    if not isinstance(pool, aioredis.BlockingConnectionPool):
+        return f"max_connections={pool.max_connections}, a pool that does not wait"
+    timeout = "none" if pool.timeout is None else f"{pool.timeout:g} s"
+    return f"pool_size={pool.max_connections}, pool_timeout={timeout}"
 
 
 def describe_client(client: aioredis.Redis) -> str:

@@ -18,8 +18,18 @@ from ...errors import AgentPersistError, CorruptCheckpointError, StoreUnavailabl
 __all__ = ["translate_error"]
 
 
-def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
+_POOL_EMPTY = ("No connection available.", "Too many connections")
+"""redis-py's words for a pool with no free connection: the blocking pool's after its
+timeout, the default pool's at once."""
+
+
+def translate_error(
+    exc: Exception, shown: str, pool: str | None = None
+) -> AgentPersistError | None:
     """The agent-persist error for a redis-py error, or ``None`` if there is none.
+
+    Every connection of the pool busy past its timeout (``pool`` names its limits) is
+    ``StoreUnavailableError`` too, saying what to change.
 
     A lost or refused connection, a timeout (redis-py's or the socket's), a refused login,
     a server still loading its data, a read-only replica and a server out of memory mean
@@ -30,6 +40,13 @@ def translate_error(exc: Exception, shown: str) -> AgentPersistError | None:
     does not exist, so it is ``StoreUnavailableError`` too, not ``InvalidStoreURLError``.
     ``WRONGTYPE`` means something other than this store wrote one of its keys.
     """
+    if isinstance(exc, redis_errors.ConnectionError) and str(exc) in _POOL_EMPTY:
+        limits = f" ({pool})" if pool else ""
+        return StoreUnavailableError(
+            f"Redis at {shown} is unavailable: no pooled connection came free in "
+            f"time{limits}; open the store with a larger pool_size or a longer "
+            "pool_timeout, or run fewer operations at once"
+        )
     if isinstance(
         exc,
         redis_errors.ConnectionError

@@ -40,6 +40,7 @@ from ...errors import (
     LeaseLostError,
     ThreadNotFoundError,
 )
+from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
 from .._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ..base import BaseStore, Lease, ThreadInfo
@@ -51,7 +52,7 @@ from ._checkpoints import (
     header_metadata,
     put_outcome,
 )
-from ._client import describe_client, open_client
+from ._client import POOL_SIZE, POOL_TIMEOUT, describe_client, describe_pool, open_client
 from ._errors import translate_error
 from ._keys import STORE, RedisKeys, encode_id, text, to_micros
 from ._leases import Leases, millis
@@ -93,6 +94,12 @@ class RedisStore(BaseStore):
         codec: how payloads and items are sealed (compression, encryption); any registered
             codec is read whatever this one is.
         auto_setup: run :meth:`setup` before the first operation if nobody did.
+        pool_size: connections a client opens at most, per event loop (default 16); an
+            operation that finds them all busy waits for one. For a store opened from a
+            URL only (a client passed in keeps its own pool).
+        pool_timeout: seconds (or a ``timedelta``) an operation waits for a free
+            connection (default 30); then ``StoreUnavailableError`` naming the pool's
+            limits.
     """
 
     def __init__(
@@ -105,17 +112,26 @@ class RedisStore(BaseStore):
         prefix: str = "agent_persist",
         codec: PayloadCodec | None = None,
         auto_setup: bool = True,
+        pool_size: int | None = None,
+        pool_timeout: float | timedelta = POOL_TIMEOUT,
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._keys = RedisKeys(prefix, namespace)
         self._clients: LoopBound[aioredis.Redis]
+        size = check_pool_size("pool_size", pool_size) or POOL_SIZE
+        timeout = check_pool_timeout(pool_timeout)
         if isinstance(client_or_url, str):
             url = client_or_url
-            first, self._shown = open_client(url)
-            self._clients = PerLoop(lambda: open_client(url)[0], _close_client, first=first)
+            first, self._shown = open_client(url, pool_size=size, pool_timeout=timeout)
+            self._clients = PerLoop(
+                lambda: open_client(url, pool_size=size, pool_timeout=timeout)[0],
+                _close_client,
+                first=first,
+            )
         else:
             first, self._shown = client_or_url, describe_client(client_or_url)
             self._clients = Pinned(first, what=f"the Redis client for {self._shown}")
+        self._pool = describe_pool(first)
         self.prefix = prefix
         self._auto_setup = auto_setup
         self._ready = False
@@ -175,7 +191,7 @@ class RedisStore(BaseStore):
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
         """redis-py's errors as agent-persist's (see :func:`.errors.translate_error`)."""
-        return translate_error(exc, self._shown)
+        return translate_error(exc, self._shown, self._pool)
 
     async def _ensure_ready(self) -> None:
         """Run :meth:`setup` once before the first operation (with ``auto_setup``)."""

@@ -19,6 +19,11 @@ executes it as one transaction:
   ``AsyncConnection.run_sync``; reads run at REPEATABLE READ, read only, so a multi-statement
   read sees one snapshot. asyncpg connections belong to their event loop, so there is one
   engine (pool) per loop (:mod:`.._loops`): the store works from any thread and any loop.
+  Each pool keeps ``pool_size`` connections (default 10) with no overflow, so it never
+  opens and closes connections under load; transactions wait for one in arrival order
+  (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
+  says ``statement_cache_size=0`` (:mod:`.url`) and single statements run in a
+  transaction too.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
@@ -53,13 +58,24 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from .._gate import FairGate
 from .._loops import LoopBound, PerLoop, Pinned
-from ._url import asyncpg_arguments
+from ._url import asyncpg_arguments, behind_pooler
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["EngineOptions", "Runner", "mask", "open_runner", "parse_url", "wrap_engine"]
+__all__ = [
+    "POOL_TIMEOUT",
+    "POSTGRES_POOL_SIZE",
+    "EngineOptions",
+    "Runner",
+    "describe_pool",
+    "mask",
+    "open_runner",
+    "parse_url",
+    "wrap_engine",
+]
 
 T = TypeVar("T")
 Backend = Literal["sqlite", "postgresql"]
@@ -72,14 +88,30 @@ _SQLITE_WORKERS = 4
 """Worker threads of one SQLite store: WAL readers run side by side, writers take turns."""
 
 
+POSTGRES_POOL_SIZE = 10
+"""Connections a PostgreSQL pool keeps per event loop by default: 9 processes fit in the
+server's default ``max_connections = 100`` (3 of them reserved for superusers)."""
+POOL_TIMEOUT = 30.0
+"""Seconds a transaction waits for a free pooled connection before StoreUnavailableError."""
+POOL_RECYCLE = 1800.0
+"""Seconds after which a pooled PostgreSQL connection is replaced when next checked out, so
+a long-lived pool outlives idle timeouts of proxies and firewalls."""
+
+
 @dataclass(frozen=True, slots=True)
 class EngineOptions:
-    """Pool and timeout settings for engines the store creates itself."""
+    """Pool and timeout settings for engines the store creates itself.
+
+    ``None`` means the back end's default: on PostgreSQL :data:`POSTGRES_POOL_SIZE`
+    connections and no overflow (a pool that waits, never one that opens and closes
+    connections under load); on SQLite, SQLAlchemy's.
+    """
 
     pool_size: int | None = None
     max_overflow: int | None = None
     busy_timeout: float = 30.0
     connect_timeout: float = 10.0
+    pool_timeout: float = POOL_TIMEOUT
 
 
 def mask(url: sa.URL) -> str:
@@ -374,6 +406,16 @@ class SQLiteRunner:
         await asyncio.to_thread(self._close)
 
 
+def describe_pool(engine: Any) -> str | None:
+    """The pool's limits as store options (``pool_size=10, ...``), for a timeout's message."""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return None
+    overflow = max(pool._max_overflow, 0)  # pyright: ignore[reportPrivateUsage]
+    timeout: float = pool._timeout  # pyright: ignore[reportPrivateUsage]
+    return f"pool_size={pool.size()}, max_overflow={overflow}, pool_timeout={timeout:g} s"
+
+
 def _workers(engine: Engine) -> int:
     """As many workers as the pool can give each one a connection to keep."""
     pool = engine.pool
@@ -390,13 +432,22 @@ class _PostgresEngines:
     engine: AsyncEngine
     reader: AsyncEngine
     single: AsyncEngine
+    gate: FairGate | None = None
 
     @classmethod
-    def of(cls, engine: AsyncEngine) -> _PostgresEngines:
+    def of(
+        cls, engine: AsyncEngine, *, pooler: bool = False, gate: FairGate | None = None
+    ) -> _PostgresEngines:
+        """The views of ``engine``; behind a pooler, single statements run in a transaction.
+
+        Outside a transaction asyncpg prepares a statement and runs it in two exchanges,
+        which a pooler in transaction mode may send to two different server connections.
+        """
         reader = engine.execution_options(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
-        return cls(engine, reader, engine.execution_options(isolation_level="AUTOCOMMIT"))
+        single = engine if pooler else engine.execution_options(isolation_level="AUTOCOMMIT")
+        return cls(engine, reader, single, gate)
 
 
 async def _dispose(engines: _PostgresEngines) -> None:
@@ -417,12 +468,22 @@ class PostgresRunner:
     backend: Backend = "postgresql"
 
     def __init__(
-        self, engine: AsyncEngine, *, owned: bool, make: Callable[[], AsyncEngine] | None = None
+        self,
+        engine: AsyncEngine,
+        *,
+        owned: bool,
+        make: Callable[[], AsyncEngine] | None = None,
+        pooler: bool = False,
+        gate: Callable[[], FairGate] | None = None,
     ) -> None:
-        first = _PostgresEngines.of(engine)
+        first = _PostgresEngines.of(engine, pooler=pooler, gate=gate() if gate else None)
         self._engines: LoopBound[_PostgresEngines]
         if owned and make is not None:
-            self._engines = PerLoop(lambda: _PostgresEngines.of(make()), _dispose, first=first)
+            self._engines = PerLoop(
+                lambda: _PostgresEngines.of(make(), pooler=pooler, gate=gate() if gate else None),
+                _dispose,
+                first=first,
+            )
         else:
             self._engines = Pinned(first, what=f"the AsyncEngine for {mask(engine.url)}")
         self._first = engine
@@ -440,7 +501,10 @@ class PostgresRunner:
     async def read(self, fn: Callable[[Connection], T], *, snapshot: bool = True) -> T:
         """Run ``fn`` in a REPEATABLE READ, READ ONLY transaction (or none for one statement)."""
         engines = self._engines.get()
-        async with (engines.reader if snapshot else engines.single).connect() as conn:
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            (engines.reader if snapshot else engines.single).connect() as conn,
+        ):
             return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
@@ -448,7 +512,11 @@ class PostgresRunner:
         engines = self._engines.get()
         # Not engine.begin(): an async generator, which a loop that Runner.run_sync keeps
         # between calls (after shutdown_asyncgens) warns about on every later run.
-        async with engines.engine.connect() as conn, conn.begin():
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            engines.engine.connect() as conn,
+            conn.begin(),
+        ):
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:
@@ -466,6 +534,8 @@ def _require(module: str) -> None:
 def _sqlite_engine(url: sa.URL, options: EngineOptions) -> Engine:
     memory = url.database in (None, "", ":memory:")
     pool: dict[str, Any] = {"poolclass": StaticPool} if memory else {}
+    if not memory:
+        pool["pool_timeout"] = options.pool_timeout
     if not memory and options.pool_size is not None:
         pool["pool_size"] = options.pool_size
     if not memory and options.max_overflow is not None:
@@ -483,14 +553,28 @@ def _postgres_engine(url: sa.URL, options: EngineOptions) -> AsyncEngine:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     connect_url, connect_args = asyncpg_arguments(url, timeout=options.connect_timeout)
-    pool: dict[str, Any] = {}
-    if options.pool_size is not None:
-        pool["pool_size"] = options.pool_size
-    if options.max_overflow is not None:
-        pool["max_overflow"] = options.max_overflow
-    engine = create_async_engine(connect_url, connect_args=connect_args, **pool)
+    engine = create_async_engine(
+        connect_url,
+        connect_args=connect_args,
+        pool_size=POSTGRES_POOL_SIZE if options.pool_size is None else options.pool_size,
+        max_overflow=0 if options.max_overflow is None else options.max_overflow,
+        pool_timeout=options.pool_timeout,
+        pool_recycle=POOL_RECYCLE,
+    )
     _report_connect_failures(engine)
     return engine
+
+
+def _fair_gate(options: EngineOptions) -> FairGate:
+    """Transactions wait for the pool in arrival order (see :mod:`.._gate`)."""
+    size = POSTGRES_POOL_SIZE if options.pool_size is None else options.pool_size
+    overflow = 0 if options.max_overflow is None else options.max_overflow
+    timeout = options.pool_timeout
+
+    def timed_out() -> Exception:
+        return sa_exc.TimeoutError(f"no pooled connection came free within {timeout:g} s")
+
+    return FairGate(size + overflow, timeout=timeout, timed_out=timed_out)
 
 
 def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
@@ -503,6 +587,8 @@ def open_runner(url: str | sa.URL, options: EngineOptions) -> Runner:
         _postgres_engine(parsed, options),
         owned=True,
         make=lambda: _postgres_engine(parsed, options),
+        pooler=behind_pooler(parsed),
+        gate=lambda: _fair_gate(options),
     )
 
 

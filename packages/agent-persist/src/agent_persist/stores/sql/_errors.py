@@ -57,7 +57,7 @@ _CONNECTION_WORDS = (
 
 
 def translate_error(
-    exc: BaseException, *, label: str, busy_timeout: float | None = None
+    exc: BaseException, *, label: str, busy_timeout: float | None = None, pool: str | None = None
 ) -> AgentPersistError | None:
     """The agent-persist error for ``exc`` raised by a SQL store at ``label``, or ``None``.
 
@@ -65,9 +65,11 @@ def translate_error(
         exc: What the back-end operation raised.
         label: The database as it may be shown (password masked).
         busy_timeout: SQLite's busy timeout in seconds, to name in a "locked" message.
+        pool: The pool's limits (``pool_size=4, max_overflow=0, pool_timeout=30 s``), to name
+            when no pooled connection came free in time.
     """
     for cause in _causes(exc):
-        found = _classify(cause, label=label, busy_timeout=busy_timeout)
+        found = _classify(cause, label=label, busy_timeout=busy_timeout, pool=pool)
         if found is not None:
             return found
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
@@ -94,12 +96,12 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _classify(
-    exc: BaseException, *, label: str, busy_timeout: float | None
+    exc: BaseException, *, label: str, busy_timeout: float | None, pool: str | None
 ) -> AgentPersistError | None:
     if isinstance(exc, sqlite3.Error):
         return _sqlite(exc, label=label, busy_timeout=busy_timeout)
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
-        return StoreUnavailableError(f"{label} is unavailable: no free connection ({exc})")
+        return _pool_timeout(label, exc, pool)
     if isinstance(exc, OSError | asyncio.TimeoutError | EOFError):
         return _unavailable(label, exc)
     if type(exc).__module__.startswith(("asyncpg", "sqlalchemy.dialects.postgresql")):
@@ -141,6 +143,16 @@ def _asyncpg(exc: BaseException, *, label: str) -> AgentPersistError | None:
     ):
         return _unavailable(label, exc)
     return None
+
+
+def _pool_timeout(label: str, exc: sa_exc.TimeoutError, pool: str | None) -> AgentPersistError:
+    """Every pooled connection stayed busy past ``pool_timeout``: too much at once."""
+    limits = pool or _first_line(exc).partition(" (Background")[0]
+    return StoreUnavailableError(
+        f"{label} is unavailable: no pooled connection came free in time ({limits}); "
+        "open the store with a larger pool_size (within the server's max_connections) or "
+        "a longer pool_timeout, or run fewer operations at once"
+    )
 
 
 def _not_set_up(label: str, exc: BaseException) -> StoreUnavailableError:

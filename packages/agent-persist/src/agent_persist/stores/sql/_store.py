@@ -31,6 +31,7 @@ from ..._json import JSON
 from ...codecs import PayloadCodec
 from ...envelope import Envelope
 from ...errors import AgentPersistError
+from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopLock
 from .._records import EncodedCheckpoint
 from ..base import BaseStore, Lease, ThreadInfo
@@ -38,7 +39,15 @@ from . import _checkpoints as checkpoints
 from . import _leases as leases
 from . import _logs as logs
 from . import _retention as retention
-from ._engine import EngineOptions, Runner, open_runner, parse_url, wrap_engine
+from ._engine import (
+    POOL_TIMEOUT,
+    EngineOptions,
+    Runner,
+    describe_pool,
+    open_runner,
+    parse_url,
+    wrap_engine,
+)
 from ._errors import translate_error
 from ._schema import build_tables, migrate
 from ._statements import Scope, Statements
@@ -59,8 +68,9 @@ class SQLStore(BaseStore):
     ``verify-full``), ``sslrootcert`` (a CA file, or ``system``), ``sslcert``, ``sslkey``,
     ``connect_timeout``, ``application_name``, ``options`` (``-c name=value`` pairs),
     ``target_session_attrs`` and ``host``/``port`` (a list, or a unix-socket directory) are
-    translated into asyncpg's connect arguments, as are asyncpg's ``ssl`` and
-    ``command_timeout`` and SQLAlchemy's ``prepared_statement_cache_size``; see
+    translated into asyncpg's connect arguments, as are asyncpg's ``ssl``,
+    ``command_timeout`` and ``statement_cache_size`` (``0`` behind PgBouncer or another
+    pooler in transaction mode) and SQLAlchemy's ``prepared_statement_cache_size``; see
     :mod:`.url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
     naming it, raised here, before any I/O.
 
@@ -79,9 +89,13 @@ class SQLStore(BaseStore):
         schema: PostgreSQL only: the schema holding the tables, created if missing.
         codec: How payloads and log items are sealed (compression, encryption).
         auto_setup: Run :meth:`setup` before the first operation.
-        pool_size: Connections kept open (default: SQLAlchemy's); on PostgreSQL, per
-            event loop.
-        max_overflow: Extra connections allowed under load (default: SQLAlchemy's).
+        pool_size: Connections kept open, per event loop (PostgreSQL default: 10; SQLite:
+            SQLAlchemy's). The pool never opens more than ``pool_size + max_overflow``;
+            a transaction that finds them all busy waits for one.
+        max_overflow: Extra connections opened under load and closed again (PostgreSQL
+            default: 0, so connections are never churned; SQLite: SQLAlchemy's).
+        pool_timeout: Seconds (or a ``timedelta``) a transaction waits for a free pooled
+            connection; then ``StoreUnavailableError`` naming the pool's limits.
         busy_timeout: SQLite: seconds to wait for another writer's lock.
         connect_timeout: PostgreSQL: seconds to wait for a connection (the URL's
             ``connect_timeout`` wins).
@@ -108,11 +122,18 @@ class SQLStore(BaseStore):
         auto_setup: bool = True,
         pool_size: int | None = None,
         max_overflow: int | None = None,
+        pool_timeout: float | timedelta = POOL_TIMEOUT,
         busy_timeout: float = 30.0,
         connect_timeout: float = 10.0,
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
-        options = EngineOptions(pool_size, max_overflow, busy_timeout, connect_timeout)
+        options = EngineOptions(
+            pool_size=check_pool_size("pool_size", pool_size),
+            max_overflow=check_pool_size("max_overflow", max_overflow, minimum=0),
+            busy_timeout=busy_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=check_pool_timeout(pool_timeout),
+        )
         if isinstance(url, str | sa.URL):
             backend, _ = parse_url(url)
             self._check_schema(backend, schema)
@@ -134,6 +155,7 @@ class SQLStore(BaseStore):
             postgres=postgres,
         )
         self._busy_timeout = busy_timeout if self._runner.backend == "sqlite" else None
+        self._pool = describe_pool(self._runner.engine)
         self._auto_setup = auto_setup
         self._ready = False
         self._setup_lock = LoopLock()
@@ -178,7 +200,9 @@ class SQLStore(BaseStore):
         file that is not a database or is malformed is
         :class:`~agent_persist.errors.CorruptCheckpointError`.
         """
-        return translate_error(exc, label=self._label, busy_timeout=self._busy_timeout)
+        return translate_error(
+            exc, label=self._label, busy_timeout=self._busy_timeout, pool=self._pool
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
 

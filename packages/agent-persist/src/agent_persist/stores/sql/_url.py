@@ -25,6 +25,11 @@ asyncpg takes (SQLAlchemy passes ``connect_args`` through unchanged):
 ``target_session_attrs``   ``target_session_attrs=`` (``any``, ``primary``, ``standby``,
                            ``prefer-standby``, ``read-write``, ``read-only``).
 ``command_timeout``        asyncpg's statement timeout in seconds.
+``statement_cache_size``   asyncpg's statement cache (default 100 per connection). ``0`` is
+                           for a pooler in transaction mode (PgBouncer before 1.21, or with
+                           ``max_prepared_statements = 0``): no statement is cached by asyncpg
+                           or SQLAlchemy, each gets a unique name, and every statement runs
+                           inside a transaction, so none outlives its server connection.
 =========================  ===================================================================
 
 ``host`` (a name, a list ``a,b``, or a unix-socket directory such as ``/var/run/postgresql``),
@@ -46,6 +51,7 @@ import math
 import os
 import shlex
 import ssl
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -54,7 +60,7 @@ from sqlalchemy import exc as sa_exc
 
 from ...errors import InvalidStoreURLError
 
-__all__ = ["UNDERSTOOD", "asyncpg_arguments"]
+__all__ = ["UNDERSTOOD", "asyncpg_arguments", "behind_pooler"]
 
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 _OPTIONAL_TLS = ("disable", "allow", "prefer")
@@ -70,6 +76,7 @@ _TRANSLATED = (
     "options",
     "target_session_attrs",
     "command_timeout",
+    "statement_cache_size",
 )
 _KEPT = ("host", "port", "prepared_statement_cache_size")
 """Left on the URL: SQLAlchemy's asyncpg dialect reads them (multi-host lists included)."""
@@ -109,6 +116,7 @@ def asyncpg_arguments(url: sa.URL, *, timeout: float) -> tuple[sa.URL, dict[str,
     settings = _server_settings(params)
     if settings:
         args["server_settings"] = settings
+    args.update(_statement_cache(params))
     attrs = params.one_of("target_session_attrs", _SESSION_ATTRS)
     if attrs is not None:
         args["target_session_attrs"] = attrs
@@ -157,6 +165,38 @@ class _Params:
         if path is not None and not os.path.isfile(path):
             raise self.invalid(name, f"names {path!r}, which is not a readable file")
         return path
+
+
+def behind_pooler(url: sa.URL) -> bool:
+    """Whether the URL says ``statement_cache_size=0``: a pooler in transaction mode."""
+    return url.query.get("statement_cache_size") == "0"
+
+
+def _unique_statement_name() -> str:
+    """A prepared statement name no other client of a shared server connection uses."""
+    return f"__agent_persist_{uuid.uuid4().hex}__"
+
+
+def _statement_cache(params: _Params) -> dict[str, Any]:
+    """Asyncpg's ``statement_cache_size``; ``0`` turns every statement cache off.
+
+    asyncpg names its prepared statements ``__asyncpg_stmt_1__`` and up on each connection,
+    so two clients of one pooled server connection would collide: with the cache off, each
+    statement gets a unique name and SQLAlchemy's own cache is off too.
+    """
+    value = params.text("statement_cache_size")
+    if value is None:
+        return {}
+    if not value.isdigit():
+        raise params.invalid("statement_cache_size", f"is {value!r}; give 0 or more")
+    size = int(value)
+    if size:
+        return {"statement_cache_size": size}
+    return {
+        "statement_cache_size": 0,
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _unique_statement_name,
+    }
 
 
 def _check_addresses(params: _Params, url: sa.URL) -> None:
