@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from agent_persist.stores.base import BaseStore
 ANSI = "\x1b["
 BOX = ("─", "│", "━", "┃", "┌", "╭")
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+PRECISE_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 COMMANDS = sorted(cli.commands)  # type: ignore[attr-defined]
 
 
@@ -294,13 +297,15 @@ def test_one_of_a_thing_is_singular(sqlite: Backend, tmp_path: Path) -> None:
 
 
 def test_every_time_is_iso_utc_to_the_second(sqlite: Backend) -> None:
+    """People read seconds; ``--json`` is data and keeps the microseconds, same format."""
     arun(sqlite.with_store(chat))
     row = json.loads(sqlite.invoke("ls", "--json").output)[0]
-    assert STAMP.match(row["updated_at"])
-    assert STAMP.match(
+    assert PRECISE_STAMP.match(row["updated_at"])
+    assert PRECISE_STAMP.match(
         json.loads(sqlite.invoke("history", "essay", "--json").output)[0]["created_at"]
     )
-    assert STAMP.match(json.loads(sqlite.invoke("show", "essay", "--json").output)["created_at"])
+    shown = json.loads(sqlite.invoke("show", "essay", "--json").output)["created_at"]
+    assert PRECISE_STAMP.match(shown)
     assert STAMP.match(sqlite.invoke("ls").output.splitlines()[1].split()[-1])
     assert STAMP.match(sqlite.invoke("history", "essay").output.splitlines()[1].split()[-1])
     shown = dict(
@@ -349,3 +354,28 @@ def test_errors_name_the_url_without_its_password(url: str) -> None:
     assert "secret" not in result.output
     assert "secret" not in result.stderr
     assert hide_password(url) in line
+    where = hide_password(url).partition("://")[2]
+    assert line.count(where) == 1, "the URL typed, once (not also the driver's spelling)"
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    """``agent-persist ls | head -1``: exit 0, nothing on stderr, no traceback."""
+    database = tmp_path / "many.db"
+
+    async def fill(store: BaseStore) -> None:
+        for n in range(800):
+            await store.put(first(f"thread-{n:04d}-" + "x" * 200))
+
+    arun(sqlite_backend(database).with_store(fill))
+    with subprocess.Popen(  # noqa: S603  # our own command, fixed arguments
+        [sys.executable, "-m", "agent_persist.cli", "ls", "--url", f"sqlite:///{database}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as listing:
+        assert listing.stdout is not None
+        assert listing.stderr is not None
+        assert listing.stdout.readline().startswith(b"THREAD")
+        listing.stdout.close()  # as `head -1` does: >64 KiB are still to be written
+        errors = listing.stderr.read()
+        assert listing.wait(timeout=60) == 0
+    assert errors == b""

@@ -352,3 +352,43 @@ async def test_an_opentelemetry_that_cannot_be_set_up_never_stops_a_write(
         telemetry.configure()
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith("OpenTelemetry could not be set up, so it is not used: ")
+
+
+class _BrokenProcessor(SimpleSpanProcessor):
+    """An exporter pipeline with a bug: it raises when a span starts or ends."""
+
+    def __init__(self, *, at: str) -> None:
+        super().__init__(InMemorySpanExporter())
+        self._at = at
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        if self._at == "start":
+            raise RuntimeError("exporter bug at start")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._at == "end":
+            raise RuntimeError("exporter bug at end")
+
+
+@pytest.mark.parametrize("at", ["start", "end"])
+async def test_a_raising_span_processor_never_fails_a_call(
+    at: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(_BrokenProcessor(at=at))
+    monkeypatch.setattr(_otel, "_failure_logged", False)
+    telemetry.configure(tracer_provider=tracer_provider)
+    try:
+        with caplog.at_level(logging.WARNING, logger="agent_persist"):
+            async with open_store("memory://") as store:
+                head = await store.put(envelope(), appends={"log": [1, 2]})
+                assert (await store.get("t-1")).checkpoint_id == head.checkpoint_id
+                assert await store.read_log("t-1", "log") == [1, 2]
+                with pytest.raises(ConflictError):  # our own errors still come through
+                    await store.put(envelope())
+    finally:
+        telemetry.configure()
+        tracer_provider.shutdown()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings  # logged once, not per call
+    assert f"exporter bug at {at}" in warnings[0]

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from .errors import ConflictError
 
 if TYPE_CHECKING:
+    from contextvars import Token
+
     from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
     from opentelemetry.trace import Span, TracerProvider
@@ -154,7 +156,7 @@ class _Otel:
         self.takeovers = meter.create_counter(
             TAKEOVERS,
             unit="{takeover}",
-            description="Leases taken over from a holder proven dead (acquire_lease take_over=).",
+            description="Leases acquired with take_over= (the holder expired or was proven dead).",
         )
 
     def idle(self) -> bool:
@@ -233,9 +235,14 @@ class _Traced(Scope):
 
     def __enter__(self) -> Self:
         otel = self._otel
-        self._span: Span = otel.tracer.start_span(self._name, attributes=self._attributes)
-        context: Context = otel.trace.set_span_in_context(self._span)
-        self._token = otel.context.attach(context)
+        self._span: Span | None = None
+        self._token: Token[Context] | None = None
+        try:
+            self._span = otel.tracer.start_span(self._name, attributes=self._attributes)
+            context: Context = otel.trace.set_span_in_context(self._span)
+            self._token = otel.context.attach(context)
+        except Exception as exc:
+            _failed(exc)
         return self
 
     def __exit__(
@@ -244,26 +251,58 @@ class _Traced(Scope):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        span, token = self._span, self._token
         try:
-            if exc is not None:
+            if span is not None and exc is not None:
                 error = type(exc).__qualname__
-                self._span.set_attribute(ERROR_TYPE, error)
-                self._span.set_status(self._otel.status(self._otel.error, error))
+                span.set_attribute(ERROR_TYPE, error)
+                span.set_status(self._otel.status(self._otel.error, error))
             self._finish(exc)
-        finally:
-            self._otel.context.detach(self._token)
-            self._span.end()
+        except Exception as failure:
+            _failed(failure)
+        if token is not None:
+            try:
+                self._otel.context.detach(token)
+            except Exception as failure:
+                _failed(failure)
+        if span is not None:
+            try:
+                span.end()
+            except Exception as failure:
+                _failed(failure)
 
     def _finish(self, exc: BaseException | None) -> None:
         """Record what the block's outcome means beyond the span (metrics)."""
 
     def set(self, key: str, value: str | int | bool) -> None:
         """Add an attribute to the span."""
-        self._span.set_attribute(key, value)
+        if self._span is not None:
+            try:
+                self._span.set_attribute(key, value)
+            except Exception as exc:
+                _failed(exc)
 
     def checkpoint(self, envelope: Envelope) -> None:
         """Add the attributes of the checkpoint read or written."""
-        self._span.set_attributes(_checkpoint_attributes(envelope))
+        if self._span is not None:
+            try:
+                self._span.set_attributes(_checkpoint_attributes(envelope))
+            except Exception as exc:
+                _failed(exc)
+
+
+_failure_logged = False
+
+
+def _failed(exc: Exception) -> None:
+    """OpenTelemetry itself raised (a broken exporter or processor): log once, go on.
+
+    Telemetry must never be why a call fails, least of all a write that committed.
+    """
+    global _failure_logged
+    if not _failure_logged:
+        _failure_logged = True
+        logger.warning("OpenTelemetry raised %r; agent-persist carries on without it", exc)
 
 
 def _checkpoint_attributes(envelope: Envelope) -> dict[str, Any]:

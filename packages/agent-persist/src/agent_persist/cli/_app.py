@@ -323,9 +323,12 @@ def run(
     return asyncio.run(main())
 
 
-def iso(value: datetime | None) -> str | None:
-    """A datetime as every output prints it (``2026-12-02T10:04:05Z``), or ``None``."""
-    return stamp(value)
+def iso(value: datetime | None, *, precise: bool = False) -> str | None:
+    """A datetime as every output prints it (``2026-12-02T10:04:05Z``), or ``None``.
+
+    ``precise`` keeps the microseconds (``--json`` output is data).
+    """
+    return stamp(value, precise=precise)
 
 
 def echo_json(value: Any) -> None:

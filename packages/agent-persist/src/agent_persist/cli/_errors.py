@@ -13,6 +13,8 @@ documented code; click's own usage errors keep click's handling (exit 2). Set
 from __future__ import annotations
 
 import os
+import re
+import sys
 from typing import Any
 
 import click
@@ -88,9 +90,28 @@ def for_people(message: str, code: int, url: Any) -> str:
     if not isinstance(url, str):
         return message
     shown = hide_password(url)
-    if code == EXIT_STORE and shown not in message:
+    if code != EXIT_STORE:
+        return message
+    typed = shown.partition("://")[2]
+    for named in _URL.findall(message):  # the driver's spelling of it (postgresql+asyncpg://)
+        if named.partition("://")[2] == typed:
+            message = message.replace(named, shown)
+    if shown not in message:
         message = f"{message} (store URL {shown})"
     return message
+
+
+_URL = re.compile(r"[A-Za-z][\w+.-]*://[^\s,;)]+")
+"""A URL inside an error message, up to the punctuation that ends it."""
+
+
+def _stop_writing_stdout() -> None:
+    """Point stdout at the null device, so flushing it at exit cannot raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (a test runner's capture)
+        pass
 
 
 def _debugging() -> bool:
@@ -108,6 +129,9 @@ class OneLineErrors(VerbatimEpilog, click.Group):
             raise
         except KeyboardInterrupt:
             raise fail("interrupted", EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # the reader went away (`agent-persist ls | head`): not an error
+            _stop_writing_stdout()
+            raise click.exceptions.Exit(0) from None
         except Exception as exc:
             if _debugging():
                 raise

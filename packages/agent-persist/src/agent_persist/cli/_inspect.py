@@ -57,10 +57,13 @@ CANDIDATES_SHOWN = 5
 """How many matching ids an ambiguous prefix's error lists."""
 
 
-def header(envelope: Envelope) -> dict[str, Any]:
-    """The envelope without its payload, as plain JSON (times as the command prints them)."""
+def header(envelope: Envelope, *, precise: bool = False) -> dict[str, Any]:
+    """The envelope without its payload, as plain JSON (times as the command prints them).
+
+    ``precise`` keeps the microseconds, as ``--json`` does.
+    """
     dumped = envelope.model_dump(mode="json", exclude={"payload"})
-    dumped["created_at"] = iso(envelope.created_at)
+    dumped["created_at"] = iso(envelope.created_at, precise=precise)
     return {name: dumped[name] for name in HEADER_FIELDS}
 
 
@@ -116,7 +119,7 @@ def parse_where(pairs: tuple[str, ...]) -> dict[str, JSON] | None:
     return wanted
 
 
-def _thread_row(info: ThreadInfo) -> dict[str, Any]:
+def _thread_row(info: ThreadInfo, *, precise: bool) -> dict[str, Any]:
     return {
         "thread_id": info.thread_id,
         "head_id": info.head_id,
@@ -125,7 +128,7 @@ def _thread_row(info: ThreadInfo) -> dict[str, Any]:
         "step": info.step,
         "status": None if info.status is None else info.status.value,
         "checkpoints": info.checkpoint_count,
-        "updated_at": iso(info.updated_at),
+        "updated_at": iso(info.updated_at, precise=precise),
         "metadata": info.metadata,
     }
 
@@ -157,7 +160,7 @@ def ls(options: StoreOptions, limit: int | None, where: tuple[str, ...]) -> None
     """
     metadata = parse_where(where)
     threads = run(options, lambda store: store.list_threads(metadata=metadata, limit=limit))
-    rows = [_thread_row(info) for info in threads]
+    rows = [_thread_row(info, precise=options.as_json) for info in threads]
     if options.as_json:
         echo_json(rows)
         return
@@ -226,7 +229,7 @@ def show(options: StoreOptions, thread_id: str, checkpoint_id: str | None, with_
         options, lambda store: _read_with_logs(store, thread_id, checkpoint_id, with_logs)
     )
     if options.as_json:
-        document: dict[str, Any] = {**header(envelope), "payload": envelope.payload}
+        document: dict[str, Any] = {**header(envelope, precise=True), "payload": envelope.payload}
         if with_logs:
             document["log_items"] = logs
         echo_json(document)
@@ -264,7 +267,7 @@ def history(options: StoreOptions, thread_id: str, limit: int | None) -> None:
             "status": cp.status.value,
             "kind": cp.kind,
             "schema_version": cp.schema_version,
-            "created_at": iso(cp.created_at),
+            "created_at": iso(cp.created_at, precise=options.as_json),
         }
         for cp in checkpoints
     ]
