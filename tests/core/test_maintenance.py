@@ -6,7 +6,9 @@ deprecated aliases for one minor release: they warn and still work.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import subprocess
 import sys
 from typing import Any
 
@@ -86,9 +88,21 @@ async def test_dry_run_writes_nothing_and_counts_threads() -> None:
 
 
 def test_the_package_exports_the_maintenance_api() -> None:
-    # once the deprecated submodule is imported (by another test), the package attribute is
-    # that module, made callable; before, it is the function itself
-    assert agent_persist.dry_run is maintenance.dry_run or callable(agent_persist.dry_run)
+    # in this process another test may have imported the deprecated submodule, which rebinds
+    # the package attribute (see the next test); a fresh interpreter has the function itself
+    fresh = subprocess.run(  # our own interpreter, a fixed program
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            "import agent_persist as a; assert a.dry_run is a.maintenance.dry_run",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert fresh.returncode == 0, fresh.stderr
     assert agent_persist.DryRunReport is maintenance.DryRunReport
     assert agent_persist.DryRunEntry is maintenance.DryRunEntry
     assert agent_persist.saved_config is maintenance.saved_config
@@ -126,3 +140,31 @@ async def test_drift_saved_config_warns_and_still_works() -> None:
     assert await old(MemoryStore(), envelope("a")) is None  # no fingerprint recorded
     with pytest.raises(AttributeError, match="no_such_name"):
         drift.no_such_name  # pyright: ignore[reportAttributeAccessIssue]  # noqa: B018
+
+
+async def test_a_store_failure_stops_every_migration_worker() -> None:
+    """One worker's StoreUnavailableError cancels the others: nothing writes after the raise."""
+    from agent_persist.errors import StoreUnavailableError
+
+    class FailingStore(MemoryStore):
+        writes_after_failure = 0
+        failed = False
+
+        async def put(self, envelope: Envelope, **kwargs: Any) -> Envelope:
+            if self.failed:
+                FailingStore.writes_after_failure += 1
+            await asyncio.sleep(0.01)
+            if not self.failed:  # the first write fails; 39 heads are still to go
+                self.failed = True
+                raise StoreUnavailableError("the store went away")
+            return await super().put(envelope, **kwargs)
+
+    store = FailingStore()
+    for n in range(40):
+        await MemoryStore.put(store, envelope(f"old-{n}"))
+    with pytest.raises(StoreUnavailableError):
+        await maintenance.migrate_store(store, registry(), concurrency=4)
+    before = FailingStore.writes_after_failure
+    await asyncio.sleep(0.2)  # workers left running would keep writing now
+    assert FailingStore.writes_after_failure == before
+    assert before <= 3  # at most the puts already in flight beside the failing one

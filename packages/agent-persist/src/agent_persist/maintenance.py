@@ -350,10 +350,14 @@ async def migrate_store(
             if outcome.outcome == "failed" and fail_fast:
                 stop = True
 
+    workers = [asyncio.ensure_future(worker()) for _ in range(concurrency)]
     try:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        await asyncio.gather(*workers)
         report.completed = not stop
-    finally:
+    finally:  # one worker raised (the store went away) or we were cancelled: stop the others
+        for running in workers:
+            running.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
         report.seconds = time.perf_counter() - started
     counts = report.counts()
     logger.info(

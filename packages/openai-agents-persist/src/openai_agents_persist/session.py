@@ -161,6 +161,8 @@ class StoreSession:
             **kwargs: The session's own options (``session_settings``, ``state``...).
         """
         store = open_store(url, **dict(store_options or {}))
+        # open_store does no I/O (the store connects on first use), so a session refused here
+        # leaves no connection behind to close
         session = cls(session_id, store=store, **kwargs)
         session._owns_store = True
         return session

@@ -172,6 +172,24 @@ def prune(
         if every:
             ids = [t.thread_id for t in await store.list_threads() if t.head_id is not None]
         pruned = _Pruned(ids)
+        if dry_run or ask:  # a list to show or to ask about; --yes goes straight to the store
+            await scan(store, pruned)
+            if dry_run or not (pruned.count or pruned.unreadable):
+                return pruned
+            if not _confirm(pruned):
+                raise fail("nothing deleted (not confirmed)", EXIT_FAILED)
+        with progress_bar("pruning", force=options.config.terminal) as advance:
+            advance(0, len(ids))
+            for done, thread_id in enumerate(ids, start=1):
+                pruned.removed[thread_id] = await store.prune(
+                    thread_id, keep_last=keep_last, older_than=older_than
+                )
+                advance(done, len(ids))
+        return pruned
+
+    async def scan(store: BaseStore, pruned: _Pruned) -> None:
+        """What the rule selects in each thread, and the threads too damaged to list."""
+        ids = pruned.ids
         with progress_bar("scanning", force=options.config.terminal) as advance:
             advance(0, len(ids))
             for done, thread_id in enumerate(ids, start=1):
@@ -186,18 +204,6 @@ def prune(
                 advance(done, len(ids))
         for thread_id, problem in pruned.unreadable.items():
             click.echo(f"cannot list thread {shown(thread_id)}: {problem}", err=True)
-        if dry_run or not (pruned.count or pruned.unreadable):
-            return pruned
-        if ask and not _confirm(pruned):
-            raise fail("nothing deleted (not confirmed)", EXIT_FAILED)
-        with progress_bar("pruning", force=options.config.terminal) as advance:
-            advance(0, len(ids))
-            for done, thread_id in enumerate(ids, start=1):
-                pruned.removed[thread_id] = await store.prune(
-                    thread_id, keep_last=keep_last, older_than=older_than
-                )
-                advance(done, len(ids))
-        return pruned
 
     pruned = run(options, work)
     if dry_run:
