@@ -1,4 +1,4 @@
-"""Developer sessions: `uv run nox -s tests tests_minimal lint typecheck examples bench`.
+"""Developer sessions: `uv run nox -s tests tests_minimal lint typecheck examples wheels bench`.
 
 Release checks: `wheels` (build, `twine check`, install into a clean environment, run the
 examples there) and `frameworks` (the adapter suites against the oldest and newest framework
@@ -138,9 +138,8 @@ def wheels(session: nox.Session) -> None:
     problems = [problem for wheel in built for problem in _wheel_problems(wheel)]
     if problems:
         session.error("; ".join(problems))
-    session.install("twine>=6.1")
-    session.run("twine", "check", "--strict", *map(str, built))
-    session.run("uv", "pip", "uninstall", "twine", external=True, silent=True)
+    # twine runs in a throwaway environment of its own: nothing of it may reach the clean one
+    session.run("uvx", "twine>=6.1", "check", "--strict", *map(str, built), external=True)
 
     session.install(
         "--find-links",
@@ -215,6 +214,9 @@ def _check_one_extra(session: nox.Session, built: list[Path], requirement: str, 
         f"{wheel}[{extra}" if extra else str(wheel), external=True,
     )  # fmt: skip
     session.run(python, "-c", _ROUND_TRIP, url, external=True)
+    module = name.replace("-", "_")
+    session.run(python, "-c", f"import {module}; print({module}.__version__)", external=True)
+    session.run(str(venv / "bin" / "agent-persist"), "--help", external=True, silent=True)
 
 
 FRAMEWORKS = {
