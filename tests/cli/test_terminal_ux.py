@@ -132,7 +132,7 @@ def test_long_commands_draw_a_bar_on_stderr_only_on_a_terminal(
         (target, ("import", str(exported)), "importing"),
         (sqlite, ("migrate", "--dry-run"), "reading"),
         (sqlite, ("migrate",), "migrating"),
-        (sqlite, ("prune", "--all", "--keep-last", "1", "--yes"), "scanning"),
+        (sqlite, ("prune", "--all", "--keep-last", "1", "--yes"), "pruning"),
     ]
     for backend, args, label in runs:
         quiet = backend.invoke(*args, registry=registry)

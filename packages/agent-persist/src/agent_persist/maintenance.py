@@ -60,9 +60,10 @@ MigrationOutcome = Literal["migrated", "skipped", "failed"]
 UNKNOWN_KIND = "unknown kind"
 """The ``reason`` of a head skipped because no registered kind matches it."""
 
-_DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionError)
+DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionError)
 """What reading or upgrading damaged data raises (a store lets ``RecursionError`` through on
-deep nesting); a connection error is not among them, so it stops the run."""
+deep nesting); connection and file errors are not among them, so a run that reports damage
+per thread still stops when the store goes away."""
 
 
 def _error(exc: BaseException) -> str:
@@ -237,8 +238,7 @@ class MigrationReport:
 def unknown_kind_notes(kinds: Mapping[str, int], noun: str) -> list[str]:
     """One note per kind no registry knows: how many of it (counted in ``noun``) were skipped."""
     return [
-        f"kind {kind!r} is not registered by any plugin; skipped {_plural(count, noun)} "
-        "(--plugin MODULE:ATTR loads its migrations)"
+        f"kind {kind!r} is not registered by any plugin; skipped {_plural(count, noun)}"
         for kind, count in sorted(kinds.items())
     ]
 
@@ -284,7 +284,7 @@ async def _migrate_head(
         )
     except StoreUnavailableError:
         raise
-    except _DATA_ERRORS as exc:  # a damaged head fails its thread, not the run
+    except DATA_ERRORS as exc:  # a damaged head fails its thread, not the run
         return HeadOutcome(*base, "failed", reason=_error(exc))
     return HeadOutcome(
         *base,

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import click
 
 from ..errors import AgentPersistError, InvalidStoreURLError, StoreUnavailableError
+from ..maintenance import DATA_ERRORS
 from ..migrations import Registry
 from ..stores import open_store
 from ..stores.base import BaseStore
@@ -96,11 +97,6 @@ class VerbatimEpilog:
 class Command(VerbatimEpilog, click.Command):
     """Every ``agent-persist`` subcommand: its epilog is the exit codes, printed as written."""
 
-
-DATA_ERRORS = (AgentPersistError, ValueError, TypeError, LookupError, RecursionError)
-"""What reading damaged data raises: the typed errors, and what a store lets through (deep
-nesting raises ``RecursionError``). Connection and file errors are not among them, so a
-command that reports damage per thread still stops when the store goes away."""
 
 MAX_COUNT = 2**31 - 1
 """The largest ``--limit`` or ``--keep-last`` (every store's counters hold it)."""

@@ -48,6 +48,9 @@ from ._plugins import plugin_option
 
 __all__ = ["migrate"]
 
+PLUGIN_HINT = " (--plugin MODULE:ATTR loads its migrations)"
+"""Added to a note about a kind no plugin registers: how to give the command its migrations."""
+
 MAX_CONCURRENCY = 1000
 
 
@@ -76,7 +79,7 @@ def _dry_run_json(result: DryRunReport, seconds: float, known: set[str]) -> dict
             "errors": len(errors),
             "checkpoints": len(result.entries),
         },
-        "notes": unknown_kind_notes(kinds, "checkpoint"),
+        "notes": [note + PLUGIN_HINT for note in unknown_kind_notes(kinds, "checkpoint")],
         "would_migrate": [asdict(e) for e in entries if e.outcome == "would migrate"],
         "future": [asdict(e) for e in future],
         "errors": [asdict(e) for e in errors],
@@ -157,15 +160,16 @@ def migrate(
         with contextlib.suppress(click.exceptions.Exit):  # its line is printed; ours wins
             _write_report(report_path, report.to_json())
         raise
-    _write_report(report_path, report.to_json())
     body = report.to_json()
+    body["notes"] = [note + PLUGIN_HINT for note in body["notes"]]
+    _write_report(report_path, body)
     out = options.out
     if options.as_json:
         echo_json(body)
     else:
         for entry in report.of("failed"):
             click.echo(f"failed {shown(entry.thread_id)}: {entry.reason}", err=True)
-        for note in report.notes():
+        for note in body["notes"]:
             out.line(f"note: {note}", style="yellow")
         counts = report.counts()
         unknown = counts["skipped_unknown_kind"]
