@@ -7,6 +7,7 @@ package is used through its public API, as users use it, so its internals can mo
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -20,6 +21,10 @@ OWNER = {
     "cli": "agent_persist",
 }
 """The package each test directory tests; files directly under tests/ share the core's."""
+
+
+_DOTTED = re.compile(r"(agent_persist|autogen_persist|openai_agents_persist)(\.\w+)+")
+"""A string naming a module or attribute path of ours (as import_module and patch take)."""
 
 
 def _private(dotted: str) -> bool:
@@ -36,6 +41,10 @@ def violations(source: str, owner: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             imported = [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
             imported.append(node.module)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            # import_module("x._y"), monkeypatch.setattr("x._y.name", ...), mock.patch("x._y")
+            if _DOTTED.fullmatch(node.value):
+                imported = [node.value]
         for dotted in imported:
             top, _, rest = dotted.partition(".")
             if top in PACKAGES and top != owner and _private(rest):
@@ -51,12 +60,18 @@ def test_the_checker_catches_a_private_import_of_another_package() -> None:
         "from autogen_persist import _termination\n"
         "from autogen_persist._load import load_checkpoint\n"
         "from agent_persist import canonical_json, __version__\n"
+        "importlib.import_module('agent_persist.stores._records')\n"
+        "monkeypatch.setattr('openai_agents_persist._bad_items.LIMIT', 1)\n"
+        "monkeypatch.setattr('autogen_persist._load.X', 1)\n"
+        "print('agent_persist is great. _really')\n"
     )
     assert violations(source, "autogen_persist") == [
         "1: agent_persist._json",
         "1: agent_persist._json.canonical_json",
         "2: openai_agents_persist._item_lines",
         "3: agent_persist.drift._short",
+        "7: agent_persist.stores._records",
+        "8: openai_agents_persist._bad_items.LIMIT",
     ]
 
 

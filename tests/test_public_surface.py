@@ -152,3 +152,14 @@ def test_openai_type_checking_imports_match_the_lazy_exports() -> None:
     exports: dict[str, str] = package._EXPORTS  # pyright: ignore[reportPrivateUsage]
     assert typed == exports
     assert package.__all__ == sorted([*exports, "__version__"])
+
+
+def test_every_public_name_resolves() -> None:
+    """A name in ``__all__`` that is not there (a wrong lazy-export entry) fails here."""
+    missing = [
+        f"{name}.{exported}"
+        for name, module in sorted(_public_modules().items())
+        for exported in getattr(module, "__all__", ())
+        if not hasattr(module, exported)
+    ]
+    assert missing == []
