@@ -41,10 +41,12 @@ def violations(source: str, owner: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             imported = [f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"]
             imported.append(node.module)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            # import_module("x._y"), monkeypatch.setattr("x._y.name", ...), mock.patch("x._y")
-            if _DOTTED.fullmatch(node.value):
-                imported = [node.value]
+        elif (  # import_module("x._y"), monkeypatch.setattr("x._y.name", ...), patch("x._y")
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _DOTTED.fullmatch(node.value)
+        ):
+            imported = [node.value]
         for dotted in imported:
             top, _, rest = dotted.partition(".")
             if top in PACKAGES and top != owner and _private(rest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -110,6 +111,25 @@ async def test_decorator_refuses_new_input_while_a_run_waits(backend: Backend) -
         assert result.final_output == "kept it"
         outputs = [i.get("output") for i in await StoreSession("s", store=store).get_items()]
         assert "deleted a" not in outputs
+
+
+async def test_the_decorator_takes_a_url_and_closes_what_it_opens(tmp_path: Path) -> None:
+    """``store=`` a URL: each call opens the store and closes it; a later call resumes."""
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    agent = ops("delete_file", "ops", [function_call("delete_file", {"path": "a"}, call_id="c1")])
+
+    @durable(store=url, agent=agent)
+    async def chat(session: StoreSession, user_input: Any) -> Any:
+        return await Runner.run(agent, user_input, session=session)
+
+    result = await chat("s", "delete a")
+    assert [item.name for item in result.interruptions] == ["delete_file"]
+    agent.model = ScriptedModel([[assistant_message("done")]])
+    result = await chat("s", approve=lambda item: True)  # a new store: the saved run resumes
+    assert result.final_output == "done"
+    async with StoreSession.from_url("s", url=url) as session:
+        outputs = [item.get("output") for item in await session.get_items()]
+    assert "deleted a" in outputs
 
 
 async def test_turn_checkpoints_record_state_and_usage(backend: Backend) -> None:

@@ -34,7 +34,7 @@ from agent_persist import DriftPolicy, Envelope, Registry, Status, default_regis
 from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
-from agent_persist.stores import CheckpointStore
+from agent_persist.stores import CheckpointStore, StoreOrURL, opened_store
 from agent_persist.telemetry import resuming
 
 from ._checkpoints import read_head
@@ -43,7 +43,6 @@ from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
 from ._runs import Decision, Task, decide, new_run, task_digest, task_messages
-from ._store_arg import StoreArg, opened
 
 __all__ = ["CheckpointCallback", "DurableBase", "Live", "StreamItem", "ThreadStatus"]
 
@@ -118,7 +117,7 @@ class DurableBase(Generic[_T]):
         self,
         factory: Callable[[], _T],
         *,
-        store: StoreArg,
+        store: StoreOrURL,
         thread_id: str,
         worker_id: str | None = None,
         lease_ttl: timedelta = DEFAULT_LEASE_TTL,
@@ -216,7 +215,7 @@ class DurableBase(Generic[_T]):
         if self._store is not None:
             yield self._store
             return
-        async with opened(self._store_spec) as store:
+        async with opened_store(self._store_spec) as store:
             yield store
 
     async def _notify(self, envelope: Envelope) -> None:

@@ -25,6 +25,7 @@ from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, fingerprint
 from agent_persist.drift import DriftOption, drift_policy
+from agent_persist.stores import StoreOrURL, opened_store
 
 from ._capture import capture_agent, capture_team, require_group_chat
 from ._checkpoints import find_head, write_checkpoint
@@ -32,7 +33,6 @@ from ._layout import Layout, agent_layout, team_layout
 from ._load import load_checkpoint
 from ._logs import LogTracker, find_refs
 from ._plugin import KIND_AGENT, KIND_TEAM, ensure_registered
-from ._store_arg import StoreArg, opened
 from ._termination import check_supported, load_condition, save_condition
 from .agent import load_agent_checkpoint
 from .drift import drift_config
@@ -42,7 +42,7 @@ __all__ = ["load_agent", "load_team", "save_agent", "save_team"]
 
 
 async def _save(
-    store: StoreArg,
+    store: StoreOrURL,
     thread_id: str,
     *,
     kind: str,
@@ -55,7 +55,7 @@ async def _save(
 ) -> Envelope:
     registry = ensure_registered(registry or default_registry())
     config = drift_config(component, layout)
-    async with opened(store) as checkpoints:
+    async with opened_store(store) as checkpoints:
         head = await find_head(checkpoints, thread_id, kind=kind, registry=registry)
         tracker = LogTracker()
         if head is not None:
@@ -80,7 +80,7 @@ async def _save(
 
 
 async def save_team(
-    store: StoreArg,
+    store: StoreOrURL,
     thread_id: str,
     team: Team,
     *,
@@ -119,7 +119,7 @@ async def save_team(
 
 
 async def load_team(
-    store: StoreArg,
+    store: StoreOrURL,
     thread_id: str,
     team: Team,
     *,
@@ -144,7 +144,7 @@ async def load_team(
     group = require_group_chat(team)
     registry = ensure_registered(registry or default_registry())
     layout = team_layout(group)
-    async with opened(store) as checkpoints:
+    async with opened_store(store) as checkpoints:
         loaded = await load_checkpoint(
             checkpoints,
             thread_id,
@@ -163,7 +163,7 @@ async def load_team(
 
 
 async def save_agent(
-    store: StoreArg,
+    store: StoreOrURL,
     thread_id: str,
     agent: ChatAgent,
     *,
@@ -191,7 +191,7 @@ async def save_agent(
 
 
 async def load_agent(
-    store: StoreArg,
+    store: StoreOrURL,
     thread_id: str,
     agent: ChatAgent,
     *,
@@ -204,7 +204,7 @@ async def load_agent(
     Takes ``store`` (a store or a URL) and ``drift``, and raises, as :func:`load_team` does.
     """
     registry = ensure_registered(registry or default_registry())
-    async with opened(store) as checkpoints:
+    async with opened_store(store) as checkpoints:
         loaded = await load_checkpoint(
             checkpoints,
             thread_id,

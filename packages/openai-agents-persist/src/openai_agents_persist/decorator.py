@@ -24,6 +24,7 @@ from agents import Agent, RunResult, RunState, ToolApprovalItem, TResponseInputI
 
 from agent_persist import BaseStore, DriftPolicy, Registry
 from agent_persist.drift import DriftOption, drift_policy
+from agent_persist.stores import opened_store
 
 from ._deprecated import warn_renamed
 from .checkpoints import StateHook
@@ -56,7 +57,7 @@ async def _decide(state: RunState[Any, Any], approve: Approver) -> None:
 
 def durable(
     *,
-    store: BaseStore,
+    store: BaseStore | str,
     agent: Agent[Any],
     state: StateHook | None = None,
     approve: Approver | None = None,
@@ -66,7 +67,8 @@ def durable(
     """Wrap ``run(session, input)`` so every call is checkpointed and survives restarts.
 
     Args:
-        store: Where sessions, checkpoints and saved runs go.
+        store: Where sessions, checkpoints and saved runs go: a store you own, or a URL
+            (each call then opens the store and closes it when it returns).
         agent: The starting agent, for the fingerprint and for loading a saved run.
         state: The application state recorded with every turn.
         approve: The default decision for pending tool calls; a call may override it.
@@ -85,7 +87,16 @@ def durable(
             *,
             approve: Approver | None = approve,
         ) -> RunResult:
-            session = StoreSession(session_id, store=store, state=state, checkpoints=True)
+            async with opened_store(store) as opened:
+                return await run_on(opened, session_id, user_input, approve)
+
+        async def run_on(
+            opened: BaseStore,
+            session_id: str,
+            user_input: str | list[TResponseInputItem] | None,
+            approve: Approver | None,
+        ) -> RunResult:
+            session = StoreSession(session_id, store=opened, state=state, checkpoints=True)
             pending = await load_run_state(session, agent, registry=registry, drift=policy)
             if pending is not None:
                 names = sorted(str(item.name) for item in pending.get_interruptions())

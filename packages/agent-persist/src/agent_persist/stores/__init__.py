@@ -22,14 +22,29 @@ key layout with their upgrade steps; ``_errors``, the driver's errors translated
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 from ..errors import InvalidStoreURLError
 from .base import BaseStore, CheckpointStore, Lease, ThreadInfo
 from .memory import MemoryStore
 
-__all__ = ["BaseStore", "CheckpointStore", "Lease", "MemoryStore", "ThreadInfo", "open_store"]
+__all__ = [
+    "BaseStore",
+    "CheckpointStore",
+    "Lease",
+    "MemoryStore",
+    "StoreOrURL",
+    "ThreadInfo",
+    "open_store",
+    "opened_store",
+]
+
+StoreOrURL: TypeAlias = "CheckpointStore | str"
+"""What a ``store=`` argument takes: a store the caller owns, or the URL of one."""
+_Store = TypeVar("_Store", bound=CheckpointStore)
 
 DEFAULT_URL = "sqlite:///agent_persist.db"
 """Where state goes when nothing else is said: a SQLite file in the working directory."""
@@ -62,3 +77,21 @@ def open_store(url: str = DEFAULT_URL, **options: Any) -> BaseStore:
         f"no store for URL scheme {scheme!r} in {url.split('@')[-1]!r}; use memory://, "
         "sqlite:///path.db, postgresql://... or redis://..."
     )
+
+
+@asynccontextmanager
+async def opened_store(
+    store: _Store | str, **options: Any
+) -> AsyncGenerator[_Store | BaseStore, None]:
+    """The store given, as is; or the store a URL names, set up here and closed on exit.
+
+        async with opened_store(store_or_url) as store:   # what a `store=` argument means
+            head = await store.get(thread_id)
+
+    ``options`` go to :func:`open_store` when ``store`` is a URL.
+    """
+    if not isinstance(store, str):
+        yield store
+        return
+    async with open_store(store, **options) as own:
+        yield own
