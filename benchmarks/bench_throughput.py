@@ -54,7 +54,7 @@ PRODUCER = Producer(package="bench")
 LANGGRAPH_POOL = 10
 
 
-def _asyncpg_url(schema: str) -> Any:
+def _asyncpg_url() -> Any:
     import sqlalchemy as sa
 
     return sa.make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg")
@@ -144,7 +144,7 @@ class SdkSession:
             from sqlalchemy.ext.asyncio import create_async_engine
 
             self.engine = create_async_engine(
-                _asyncpg_url(self.where),
+                _asyncpg_url(),
                 connect_args={"server_settings": {"search_path": self.where}},
             )
             self.make = lambda name: SQLAlchemySession(name, engine=self.engine)
@@ -230,7 +230,7 @@ async def prepare(contender: str, where: str) -> None:
         from sqlalchemy.ext.asyncio import create_async_engine
 
         engine = create_async_engine(
-            _asyncpg_url(where), connect_args={"server_settings": {"search_path": where}}
+            _asyncpg_url(), connect_args={"server_settings": {"search_path": where}}
         )
         async with engine.begin() as conn:
             await conn.execute(text(f'CREATE SCHEMA "{where}"'))
