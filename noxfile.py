@@ -85,8 +85,11 @@ def examples(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks behind the README's numbers (prints tables; asserts nothing)."""
-    sync(session)
+    """The benchmarks behind the README's numbers (prints tables; asserts nothing).
+
+    With the `bench` group: the contenders bench_throughput.py runs ours against.
+    """
+    sync(session, "--group", "bench")
     for benchmark in sorted((ROOT / "benchmarks").glob("bench_*.py")):
         session.run("python", str(benchmark), *session.posargs)
 

@@ -24,38 +24,24 @@ it afterwards.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import multiprocessing
-import os
-import statistics
-import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
+
+from _harness import (
+    POSTGRES_URL,
+    REDIS_URL,
+    Tally,
+    clean,
+    fresh_name,
+    points,
+    run_point,
+    summary,
+    turn_messages,
+)
 
 from agent_persist import Envelope, Producer, open_store
 from agent_persist.stores.base import BaseStore
 
-POSTGRES_URL = os.environ.get(
-    "AGENT_PERSIST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
-REDIS_URL = os.environ.get("AGENT_PERSIST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_FLIGHT = (1, 8, 32, 128)
-PROCESSES = (4, 32)
 PRODUCER = Producer(package="bench")
-MESSAGE = "lorem ipsum dolor sit amet " * 6
-
-
-@dataclass
-class Tally:
-    """What one process measured."""
-
-    latencies: list[float] = field(default_factory=list[float])
-    failed: int = 0
-    errors: set[str] = field(default_factory=set[str])
-    opened: int = 0
-    started: float = 0.0
-    ended: float = 0.0
 
 
 def open_bench_store(backend: str, pools: str, where: str) -> BaseStore:
@@ -98,106 +84,36 @@ def count_connections(store: BaseStore, backend: str, tally: Tally) -> Any:
     return pool
 
 
-async def conversation(store: BaseStore, thread_id: str, turns: int, tally: Tally) -> None:
-    head: Envelope | None = None
-    for turn in range(turns):
+class Puts:
+    """One turn is one ``put`` appending the turn's two messages to the transcript."""
+
+    def __init__(self, backend: str, pools: str, where: str) -> None:
+        self.backend, self.pools, self.where = backend, pools, where
+        self.heads: dict[str, Envelope] = {}
+
+    async def open(self, tally: Tally) -> None:
+        self.store = open_bench_store(self.backend, self.pools, self.where)
+        count_connections(self.store, self.backend, tally)
+        await self.store.setup()
+
+    async def turn(self, conversation: str, turn: int) -> None:
+        head = self.heads.get(conversation)
         if head is None:
             envelope = Envelope.create(
                 kind="bench.chat",
                 schema_version=1,
-                thread_id=thread_id,
+                thread_id=conversation,
                 payload={"turn": turn},
                 producer=PRODUCER,
             )
         else:
             envelope = head.next(payload={"turn": turn})
-        messages = [{"role": "user", "content": MESSAGE}, {"role": "assistant", "content": MESSAGE}]
-        start = time.perf_counter()
-        try:
-            head = await store.put(envelope, appends={"transcript": messages})
-        except Exception as exc:
-            tally.failed += 1
-            tally.errors.add(f"{type(exc).__name__}: {str(exc)[:120]}")
-        tally.latencies.append(time.perf_counter() - start)
-
-
-async def run_process(
-    backend: str, pools: str, where: str, in_flight: int, turns: int, barrier: Any
-) -> Tally:
-    tally = Tally()
-    store = open_bench_store(backend, pools, where)
-    count_connections(store, backend, tally)
-    await store.setup()
-    if barrier is not None:
-        await asyncio.to_thread(barrier.wait)
-    tally.started = time.perf_counter()
-    per = turns // in_flight
-    run = uuid.uuid4().hex[:8]
-    await asyncio.gather(*(conversation(store, f"{run}-{i}", per, tally) for i in range(in_flight)))
-    tally.ended = time.perf_counter()
-    await store.close()
-    return tally
-
-
-def child(
-    backend: str, pools: str, where: str, in_flight: int, turns: int, barrier: Any, out: Any
-) -> None:
-    tally = asyncio.run(run_process(backend, pools, where, in_flight, turns, barrier))
-    out.put(tally)
-
-
-def run_point(
-    backend: str, pools: str, where: str, processes: int, in_flight: int, turns: int
-) -> list[Tally]:
-    if processes == 1:
-        return [asyncio.run(run_process(backend, pools, where, in_flight, turns, None))]
-    context = multiprocessing.get_context("spawn")
-    barrier, out = context.Barrier(processes), context.Queue()
-    workers = [
-        context.Process(
-            target=child,
-            args=(backend, pools, where, in_flight, turns // processes, barrier, out),
+        self.heads[conversation] = await self.store.put(
+            envelope, appends={"transcript": turn_messages(turn)}
         )
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    tallies = [out.get() for _ in workers]
-    for worker in workers:
-        worker.join()
-    return tallies
 
-
-async def clean(backend: str, where: str) -> None:
-    if backend == "postgres":
-        import sqlalchemy as sa
-        from sqlalchemy.ext.asyncio import create_async_engine
-
-        engine = create_async_engine(sa.make_url(POSTGRES_URL).set(drivername="postgresql+asyncpg"))
-        async with engine.begin() as conn:
-            await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{where}" CASCADE'))
-        await engine.dispose()
-        return
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{where}:*", count=1000)]
-    for start in range(0, len(keys), 1000):
-        await client.unlink(*keys[start : start + 1000])
-    await client.aclose()
-
-
-def row(backend: str, pools: str, label: str, tallies: list[Tally]) -> str:
-    latencies = sorted(x for t in tallies for x in t.latencies)
-    elapsed = max(t.ended for t in tallies) - min(t.started for t in tallies)
-    centiles = statistics.quantiles(latencies, n=100)
-    p50, p99 = centiles[49] * 1000, centiles[98] * 1000
-    failed = sum(t.failed for t in tallies)
-    opened = sum(t.opened for t in tallies)
-    return (
-        f"| {backend} | {pools} | {label} | {len(latencies) / elapsed:,.0f} | {p50:.1f} ms "
-        f"| {p99:.1f} ms | {p99 / p50:.1f}x | {failed} | {opened} |"
-    )
+    async def close(self) -> None:
+        await self.store.close()
 
 
 def main() -> None:
@@ -210,30 +126,24 @@ def main() -> None:
     args = parser.parse_args()
     new = "new" if args.pool_size is None else f"new={args.pool_size}"
     settings = {"old": ("old",), "new": (new,), "both": ("old", new)}[args.pools]
-    points = [(1, n, f"1 x {n}") for n in IN_FLIGHT] + [
-        (PROCESSES[0], PROCESSES[1], f"{PROCESSES[0]} x {PROCESSES[1]}")
-    ]
-    if args.points:
-        wanted = {label.replace(" ", "") for label in args.points.split(",")}
-        points = [p for p in points if p[2].replace(" ", "") in wanted]
     print(f"{args.turns:,} turns per point (processes x conversations in flight)")
     print()
     print("| store | pools | in flight | turns/s | p50 | p99 | p99/p50 | failed | opened |")
     print("| --- | --- | --- | --: | --: | --: | --: | --: | --: |")
     errors: set[str] = set()
     for backend in args.stores.split(","):
-        for processes, in_flight, label in points:
+        for processes, in_flight, label in points(args.points):
             for pools in settings:  # side by side, point by point
-                where = f"ap_bench_pools_{uuid.uuid4().hex[:10]}"
-                if backend == "redis":
-                    where = where.replace("_", ":", 1)
+                where = fresh_name("ap_bench_pools", backend)
                 try:
-                    tallies = run_point(backend, pools, where, processes, in_flight, args.turns)
+                    tallies = run_point(
+                        Puts, (backend, pools, where), processes, in_flight, args.turns
+                    )
                 finally:
-                    asyncio.run(clean(backend, where))
-                for tally in tallies:
-                    errors |= tally.errors
-                print(row(backend, pools, label, tallies), flush=True)
+                    clean(backend, where)
+                result = summary(tallies)
+                errors |= result.errors
+                print(f"| {backend} | {pools} | {label} | {result.cells()} | {result.opened} |")
     for error in sorted(errors):
         print(f"\nfailure seen: {error}")
 
