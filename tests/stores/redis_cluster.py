@@ -54,6 +54,7 @@ class LocalCluster:
         self._directory = directory
         self._processes: dict[int, subprocess.Popen[bytes]] = {}
         self.ports: list[int] = []
+        self._cli = "redis-cli"
 
     @property
     def url(self) -> str:
@@ -64,6 +65,7 @@ class LocalCluster:
         server, cli = shutil.which("redis-server"), shutil.which("redis-cli")
         if server is None or cli is None:
             raise ClusterUnavailable("redis-server or redis-cli is not installed")
+        self._cli = cli
         try:
             self._start(server, cli)
         except BaseException:
@@ -86,7 +88,7 @@ class LocalCluster:
         for port in self.ports:
             self._wait_for(port, "PING", "PONG")
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
-        created = subprocess.run(
+        created = subprocess.run(  # noqa: S603 - our own arguments
             [cli, "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
             capture_output=True,
             timeout=_READY_SECONDS,
@@ -102,7 +104,7 @@ class LocalCluster:
         work = self._directory / str(port)
         work.mkdir(parents=True, exist_ok=True)
         log = (work / "log").open("ab")
-        self._processes[port] = subprocess.Popen(
+        self._processes[port] = subprocess.Popen(  # noqa: S603 - our own arguments
             [
                 server,
                 "--port",
@@ -123,7 +125,7 @@ class LocalCluster:
                 "no",
                 "--protected-mode",
                 "no",
-            ],  # fmt: skip
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -137,8 +139,8 @@ class LocalCluster:
 
     def info(self, port: int, command: str) -> str:
         """A node's answer to ``command`` via redis-cli ('' if it does not answer)."""
-        done = subprocess.run(
-            ["redis-cli", "-p", str(port), *command.split()],
+        done = subprocess.run(  # noqa: S603 - our own arguments
+            [self._cli, "-p", str(port), *command.split()],
             capture_output=True,
             timeout=5,
             check=False,
