@@ -122,9 +122,10 @@ class RedisStore(BaseStore):
     the URL is well formed, the server just has no such database.
 
     Args:
-        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
-            its clients, one per event loop, so any thread and any loop can use it, and
-            closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
+        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+            ``redis+cluster://host:port,...`` (``rediss+cluster://``) one for a Redis
+            Cluster (the store then owns its clients, one per event loop, so any thread
+            and any loop can use it, and closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
             that the caller keeps owning, used on the first event loop the store runs on
             only (another raises ``EventLoopMismatchError``).
         namespace: the tenant; stores of other namespaces never see its threads.
