@@ -12,6 +12,7 @@ small, since the machine's cores are shared.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -86,7 +87,7 @@ class LocalCluster:
         for port in self.ports:
             self.start_node(port, server)
         for port in self.ports:
-            self._wait_for(port, "PING", "PONG")
+            self.wait_for(port, "PING", "PONG")
         nodes = [f"127.0.0.1:{port}" for port in self.ports]
         created = subprocess.run(  # noqa: S603 - our own arguments
             [cli, "--cluster", "create", *nodes, "--cluster-replicas", "1", "--cluster-yes"],
@@ -97,7 +98,20 @@ class LocalCluster:
         if created.returncode != 0:
             raise ClusterUnavailable(f"redis-cli --cluster create failed: {created.stdout!r}")
         for port in self.ports:
-            self._wait_for(port, "CLUSTER INFO", "cluster_state:ok")
+            self.wait_for(port, "CLUSTER INFO", "cluster_state:ok")
+        self.wait_replicated()
+
+    def wait_replicated(self) -> None:
+        """Wait until every running master has its replica online (``WAIT`` counts them)."""
+        deadline = time.monotonic() + _READY_SECONDS
+        for port in self._processes:
+            while time.monotonic() < deadline:
+                replication = self.info(port, "INFO replication")
+                if "master_link_status:up" in replication or "state=online" in replication:
+                    break
+                time.sleep(0.1)
+            else:
+                raise ClusterUnavailable(f"node {port}: replication did not come up")
 
     def start_node(self, port: int, server: str = "redis-server") -> None:
         """Start (or restart) the node on ``port``, with its own directory and config."""
@@ -131,6 +145,13 @@ class LocalCluster:
         )
         log.close()
 
+    def replica_of(self, port: int) -> int:
+        """The port of the master on ``port``'s replica."""
+        found = re.search(r"slave0:ip=[^,]*,port=(\d+)", self.info(port, "INFO replication"))
+        if found is None:
+            raise ClusterUnavailable(f"node {port} has no replica")
+        return int(found.group(1))
+
     def kill(self, port: int) -> None:
         """SIGKILL the node on ``port`` (a crash: no chance to hand anything over)."""
         process = self._processes.pop(port)
@@ -147,7 +168,8 @@ class LocalCluster:
         )
         return done.stdout.decode(errors="replace")
 
-    def _wait_for(self, port: int, command: str, expected: str) -> None:
+    def wait_for(self, port: int, command: str, expected: str) -> None:
+        """Wait until the node on ``port`` answers ``command`` with ``expected`` in it."""
         deadline = time.monotonic() + _READY_SECONDS
         while time.monotonic() < deadline:
             if expected in self.info(port, command):
@@ -158,7 +180,7 @@ class LocalCluster:
     def wait_until_ok(self) -> None:
         """Wait until every running node reports ``cluster_state:ok`` again."""
         for port in self._processes:
-            self._wait_for(port, "CLUSTER INFO", "cluster_state:ok")
+            self.wait_for(port, "CLUSTER INFO", "cluster_state:ok")
 
     def stop(self) -> None:
         """Stop every server this cluster started (and only those)."""

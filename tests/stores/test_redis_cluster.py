@@ -22,7 +22,13 @@ pytest.importorskip("redis", reason="the redis extra is not installed")
 from redis.asyncio.cluster import RedisCluster
 from redis_cluster import ClusterUnavailable, LocalCluster
 
-from agent_persist.errors import InvalidStoreURLError, StoreUnavailableError
+from agent_persist.errors import (
+    AgentPersistError,
+    ConflictError,
+    InvalidStoreURLError,
+    StoreUnavailableError,
+    ThreadNotFoundError,
+)
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.redis import RedisStore
 from agent_persist.stores.redis._keys import RedisKeys, header_field, payload_field
@@ -206,3 +212,68 @@ def test_cluster_urls_are_checked_before_any_io() -> None:
     store = RedisStore.from_url("rediss+cluster://user:secret@[::1]:7000,b?socket_timeout=2")
     assert "secret" not in repr(store)
     asyncio.run(store.close())
+
+
+@pytest.mark.redis
+async def test_a_master_killed_mid_run_loses_no_acknowledged_checkpoint(
+    cluster: LocalCluster, tmp_path: Path, prefix: str
+) -> None:
+    """SIGKILL a master while writers run with wait_replicas=1; its replica takes over.
+
+    Every put that returned must be in the history afterwards. Puts that raised may or may
+    not have landed (the writers re-read the head and go on). A cluster of its own, so the
+    session's stays whole.
+    """
+    with LocalCluster(tmp_path / "failover") as local:
+        url = local.url + "?socket_timeout=2&socket_connect_timeout=1"
+        store = RedisStore.from_url(url, prefix=prefix, wait_replicas=1, wait_timeout=1)
+        raw = RedisCluster(host="127.0.0.1", port=local.ports[0])
+        await raw.initialize()
+        try:
+            await store.setup()
+            threads = [f"t{n}" for n in range(12)]
+            acked: dict[str, list[str]] = {thread: [] for thread in threads}
+            failed = 0
+            stop = asyncio.Event()
+
+            async def writer(thread: str) -> None:
+                nonlocal failed
+                head = None
+                while not stop.is_set():
+                    try:
+                        head = await store.put(envelope(thread, parent=head))
+                        acked[thread].append(head.checkpoint_id)
+                    except (AgentPersistError, ConflictError):
+                        failed += 1
+                        await asyncio.sleep(0.05)
+                        try:
+                            head = await store.get(thread)
+                        except ThreadNotFoundError:
+                            head = None
+                        except AgentPersistError:
+                            pass
+
+            victim = raw.get_node_from_key(RedisKeys(prefix, "default").thread("t0")).port
+            writers = [asyncio.create_task(writer(thread)) for thread in threads]
+            await asyncio.sleep(1.0)
+            before = sum(len(ids) for ids in acked.values())
+            t0_before = len(acked["t0"])
+            replica = await asyncio.to_thread(local.replica_of, int(victim))
+            await asyncio.to_thread(local.kill, int(victim))
+            await asyncio.to_thread(local.wait_for, replica, "INFO replication", "role:master")
+            await asyncio.to_thread(local.wait_for, replica, "CLUSTER INFO", "cluster_state:ok")
+            # back only once its replica took over: without persistence it restarts empty,
+            # and as the master still in charge it would wipe its replica (see the README)
+            await asyncio.to_thread(local.start_node, int(victim))
+            await asyncio.sleep(3.0)
+            stop.set()
+            await asyncio.gather(*writers)
+            assert before > 0
+            assert failed > 0  # the kill was felt
+            for thread, ids in acked.items():
+                stored = {c.checkpoint_id for c in await store.list_checkpoints(thread)}
+                assert set(ids) <= stored, thread
+            assert len(acked["t0"]) > t0_before  # its shard took writes again after failover
+        finally:
+            await store.close()
+            await raw.aclose()

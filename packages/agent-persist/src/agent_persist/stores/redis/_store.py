@@ -125,9 +125,10 @@ class RedisStore(BaseStore):
         client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
             ``redis+cluster://host:port,...`` (``rediss+cluster://``) one for a Redis
             Cluster (the store then owns its clients, one per event loop, so any thread
-            and any loop can use it, and closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
-            that the caller keeps owning, used on the first event loop the store runs on
-            only (another raises ``EventLoopMismatchError``).
+            and any loop can use it, and closes them), or a ``redis.asyncio.Redis`` built
+            with ``decode_responses=False`` that the caller keeps owning, used on the
+            first event loop the store runs on only (another raises
+            ``EventLoopMismatchError``).
         namespace: the tenant; stores of other namespaces never see its threads.
         ttl: delete a thread that has not been written for this long (Redis expiry).
         keep_last: keep only the newest N checkpoints of each thread, trimmed on each put.
@@ -639,12 +640,18 @@ async def _eval_and_wait(
                         replies.append(await connection.read_response())
                     except redis_errors.ResponseError as exc:
                         replies.append(exc)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+                await connection.disconnect()
+                await _refresh_topology(client)  # a failover: find the new master next time
+                raise
             except BaseException:
                 await connection.disconnect()
                 raise
             finally:
                 node.release(connection)
         reply, confirmed = replies
+        if isinstance(reply, redis_errors.MovedError | redis_errors.AskError):
+            await _refresh_topology(client)  # slots moved: the next write goes to the new node
         if isinstance(reply, redis_errors.NoScriptError) and attempt == 1:
             await node.execute_command("SCRIPT", "LOAD", script.script)
             continue
@@ -653,6 +660,14 @@ async def _eval_and_wait(
                 raise answer
         return reply, int(confirmed)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _refresh_topology(client: GatedCluster) -> None:
+    """Re-read the cluster's slots (best effort: during a failover it may fail too)."""
+    try:
+        await client.nodes_manager.initialize()
+    except Exception:  # the caller raises the error that brought it here
+        return
 
 
 def _lease_args(lease: Lease | None) -> list[str]:
