@@ -625,3 +625,17 @@ async def test_the_mirror_expires_with_its_thread(make_store: Factory, raw: Redi
     assert not await raw.exists(keys.mirror("t", "log"), keys.thread("t"))
     assert await store.read_log_lines("t", "log") == b""
     assert await store.tail_lines("t", "log", 5) == b""
+
+
+@pytest.mark.redis
+async def test_wait_replicas_on_a_server_without_replicas_says_the_write_is_unconfirmed(
+    make_store: Factory,
+) -> None:
+    """``WAIT`` runs in the put's round trip; too few replicas is a typed error, not a hang."""
+    store = await make_store(wait_replicas=1, wait_timeout=0.05)
+    with pytest.raises(StoreUnavailableError, match="reached the master but only 0 of"):
+        await store.put(envelope("t"))
+    assert (await store.get("t")).step == 0  # written on the master all the same
+    assert (await (await make_store(wait_replicas=0)).put(envelope("u"))).thread_id == "u"
+    with pytest.raises(TypeError, match="wait_timeout"):
+        await make_store(wait_timeout="soon")
