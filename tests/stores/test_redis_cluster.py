@@ -66,7 +66,8 @@ async def raw(cluster: LocalCluster, prefix: str) -> AsyncIterator[RedisCluster]
     client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
     await client.initialize()
     yield client
-    keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=500)]
+    scanning: Any = client
+    keys: list[bytes] = [key async for key in scanning.scan_iter(match=f"{prefix}:*", count=500)]
     for key in keys:
         await client.unlink(key)
     await client.aclose()
@@ -123,7 +124,8 @@ async def test_threads_of_one_namespace_spread_over_every_master(
     keys = RedisKeys(store.prefix, store.namespace)
     for number in range(30):
         await store.put(envelope(f"t{number}"), appends={"log": [number]})
-    masters = {raw.get_node_from_key(keys.thread(f"t{n}")).name for n in range(30)}
+    nodes = [raw.get_node_from_key(keys.thread(f"t{n}")) for n in range(30)]
+    masters = {node.name for node in nodes if node is not None}
     assert len(masters) == 3
     for number in range(30):  # every key of a thread, its lease too, in one slot
         thread = keys.thread(f"t{number}")
@@ -253,7 +255,9 @@ async def test_a_master_killed_mid_run_loses_no_acknowledged_checkpoint(
                         except AgentPersistError:
                             pass
 
-            victim = raw.get_node_from_key(RedisKeys(prefix, "default").thread("t0")).port
+            node = raw.get_node_from_key(RedisKeys(prefix, "default").thread("t0"))
+            assert node is not None
+            victim = node.port
             writers = [asyncio.create_task(writer(thread)) for thread in threads]
             await asyncio.sleep(1.0)
             before = sum(len(ids) for ids in acked.values())
