@@ -18,7 +18,8 @@ the concern is the same:
 * ``_keys.py``: the key names (ids hex-encoded) and how values cross into Redis
 * ``_lua.py``: the Lua helpers every script starts with; ``_scripts.py``: the scripts
   registered on a client
-* ``_client.py``: URLs and the client (one server's, or a cluster's); ``_errors.py``: redis-py's errors as agent-persist's
+* ``_client.py``: URLs and the client (one server's, or a cluster's); ``_errors.py``:
+  redis-py's errors as agent-persist's
 
 Importing it without ``redis`` installed raises ``MissingDependencyError`` naming the
 command: ``pip install "agent-persist[redis]"``.
