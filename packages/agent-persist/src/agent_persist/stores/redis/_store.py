@@ -24,7 +24,10 @@ Redis Cluster (``redis+cluster://host:port,host:port``). Every key of a thread c
 hash tag ``{namespace.thread}`` (:mod:`.keys`), so each script's keys are in one slot and
 the threads spread over every slot and shard. Scripts name in ``KEYS`` the thread key and
 its lease; the thread's other keys (checkpoints, logs) are derived inside the script from
-the thread key, which puts them in the same slot by construction.
+the thread key, which puts them in the same slot by construction. Redis lets a script
+without flags reach undeclared keys of the slot it runs in; declaring each one is not
+possible, since which logs a thread has is only known inside the script (``HKEYS`` of
+its log versions).
 
 The namespace's thread index (``P:{N}:threads``, used by ``list_threads`` and
 ``purge_expired``) lives in its own slot, so on a cluster no script can write it together
