@@ -214,6 +214,8 @@ def test_cluster_urls_are_checked_before_any_io() -> None:
     store = RedisStore.from_url("rediss+cluster://user:secret@[::1]:7000,b?socket_timeout=2")
     assert "secret" not in repr(store)
     asyncio.run(store.close())
+    with pytest.raises(TypeError, match=r"redis\+cluster://"):
+        RedisStore(RedisCluster(host="127.0.0.1", port=7000))  # type: ignore[arg-type]
 
 
 @pytest.mark.redis

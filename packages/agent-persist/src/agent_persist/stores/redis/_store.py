@@ -60,6 +60,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from ..._json import JSON, canonical_json
@@ -186,6 +187,11 @@ class RedisStore(BaseStore):
                 lambda: open_client(url, pool_size=size, pool_timeout=timeout)[0],
                 _close_client,
                 first=first,
+            )
+        elif isinstance(client_or_url, RedisCluster):
+            raise TypeError(
+                "open a Redis Cluster store from a redis+cluster://host:port,... URL: the "
+                "store builds its own cluster client, which waits for a pooled connection"
             )
         else:
             first, self._shown = client_or_url, describe_client(client_or_url)
