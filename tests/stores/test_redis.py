@@ -27,6 +27,7 @@ from agent_persist.errors import (
     CodecError,
     CorruptCheckpointError,
     InvalidStoreURLError,
+    LeaseHeldError,
     MissingDependencyError,
     StoreSchemaError,
     StoreUnavailableError,
@@ -196,7 +197,7 @@ async def test_concurrent_setup_and_a_layout_from_the_future(
     make_store: Factory, prefix: str, raw: Redis
 ) -> None:
     await asyncio.gather(*(make_store() for _ in range(8)))
-    assert await raw.get(f"{prefix}:schema") == b"2"
+    assert await raw.get(f"{prefix}:schema") == b"3"
     await raw.set(f"{prefix}:schema", 99)
     with pytest.raises(StoreSchemaError, match="99"):
         await make_store()
@@ -211,7 +212,7 @@ async def test_auto_setup_runs_once_before_the_first_operation(
 ) -> None:
     async with RedisStore.from_url(redis_url, prefix=prefix) as _:
         pass
-    await raw.set(f"{prefix}:schema", 3)
+    await raw.set(f"{prefix}:schema", 4)
     lazy = RedisStore.from_url(redis_url, prefix=prefix)
     try:
         with pytest.raises(StoreSchemaError):
@@ -472,6 +473,57 @@ async def test_the_mirror_is_exactly_the_live_items_and_one_lrange_reads_it(
         await client.aclose()
 
 
+async def to_layout_2(raw: Redis, prefix: str) -> None:
+    """Rename the prefix's keys to layout 2's names (the namespace as the only hash tag).
+
+    What released code before layout 3 wrote: ``P:{N}:t:T...`` and ``P:{N}:lease:T``.
+    """
+    async for key in raw.scan_iter(match=f"{prefix}:{{*.*}}:*"):
+        name = key.decode()
+        head, _, rest = name.partition("{")
+        tag, _, tail = rest.partition("}")
+        namespace, _, thread = tag.partition(".")
+        if tail == ":lease":
+            old = f"{head}{{{namespace}}}:lease:{thread}"
+        else:
+            old = f"{head}{{{namespace}}}:t:{thread}{tail.removeprefix(':t')}"
+        await raw.rename(name, old)
+
+
+@pytest.mark.redis
+async def test_setup_upgrades_layout_2_keys_to_one_hash_tag_per_thread(
+    make_store: Factory, raw: Redis, prefix: str
+) -> None:
+    """Every key of every thread and lease moves to ``{N.T}``, data and TTLs intact."""
+    stores = {ns: await make_store(namespace=ns, ttl=timedelta(hours=1)) for ns in ("a", "b")}
+    saved: dict[str, Envelope] = {}
+    for namespace, store in stores.items():
+        first = await store.put(envelope("t1"), appends={"x": ["1", "2"], "y": [{"k": 1}]})
+        await store.pop("t1", "x")
+        saved[namespace] = await store.put(envelope("t1", parent=first), appends={"x": ["3"]})
+        await store.append("t2", "x", list(range(300)))
+        await store.acquire_lease("t3", "worker", ttl=timedelta(minutes=5))  # never written
+    before = sorted([k async for k in raw.scan_iter(match=f"{prefix}:*")])
+    await to_layout_2(raw, prefix)
+    assert not [k async for k in raw.scan_iter(match=f"{prefix}:{{*.*}}*")]
+    await raw.set(f"{prefix}:schema", 2)
+
+    await asyncio.gather(*(make_store(namespace="a") for _ in range(4)))  # concurrent setups
+    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert sorted([k async for k in raw.scan_iter(match=f"{prefix}:*")]) == before
+    for namespace in ("a", "b"):
+        store = await make_store(namespace=namespace)
+        keys = RedisKeys(prefix, namespace)
+        assert (await store.get("t1")).checkpoint_id == saved[namespace].checkpoint_id
+        assert await store.read_log("t1", "x") == ["1", "3"]
+        assert await store.read_log("t1", "x", at=saved[namespace]) == ["1", "3"]
+        assert await store.read_log("t2", "x") == list(range(300))
+        assert sorted(t.thread_id for t in await store.list_threads()) == ["t1", "t2"]
+        assert 0 < await raw.pttl(keys.mirror("t1", "x")) <= 3_600_000
+        with pytest.raises(LeaseHeldError):
+            await store.acquire_lease("t3", "other", ttl=timedelta(minutes=1))
+
+
 @pytest.mark.redis
 async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, prefix: str) -> None:
     """Layout 1 mirrors (missing, headed by a version, stale) are rebuilt in every namespace."""
@@ -492,10 +544,11 @@ async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, pre
         await raw.hset(keys.log("t1", "x") + ":i", "99", b'json:"old code"')
         await raw.rpush(keys.log("t1", "x") + ":o", "99")
         await raw.hset(keys.thread("t1") + ":v", "x", "99")
+    await to_layout_2(raw, prefix)
     await raw.set(f"{prefix}:schema", 1)
 
     new = await make_store(namespace="a")
-    assert await raw.get(f"{prefix}:schema") == b"2"
+    assert await raw.get(f"{prefix}:schema") == b"3"
     for namespace in ("a", "b"):
         store = await make_store(namespace=namespace)
         for thread_id, logs in {"t1": "xyz", "t2": "x", "t3": ["gone"]}.items():
@@ -515,6 +568,7 @@ async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, pre
     # a missing item: the mirror cannot hold it, so reads take the path that reports it
     keys = RedisKeys(prefix, "a")
     await raw.hdel(keys.log("t1", "x") + ":i", "1")
+    await to_layout_2(raw, prefix)
     await raw.set(f"{prefix}:schema", 1)
     await make_store(namespace="b")
     with pytest.raises(CorruptCheckpointError, match="missing"):
@@ -531,27 +585,27 @@ async def test_layout_steps_run_in_order_each_recorded_once(
     """A declared step runs after the ones before it are recorded, and never again after."""
     seen: list[bytes | None] = []
 
-    async def layout_3(client: Any, keys: Any, scripts: Any) -> None:
+    async def layout_4(client: Any, keys: Any, scripts: Any) -> None:
         """A test step: notes the layout recorded when it runs."""
         seen.append(await raw.get(f"{prefix}:schema"))
 
-    step = schema.LayoutStep(3, "a test step", layout_3)
+    step = schema.LayoutStep(4, "a test step", layout_4)
     monkeypatch.setattr(schema, "LAYOUT_STEPS", (*schema.LAYOUT_STEPS, step))
-    monkeypatch.setattr(schema, "LAYOUT_VERSION", 3)
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", 4)
     await make_store()
-    assert await raw.get(f"{prefix}:schema") == b"3"  # a new database: the newest, no step
+    assert await raw.get(f"{prefix}:schema") == b"4"  # a new database: the newest, no step
     assert seen == []
     await raw.set(f"{prefix}:schema", 1)
     await asyncio.gather(*(make_store() for _ in range(4)))
-    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert await raw.get(f"{prefix}:schema") == b"4"
     assert seen
-    assert b"1" not in seen  # step 3 runs only once step 2 is recorded (concurrently: ok)
+    assert not {b"1", b"2"} & set(seen)  # step 4 runs only once step 3 is recorded
     runs = len(seen)
     await make_store()
     assert len(seen) == runs
-    monkeypatch.setattr(schema, "LAYOUT_STEPS", schema.LAYOUT_STEPS[:2])
-    monkeypatch.setattr(schema, "LAYOUT_VERSION", 2)
-    with pytest.raises(StoreSchemaError, match="layout version 3, newer than this code's 2"):
+    monkeypatch.setattr(schema, "LAYOUT_STEPS", schema.LAYOUT_STEPS[:3])
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", 3)
+    with pytest.raises(StoreSchemaError, match="layout version 4, newer than this code's 3"):
         await make_store()
 
 
@@ -571,3 +625,17 @@ async def test_the_mirror_expires_with_its_thread(make_store: Factory, raw: Redi
     assert not await raw.exists(keys.mirror("t", "log"), keys.thread("t"))
     assert await store.read_log_lines("t", "log") == b""
     assert await store.tail_lines("t", "log", 5) == b""
+
+
+@pytest.mark.redis
+async def test_wait_replicas_on_a_server_without_replicas_says_the_write_is_unconfirmed(
+    make_store: Factory,
+) -> None:
+    """``WAIT`` runs in the put's round trip; too few replicas is a typed error, not a hang."""
+    store = await make_store(wait_replicas=1, wait_timeout=0.05)
+    with pytest.raises(StoreUnavailableError, match="reached the master but only 0 of"):
+        await store.put(envelope("t"))
+    assert (await store.get("t")).step == 0  # written on the master all the same
+    assert (await (await make_store(wait_replicas=0)).put(envelope("u"))).thread_id == "u"
+    with pytest.raises(TypeError, match="wait_timeout"):
+        await make_store(wait_timeout="soon")

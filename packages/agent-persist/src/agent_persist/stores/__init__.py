@@ -50,7 +50,7 @@ DEFAULT_URL = "sqlite:///agent_persist.db"
 """Where state goes when nothing else is said: a SQLite file in the working directory."""
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _memory_spaces: dict[str, dict[str, Any]] = {}
 
 

@@ -104,8 +104,8 @@ def check_pool_size(name: str, value: object, *, minimum: int = 1) -> int | None
     return None if value is None else check_int(name, value, minimum=minimum)
 
 
-def check_pool_timeout(value: object) -> float:
-    """``pool_timeout``: seconds (a positive, finite ``int`` or ``float``) or a ``timedelta``.
+def check_pool_timeout(value: object, *, name: str = "pool_timeout") -> float:
+    """``pool_timeout`` (or the timeout ``name``): positive, finite seconds or a ``timedelta``.
 
     Returns:
         The timeout in seconds.
@@ -116,11 +116,11 @@ def check_pool_timeout(value: object) -> float:
         seconds = float(value)
     else:
         kind = type(value).__name__
-        raise TypeError(f"pool_timeout must be seconds (a float) or a timedelta, got {kind}")
+        raise TypeError(f"{name} must be seconds (a float) or a timedelta, got {kind}")
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"pool_timeout must be a positive number of seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"pool_timeout must be at most {MAX_DURATION.days} days, got {value!r}")
+        raise ValueError(f"{name} must be at most {MAX_DURATION.days} days, got {value!r}")
     return seconds
 
 

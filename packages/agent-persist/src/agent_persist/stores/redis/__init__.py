@@ -4,6 +4,7 @@
 
     async with RedisStore.from_url("redis://localhost:6379/0", namespace="tenant-a") as store:
         saved = await store.put(envelope, appends={"transcript": [message]})
+    RedisStore.from_url("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")   # a Redis Cluster
 
 :class:`RedisStore` is this package's only public name; its modules are internal
 (``_``-prefixed, as pydantic-ai names its durable-execution back ends' modules) and may
@@ -17,7 +18,8 @@ the concern is the same:
 * ``_keys.py``: the key names (ids hex-encoded) and how values cross into Redis
 * ``_lua.py``: the Lua helpers every script starts with; ``_scripts.py``: the scripts
   registered on a client
-* ``_client.py``: URLs and the client; ``_errors.py``: redis-py's errors as agent-persist's
+* ``_client.py``: URLs and the client (one server's, or a cluster's); ``_errors.py``:
+  redis-py's errors as agent-persist's
 
 Importing it without ``redis`` installed raises ``MissingDependencyError`` naming the
 command: ``pip install "agent-persist[redis]"``.

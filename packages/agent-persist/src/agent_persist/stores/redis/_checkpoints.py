@@ -53,12 +53,13 @@ PUT = (
     HELPERS
     + TRIM
     + r"""
--- KEYS: thread, index, lease. ARGV: member, id, has_parent, parent, header, payload,
--- created_us, kind, schema_version, step, status, metadata, ttl_ms, keep_last, log count,
--- has_lease, lease token, then per log: name, item count, items...
-local base, index = KEYS[1], KEYS[2]
+-- KEYS: thread, lease, index (only on a single server). ARGV: member, id, has_parent,
+-- parent, header, payload, created_us, kind, schema_version, step, status, metadata,
+-- ttl_ms, keep_last, log count, has_lease, lease token, then per log: name, item count,
+-- items...
+local base, index = KEYS[1], KEYS[3]
 local id = ARGV[2]
-if lease_lost(KEYS[3], ARGV[16], ARGV[17]) then return {'leaselost'} end
+if lease_lost(KEYS[2], ARGV[16], ARGV[17]) then return {'leaselost'} end
 local head = redis.call('HGET', base, 'head')
 local expected = false
 if ARGV[3] == '1' then expected = ARGV[4] end
@@ -138,12 +139,13 @@ return out
 """
 
 LIST_THREADS = r"""
--- KEYS: index. ARGV: thread key prefix, offset, page size. Per thread, 9 values:
+-- KEYS: index. ARGV: thread key start and end (around a member), offset, page size.
+-- Single server only: the threads' keys are in other slots. Per thread, 9 values:
 -- member, head, kind, sv, step, status, meta, updated (nil once expired), checkpoint count.
 local out = {}
-local last = tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1
-for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[2], last)) do
-  local key = ARGV[1] .. member
+local last = tonumber(ARGV[3]) + tonumber(ARGV[4]) - 1
+for _, member in ipairs(redis.call('ZREVRANGE', KEYS[1], ARGV[3], last)) do
+  local key = ARGV[1] .. member .. ARGV[2]
   local f = redis.call('HMGET', key, 'head', 'kind', 'sv', 'step', 'status', 'meta', 'updated')
   out[#out + 1] = member
   for j = 1, 7 do out[#out + 1] = f[j] end
@@ -155,11 +157,12 @@ return out
 DELETE_THREAD = (
     HELPERS
     + r"""
--- KEYS: thread, index, lease. ARGV: member. Returns 1 if the thread existed.
+-- KEYS: thread, lease, index (only on a single server). ARGV: member. Returns 1 if the
+-- thread existed.
 local existed = redis.call('EXISTS', KEYS[1])
 for _, key in ipairs(thread_keys(KEYS[1])) do redis.call('UNLINK', key) end
-redis.call('UNLINK', KEYS[3])
-redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('UNLINK', KEYS[2])
+if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
 return existed
 """
 )

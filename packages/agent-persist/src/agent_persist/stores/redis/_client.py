@@ -2,6 +2,7 @@
 
     client, shown = open_client("redis://:secret@cache:6379/0")
     shown   # 'redis://:***@cache:6379/0', safe to put in logs and error messages
+    client, shown = open_client("redis+cluster://10.0.0.1:7000,10.0.0.2:7000")   # a cluster
 
 Imported only through :mod:`agent_persist.stores.redis`, which checks first that ``redis``
 is installed.
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import inspect
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -22,9 +24,11 @@ from ...errors import InvalidStoreURLError
 from .._gate import FairGate
 
 __all__ = [
+    "CLUSTER_SCHEMES",
     "POOL_SIZE",
     "POOL_TIMEOUT",
     "SCHEMES",
+    "GatedCluster",
     "describe_client",
     "describe_pool",
     "mask_url",
@@ -32,7 +36,21 @@ __all__ = [
 ]
 
 SCHEMES = ("redis", "rediss", "unix")
-"""The URL schemes redis-py understands, and so the only ones the store accepts."""
+"""The URL schemes redis-py understands for one server."""
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+"""The URL schemes of a Redis Cluster: ``host:port`` startup nodes separated by commas."""
+
+_CLUSTER_OPTIONS: dict[str, Any] = {
+    "socket_timeout": float,
+    "socket_connect_timeout": float,
+    "client_name": str,
+    "ssl_cert_reqs": str,
+    "ssl_ca_certs": str,
+    "ssl_certfile": str,
+    "ssl_keyfile": str,
+    "ssl_check_hostname": lambda value: {"true": True, "false": False}[str(value).lower()],  # pyright: ignore[reportUnknownLambdaType, reportUnknownArgumentType]
+}
+"""The query parameters a cluster URL takes, and how each is parsed."""
 
 _MASK = "***"
 
@@ -92,10 +110,35 @@ class _FairPool(aioredis.BlockingConnectionPool):
             self._gate.release()
 
 
+class GatedCluster(RedisCluster):
+    """redis-py's cluster client behind a :class:`.._gate.FairGate` of ``pool_size``.
+
+    Its nodes' pools raise at once when all their connections are busy; the gate makes a
+    command wait its turn (up to ``pool_timeout``) instead, as the single-server pool does.
+    Every command of the store passes it (a pipeline holds one slot: it uses one connection
+    per node), so a node never sees more than ``pool_size`` connections from one client.
+    """
+
+    def __init__(self, *, pool_size: int, pool_timeout: float, **options: Any) -> None:
+        super().__init__(max_connections=pool_size, **options)  # pyright: ignore[reportUnknownMemberType]
+        self.gate = FairGate(
+            pool_size,
+            timeout=pool_timeout,
+            timed_out=lambda: redis_errors.ConnectionError("No connection available."),
+        )
+        self.pool_limits = f"pool_size={pool_size}, pool_timeout={pool_timeout:g} s"
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.gate:
+            return await super().execute_command(*args, **kwargs)
+
+
 def open_client(
     url: str, *, pool_size: int = POOL_SIZE, pool_timeout: float = POOL_TIMEOUT
-) -> tuple[aioredis.Redis, str]:
+) -> tuple[aioredis.Redis | GatedCluster, str]:
     """A client for ``url`` (bytes in, bytes out) and the URL as it may be shown.
+
+    A cluster URL (:data:`CLUSTER_SCHEMES`) opens a :class:`GatedCluster`.
 
     The client does not retry a command after a dropped connection: the server may already
     have run it, and running a put, append or pop twice is worse than an error the caller
@@ -116,6 +159,8 @@ def open_client(
         InvalidStoreURLError: any of the above is wrong; the message names it.
     """
     shown = mask_url(url)
+    if urlsplit(url).scheme in CLUSTER_SCHEMES:
+        return _open_cluster(url, shown, pool_size=pool_size, pool_timeout=pool_timeout), shown
     problem = _url_problem(url)
     if problem:
         raise InvalidStoreURLError(f"{shown!r} is not a valid Redis URL: {problem}")
@@ -139,11 +184,60 @@ def open_client(
     return client, shown
 
 
+def _open_cluster(url: str, shown: str, *, pool_size: int, pool_timeout: float) -> GatedCluster:
+    """A cluster client for ``redis+cluster://`` (or ``rediss+cluster://``) startup nodes.
+
+    ``[user[:password]@]host[:port][,host[:port]...][/0][?option=value...]``: any one node
+    that answers tells the client the whole cluster. A cluster has database 0 only; the
+    options are the connection's timeouts, ``client_name`` and the TLS settings.
+    """
+
+    def bad(problem: str) -> InvalidStoreURLError:
+        return InvalidStoreURLError(f"{shown!r} is not a valid Redis Cluster URL: {problem}")
+
+    parts = urlsplit(url)
+    credentials, _, hosts = parts.netloc.rpartition("@")
+    user, has_password, password = credentials.partition(":")
+    nodes: list[ClusterNode] = []
+    for node in hosts.split(","):
+        if node.startswith("["):  # an IPv6 address: [::1]:7000
+            host, _, rest = node[1:].partition("]")
+            port_text = rest.removeprefix(":") or "6379"
+        else:
+            host, _, port_text = node.partition(":")
+            port_text = port_text or "6379"
+        if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise bad(f"{node!r} is not host:port (a port in 1-65535)")
+        nodes.append(ClusterNode(host, int(port_text)))
+    if parts.path.strip("/") not in ("", "0"):
+        raise bad(f"a cluster has database 0 only, got the path {parts.path!r}")
+    options: dict[str, Any] = {}
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        parse = _CLUSTER_OPTIONS.get(name)
+        if parse is None:
+            raise bad(f"unknown parameter {name!r} (takes {', '.join(_CLUSTER_OPTIONS)})")
+        try:
+            options[name] = parse(value)
+        except (ValueError, KeyError):
+            raise bad(f"{name}={value!r} does not parse") from None
+    return GatedCluster(
+        pool_size=pool_size,
+        pool_timeout=pool_timeout,
+        startup_nodes=nodes,
+        username=unquote(user) or None,
+        password=unquote(password) if has_password else None,
+        ssl=parts.scheme == "rediss+cluster",
+        decode_responses=False,
+        retry=Retry(NoBackoff(), 0),  # as for one server: never run a write twice
+        **options,
+    )
+
+
 def _url_problem(url: str) -> str | None:
     """What is wrong with ``url``, for the cases redis-py would silently accept."""
     parts = urlsplit(url)
     if parts.scheme not in SCHEMES:
-        return "use redis://, rediss:// or unix://"
+        return "use redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://"
     pool_options = {"max_connections", "timeout"} & {k for k, _ in parse_qsl(parts.query)}
     if pool_options:
         name = sorted(pool_options)[0]
@@ -183,8 +277,10 @@ def _unknown_parameters(client: aioredis.Redis) -> list[str]:
     return sorted(set(options) - accepted)
 
 
-def describe_pool(client: aioredis.Redis) -> str | None:
+def describe_pool(client: aioredis.Redis | GatedCluster) -> str | None:
     """A blocking pool's limits as store options, for the message of a pool timeout."""
+    if isinstance(client, GatedCluster):
+        return client.pool_limits
     pool = client.connection_pool
     if not isinstance(pool, aioredis.BlockingConnectionPool):
         return f"max_connections={pool.max_connections}, a pool that does not wait"

@@ -1,36 +1,44 @@
 """Where the Redis store keeps things: one key layout, built from ids that are only ever data.
 
     keys = RedisKeys("agent_persist", "tenant-a")
-    keys.thread("thread-1")   # 'agent_persist:{74656e616e742d61}:t:7468726561642d31'
+    keys.thread("thread-1")   # 'agent_persist:{74656e616e742d61.7468726561642d31}:t'
 
 Thread ids, log names and the namespace are hex-encoded (UTF-8) inside key names, so no id,
 whatever it holds (``*``, ``?``, ``[``, braces, colons, newlines, a kilobyte of text), can
-collide with another or be read as a pattern. The namespace sits inside ``{...}``: that makes
-it a Redis Cluster hash tag, so every key of a namespace lives in one slot, and since a
-prefix may not hold braces, two prefixes can never produce the same key.
+collide with another or be read as a pattern; since a prefix may not hold braces, two
+prefixes can never produce the same key either.
+
+Hash tags (layout 3). The text inside the first ``{...}`` of a key is its Redis Cluster hash
+tag: keys with the same tag live in one slot, and a script may only touch keys of one slot.
+Every key of a thread carries the tag ``{N.T}`` (namespace and thread, ``.`` is no hex
+digit), so a thread's keys share a slot and the threads of one namespace spread over all
+16,384 slots. Only the namespace's thread index has the tag ``{N}``.
 
 The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 
 =============================  ==========================================================
 ``P:schema``                   string: the key layout's version (:mod:`.schema`)
 ``P:{N}:threads``              sorted set: ``T`` scored by last update (µs since epoch)
-``P:{N}:lease:T``              hash ``owner``, ``token``; expires with the lease
-``P:{N}:t:T``                  hash: head id, kind, sv, step, status, meta, n, updated
-``P:{N}:t:T:c``                hash: ``h:<id>`` header, ``p:<id>`` payload,
+``P:{N.T}:lease``              hash ``owner``, ``token``; expires with the lease
+``P:{N.T}:t``                  hash: head id, kind, sv, step, status, meta, n, updated
+``P:{N.T}:t:c``                hash: ``h:<id>`` header, ``p:<id>`` payload,
                                ``l:<id>`` log versions (JSON), ``t:<id>`` created (µs)
-``P:{N}:t:T:z``                sorted set: checkpoint ids scored by insertion order
-``P:{N}:t:T:v`` / ``:p``       hashes: log name -> version / pinned version
-``P:{N}:t:T:l:L:i``            hash: seq -> sealed item (live and soft-removed items)
-``P:{N}:t:T:l:L:o``            list: seqs of the live items, oldest first
-``P:{N}:t:T:l:L:r``            hash: seq -> version that removed it (soft-removed items)
-``P:{N}:t:T:l:L:q``            list: soft-removed seqs in removal order, for cheap GC
-``P:{N}:t:T:l:L:d``            list: the live items' data in order, a mirror of ``:o``
+``P:{N.T}:t:z``                sorted set: checkpoint ids scored by insertion order
+``P:{N.T}:t:v`` / ``:p``       hashes: log name -> version / pinned version
+``P:{N.T}:t:l:L:i``            hash: seq -> sealed item (live and soft-removed items)
+``P:{N.T}:t:l:L:o``            list: seqs of the live items, oldest first
+``P:{N.T}:t:l:L:r``            hash: seq -> version that removed it (soft-removed items)
+``P:{N.T}:t:l:L:q``            list: soft-removed seqs in removal order, for cheap GC
+``P:{N.T}:t:l:L:d``            list: the live items' data in order, a mirror of ``:o``
                                and ``:i`` kept by the same scripts, so one ``LRANGE``
                                reads the log (or its tail)
 =============================  ==========================================================
 
+Layouts 1 and 2 named a thread's keys ``P:{N}:t:T...`` and its lease ``P:{N}:lease:T``: the
+namespace was the tag, so a whole namespace lived in one slot (:mod:`.schema` renames them).
+
 The Lua scripts (the helpers of :mod:`.lua`) derive the per-thread keys from the thread key
-``P:{N}:t:T`` with the same suffixes; change both together, as a new layout step of
+``P:{N.T}:t`` with the same suffixes; change both together, as a new layout step of
 :mod:`.schema`. Values cross into and out of Redis as text: times as microseconds since the
 epoch (:func:`to_micros`), reply bytes through :func:`text`.
 """
@@ -77,29 +85,33 @@ class RedisKeys:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(
                 f"a Redis key prefix must be non-empty and hold no braces, got {prefix!r}: "
-                "braces would break the hash tag that keeps one namespace in one slot"
+                "braces would break the hash tags that keep each thread in one slot"
             )
-        root = f"{prefix}:{{{encode_id(namespace)}}}"
         self._prefix = prefix
+        self.namespace_hex = encode_id(namespace)
         self.schema = f"{prefix}:schema"
         """The key holding the layout version, shared by every namespace of the prefix."""
-        self.index = f"{root}:threads"
+        self.index = f"{prefix}:{{{self.namespace_hex}}}:threads"
         """The namespace's threads, scored by last update."""
-        self.thread_prefix = f"{root}:t:"
-        """Thread keys are this plus the hex of the thread id (the scripts rely on it)."""
-        self._lease_prefix = f"{root}:lease:"
+        self.thread_key_parts = (f"{prefix}:{{{self.namespace_hex}.", "}:t")
+        """A thread key is these two around an index member (the hex of the thread id)."""
+
+    def member_thread(self, member: str) -> str:
+        """The thread key of an index member (a thread id's hex)."""
+        start, end = self.thread_key_parts
+        return start + member + end
 
     def thread(self, thread_id: str) -> str:
         """The thread's own hash; every other key of the thread starts with it."""
-        return self.thread_prefix + encode_id(thread_id)
+        return self.member_thread(encode_id(thread_id))
 
     def checkpoints(self, thread_id: str) -> str:
         """The hash holding every checkpoint's header, payload and log versions."""
         return self.thread(thread_id) + ":c"
 
     def lease(self, thread_id: str) -> str:
-        """The thread's lease, a hash that expires with the lease."""
-        return self._lease_prefix + encode_id(thread_id)
+        """The thread's lease, a hash that expires with the lease (in the thread's slot)."""
+        return f"{self.thread_key_parts[0]}{encode_id(thread_id)}}}:lease"
 
     def log(self, thread_id: str, log: str) -> str:
         """The common start of a log's keys (add ``:i``, ``:o``, ``:r``, ``:q`` or ``:d``)."""
@@ -109,15 +121,17 @@ class RedisKeys:
         """The list of the log's live items, in order: what plain reads ``LRANGE``."""
         return self.log(thread_id, log) + ":d"
 
-    def version_pattern(self) -> str:
-        """A ``SCAN`` pattern for every thread's log versions (``:v``), in every namespace.
+    def pattern(self, tail: str) -> str:
+        """A ``SCAN`` pattern: the prefix (glob characters escaped), then ``tail``.
 
-        The layout key is shared by the namespaces of a prefix, so an upgrade covers them
-        all. Glob characters of the prefix are escaped; ids are hex and no other key ends
-        in ``:v``, so nothing else matches.
+        The layout key is shared by the namespaces of a prefix, so an upgrade scans them
+        all; ids are hex, so only ``tail`` decides what matches.
         """
-        escaped = "".join("\\" + c if c in "\\*?[]" else c for c in self._prefix)
-        return escaped + ":{*}:t:*:v"
+        return "".join("\\" + c if c in "\\*?[]" else c for c in self._prefix) + tail
+
+    def version_pattern(self) -> str:
+        """Layout 2's log versions (``P:{N}:t:T:v``) of every thread, in every namespace."""
+        return self.pattern(":{*}:t:*:v")
 
 
 def header_field(checkpoint_id: str) -> str:

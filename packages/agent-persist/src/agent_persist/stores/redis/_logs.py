@@ -27,11 +27,12 @@ __all__ = ["APPEND", "CLEAR", "POP", "READ", "TAIL", "decode_reply_items"]
 APPEND = (
     HELPERS
     + r"""
--- KEYS: thread, index, lease. ARGV: member, log, ttl_ms, has_lease, lease token, items...
--- Returns 1, or 0 (nothing written) when the lease no longer holds the thread.
-if lease_lost(KEYS[3], ARGV[4], ARGV[5]) then return 0 end
+-- KEYS: thread, lease, index (only on a single server). ARGV: member, log, ttl_ms,
+-- has_lease, lease token, items... Returns 1, or 0 (nothing written) when the lease no
+-- longer holds the thread.
+if lease_lost(KEYS[2], ARGV[4], ARGV[5]) then return 0 end
 append_items(KEYS[1], ARGV[2], 6, #ARGV - 5)
-touch(KEYS[1], KEYS[2], ARGV[1])
+touch(KEYS[1], KEYS[3], ARGV[1])
 refresh_ttl(KEYS[1], ARGV[3])
 return 1
 """
@@ -40,9 +41,9 @@ return 1
 POP = (
     HELPERS
     + r"""
--- KEYS: thread, index. ARGV: member, log, ttl_ms, seq. Pops the newest item only while it
--- is still item seq (the one the caller decoded). Returns {'seq', item}, nil when the log
--- is empty, or {'moved'} when another item is newest now.
+-- KEYS: thread, index (only on a single server). ARGV: member, log, ttl_ms, seq. Pops the
+-- newest item only while it is still item seq (the one the caller decoded). Returns
+-- {'seq', item}, nil when the log is empty, or {'moved'} when another item is newest now.
 local base, name = KEYS[1], ARGV[2]
 local items, order, _, _, mirror = log_keys(base, name)
 local seq = redis.call('LINDEX', order, -1)
@@ -61,7 +62,8 @@ return {seq, data}
 CLEAR = (
     HELPERS
     + r"""
--- KEYS: thread, index. ARGV: member, log, ttl_ms. Returns how many items were live.
+-- KEYS: thread, index (only on a single server). ARGV: member, log, ttl_ms. Returns how
+-- many items were live.
 local base, name = KEYS[1], ARGV[2]
 local _, order, _, _, mirror = log_keys(base, name)
 local seqs = redis.call('LRANGE', order, 0, -1)

@@ -71,7 +71,8 @@ end
 local function touch(base, index, member)
   local now = now_us()
   redis.call('HSET', base, 'updated', now)
-  redis.call('ZADD', index, now, member)
+  -- on a cluster the index is in another slot: the store updates it itself (see _store.py)
+  if index then redis.call('ZADD', index, now, member) end
 end
 
 -- Append ARGV[first .. first + count - 1] to the log; item seq = the log's version. The

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ._lua import HELPERS
 
-__all__ = ["PRUNE", "PURGE", "SWEEP", "TRIM"]
+__all__ = ["PRUNE", "PURGE", "PURGE_INDEX", "SWEEP", "TRIM"]
 
 # The checkpoints beyond the newest `keep` go. A soft-removed item stays visible to some
 # remaining checkpoint unless its stamp is at most the oldest remaining checkpoint's version
@@ -141,10 +141,26 @@ return #doomed
 )
 
 PURGE = r"""
--- KEYS: index. ARGV: thread key prefix, members... Drops members whose thread is gone.
+-- KEYS: index. ARGV: thread key start and end (around a member), members... Drops members
+-- whose thread is gone. Single server only (the threads are in other slots).
 local gone = 0
-for j = 2, #ARGV do
-  if redis.call('EXISTS', ARGV[1] .. ARGV[j]) == 0 then
+for j = 3, #ARGV do
+  if redis.call('EXISTS', ARGV[1] .. ARGV[j] .. ARGV[2]) == 0 then
+    gone = gone + redis.call('ZREM', KEYS[1], ARGV[j])
+  end
+end
+return gone
+"""
+
+PURGE_INDEX = r"""
+-- KEYS: index. ARGV: member1, score1, member2, score2, ... (members whose thread the caller
+-- found gone, with the score they had then). On a cluster the threads are in other slots,
+-- so the store checks them first; a member is dropped only if its score is unchanged, since
+-- a write that re-created the thread meanwhile re-scored it first (see _store.py).
+local gone = 0
+for j = 1, #ARGV, 2 do
+  local score = redis.call('ZSCORE', KEYS[1], ARGV[j])
+  if score and tonumber(score) == tonumber(ARGV[j + 1]) then
     gone = gone + redis.call('ZREM', KEYS[1], ARGV[j])
   end
 end

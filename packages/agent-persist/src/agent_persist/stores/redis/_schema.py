@@ -33,13 +33,17 @@ from ._keys import RedisKeys
 from ._lua import HELPERS
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis as OneServer
+    from redis.asyncio import RedisCluster
+
+    Redis = OneServer | RedisCluster
 
     from ._scripts import Scripts
 
 __all__ = [
     "LAYOUT_STEPS",
     "LAYOUT_VERSION",
+    "MOVE_THREAD",
     "SET_LAYOUT",
     "UPGRADE_MIRRORS",
     "LayoutStep",
@@ -73,6 +77,34 @@ for _, name in ipairs(names) do
   same_ttl(base, mirror)
 end
 return #names
+"""
+)
+
+MOVE_THREAD = (
+    HELPERS
+    + r"""
+-- KEYS: old thread, new thread, old lease, new lease (single server only: the names are in
+-- different slots). Layout 2 -> 3: renames every key of one thread from the namespace's
+-- hash tag {N} to the thread's own {N.T}; RENAME keeps each key's TTL. The logs go first
+-- (their names are in :v), the thread hash last. Idempotent: a key already moved is gone.
+-- Returns the number of keys renamed.
+local old, new = KEYS[1], KEYS[2]
+local moved = 0
+local function move(from, to)
+  if redis.call('EXISTS', from) == 1 then
+    redis.call('RENAME', from, to)
+    moved = moved + 1
+  end
+end
+for _, name in ipairs(redis.call('HKEYS', old .. ':v')) do
+  local log = ':l:' .. hex(name)
+  for _, suffix in ipairs({':i', ':o', ':r', ':q', ':d'}) do
+    move(old .. log .. suffix, new .. log .. suffix)
+  end
+end
+for _, suffix in ipairs({':c', ':z', ':p', ':v', ''}) do move(old .. suffix, new .. suffix) end
+if KEYS[3] then move(KEYS[3], KEYS[4]) end
+return moved
 """
 )
 
@@ -130,15 +162,71 @@ async def _rebuild_mirrors(client: Redis, scripts: Scripts, threads: list[str]) 
     """Rebuild the mirrors of ``threads`` (thread keys) in one pipelined round trip."""
     if not threads:
         return
-    async with client.pipeline(transaction=False) as pipe:
+    raw: Any = client
+    async with raw.pipeline(transaction=False) as pipe:
         for thread in threads:
             await scripts.upgrade_mirrors(keys=[thread], client=pipe)
+        await pipe.execute()
+
+
+async def _layout_3(client: Redis, keys: RedisKeys, scripts: Scripts) -> None:
+    """Give each thread its own hash tag ``{N.T}`` (was the namespace's ``{N}``).
+
+    On a Redis Cluster a namespace was one slot, so one tenant lived on one shard; now the
+    threads spread over all slots and every script's keys still share one. Each thread's
+    keys are renamed by one atomic script (``MOVE_THREAD``), found through every
+    namespace's index (which kept its name ``P:{N}:threads`` and members); leases taken on
+    threads never written are found by their own pattern. Renaming is idempotent (a moved
+    key is gone), so concurrent setups, or one retrying after a failure, leave the same keys.
+    """
+    raw: Any = client
+    batch: list[tuple[str, str, str | None, str | None]] = []
+    async for index in raw.scan_iter(match=keys.pattern(":{*}:threads"), _type="ZSET"):
+        root = bytes(index).decode()[: -len(":threads")]  # P:{N}
+        async for member, _ in raw.zscan_iter(index, count=1000):
+            thread = bytes(member).decode()
+            old_lease, new_lease = f"{root}:lease:{thread}", _moved(root, thread, "lease")
+            batch.append((f"{root}:t:{thread}", _moved(root, thread, "t"), old_lease, new_lease))
+            if len(batch) >= _PAGE:
+                await _move_threads(client, scripts, batch)
+                batch = []
+    await _move_threads(client, scripts, batch)
+    batch = []
+    async for lease in raw.scan_iter(match=keys.pattern(":{*}:lease:*"), _type="HASH"):
+        root, _, thread = bytes(lease).decode().rpartition(":lease:")
+        old_thread, new_thread = f"{root}:t:{thread}", _moved(root, thread, "t")
+        batch.append((old_thread, new_thread, bytes(lease).decode(), _moved(root, thread, "lease")))
+        if len(batch) >= _PAGE:
+            await _move_threads(client, scripts, batch)
+            batch = []
+    await _move_threads(client, scripts, batch)
+
+
+def _moved(root: str, thread: str, suffix: str) -> str:
+    """Layout 3's name for a thread's key: ``P:{N}`` and ``T`` make ``P:{N.T}:suffix``."""
+    return f"{root[:-1]}.{thread}}}:{suffix}"
+
+
+async def _move_threads(
+    client: Redis, scripts: Scripts, threads: list[tuple[str, str, str | None, str | None]]
+) -> None:
+    """Rename the keys of ``threads`` (old and new thread and lease keys), pipelined."""
+    if not threads:
+        return
+    raw: Any = client
+    async with raw.pipeline(transaction=False) as pipe:
+        for old, new, old_lease, new_lease in threads:
+            leases = [old_lease, new_lease] if old_lease and new_lease else []
+            await scripts.move_thread(keys=[old, new, *leases], client=pipe)
         await pipe.execute()
 
 
 LAYOUT_STEPS: tuple[LayoutStep, ...] = (
     LayoutStep(1, "threads, checkpoints, logs and leases in hashes, lists, sorted sets", _layout_1),
     LayoutStep(2, "each log's mirror (:d) exact: scripts changing a log change it too", _layout_2),
+    LayoutStep(
+        3, "each thread its own hash tag {N.T}: threads spread over cluster slots", _layout_3
+    ),
 )
 """Every layout ever released, oldest first. Append only."""
 

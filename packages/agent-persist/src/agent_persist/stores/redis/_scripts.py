@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 from ._checkpoints import DELETE_THREAD, GET, LIST_CHECKPOINTS, LIST_THREADS, PUT
 from ._leases import ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE
 from ._logs import APPEND, CLEAR, POP, READ, TAIL
-from ._retention import PRUNE, PURGE
-from ._schema import SET_LAYOUT, UPGRADE_MIRRORS
+from ._retention import PRUNE, PURGE, PURGE_INDEX
+from ._schema import MOVE_THREAD, SET_LAYOUT, UPGRADE_MIRRORS
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
     from redis.commands.core import AsyncScript
 
 __all__ = ["ALL_SCRIPTS", "Scripts"]
@@ -41,6 +41,7 @@ ALL_SCRIPTS = (
     LIST_CHECKPOINTS,
     LIST_THREADS,
     PURGE,
+    PURGE_INDEX,
     DELETE_THREAD,
     PRUNE,
     ACQUIRE_LEASE,
@@ -48,19 +49,20 @@ ALL_SCRIPTS = (
     RELEASE_LEASE,
 )
 """The scripts of the ordinary operations, for ``setup()`` to load in one round trip (the
-upgrade's two run once per store and load when used)."""
+upgrade's scripts run once per store and load when used)."""
 
 
 class Scripts:
     """The scripts registered on one client; redis-py loads each on first use if needed."""
 
-    def __init__(self, client: Redis) -> None:
+    def __init__(self, client: Redis | RedisCluster) -> None:
         def load(source: str) -> AsyncScript:
             return client.register_script(source)
 
         self.put, self.append, self.pop = load(PUT), load(APPEND), load(POP)
         self.clear, self.read, self.tail = load(CLEAR), load(READ), load(TAIL)
         self.upgrade_mirrors, self.set_layout = load(UPGRADE_MIRRORS), load(SET_LAYOUT)
+        self.move_thread, self.purge_index = load(MOVE_THREAD), load(PURGE_INDEX)
         self.get, self.list_checkpoints = load(GET), load(LIST_CHECKPOINTS)
         self.list_threads, self.purge = load(LIST_THREADS), load(PURGE)
         self.delete_thread, self.prune = load(DELETE_THREAD), load(PRUNE)

@@ -16,8 +16,38 @@ collides with another. Each method here runs one script of :mod:`.checkpoints`,
 decodes its reply with the same module's functions.
 
 ``setup()`` upgrades keys of an older key layout by the steps of :mod:`.schema` (layout 1
-to 2 rebuilds each log's read mirror): stop every process running the older version first,
-as for any schema migration; afterwards older code refuses the keys.
+to 2 rebuilds each log's read mirror, 2 to 3 gives each thread its own hash tag): stop every
+process running the older version first, as for any schema migration; afterwards older code
+refuses the keys.
+
+Redis Cluster (``redis+cluster://host:port,host:port``). Every key of a thread carries the
+hash tag ``{namespace.thread}`` (:mod:`.keys`), so each script's keys are in one slot and
+the threads spread over every slot and shard. Scripts name in ``KEYS`` the thread key and
+its lease; the thread's other keys (checkpoints, logs) are derived inside the script from
+the thread key, which puts them in the same slot by construction. Redis lets a script
+without flags reach undeclared keys of the slot it runs in; declaring each one is not
+possible, since which logs a thread has is only known inside the script (``HKEYS`` of
+its log versions).
+
+The namespace's thread index (``P:{N}:threads``, used by ``list_threads`` and
+``purge_expired``) lives in its own slot, so on a cluster no script can write it together
+with the thread. The thread's own keys are the truth and the index is a hint, kept in this
+order:
+
+* every write first adds the thread to the index (``ZADD``, scored now), then runs its
+  script: a crash in between leaves a member whose thread is missing or older, never a
+  thread missing from the index. Listings skip members whose thread is gone;
+* ``delete_thread`` deletes the thread first, then the member;
+* ``purge_expired`` drops a member only if its thread is gone and its score is still the
+  one seen when checking (``PURGE_INDEX``): a write racing the purge re-scored it first.
+
+So ``list_threads`` never misses a thread that exists, at the cost of one more round trip
+per write on a cluster (the index write; one server keeps doing both in one script). The
+index is one sorted set per namespace: one small ``ZADD`` per write on one shard.
+
+Replication is asynchronous: a write acknowledged by the master can be lost if the master
+fails before its replicas have it. ``wait_replicas=N`` makes each write wait (``WAIT``)
+until N replicas have it, at the cost of a round trip to the replicas per write.
 
 Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 """
@@ -29,6 +59,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis import exceptions as redis_errors
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 
 from ..._json import JSON, canonical_json
@@ -38,6 +70,7 @@ from ...errors import (
     AgentPersistError,
     CheckpointNotFoundError,
     LeaseLostError,
+    StoreUnavailableError,
     ThreadNotFoundError,
 )
 from .._arguments import check_pool_size, check_pool_timeout
@@ -52,7 +85,14 @@ from ._checkpoints import (
     header_metadata,
     put_outcome,
 )
-from ._client import POOL_SIZE, POOL_TIMEOUT, describe_client, describe_pool, open_client
+from ._client import (
+    POOL_SIZE,
+    POOL_TIMEOUT,
+    GatedCluster,
+    describe_client,
+    describe_pool,
+    open_client,
+)
 from ._errors import translate_error
 from ._keys import STORE, RedisKeys, encode_id, text, to_micros
 from ._leases import Leases, millis
@@ -63,7 +103,11 @@ from ._scripts import ALL_SCRIPTS, Scripts
 __all__ = ["RedisStore"]
 
 
-async def _close_client(client: aioredis.Redis) -> None:
+Client = aioredis.Redis | GatedCluster
+"""One server's client or a cluster's."""
+
+
+async def _close_client(client: Client) -> None:
     await client.aclose()
 
 
@@ -82,11 +126,13 @@ class RedisStore(BaseStore):
     the URL is well formed, the server just has no such database.
 
     Args:
-        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL (the store then owns
-            its clients, one per event loop, so any thread and any loop can use it, and
-            closes them), or a ``redis.asyncio.Redis`` built with ``decode_responses=False``
-            that the caller keeps owning, used on the first event loop the store runs on
-            only (another raises ``EventLoopMismatchError``).
+        client_or_url: a ``redis://``, ``rediss://`` or ``unix://`` URL, or a
+            ``redis+cluster://host:port,...`` (``rediss+cluster://``) one for a Redis
+            Cluster (the store then owns its clients, one per event loop, so any thread
+            and any loop can use it, and closes them), or a ``redis.asyncio.Redis`` built
+            with ``decode_responses=False`` that the caller keeps owning, used on the
+            first event loop the store runs on only (another raises
+            ``EventLoopMismatchError``).
         namespace: the tenant; stores of other namespaces never see its threads.
         ttl: delete a thread that has not been written for this long (Redis expiry).
         keep_last: keep only the newest N checkpoints of each thread, trimmed on each put.
@@ -100,6 +146,15 @@ class RedisStore(BaseStore):
         pool_timeout: seconds (or a ``timedelta``) an operation waits for a free
             connection (default 30); then ``StoreUnavailableError`` naming the pool's
             limits.
+        wait_replicas: make every write (put, append, pop, clear, delete, lease) wait
+            until this many replicas have it (Redis ``WAIT``, on the same connection).
+            Without it a write is acknowledged once the master has it, and a master that
+            fails before its replicas copied it loses it. Costs a round trip from the
+            master to its replicas per write. If fewer replicas confirm within
+            ``wait_timeout`` the write raises ``StoreUnavailableError`` (it was written on
+            the master, not yet on enough replicas).
+        wait_timeout: seconds (or a ``timedelta``) a write waits for ``wait_replicas``
+            (default 5).
     """
 
     def __init__(
@@ -114,10 +169,15 @@ class RedisStore(BaseStore):
         auto_setup: bool = True,
         pool_size: int | None = None,
         pool_timeout: float | timedelta = POOL_TIMEOUT,
+        wait_replicas: int | None = None,
+        wait_timeout: float | timedelta = 5.0,
     ) -> None:
         super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
         self._keys = RedisKeys(prefix, namespace)
-        self._clients: LoopBound[aioredis.Redis]
+        self._clients: LoopBound[Client]
+        replicas = check_pool_size("wait_replicas", wait_replicas, minimum=0) or 0
+        wait_seconds = check_pool_timeout(wait_timeout, name="wait_timeout")
+        self._wait = (replicas, millis(timedelta(seconds=wait_seconds)))
         size = check_pool_size("pool_size", pool_size) or POOL_SIZE
         timeout = check_pool_timeout(pool_timeout)
         if isinstance(client_or_url, str):
@@ -128,16 +188,22 @@ class RedisStore(BaseStore):
                 _close_client,
                 first=first,
             )
+        elif isinstance(client_or_url, RedisCluster):
+            raise TypeError(
+                "open a Redis Cluster store from a redis+cluster://host:port,... URL: the "
+                "store builds its own cluster client, which waits for a pooled connection"
+            )
         else:
             first, self._shown = client_or_url, describe_client(client_or_url)
             self._clients = Pinned(first, what=f"the Redis client for {self._shown}")
         self._pool = describe_pool(first)
+        self._cluster = isinstance(first, GatedCluster)
         self.prefix = prefix
         self._auto_setup = auto_setup
         self._ready = False
         self._setup_lock = LoopLock()
         self._scripts = Scripts(first)  # each call names the running loop's client
-        self._leases = Leases(self._keys, self._scripts, self._run)
+        self._leases = Leases(self._keys, self._scripts, self._write)
         self._ttl_arg = str(millis(ttl)) if ttl is not None else ""
 
     @classmethod
@@ -155,7 +221,7 @@ class RedisStore(BaseStore):
     # -- plumbing ------------------------------------------------------------------------
 
     @property
-    def _client(self) -> aioredis.Redis:
+    def _client(self) -> Client:
         """The running event loop's client: redis-py connections belong to their loop.
 
         A store opened from a URL has one client (connection pool) per loop, closed on its
@@ -178,10 +244,14 @@ class RedisStore(BaseStore):
         client, keys = self._client, self._keys
         where = f"Redis at {self._shown}, key {keys.schema!r}"
         version = await recorded_layout(client, keys, where=where)
-        async with client.pipeline(transaction=False) as pipe:
+        if isinstance(client, GatedCluster):  # SCRIPT LOAD goes to every master
             for source in ALL_SCRIPTS:
-                pipe.script_load(source)
-            await pipe.execute()
+                await client.script_load(source)
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                for source in ALL_SCRIPTS:
+                    pipe.script_load(source)
+                await pipe.execute()
         await upgrade(client, keys, self._scripts, version, where=where)
         self._ready = True
 
@@ -206,12 +276,49 @@ class RedisStore(BaseStore):
         await self._ensure_ready()
         return await script(keys=keys, args=args, client=self._client)
 
+    async def _write(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a script that writes the thread of ``keys[0]``; with ``wait_replicas``, wait.
+
+        ``WAIT`` counts the replicas that have every write of its connection, so it goes
+        in one pipeline with the script: one connection, one round trip from here.
+        """
+        replicas, timeout = self._wait
+        if not replicas:
+            return await self._run(script, keys, args)
+        await self._ensure_ready()
+        client: Any = self._client
+        if self._cluster:
+            reply, confirmed = await _eval_and_wait(client, script, keys, args, self._wait)
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                await script(keys=keys, args=args, client=pipe)
+                pipe.execute_command("WAIT", replicas, timeout)
+                reply, confirmed = await pipe.execute()
+        if int(confirmed) < replicas:
+            raise StoreUnavailableError(
+                f"Redis at {self._shown}: the write reached the master but only "
+                f"{confirmed} of wait_replicas={replicas} replicas confirmed it within "
+                f"wait_timeout={timeout} ms; it may be lost if the master fails now"
+            )
+        return reply
+
+    def _index_key(self) -> list[str]:
+        """The index as a script's last key, on one server; a cluster updates it apart."""
+        return [] if self._cluster else [self._keys.index]
+
     def _thread_keys(self, thread_id: str) -> list[str]:
-        return [self._keys.thread(thread_id), self._keys.index]
+        return [self._keys.thread(thread_id), *self._index_key()]
 
     def _written_keys(self, thread_id: str) -> list[str]:
         """The keys of a put or append: the thread's, and its lease to check the token."""
-        return [*self._thread_keys(thread_id), self._keys.lease(thread_id)]
+        return [self._keys.thread(thread_id), self._keys.lease(thread_id), *self._index_key()]
+
+    async def _note_thread(self, thread_id: str) -> None:
+        """On a cluster, add the thread to the index before writing it (see the module)."""
+        if self._cluster:
+            await self._ensure_ready()
+            now = to_micros(datetime.now(timezone.utc))
+            await self._client.zadd(self._keys.index, {encode_id(thread_id): now})
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -226,7 +333,8 @@ class RedisStore(BaseStore):
         logs: list[Any] = []
         for name, items in sealed.items():
             logs += [name, len(items), *items]
-        reply = await self._run(
+        await self._note_thread(envelope.thread_id)
+        reply = await self._write(
             self._scripts.put,
             self._written_keys(envelope.thread_id),
             [
@@ -296,11 +404,14 @@ class RedisStore(BaseStore):
         found: dict[str, ThreadInfo] = {}
         offset = 0
         while limit is None or len(found) < limit:
-            reply = await self._run(
-                self._scripts.list_threads,
-                [self._keys.index],
-                [self._keys.thread_prefix, offset, _PAGE],
-            )
+            if self._cluster:
+                reply = await self._thread_rows(offset)
+            else:
+                reply = await self._run(
+                    self._scripts.list_threads,
+                    [self._keys.index],
+                    [*self._keys.thread_key_parts, offset, _PAGE],
+                )
             for index in range(0, len(reply), THREAD_ROW):
                 info = decode_thread(reply[index : index + THREAD_ROW])
                 if info is None or info.thread_id in found:
@@ -313,10 +424,34 @@ class RedisStore(BaseStore):
             offset += _PAGE
         return list(found.values())
 
+    async def _thread_rows(self, offset: int) -> list[Any]:
+        """A page of ``LIST_THREADS`` rows on a cluster: the index, then each thread's slot.
+
+        Not one atomic read: a thread written meanwhile shows its state of either moment.
+        """
+        await self._ensure_ready()
+        client: Any = self._client
+        members: list[bytes] = await client.zrevrange(self._keys.index, offset, offset + _PAGE - 1)
+        if not members:
+            return []
+        fields = ("head", "kind", "sv", "step", "status", "meta", "updated")
+        async with client.gate, client.pipeline(transaction=False) as pipe:
+            for member in members:
+                key = self._keys.member_thread(member.decode("ascii"))
+                pipe.hmget(key, fields)
+                pipe.zcard(key + ":z")
+            replies: list[Any] = await pipe.execute()
+        rows: list[Any] = []
+        for member, summary, count in zip(members, replies[::2], replies[1::2], strict=True):
+            rows += [member, *summary, count]
+        return rows
+
     async def _delete_thread(self, thread_id: str) -> bool:
-        """Every key of the thread, its lease too."""
-        keys = [*self._thread_keys(thread_id), self._keys.lease(thread_id)]
-        existed = await self._run(self._scripts.delete_thread, keys, [encode_id(thread_id)])
+        """Every key of the thread, its lease too; on a cluster the index member after."""
+        keys = self._written_keys(thread_id)
+        existed = await self._write(self._scripts.delete_thread, keys, [encode_id(thread_id)])
+        if self._cluster:
+            await self._client.zrem(self._keys.index, encode_id(thread_id))
         return bool(existed)
 
     # -- logs ----------------------------------------------------------------------------
@@ -329,7 +464,8 @@ class RedisStore(BaseStore):
     ) -> None:
         """Atomic, creates the thread if needed."""
         args = [encode_id(thread_id), log, self._ttl_arg, *_lease_args(lease), *sealed]
-        appended = await self._run(self._scripts.append, self._written_keys(thread_id), args)
+        await self._note_thread(thread_id)
+        appended = await self._write(self._scripts.append, self._written_keys(thread_id), args)
         if not int(appended) and lease is not None:
             raise _lease_lost(lease)
 
@@ -404,7 +540,8 @@ class RedisStore(BaseStore):
                 return None
             (item,) = decode_reply_items(newest, self.codec, where=where)
             args = [encode_id(thread_id), log, self._ttl_arg, text(newest[0])]
-            reply = await self._run(self._scripts.pop, self._thread_keys(thread_id), args)
+            await self._note_thread(thread_id)
+            reply = await self._write(self._scripts.pop, self._thread_keys(thread_id), args)
             if reply is None:
                 return None
             if len(reply) == 2:
@@ -413,7 +550,8 @@ class RedisStore(BaseStore):
     async def _clear_log(self, thread_id: str, log: str) -> None:
         """Checkpoints that saw the items still do."""
         args = [encode_id(thread_id), log, self._ttl_arg]
-        await self._run(self._scripts.clear, self._thread_keys(thread_id), args)
+        await self._note_thread(thread_id)
+        await self._write(self._scripts.clear, self._thread_keys(thread_id), args)
 
     # -- leases --------------------------------------------------------------------------
 
@@ -456,12 +594,89 @@ class RedisStore(BaseStore):
         while True:
             scan = self._client.zscan(index, cursor, count=_PAGE)  # pyright: ignore[reportUnknownMemberType]
             cursor, page = await scan
-            members = [member for member, _ in page]
-            if members:
-                args = [self._keys.thread_prefix, *members]
+            if self._cluster:
+                purged += await self._purge_page(page)
+            elif page:
+                args = [*self._keys.thread_key_parts, *(member for member, _ in page)]
                 purged += int(await self._run(self._scripts.purge, [index], args))
             if cursor == 0:
                 return purged
+
+    async def _purge_page(self, page: Sequence[Any]) -> int:
+        """On a cluster: check each thread in its slot, then drop the unchanged members."""
+        if not page:
+            return 0
+        client: Any = self._client
+        async with client.gate, client.pipeline(transaction=False) as pipe:
+            for member, _ in page:
+                pipe.exists(self._keys.member_thread(member.decode("ascii")))
+            exists: list[int] = await pipe.execute()
+        gone: list[Any] = []
+        for (member, score), alive in zip(page, exists, strict=True):
+            if not alive:
+                gone += [member, int(score)]
+        if not gone:
+            return 0
+        return int(await self._run(self._scripts.purge_index, [self._keys.index], gone))
+
+
+async def _eval_and_wait(
+    client: GatedCluster,
+    script: AsyncScript,
+    keys: Sequence[str],
+    args: Sequence[Any],
+    wait: tuple[int, int],
+) -> tuple[Any, int]:
+    """On a cluster: ``EVALSHA`` then ``WAIT`` on one connection to the keys' master.
+
+    redis-py's cluster pipeline refuses scripts, and ``WAIT`` counts the replicas of the
+    writes of its own connection, so both go to the master in one write on one connection.
+    A script the master lacks (a promoted replica) is loaded there and the pair sent again.
+    """
+    node: Any = client.get_node_from_key(keys[0])
+    for attempt in (1, 2):
+        async with client.gate:
+            connection: Any = node.acquire_connection()
+            try:
+                commands = [
+                    ("EVALSHA", script.sha, len(keys), *keys, *args),
+                    ("WAIT", *wait),
+                ]
+                await connection.send_packed_command(connection.pack_commands(commands))
+                replies: list[Any] = []
+                for _ in commands:
+                    try:
+                        replies.append(await connection.read_response())
+                    except redis_errors.ResponseError as exc:
+                        replies.append(exc)
+            except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+                await connection.disconnect()
+                await _refresh_topology(client)  # a failover: find the new master next time
+                raise
+            except BaseException:
+                await connection.disconnect()
+                raise
+            finally:
+                node.release(connection)
+        reply, confirmed = replies
+        if isinstance(reply, redis_errors.MovedError | redis_errors.AskError):
+            await _refresh_topology(client)  # slots moved: the next write goes to the new node
+        if isinstance(reply, redis_errors.NoScriptError) and attempt == 1:
+            await node.execute_command("SCRIPT", "LOAD", script.script)
+            continue
+        for answer in replies:
+            if isinstance(answer, Exception):
+                raise answer
+        return reply, int(confirmed)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _refresh_topology(client: GatedCluster) -> None:
+    """Re-read the cluster's slots (best effort: during a failover it may fail too)."""
+    try:
+        await client.nodes_manager.initialize()
+    except Exception:  # the caller raises the error that brought it here
+        return
 
 
 def _lease_args(lease: Lease | None) -> list[str]:

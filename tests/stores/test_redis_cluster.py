@@ -1,0 +1,285 @@
+"""The Redis store on a real local Redis Cluster (three masters, three replicas).
+
+The cluster is started once per session by :mod:`redis_cluster` (``redis-server
+--cluster-enabled yes`` on free loopback ports); where that is impossible the tests skip,
+and under ``CI`` they fail, as for a missing server. Every test writes under its own prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("redis", reason="the redis extra is not installed")
+
+from redis.asyncio.cluster import RedisCluster
+from redis_cluster import ClusterUnavailable, LocalCluster
+
+from agent_persist.errors import (
+    AgentPersistError,
+    ConflictError,
+    InvalidStoreURLError,
+    StoreUnavailableError,
+    ThreadNotFoundError,
+)
+from agent_persist.stores.base import BaseStore
+from agent_persist.stores.redis import RedisStore
+from agent_persist.stores.redis._keys import RedisKeys, header_field, payload_field
+from agent_persist.testing import StoreConformance, StoreFactory, Tamper
+from agent_persist.testing.conformance import envelope
+
+Factory = Callable[..., Awaitable[RedisStore]]
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A local cluster for the session; skipped where it cannot start (failed under CI)."""
+    directory: Path = tmp_path_factory.mktemp("redis-cluster")
+    try:
+        local = LocalCluster(directory).__enter__()
+    except (ClusterUnavailable, OSError) as exc:
+        reason = f"a local Redis Cluster could not be started ({exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}. CI requires every service test to run.", pytrace=False)
+        pytest.skip(reason)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"aptest:{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+async def raw(cluster: LocalCluster, prefix: str) -> AsyncIterator[RedisCluster]:
+    """A plain cluster client; deletes the test's keys on every master at the end."""
+    client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+    await client.initialize()
+    yield client
+    scanning: Any = client
+    keys: list[bytes] = [key async for key in scanning.scan_iter(match=f"{prefix}:*", count=500)]
+    for key in keys:
+        await client.unlink(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def make_store(
+    cluster: LocalCluster, prefix: str, raw: RedisCluster
+) -> AsyncIterator[Factory]:
+    stores: list[RedisStore] = []
+
+    async def make(**options: Any) -> RedisStore:
+        options.setdefault("prefix", prefix)
+        store = RedisStore.from_url(cluster.url, **options)
+        stores.append(store)
+        await store.setup()
+        return store
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+@pytest.mark.redis
+class TestRedisClusterStore(StoreConformance):
+    @pytest.fixture
+    def store_factory(self, make_store: Factory) -> StoreFactory:
+        return make_store
+
+    @pytest.fixture
+    def tamper(self, prefix: str, raw: RedisCluster) -> Tamper:
+        async def overwrite(
+            store: BaseStore,
+            thread_id: str,
+            checkpoint_id: str,
+            *,
+            header: str | None = None,
+            payload: bytes | None = None,
+        ) -> None:
+            key = RedisKeys(prefix, store.namespace).checkpoints(thread_id)
+            if header is not None:
+                await raw.hset(key, header_field(checkpoint_id), header)
+            if payload is not None:
+                await raw.hset(key, payload_field(checkpoint_id), payload)
+
+        return overwrite
+
+
+@pytest.mark.redis
+async def test_threads_of_one_namespace_spread_over_every_master(
+    make_store: Factory, raw: RedisCluster
+) -> None:
+    store = await make_store(namespace="one-tenant")
+    keys = RedisKeys(store.prefix, store.namespace)
+    for number in range(30):
+        await store.put(envelope(f"t{number}"), appends={"log": [number]})
+    nodes = [raw.get_node_from_key(keys.thread(f"t{n}")) for n in range(30)]
+    masters = {node.name for node in nodes if node is not None}
+    assert len(masters) == 3
+    for number in range(30):  # every key of a thread, its lease too, in one slot
+        thread = keys.thread(f"t{number}")
+        slot = raw.keyslot(thread)
+        assert raw.keyslot(keys.mirror(f"t{number}", "log")) == slot
+        assert raw.keyslot(keys.lease(f"t{number}")) == slot
+    listed = await store.list_threads()
+    assert sorted(info.thread_id for info in listed) == sorted(f"t{n}" for n in range(30))
+
+
+@pytest.mark.redis
+async def test_the_index_is_a_hint_repaired_by_purge(
+    make_store: Factory, raw: RedisCluster
+) -> None:
+    """A crash between the index write and the thread's leaves a member without a thread."""
+    store = await make_store()
+    keys = RedisKeys(store.prefix, store.namespace)
+    await store.put(envelope("kept"))
+    await raw.zadd(keys.index, {"6f727068616e": 1})  # 'orphan', as a crash would leave it
+    assert [info.thread_id for info in await store.list_threads()] == ["kept"]
+    assert await store.purge_expired() == 1
+    assert await raw.zcard(keys.index) == 1
+    # a member re-scored since the check stays: a write re-created its thread meanwhile
+    assert await store.delete_thread("kept")
+    assert await raw.zcard(keys.index) == 0
+
+
+@pytest.mark.redis
+async def test_wait_replicas_confirms_each_write_on_a_replica(make_store: Factory) -> None:
+    store = await make_store(wait_replicas=1, wait_timeout=timedelta(seconds=5))
+    saved = await store.put(envelope("t"), appends={"log": ["a"]})
+    await store.append("t", "log", ["b"])
+    assert await store.read_log("t", "log", at=saved) == ["a"]
+    assert await store.read_log("t", "log") == ["a", "b"]
+    greedy = await make_store(wait_replicas=2, wait_timeout=0.2)  # each master has one
+    with pytest.raises(StoreUnavailableError, match="only 1 of wait_replicas=2"):
+        await greedy.put(envelope("u"))
+    with pytest.raises(ValueError, match="wait_replicas"):
+        RedisStore.from_url("redis://127.0.0.1:6379/0", wait_replicas=-1)
+
+
+@pytest.mark.redis
+async def test_a_thread_store_moves_from_one_server_to_the_cluster(
+    make_store: Factory, redis_url: str, prefix: str, cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The documented path: ``agent-persist export`` from one server, ``import`` to a cluster."""
+    from click.testing import CliRunner
+
+    from agent_persist.cli import cli
+
+    single = RedisStore.from_url(redis_url, prefix=prefix)
+    try:
+        first = await single.put(envelope("t"), appends={"log": ["a", "b"]})
+        await single.pop("t", "log")
+        await single.put(envelope("t", parent=first), appends={"log": ["c"]})
+        runner = CliRunner()
+        source = f"{redis_url}"
+        out = await asyncio.to_thread(
+            runner.invoke,
+            cli,
+            ["export", "--url", source, "--prefix", prefix, "--all", "-o", str(tmp_path)],
+        )
+        assert out.exit_code == 0, out.output
+        into = await asyncio.to_thread(
+            runner.invoke, cli, ["import", "--url", cluster.url, "--prefix", prefix, str(tmp_path)]
+        )
+        assert into.exit_code == 0, into.output
+        target = await make_store()
+        assert [c.checkpoint_id for c in await target.list_checkpoints("t")] == [
+            c.checkpoint_id for c in await single.list_checkpoints("t")
+        ]
+        assert await target.read_log("t", "log") == ["a", "c"]
+        assert await target.read_log("t", "log", at=first) == ["a", "b"]
+    finally:
+        await single.delete_thread("t")
+        await single.close()
+
+
+def test_cluster_urls_are_checked_before_any_io() -> None:
+    with pytest.raises(InvalidStoreURLError, match="not host:port"):
+        RedisStore.from_url("redis+cluster://a:1,b:99999")
+    with pytest.raises(InvalidStoreURLError, match="database 0 only"):
+        RedisStore.from_url("redis+cluster://a:1/3")
+    with pytest.raises(InvalidStoreURLError, match="unknown parameter 'db'"):
+        RedisStore.from_url("redis+cluster://a:1?db=2")
+    store = RedisStore.from_url("rediss+cluster://user:secret@[::1]:7000,b?socket_timeout=2")
+    assert "secret" not in repr(store)
+    asyncio.run(store.close())
+    with pytest.raises(TypeError, match=r"redis\+cluster://"):
+        RedisStore(RedisCluster(host="127.0.0.1", port=7000))  # type: ignore[arg-type]
+
+
+@pytest.mark.redis
+async def test_a_master_killed_mid_run_loses_no_acknowledged_checkpoint(
+    cluster: LocalCluster, tmp_path: Path, prefix: str
+) -> None:
+    """SIGKILL a master while writers run with wait_replicas=1; its replica takes over.
+
+    Every put that returned must be in the history afterwards. Puts that raised may or may
+    not have landed (the writers re-read the head and go on). A cluster of its own, so the
+    session's stays whole.
+    """
+    with LocalCluster(tmp_path / "failover") as local:
+        url = local.url + "?socket_timeout=2&socket_connect_timeout=1"
+        store = RedisStore.from_url(url, prefix=prefix, wait_replicas=1, wait_timeout=1)
+        raw = RedisCluster(host="127.0.0.1", port=local.ports[0])
+        await raw.initialize()
+        try:
+            await store.setup()
+            threads = [f"t{n}" for n in range(12)]
+            acked: dict[str, list[str]] = {thread: [] for thread in threads}
+            failed = 0
+            stop = asyncio.Event()
+
+            async def writer(thread: str) -> None:
+                nonlocal failed
+                head = None
+                while not stop.is_set():
+                    try:
+                        head = await store.put(envelope(thread, parent=head))
+                        acked[thread].append(head.checkpoint_id)
+                    except (AgentPersistError, ConflictError):
+                        failed += 1
+                        await asyncio.sleep(0.05)
+                        try:
+                            head = await store.get(thread)
+                        except ThreadNotFoundError:
+                            head = None
+                        except AgentPersistError:
+                            pass
+
+            node = raw.get_node_from_key(RedisKeys(prefix, "default").thread("t0"))
+            assert node is not None
+            victim = node.port
+            writers = [asyncio.create_task(writer(thread)) for thread in threads]
+            await asyncio.sleep(1.0)
+            before = sum(len(ids) for ids in acked.values())
+            t0_before = len(acked["t0"])
+            replica = await asyncio.to_thread(local.replica_of, int(victim))
+            await asyncio.to_thread(local.kill, int(victim))
+            await asyncio.to_thread(local.wait_for, replica, "INFO replication", "role:master")
+            await asyncio.to_thread(local.wait_for, replica, "CLUSTER INFO", "cluster_state:ok")
+            # back only once its replica took over: without persistence it restarts empty,
+            # and as the master still in charge it would wipe its replica (see the README)
+            await asyncio.to_thread(local.start_node, int(victim))
+            await asyncio.sleep(3.0)
+            stop.set()
+            await asyncio.gather(*writers)
+            assert before > 0
+            assert failed > 0  # the kill was felt
+            for thread, ids in acked.items():
+                stored = {c.checkpoint_id for c in await store.list_checkpoints(thread)}
+                assert set(ids) <= stored, thread
+            assert len(acked["t0"]) > t0_before  # its shard took writes again after failover
+        finally:
+            await store.close()
+            await raw.aclose()
