@@ -81,11 +81,19 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{netloc}{parts.path}{tail}"
 
 
-class _FairPool(aioredis.BlockingConnectionPool):
-    """redis-py's blocking pool behind a :class:`.._gate.FairGate`: waiters served in order."""
+class _FairPool(aioredis.ConnectionPool):
+    """redis-py's pool behind a :class:`.._gate.FairGate`: waiters served in order.
 
-    def __init__(self, **options: Any) -> None:
+    The gate lets at most ``max_connections`` holders through, so the pool under it never
+    runs out and never waits itself. It is redis-py's plain pool, not its blocking one: that
+    one enters an async generator per connection taken, which warns on the loop the Agents
+    SDK's ``Runner.run_sync`` keeps and shuts async generators down on after every run.
+    """
+
+    def __init__(self, *, timeout: float | None, **options: Any) -> None:
         super().__init__(**options)  # pyright: ignore[reportUnknownMemberType]
+        self.timeout = timeout
+        """Seconds a command waits for a connection (``pool_timeout``)."""
         self._gate = FairGate(
             self.max_connections,
             timeout=self.timeout,
@@ -282,7 +290,7 @@ def describe_pool(client: aioredis.Redis | GatedCluster) -> str | None:
     if isinstance(client, GatedCluster):
         return client.pool_limits
     pool = client.connection_pool
-    if not isinstance(pool, aioredis.BlockingConnectionPool):
+    if not isinstance(pool, _FairPool):
         return f"max_connections={pool.max_connections}, a pool that does not wait"
     timeout = "none" if pool.timeout is None else f"{pool.timeout:g} s"
     return f"pool_size={pool.max_connections}, pool_timeout={timeout}"
