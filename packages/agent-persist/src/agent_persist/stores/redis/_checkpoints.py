@@ -6,7 +6,7 @@
 
 A script runs atomically on the server, so ``PUT`` checks the head, appends the items,
 records the log versions, moves the head, refreshes the TTL and trims old checkpoints
-(``TRIM`` of :mod:`.retention`) with nothing in between; of several writers expecting the
+(``TRIM`` of :mod:`._retention`) with nothing in between; of several writers expecting the
 same head exactly one wins. Every reply is checked before use: a missing part or a value
 that does not parse raises the typed errors of :mod:`.._records`, naming the thread,
 checkpoint, log and item.

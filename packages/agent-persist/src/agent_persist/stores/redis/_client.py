@@ -161,7 +161,7 @@ def open_client(
     number), and each query parameter, which must be one redis-py's connection takes
     (``socket_timeout``, ``ssl_cert_reqs``, ...) with a value it can parse. A database
     number the server does not have (``/99`` with ``databases 16``) shows at the first
-    operation as ``StoreUnavailableError`` (see :func:`.errors.translate_error`).
+    operation as ``StoreUnavailableError`` (see :func:`._errors.translate_error`).
 
     Raises:
         InvalidStoreURLError: any of the above is wrong; the message names it.

@@ -17,7 +17,7 @@ digit), so a thread's keys share a slot and the threads of one namespace spread 
 The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 
 =============================  ==========================================================
-``P:schema``                   string: the key layout's version (:mod:`.schema`)
+``P:schema``                   string: the key layout's version (:mod:`._schema`)
 ``P:{N}:threads``              sorted set: ``T`` scored by last update (µs since epoch)
 ``P:{N.T}:lease``              hash ``owner``, ``token``; expires with the lease
 ``P:{N.T}:t``                  hash: head id, kind, sv, step, status, meta, n, updated
@@ -35,11 +35,11 @@ The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 =============================  ==========================================================
 
 Layouts 1 and 2 named a thread's keys ``P:{N}:t:T...`` and its lease ``P:{N}:lease:T``: the
-namespace was the tag, so a whole namespace lived in one slot (:mod:`.schema` renames them).
+namespace was the tag, so a whole namespace lived in one slot (:mod:`._schema` renames them).
 
-The Lua scripts (the helpers of :mod:`.lua`) derive the per-thread keys from the thread key
+The Lua scripts (the helpers of :mod:`._lua`) derive the per-thread keys from the thread key
 ``P:{N.T}:t`` with the same suffixes; change both together, as a new layout step of
-:mod:`.schema`. Values cross into and out of Redis as text: times as microseconds since the
+:mod:`._schema`. Values cross into and out of Redis as text: times as microseconds since the
 epoch (:func:`to_micros`), reply bytes through :func:`text`.
 """
 

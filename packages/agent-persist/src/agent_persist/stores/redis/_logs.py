@@ -5,7 +5,7 @@
 
 An item's ``seq`` is the log's version its append produced. Removing an item no checkpoint
 can have seen (``seq > pinned``) deletes it; otherwise it is stamped removed so older
-checkpoints still see it (collected by :mod:`.retention`). Every script that changes a log
+checkpoints still see it (collected by :mod:`._retention`). Every script that changes a log
 changes its mirror (``:d``, the live items' data in order) in the same atomic step, so a
 plain read of the whole log, or of its tail, is one ``LRANGE`` without a script.
 """

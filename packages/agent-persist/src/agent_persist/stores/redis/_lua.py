@@ -4,10 +4,10 @@
 
 Each script is self-contained, so the helpers are prepended as source text rather than
 loaded once as a library (Redis functions would need Redis 7 and a separate loading step).
-``HELPERS`` holds the key derivation (the suffixes of :mod:`.keys`), TTL refresh and the log
-primitives. The scripts themselves live with their concern (:mod:`.checkpoints`,
-:mod:`.logs`, :mod:`.leases`, :mod:`.retention`, :mod:`.schema`); the garbage collection
-(``TRIM``, ``SWEEP``) is in :mod:`.retention`.
+``HELPERS`` holds the key derivation (the suffixes of :mod:`._keys`), TTL refresh and the log
+primitives. The scripts themselves live with their concern (:mod:`._checkpoints`,
+:mod:`._logs`, :mod:`._leases`, :mod:`._retention`, :mod:`._schema`); the garbage collection
+(``TRIM``, ``SWEEP``) is in :mod:`._retention`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 Deleting checkpoints can make log items garbage: an item removed (popped or cleared) at
 version ``r`` stays stored while a checkpoint that recorded a version ``v`` with
 ``seq <= v < r`` remains. ``TRIM`` is the cheap collection a ``put`` runs when
-``keep_last`` drops checkpoints (:mod:`.checkpoints` prepends it to ``PUT``); ``SWEEP`` the
+``keep_last`` drops checkpoints (:mod:`._checkpoints` prepends it to ``PUT``); ``SWEEP`` the
 full one ``PRUNE`` runs. Expired threads vanish by Redis's own expiry; ``PURGE`` then drops
 them from the namespace's index.
 """

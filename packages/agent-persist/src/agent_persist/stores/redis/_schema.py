@@ -4,7 +4,7 @@
     await upgrade(client, keys, scripts, version, where=where)   # the missing steps, in order
 
 The keys carry their own version, separate from the envelope format, in ``P:schema`` (one per
-prefix, shared by its namespaces; see :mod:`.keys` for the layout). ``setup()`` applies the
+prefix, shared by its namespaces; see :mod:`._keys` for the layout). ``setup()`` applies the
 steps the keys lack, in order, and refuses keys that a newer release already upgraded
 (:class:`~agent_persist.errors.StoreSchemaError`), so an old worker never writes keys it does
 not understand. A new database records the newest layout at once: keys appear with each
@@ -13,7 +13,7 @@ write, already in that layout, so there is nothing to upgrade.
 Rules for changing the layout, as for the SQL store's ``DDL_STEPS``:
 
 * never edit a step that was released; append a new one (``LayoutStep(3, ...)``) and
-  change the scripts and :mod:`.keys` to the new layout in the same release;
+  change the scripts and :mod:`._keys` to the new layout in the same release;
 * a step must be idempotent: several workers starting at once may all run it. The version
   is recorded after the step, by compare-and-set from the step's predecessor (``SET_LAYOUT``),
   so a step that failed halfway runs again at the next ``setup()``;

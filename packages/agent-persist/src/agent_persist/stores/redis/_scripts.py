@@ -3,10 +3,10 @@
     scripts = Scripts(client)
     reply = await scripts.put(keys=[thread_key, index_key, lease_key], args=[...])
 
-Each script is the Lua helpers of :mod:`.lua` plus its own body, kept with its concern:
-:mod:`.checkpoints` (``PUT``, ``GET``, the listings, ``DELETE_THREAD``), :mod:`.logs`
-(``APPEND``, ``READ``, ``TAIL``, ``POP``, ``CLEAR``), :mod:`.leases`, :mod:`.retention`
-(``PRUNE``, ``PURGE``) and :mod:`.schema` (the layout upgrades). Keys follow :mod:`.keys`; a
+Each script is the Lua helpers of :mod:`._lua` plus its own body, kept with its concern:
+:mod:`._checkpoints` (``PUT``, ``GET``, the listings, ``DELETE_THREAD``), :mod:`._logs`
+(``APPEND``, ``READ``, ``TAIL``, ``POP``, ``CLEAR``), :mod:`._leases`, :mod:`._retention`
+(``PRUNE``, ``PURGE``) and :mod:`._schema` (the layout upgrades). Keys follow :mod:`._keys`; a
 thread's other keys are derived from its thread key (``KEYS[1]``) with fixed suffixes and
 the hex of the log name, because the set of logs is only known inside the script.
 

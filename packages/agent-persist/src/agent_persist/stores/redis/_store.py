@@ -10,18 +10,18 @@ Every write is a Lua script, so it is atomic and costs one round trip: a ``put``
 expected head, appends the new items, records every log's version, moves the head, refreshes
 the TTL and trims old checkpoints on the server, in time proportional to what it adds, never
 to the history. ``ttl`` uses Redis's own expiry on every key of a thread, refreshed by each
-write. Ids are hex-encoded inside key names (:mod:`.keys`), so no id is ever a pattern or
-collides with another. Each method here runs one script of :mod:`.checkpoints`,
-:mod:`.logs`, :mod:`.leases` or :mod:`.retention` (registered by :mod:`.scripts`) and
+write. Ids are hex-encoded inside key names (:mod:`._keys`), so no id is ever a pattern or
+collides with another. Each method here runs one script of :mod:`._checkpoints`,
+:mod:`._logs`, :mod:`._leases` or :mod:`._retention` (registered by :mod:`._scripts`) and
 decodes its reply with the same module's functions.
 
-``setup()`` upgrades keys of an older key layout by the steps of :mod:`.schema` (layout 1
+``setup()`` upgrades keys of an older key layout by the steps of :mod:`._schema` (layout 1
 to 2 rebuilds each log's read mirror, 2 to 3 gives each thread its own hash tag): stop every
 process running the older version first, as for any schema migration; afterwards older code
 refuses the keys.
 
 Redis Cluster (``redis+cluster://host:port,host:port``). Every key of a thread carries the
-hash tag ``{namespace.thread}`` (:mod:`.keys`), so each script's keys are in one slot and
+hash tag ``{namespace.thread}`` (:mod:`._keys`), so each script's keys are in one slot and
 the threads spread over every slot and shard. Scripts name in ``KEYS`` the thread key and
 its lease; the thread's other keys (checkpoints, logs) are derived inside the script from
 the thread key, which puts them in the same slot by construction. Redis lets a script
@@ -234,7 +234,7 @@ class RedisStore(BaseStore):
 
         Safe to run concurrently. Also loads every script, so the first operations cost one
         round trip each. Keys of an older layout are upgraded by the steps of
-        :mod:`.schema`; stop processes running older agent-persist before, as for any
+        :mod:`._schema`; stop processes running older agent-persist before, as for any
         schema migration.
 
         Raises:
@@ -260,7 +260,7 @@ class RedisStore(BaseStore):
         await self._clients.close()
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
-        """redis-py's errors as agent-persist's (see :func:`.errors.translate_error`)."""
+        """redis-py's errors as agent-persist's (see :func:`._errors.translate_error`)."""
         return translate_error(exc, self._shown, self._pool)
 
     async def _ensure_ready(self) -> None:

@@ -22,18 +22,18 @@ executes it as one transaction:
   Each pool keeps ``pool_size`` connections (default 10) with no overflow, so it never
   opens and closes connections under load; transactions wait for one in arrival order
   (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
-  says ``statement_cache_size=0`` (:mod:`.url`) and single statements run in a
+  says ``statement_cache_size=0`` (:mod:`._url`) and single statements run in a
   transaction too.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
 
 Runners let every failure of a statement through: the store translates them in one place
-(:mod:`.errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
+(:mod:`._errors`), a lost connection into ``StoreUnavailableError`` naming the URL with
 its password masked. Opening a PostgreSQL connection goes through a hook that says why it
 failed, on one line: a refused connection, a DNS failure, a timeout, a TLS failure, a missing
 database or role or a wrong password. A PostgreSQL URL's libpq parameters (``sslmode`` and
-friends) are checked and translated by :mod:`.url` before any connection is tried.
+friends) are checked and translated by :mod:`._url` before any connection is tried.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ Both databases run the same code: every operation is one sync SQLAlchemy Core fu
 worker thread, one hop per transaction, in WAL mode with ``synchronous=NORMAL`` (a commit
 survives a process crash; an OS crash or power loss can lose the last few). PostgreSQL uses
 an asyncpg async engine and ``run_sync``. Each method here hands one function of
-:mod:`.checkpoints`, :mod:`.logs`, :mod:`.leases` or :mod:`.retention` to the runner of
-:mod:`.engine`; those functions run the prebuilt statements of :mod:`.statements` on the
-tables of :mod:`.schema`. Nothing is ever built from user strings: ids, log names and
+:mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or :mod:`._retention` to the runner of
+:mod:`._engine`; those functions run the prebuilt statements of :mod:`._statements` on the
+tables of :mod:`._schema`. Nothing is ever built from user strings: ids, log names and
 metadata keys are bound parameters.
 """
 
@@ -71,7 +71,7 @@ class SQLStore(BaseStore):
     translated into asyncpg's connect arguments, as are asyncpg's ``ssl``,
     ``command_timeout`` and ``statement_cache_size`` (``0`` behind PgBouncer or another
     pooler in transaction mode) and SQLAlchemy's ``prepared_statement_cache_size``; see
-    :mod:`.url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
+    :mod:`._url`. Another parameter or a wrong value is an ``InvalidStoreURLError``
     naming it, raised here, before any I/O.
 
     Args:
@@ -193,7 +193,7 @@ class SQLStore(BaseStore):
         return self._runner.engine
 
     def _translate_error(self, exc: Exception) -> AgentPersistError | None:
-        """The driver's errors as agent-persist's (see :func:`.errors.translate_error`).
+        """The driver's errors as agent-persist's (see :func:`._errors.translate_error`).
 
         A lost, refused or timed-out connection and a SQLite database locked past
         ``busy_timeout`` are :class:`~agent_persist.errors.StoreUnavailableError`; a SQLite
