@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import operator
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -243,6 +244,7 @@ class _VerifiedChains:
 
     def __init__(self) -> None:
         self._chains: OrderedDict[tuple[str, str, int], tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()  # a store serves many threads and event loops
 
     @classmethod
     def of(cls, store: object) -> _VerifiedChains:
@@ -258,7 +260,8 @@ class _VerifiedChains:
     def verify(self, thread_id: str, ref: LogRef, items: Sequence[Any]) -> bool:
         """Whether ``items`` (``ref.length`` of them) hash to ``ref.digest``; O(new) if known."""
         key = (thread_id, ref.name, ref.start)
-        known = self._chains.get(key)
+        with self._lock:
+            known = self._chains.get(key)
         if known is not None and known[0] <= ref.length:
             length, digest = known
             ok = chain_digest(digest, items[length:]) == ref.digest
@@ -266,11 +269,14 @@ class _VerifiedChains:
             ok = False
         if not ok:
             ok = chain_digest("", items) == ref.digest
-        if ok and (known is None or known[0] <= ref.length):
-            self._chains[key] = (ref.length, ref.digest)
-            self._chains.move_to_end(key)
-            while len(self._chains) > self.LIMIT:
-                self._chains.popitem(last=False)
+        if ok:
+            with self._lock:
+                latest = self._chains.get(key)
+                if latest is None or latest[0] <= ref.length:
+                    self._chains[key] = (ref.length, ref.digest)
+                    self._chains.move_to_end(key)
+                while len(self._chains) > self.LIMIT:
+                    self._chains.popitem(last=False)
         return ok
 
 
