@@ -230,3 +230,37 @@ async def test_postgres_without_the_extra_says_how_to_install_it(
         SQLStore.from_url("postgres://user@localhost/db")
     async with SQLStore(f"sqlite:///{tmp_path / 'x.db'}") as store:  # SQLite needs no extra
         await store.put(envelope("t"))
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+async def test_a_put_appends_to_every_log_in_one_statement(
+    postgres_url: str, pg_schema: str
+) -> None:
+    """Several logs' new items (one log new, one appended to, one empty) go in one round trip."""
+    async with SQLStore(postgres_url, schema=pg_schema) as store:
+        first = await store.put(envelope("t"), appends={"a": [1, 2], "b": ["x"]})
+        engine: Any = store.engine
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            second = await store.put(
+                envelope("t", parent=first),
+                appends={"a": [3, {"four": 4}], "b": [], "c": ["new", "log", "here"]},
+            )
+        finally:
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        assert sum("bumped_all" in s for s in statements) == 1
+        assert not any(
+            "INSERT INTO" in s and "items" in s and "bumped_all" not in s for s in statements
+        )
+        assert await store.read_log("t", "a", at=second) == [1, 2, 3, {"four": 4}]
+        assert await store.read_log("t", "b", at=second) == ["x"]
+        assert await store.read_log("t", "c", at=second) == ["new", "log", "here"]
+        assert await store.read_log("t", "a", at=first) == [1, 2]
+        assert await store.read_log("t", "c", at=first) == []
+        assert second.logs == {"a": 4, "b": 1, "c": 3}

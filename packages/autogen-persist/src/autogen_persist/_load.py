@@ -17,7 +17,6 @@ rewrites in full every list the migration changed. Nothing is written here.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -80,11 +79,15 @@ async def load_checkpoint(
     parsed = parse(TeamPayload if kind == KIND_TEAM else AgentPayload, head)
     where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
     stored, refs = await read_logs(store, head, head.payload)
-    full = cast("dict[str, Any]", stored)
-    payload = copy.deepcopy(full)
+    # ``read_logs`` built this tree from freshly decoded store data: nothing else holds it,
+    # so the in-place steps below need no copy, and AutoGen's ``load_state`` (or the user)
+    # may mutate the result without touching the stored data or a later load. The core's
+    # migrations run on a copy of their own (``Registry.upgrade``).
+    payload = cast("dict[str, Any]", stored)
     renames = registry.renames(kind)
+    migrated = False
     for old, new in renames.get("message type", ()):
-        rename_message_type(payload, old, new)
+        migrated = rename_message_type(payload, old, new) or migrated
     current_fp = fingerprint(config["component"])
     recorded = await saved_config(store, head)
     old_layout = None if parsed.layout is None else parsed.layout.model_dump()
@@ -109,10 +112,12 @@ async def load_checkpoint(
                     f"{where} does not fit this team: {problems}.\n{exc}", exc.changes
                 ) from exc
             raise
+        before = payload
         payload = cast("dict[str, Any]", upgraded.payload)
         result = head.replace(metadata=upgraded.metadata)
         if policy is DriftPolicy.MIGRATE and any(c.what in LAYOUT_CHANGES for c in changes):
             _align(payload, layout)
+        migrated = migrated or (payload is not before and payload != before)
     saved = payload.get("layout")
     try:
         check_layout(None if saved is None else Layout.model_validate(saved), layout, where=where)
@@ -120,10 +125,10 @@ async def load_checkpoint(
         unmigrated = [c for c in changes if c.what in LAYOUT_CHANGES]
         raise ParticipantsMismatchError(str(exc), unmigrated) from None
     if saved is not None:
-        payload["layout"] = layout.model_dump()
-    return Loaded(
-        head=result, payload=payload, refs=refs, migrated=payload != full, changes=changes
-    )
+        current = layout.model_dump()
+        migrated = migrated or saved != current
+        payload["layout"] = current
+    return Loaded(head=result, payload=payload, refs=refs, migrated=migrated, changes=changes)
 
 
 async def find_checkpoint(

@@ -13,15 +13,24 @@ tracker checks that the list still starts with exactly the objects it saw last t
 identity check, so it costs no serialisation); when it does not (a context cleared, trimmed
 or rewritten, a buffer emptied), the whole list is appended again after the old items and
 the reference's ``start`` moves past them, so the rewrite is atomic with the checkpoint.
+
+Reading a reference checks its digest. The first read of a log on an open store hashes the
+whole list; the chain it verified is remembered per store (``_VerifiedChains``), so a later
+read of the same log (the next resume, a longer history) hashes only the items added since:
+a digest that chains through a verified prefix proves the writer saw the same prefix. A
+mismatch falls back to hashing the whole list before it is called corrupt.
 """
 
 from __future__ import annotations
 
 import hashlib
 import operator
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from agent_persist import Envelope, canonical_json
 from agent_persist.errors import CorruptCheckpointError
@@ -191,6 +200,7 @@ async def read_logs(
     reference or whose items do not match the digest raises ``CorruptCheckpointError``.
     """
     refs: dict[str, LogRef] = {}
+    chains = _VerifiedChains.of(store)
 
     async def visit(node: Any) -> Any:
         ref = LogRef.from_json(node)
@@ -202,7 +212,7 @@ async def read_logs(
                 stop=ref.start + ref.length,
                 at=envelope,
             )
-            if len(items) != ref.length or chain_digest("", items) != ref.digest:
+            if len(items) != ref.length or not chains.verify(envelope.thread_id, ref, items):
                 raise CorruptCheckpointError(
                     f"checkpoint {envelope.checkpoint_id!r} of thread {envelope.thread_id!r}: "
                     f"log {ref.name!r} does not hold the {ref.length} items it recorded "
@@ -218,6 +228,56 @@ async def read_logs(
         return node
 
     return await visit(tree), refs
+
+
+class _VerifiedChains:
+    """The log chains already verified on one open store: ``(thread, log, start) -> (n, d)``.
+
+    ``n`` items from ``start`` hashed to the chain digest ``d``. Bounded (least recently
+    used first out) and held weakly by store, so a closed store takes its entries with it.
+    """
+
+    LIMIT: ClassVar[int] = 4096
+    _by_store: ClassVar[weakref.WeakKeyDictionary[object, _VerifiedChains]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    def __init__(self) -> None:
+        self._chains: OrderedDict[tuple[str, str, int], tuple[int, str]] = OrderedDict()
+        self._lock = threading.Lock()  # a store serves many threads and event loops
+
+    @classmethod
+    def of(cls, store: object) -> _VerifiedChains:
+        """The chains verified on ``store`` (a fresh set for an object without weak refs)."""
+        try:
+            chains = cls._by_store.get(store)
+            if chains is None:
+                chains = cls._by_store[store] = cls()
+        except TypeError:
+            return cls()
+        return chains
+
+    def verify(self, thread_id: str, ref: LogRef, items: Sequence[Any]) -> bool:
+        """Whether ``items`` (``ref.length`` of them) hash to ``ref.digest``; O(new) if known."""
+        key = (thread_id, ref.name, ref.start)
+        with self._lock:
+            known = self._chains.get(key)
+        if known is not None and known[0] <= ref.length:
+            length, digest = known
+            ok = chain_digest(digest, items[length:]) == ref.digest
+        else:
+            ok = False
+        if not ok:
+            ok = chain_digest("", items) == ref.digest
+        if ok:
+            with self._lock:
+                latest = self._chains.get(key)
+                if latest is None or latest[0] <= ref.length:
+                    self._chains[key] = (ref.length, ref.digest)
+                    self._chains.move_to_end(key)
+                while len(self._chains) > self.LIMIT:
+                    self._chains.popitem(last=False)
+        return ok
 
 
 def nodes(tree: Any) -> Iterator[Any]:

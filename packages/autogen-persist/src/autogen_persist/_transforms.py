@@ -285,12 +285,17 @@ def rename_tool(payload: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     return payload
 
 
-def rename_message_type(payload: Any, old: str, new: str) -> Any:
-    """Rename a message type: the ``type`` of every stored message (an object with a source)."""
+def rename_message_type(payload: Any, old: str, new: str) -> bool:
+    """Rename a message type in place: the ``type`` of every stored message (with a source).
+
+    Returns whether any message was renamed.
+    """
+    renamed = False
     for node in _dicts(payload):
         if node.get("type") == old and "source" in node:
             node["type"] = new
-    return payload
+            renamed = True
+    return renamed
 
 
 def _type(message: Any) -> Any:

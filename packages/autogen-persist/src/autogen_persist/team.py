@@ -56,7 +56,7 @@ from ._payload import RunRecord, TeamPayload
 from ._plugin import KIND_TEAM
 from ._termination import DurableTermination
 from .drift import drift_config
-from .errors import ResumeNotSupportedError, UnsupportedComponentError
+from .errors import IncompatibleCheckpointError, ResumeNotSupportedError, UnsupportedComponentError
 
 __all__ = ["DurableTeam"]
 
@@ -67,16 +67,43 @@ OUTPUT = "output"
 """The log of every message the runs yielded, from which a finished run's result is rebuilt."""
 
 
+Output = BaseAgentEvent | BaseChatMessage | dict[str, Any]
+"""An item of the runs' output: a message this process saw, or one as stored (loaded)."""
+
+
+def output_messages(team: BaseGroupChat, items: Sequence[Output], *, where: str) -> list[Any]:
+    """The output items as AutoGen messages, building the stored ones.
+
+    The built messages are not kept in the list: the log tracker knows it by the identity
+    of its items, and a replaced item would make the next checkpoint rewrite the log.
+    """
+    try:
+        return [
+            team._message_factory.create(item) if isinstance(item, dict) else item for item in items
+        ]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IncompatibleCheckpointError(
+            f"{where}: a stored message of the runs' output cannot be loaded: {exc}"
+        ) from exc
+
+
+def _dump_output(items: Sequence[Output]) -> list[Any]:
+    """The output as stored: loaded items are already stored JSON."""
+    return [item if isinstance(item, dict) else dump_messages([item])[0] for item in items]
+
+
 async def load_team_checkpoint(
     team: BaseGroupChat,
     loaded: Loaded,
     *,
     layout: Layout,
     restart_turn_count: bool = False,
-) -> tuple[TeamPayload, list[BaseAgentEvent | BaseChatMessage]]:
+) -> tuple[TeamPayload, list[Output]]:
     """Load a read (and migrated) checkpoint into a freshly built ``team``.
 
-    Returns the payload and the runs' output. ``restart_turn_count`` sets the manager's turn
+    Returns the payload and the runs' output, as stored: a run's result turns only its own
+    messages into AutoGen objects (:func:`output_messages`), so a resume does not build
+    every message of the history twice. ``restart_turn_count`` sets the manager's turn
     count to 0, for a team that is stepped (its run's count lives in the run record).
     """
     head = loaded.head
@@ -88,14 +115,8 @@ async def load_team_checkpoint(
     manager_state = state.get("agent_states", {}).get(layout.manager)
     if restart_turn_count and isinstance(manager_state, dict):
         manager_state["current_turn"] = 0
-    output: list[BaseAgentEvent | BaseChatMessage] = []
-
-    async def load() -> None:
-        await team.load_state(state)
-        items: list[Any] = full.get(OUTPUT) or []
-        output.extend(team._message_factory.create(item) for item in items)
-
-    await load_native(load(), where=where, what="team")
+    output: list[Output] = list(full.get(OUTPUT) or [])
+    await load_native(team.load_state(state), where=where, what="team")
     await restore_extras(team, full.get("extras") or {})
     return payload, output
 
@@ -131,11 +152,11 @@ class _LiveTeam:
         self.tracker = LogTracker()
         self.head: Envelope | None = None
         self.run: RunRecord | None = None
-        self.output: list[BaseAgentEvent | BaseChatMessage] = []
+        self.output: list[Output] = []
         """Every message the runs yielded (AutoGen's ``TaskResult.messages``, all runs)."""
 
     def _output(self) -> Tracked:
-        return Tracked(OUTPUT, self.output, dump_messages)
+        return Tracked(OUTPUT, self.output, _dump_output)
 
     async def load(self, registry: Registry) -> None:
         """Load the head checkpoint, if the thread has one, and set the log baseline."""
@@ -274,9 +295,9 @@ class _LiveTeam:
         """The run's result: its messages as AutoGen would give them, and its stop reason."""
         run = _require(self.run)
         skip = 0 if output_task_messages else run.task_messages
-        return TaskResult(
-            messages=list(self.output[run.start + skip :]), stop_reason=run.stop_reason
-        )
+        where = f"thread {self.thread_id!r}"
+        messages = output_messages(self.team, self.output[run.start + skip :], where=where)
+        return TaskResult(messages=messages, stop_reason=run.stop_reason)
 
 
 def _require(run: RunRecord | None) -> RunRecord:

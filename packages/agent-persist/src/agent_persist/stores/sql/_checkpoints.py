@@ -32,7 +32,7 @@ from ...errors import (
 from .._records import EncodedCheckpoint, decode_checkpoint
 from ..base import Lease, ThreadInfo
 from ._leases import hold
-from ._logs import append_items
+from ._logs import append_all
 from ._retention import trim
 from ._schema import as_blob, as_text, load_object
 from ._statements import Scope, digest
@@ -95,8 +95,7 @@ def put(
             current = find_thread(conn, scope, envelope.thread_id, now)
             raise _conflict(scope, envelope, current.head_id if current else None)
     pk, position, count = row.pk, row.next_position - 1, row.checkpoint_count
-    for name, sealed in appends.items():
-        append_items(conn, scope, pk, name, sealed)
+    append_all(conn, scope, pk, appends)
     # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
     versions = {log.name: log.version for log in scope.sql.pin_logs(conn, thread_pk=pk)}
     inserted = scope.sql.insert_checkpoint(

@@ -13,7 +13,7 @@ checkpoint can have seen (``seq > pinned``) deletes it; otherwise it is stamped
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -31,6 +31,7 @@ _first = itemgetter(0)
 
 __all__ = [
     "append",
+    "append_all",
     "append_items",
     "clear",
     "length",
@@ -71,6 +72,28 @@ def append_items(
             conn,
             [{"log_pk": log_pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
         )
+
+
+def append_all(
+    conn: Connection, scope: Scope, thread_pk: int, appends: Mapping[str, Sequence[bytes]]
+) -> None:
+    """:func:`append_items` for several logs; on PostgreSQL in one statement (one round trip)."""
+    batch = appends
+    if scope.sql.append_to_logs is None or len(batch) < 2:  # one log: one statement anyway
+        for name, sealed in appends.items():
+            append_items(conn, scope, thread_pk, name, sealed)
+        return
+    keys = {name: digest(name) for name in batch}
+    scope.sql.append_to_logs(
+        conn,
+        thread_pk=thread_pk,
+        name_keys=list(keys.values()),
+        names=list(batch),
+        counts=[len(sealed) for sealed in batch.values()],
+        item_keys=[keys[name] for name, sealed in batch.items() for _ in sealed],
+        datas=[data for sealed in batch.values() for data in sealed],
+        backs=[len(sealed) - 1 - i for sealed in batch.values() for i in range(len(sealed))],
+    )
 
 
 def append(

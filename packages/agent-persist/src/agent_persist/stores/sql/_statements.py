@@ -220,6 +220,72 @@ class Statements:
             .values(checkpoint_count=t.c.checkpoint_count - _b("removed"))
         )
 
+    @staticmethod
+    def _append_to_logs(tables: Tables) -> Stmt:
+        """PostgreSQL: bump several logs and insert all their new items in one round trip.
+
+        Parameters: ``thread_pk``; per log ``name_keys``, ``names``, ``counts``; per item
+        ``item_keys`` (its log's name key), ``datas`` and ``backs`` (how many of its log's
+        new items come after it), so an item's ``seq`` is its log's new version - back.
+        """
+        logs = tables.logs
+        blobs, big = postgresql.ARRAY(sa.LargeBinary()), postgresql.ARRAY(sa.BigInteger())
+        wanted = (
+            sa.func.unnest(
+                _b("name_keys", type_=blobs),
+                _b("names", type_=postgresql.ARRAY(sa.String())),
+                _b("counts", type_=big),
+            )
+            .table_valued(
+                sa.column("name_key", sa.LargeBinary()),
+                sa.column("name", sa.String()),
+                sa.column("count", sa.BigInteger()),
+            )
+            .render_derived()
+        )
+        insert = postgresql.insert(logs)
+        bumped = (
+            insert.from_select(
+                ["thread_pk", "name_key", "name", "version", "pinned", "length"],
+                sa.select(
+                    _b("thread_pk", type_=sa.BigInteger()),
+                    wanted.c.name_key,
+                    wanted.c.name,
+                    wanted.c.count,
+                    sa.literal(0, sa.BigInteger()),
+                    wanted.c.count,
+                ).select_from(wanted),
+            )
+            .on_conflict_do_update(
+                index_elements=[logs.c.thread_pk, logs.c.name_key],
+                set_={
+                    "version": logs.c.version + insert.excluded.version,
+                    "length": logs.c.length + insert.excluded.length,
+                },
+            )
+            .returning(logs.c.pk, logs.c.name_key, logs.c.version)
+            .cte("bumped_all")
+        )
+        new = (
+            sa.func.unnest(
+                _b("item_keys", type_=blobs), _b("datas", type_=blobs), _b("backs", type_=big)
+            )
+            .table_valued(
+                sa.column("name_key", sa.LargeBinary()),
+                sa.column("data", sa.LargeBinary()),
+                sa.column("back", sa.BigInteger()),
+            )
+            .render_derived()
+        )
+        return Stmt(
+            tables.items.insert().from_select(
+                ["log_pk", "seq", "data"],
+                sa.select(bumped.c.pk, bumped.c.version - new.c.back, new.c.data)
+                .select_from(bumped)
+                .join(new, new.c.name_key == bumped.c.name_key),
+            )
+        )
+
     def _logs(self, tables: Tables, postgres: bool) -> None:
         logs, t = tables.logs, tables.threads
         insert = _insert(logs, postgres)
@@ -244,6 +310,7 @@ class Statements:
         self.upsert_log = Stmt(upsert)
         """Create a log or bump its version (and length) by the count of new items."""
         self.append_to_log: Stmt | None = None
+        self.append_to_logs: Stmt | None = None
         self.append_if_live: Stmt | None = None
         if postgres:
             bumped = upsert.cte("bumped")
@@ -306,6 +373,7 @@ class Statements:
             )
             """PostgreSQL: lock and touch a live thread, bump its log, insert the items: one
             round trip for the common append; no row back means the thread is not live."""
+            self.append_to_logs = self._append_to_logs(tables)
         self.pin_logs = Stmt(
             logs.update()
             .where(logs.c.thread_pk == _b("thread_pk"))
