@@ -286,7 +286,7 @@ def _unknown_parameters(client: aioredis.Redis) -> list[str]:
 
 
 def describe_pool(client: aioredis.Redis | GatedCluster) -> str | None:
-    """A blocking pool's limits as store options, for the message of a pool timeout."""
+    """The pool's limits as store options, for the message of a pool timeout."""
     if isinstance(client, GatedCluster):
         return client.pool_limits
     pool = client.connection_pool

@@ -19,8 +19,8 @@ __all__ = ["translate_error"]
 
 
 _POOL_EMPTY = ("No connection available.", "Too many connections")
-"""redis-py's words for a pool with no free connection: the blocking pool's after its
-timeout, the default pool's at once."""
+"""The words for a pool with no free connection: our gate's after ``pool_timeout`` (as
+redis-py's blocking pool says it), redis-py's default pool's at once (a caller's client)."""
 
 
 def translate_error(
