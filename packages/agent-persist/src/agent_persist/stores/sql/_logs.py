@@ -39,6 +39,7 @@ __all__ = [
     "pop",
     "read_items",
     "read_lines",
+    "read_many",
     "tail",
     "tail_lines",
 ]
@@ -207,6 +208,20 @@ def read_items(
     """Items ``[start:stop]`` of the log now (``version=None``) or as version ``version`` saw it."""
     query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=False)
     return _decode_rows(scope, thread_id, name, query.rows(conn, **params))
+
+
+def read_many(
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    wanted: Mapping[str, tuple[int, int | None, int]],
+    now: float,
+) -> dict[str, list[JSON]]:
+    """:func:`read_items` of several logs, ``name -> (start, stop, version)``, on one connection."""
+    return {
+        name: read_items(conn, scope, thread_id, name, now, version=version, start=start, stop=stop)
+        for name, (start, stop, version) in wanted.items()
+    }
 
 
 def read_lines(
