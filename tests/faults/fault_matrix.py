@@ -117,6 +117,7 @@ class Operations:
             "append": self._simple(lambda s: s.append(MAIN, LOG, ["appended"])),
             "read_log": self._simple(lambda s: s.read_log(MAIN, LOG)),
             "read_log_lines": self._simple(lambda s: s.read_log_lines(MAIN, LOG)),
+            "read_logs": self.read_logs,
             "tail": self._simple(lambda s: s.tail(MAIN, LOG, 3)),
             "tail_lines": self._simple(lambda s: s.tail_lines(MAIN, LOG, 3)),
             "log_length": self._simple(lambda s: s.log_length(MAIN, LOG)),
@@ -181,6 +182,10 @@ class Operations:
         thread = self.fresh("doomed")
         await store.put(envelope(thread), appends={LOG: ["x"]})
         return lambda: store.delete_thread(thread)
+
+    async def read_logs(self, store: BaseStore) -> Call:
+        head = await store.get(MAIN)
+        return lambda: store.read_logs(MAIN, [LOG, "stack", "missing"], at=head)
 
     async def fork(self, store: BaseStore) -> Call:
         target = self.fresh("forked")

@@ -99,6 +99,7 @@ def calls(draw: st.DrawFn) -> tuple[str, Call]:
                 "append",
                 "read_log",
                 "read_log_lines",
+                "read_logs",
                 "tail",
                 "tail_lines",
                 "log_length",
@@ -158,6 +159,24 @@ def calls(draw: st.DrawFn) -> tuple[str, Call]:
             )  # fmt: skip
 
         return name, read
+    if name == "read_logs":
+        wanted = draw(
+            st.one_of(
+                st.lists(logs, max_size=3),
+                st.dictionaries(
+                    st.one_of(st.just("log"), hashable),
+                    st.one_of(st.tuples(counts, counts), anything),
+                    max_size=3,
+                ),
+                anything,
+            )
+        )
+        at = draw(st.one_of(st.just("head"), anything))
+
+        async def read_logs(store: BaseStore, world: World) -> Any:
+            return await store.read_logs(t, wanted, at=world.head if at == "head" else at)
+
+        return name, read_logs
     arguments: dict[str, tuple[Any, ...]] = {
         "get": (t, draw(st.one_of(st.none(), anything))),
         "list_checkpoints": (t,),

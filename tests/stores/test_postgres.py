@@ -264,3 +264,30 @@ async def test_a_put_appends_to_every_log_in_one_statement(
         assert await store.read_log("t", "a", at=first) == [1, 2]
         assert await store.read_log("t", "c", at=first) == []
         assert second.logs == {"a": 4, "b": 1, "c": 3}
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+async def test_read_logs_reads_every_log_in_one_statement(
+    postgres_url: str, pg_schema: str
+) -> None:
+    """A checkpoint's logs, sliced, popped and appended to since, come back in one round trip."""
+    async with SQLStore(postgres_url, schema=pg_schema) as store:
+        first = await store.put(envelope("t"), appends={"a": [1, 2, 3], "b": ["x"], "c": [0]})
+        await store.pop("t", "a")
+        await store.append("t", "b", ["later"])
+        engine: Any = store.engine
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            found = await store.read_logs(
+                "t", {"a": (1, None), "b": (0, 5), "c": (0, None), "d": (0, None)}, at=first
+            )
+        finally:
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+        assert found == {"a": [2, 3], "b": ["x"], "c": [0], "d": []}
+        assert len(statements) == 1

@@ -11,8 +11,8 @@ report to the tracer and meter named ``agent_persist`` of the global providers (
 application, before or after this import), or of the ones given to :func:`configure`.
 Without it nothing is imported and every instrumented call costs one check.
 
-Spans: ``agent_persist.put``, ``.get``, ``.read_log``, ``.read_log_lines``, ``.tail``,
-``.tail_lines``, ``.acquire_lease``, ``.renew_lease``, ``.release_lease``, ``.migrate``
+Spans: ``agent_persist.put``, ``.get``, ``.read_log``, ``.read_logs``, ``.read_log_lines``,
+``.tail``, ``.tail_lines``, ``.acquire_lease``, ``.renew_lease``, ``.release_lease``, ``.migrate``
 and ``.resume``, with the attributes ``agent_persist.store`` (``memory``, ``sqlite``,
 ``postgresql``, ``redis``), ``agent_persist.namespace``, ``agent_persist.thread.id``,
 ``agent_persist.checkpoint.{id,kind,schema_version,step,bytes}``,

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, cast
 
 from agent_persist import Envelope, canonical_json
 from agent_persist.errors import CorruptCheckpointError
-from agent_persist.stores import CheckpointStore
+from agent_persist.stores import BaseStore, CheckpointStore
 
 __all__ = ["LogRef", "LogTracker", "Tracked", "chain_digest", "find_refs", "nodes", "read_logs"]
 
@@ -199,35 +199,75 @@ async def read_logs(
     Returns the tree and the references found, by log name. A log shorter than its
     reference or whose items do not match the digest raises ``CorruptCheckpointError``.
     """
-    refs: dict[str, LogRef] = {}
+    found = [ref for node in _ref_nodes(tree) if (ref := LogRef.from_json(node)) is not None]
+    refs = {ref.name: ref for ref in found}
+    lists = await _read_refs(store, envelope, found)
     chains = _VerifiedChains.of(store)
+    for ref, items in lists.items():
+        if len(items) != ref.length or not chains.verify(envelope.thread_id, ref, items):
+            raise CorruptCheckpointError(
+                f"checkpoint {envelope.checkpoint_id!r} of thread {envelope.thread_id!r}: "
+                f"log {ref.name!r} does not hold the {ref.length} items it recorded "
+                f"(found {len(items)}, or their digest differs)"
+            )
 
-    async def visit(node: Any) -> Any:
+    def replace(node: Any) -> Any:
         ref = LogRef.from_json(node)
         if ref is not None:
-            items = await store.read_log(
+            return lists[ref]
+        if isinstance(node, dict):
+            mapping = cast("dict[str, Any]", node)
+            return {key: replace(value) for key, value in mapping.items()}
+        if isinstance(node, list):
+            return [replace(value) for value in cast("list[Any]", node)]
+        return node
+
+    return replace(tree), refs
+
+
+def _ref_nodes(node: Any) -> Iterator[Any]:
+    """Every dict of ``node`` that may be a log reference (references do not nest)."""
+    if isinstance(node, dict):
+        yield node
+        if _REF not in node:
+            for value in cast("dict[str, Any]", node).values():
+                yield from _ref_nodes(value)
+    elif isinstance(node, list):
+        for value in cast("list[Any]", node):
+            yield from _ref_nodes(value)
+
+
+async def _read_refs(
+    store: CheckpointStore, envelope: Envelope, refs: Sequence[LogRef]
+) -> dict[LogRef, list[Any]]:
+    """The items of every reference as ``envelope`` saw them: one store call where it can.
+
+    A :class:`~agent_persist.stores.BaseStore` reads all logs at once (``read_logs``); a
+    log named by two references of different ranges, or a store that only offers the
+    protocol, is read one reference at a time.
+    """
+    ranges: dict[str, tuple[int, int | None]] = {}
+    single: list[LogRef] = []
+    for ref in dict.fromkeys(refs):
+        bounds = (ref.start, ref.start + ref.length)
+        if ranges.setdefault(ref.name, bounds) != bounds or not isinstance(store, BaseStore):
+            single.append(ref)
+    together: dict[str, list[Any]] = {}
+    if isinstance(store, BaseStore) and ranges:
+        together = await store.read_logs(envelope.thread_id, ranges, at=envelope)
+    lists: dict[LogRef, list[Any]] = {}
+    for ref in dict.fromkeys(refs):
+        if ref in single:
+            lists[ref] = await store.read_log(
                 envelope.thread_id,
                 ref.name,
                 start=ref.start,
                 stop=ref.start + ref.length,
                 at=envelope,
             )
-            if len(items) != ref.length or not chains.verify(envelope.thread_id, ref, items):
-                raise CorruptCheckpointError(
-                    f"checkpoint {envelope.checkpoint_id!r} of thread {envelope.thread_id!r}: "
-                    f"log {ref.name!r} does not hold the {ref.length} items it recorded "
-                    f"(found {len(items)}, or their digest differs)"
-                )
-            refs[ref.name] = ref
-            return items
-        if isinstance(node, dict):
-            mapping = cast("dict[str, Any]", node)
-            return {key: await visit(value) for key, value in mapping.items()}
-        if isinstance(node, list):
-            return [await visit(value) for value in cast("list[Any]", node)]
-        return node
-
-    return await visit(tree), refs
+        else:
+            lists[ref] = together[ref.name]
+    return lists
 
 
 class _VerifiedChains:

@@ -35,6 +35,7 @@ __all__ = [
     "check_pool_size",
     "check_pool_timeout",
     "check_range",
+    "check_ranges",
     "check_text",
     "check_ttl",
     "version_at",
@@ -232,3 +233,27 @@ def version_at(thread_id: str, log: str, at: object) -> int | None:
     if not isinstance(version, int) or isinstance(version, bool) or not -1 <= version <= INT64_MAX:  # pyright: ignore[reportUnnecessaryIsInstance]
         raise ValueError(f"at: the log version {version!r} of {log!r} is not one a store gave out")
     return version
+
+
+LogRanges = dict[str, tuple[int, int | None]]
+"""Log names mapped to the ``(start, stop)`` of the items wanted, as ``read_log`` takes them."""
+
+
+def check_ranges(logs: object) -> LogRanges:
+    """``read_logs``' ``logs``: names (whole logs) or names mapped to ``(start, stop)``."""
+    if isinstance(logs, str | bytes | bytearray) or not isinstance(logs, Sequence | Mapping):
+        raise TypeError(
+            "logs must be a sequence of log names or a mapping of log names to (start, stop), "
+            f"got {type(logs).__name__}"
+        )
+    if not isinstance(logs, Mapping):
+        return {check_text("logs name", name): (0, None) for name in cast("Sequence[object]", logs)}
+    ranges: LogRanges = {}
+    for name, bounds in cast("Mapping[object, object]", logs).items():
+        check_text("logs name", name)
+        if not isinstance(bounds, tuple) or len(cast("tuple[object, ...]", bounds)) != 2:
+            raise TypeError(f"logs[{name!r}] must be a (start, stop) tuple, got {bounds!r}")
+        start, stop = cast("tuple[object, object]", bounds)
+        check_range(start, stop)
+        ranges[cast("str", name)] = (cast("int", start), cast("int | None", stop))
+    return ranges

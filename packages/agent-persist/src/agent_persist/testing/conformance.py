@@ -138,6 +138,18 @@ def _zlib_bomb() -> bytes:
     return b"".join([*parts, inflater.flush()])
 
 
+class _UnreadableCodec:
+    """A codec that writes what nothing can read back: a damaged item, on any store."""
+
+    name = "conformance-unreadable"
+
+    def encode(self, data: bytes) -> bytes:
+        return data
+
+    def decode(self, data: bytes) -> bytes:
+        raise ValueError("damaged")
+
+
 def deep_text(depth: int) -> str:
     """JSON text of arrays nested ``depth`` deep."""
     return "[" * depth + "]" * depth
@@ -419,6 +431,59 @@ class StoreConformance:
         other = await store.put(envelope("other"))
         with pytest.raises(ValueError, match="belongs to thread"):
             await store.read_log("t", "transcript", at=other)
+
+    async def test_read_logs_equals_read_log_of_each_log(self, store: BaseStore) -> None:
+        first = await store.put(
+            envelope("t"), appends={"transcript": ["m0", "m1"], "agent": [{"ctx": 0}]}
+        )
+        await store.append("t", "transcript", ["m2"])
+        second = await store.put(envelope("t", parent=first), appends={"config": [{"c": 1}]})
+        await store.pop("t", "transcript")
+        await store.clear_log("t", "agent")
+        await store.append("t", "transcript", ["later"])
+        await store.append("t", "config", [{"c": 2}])
+        names = ["transcript", "agent", "config", "unknown"]
+        for at in (first, second, await store.get("t", first.checkpoint_id)):
+            expected = {name: await store.read_log("t", name, at=at) for name in names}
+            assert await store.read_logs("t", names, at=at) == expected
+        assert await store.read_logs("t", names, at=second) == {
+            "transcript": ["m0", "m1", "m2"],
+            "agent": [{"ctx": 0}],
+            "config": [{"c": 1}],
+            "unknown": [],
+        }
+        ranges = {"transcript": (1, 3), "agent": (1, None), "config": (0, 0), "unknown": (0, 5)}
+        assert await store.read_logs("t", ranges, at=second) == {
+            "transcript": ["m1", "m2"],
+            "agent": [],
+            "config": [],
+            "unknown": [],
+        }
+        assert await store.read_logs("t", [], at=second) == {}
+        assert await store.read_logs("t", ["unknown"], at=first) == {"unknown": []}
+        other = await store.put(envelope("other"))
+        with pytest.raises(ValueError, match="belongs to thread"):
+            await store.read_logs("t", names, at=other)
+        with pytest.raises(TypeError, match="logs"):
+            await store.read_logs("t", "transcript", at=second)
+        with pytest.raises(TypeError, match="at must be an Envelope"):
+            await store.read_logs("t", names, at=None)  # pyright: ignore[reportArgumentType]
+        with pytest.raises(ValueError, match="start"):
+            await store.read_logs("t", {"transcript": (-1, None)}, at=second)
+
+    async def test_read_logs_raises_what_read_log_raises_on_a_damaged_item(
+        self, store_factory: StoreFactory
+    ) -> None:
+        plain = await store_factory()
+        damaging = await store_factory(codec=PayloadCodec([_UnreadableCodec()]))
+        first = await plain.put(envelope("t"), appends={"good": [1]})
+        await damaging.append("t", "bad", [{"x": 1}])
+        saved = await plain.put(envelope("t", parent=first), appends={"good": [2]})
+        with pytest.raises(AgentPersistError) as single:
+            await plain.read_log("t", "bad", at=saved)
+        with pytest.raises(type(single.value)) as together:
+            await plain.read_logs("t", ["good", "bad"], at=saved)
+        assert "'bad'" in str(together.value)
 
     async def test_every_checkpoint_stays_loadable_after_prune(self, store: BaseStore) -> None:
         expected: dict[str, list[JSON]] = {}

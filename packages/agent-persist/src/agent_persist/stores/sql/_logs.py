@@ -39,6 +39,7 @@ __all__ = [
     "pop",
     "read_items",
     "read_lines",
+    "read_many",
     "tail",
     "tail_lines",
 ]
@@ -207,6 +208,45 @@ def read_items(
     """Items ``[start:stop]`` of the log now (``version=None``) or as version ``version`` saw it."""
     query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=False)
     return _decode_rows(scope, thread_id, name, query.rows(conn, **params))
+
+
+def read_many(
+    conn: Connection,
+    scope: Scope,
+    thread_id: str,
+    wanted: Mapping[str, tuple[int, int | None, int]],
+    now: float,
+) -> dict[str, list[JSON]]:
+    """:func:`read_items` of several logs, ``name -> (start, stop, version)``.
+
+    On PostgreSQL one statement (one round trip); on SQLite one query per log, on one
+    connection (SQLite has no round trips to save).
+    """
+    if scope.sql.read_many is None:
+        return {
+            name: read_items(
+                conn, scope, thread_id, name, now, version=version, start=start, stop=stop
+            )
+            for name, (start, stop, version) in wanted.items()
+        }
+    keys = {digest(name): name for name in wanted}
+    bounds = list(wanted.values())
+    rows = scope.sql.read_many.rows(
+        conn,
+        **scope.key(thread_id),
+        alive_after=scope.alive_after(now),
+        name_keys=list(keys),
+        versions=[version for _, _, version in bounds],
+        starts=[start for start, _, _ in bounds],
+        counts=[None if stop is None else stop - start for start, stop, _ in bounds],
+    )
+    grouped: dict[bytes, list[tuple[Any, ...]]] = {key: [] for key in keys}
+    for name_key, seq, data in rows:
+        grouped[bytes(name_key)].append((seq, data))
+    return {
+        keys[key]: _decode_rows(scope, thread_id, keys[key], found)
+        for key, found in grouped.items()
+    }
 
 
 def read_lines(

@@ -153,6 +153,7 @@ class Statements:
         self._threads(tables, postgres)
         self._logs(tables, postgres)
         self._items(tables)
+        self.read_many = self._read_many(tables) if postgres else None
         self._checkpoints(tables, postgres)
         self._leases(tables, postgres)
 
@@ -284,6 +285,58 @@ class Statements:
                 .select_from(bumped)
                 .join(new, new.c.name_key == bumped.c.name_key),
             )
+        )
+
+    @staticmethod
+    def _read_many(tables: Tables) -> Stmt:
+        """PostgreSQL: several logs' items as their versions saw them, in one statement.
+
+        Parameters: ``key``, ``alive_after``; per log ``name_keys``, ``versions``, ``starts``
+        and ``counts`` (``NULL``: to the end). Rows are ``(name_key, seq, data)``, each log's
+        in order: :data:`read_seen_slice` once per log, through a ``LATERAL`` join.
+        """
+        items, logs, t = tables.items, tables.logs, tables.threads
+        big = postgresql.ARRAY(sa.BigInteger())
+        wanted = (
+            sa.func.unnest(
+                _b("name_keys", type_=postgresql.ARRAY(sa.LargeBinary())),
+                _b("versions", type_=big),
+                _b("starts", type_=big),
+                _b("counts", type_=big),
+            )
+            .table_valued(
+                sa.column("name_key", sa.LargeBinary()),
+                sa.column("version", sa.BigInteger()),
+                sa.column("start", sa.BigInteger()),
+                sa.column("count", sa.BigInteger()),
+            )
+            .render_derived()
+        )
+        thread_pk = (
+            sa.select(t.c.pk)
+            .where(t.c.key == _b("key"), t.c.updated_at > _b("alive_after"))
+            .scalar_subquery()
+        )
+        seen = (
+            sa.select(items.c.seq, items.c.data)
+            .where(
+                items.c.log_pk == logs.c.pk,
+                items.c.seq <= wanted.c.version,
+                sa.or_(items.c.removed_at.is_(None), items.c.removed_at > wanted.c.version),
+            )
+            .order_by(items.c.seq)
+            .offset(wanted.c.start)
+            .limit(wanted.c.count)
+            .lateral("seen")
+        )
+        return Stmt(
+            sa.select(wanted.c.name_key, seen.c.seq, seen.c.data)
+            .select_from(wanted)
+            .join(
+                logs, sa.and_(logs.c.name_key == wanted.c.name_key, logs.c.thread_pk == thread_pk)
+            )
+            .join(seen, sa.true())
+            .order_by(wanted.c.name_key, seen.c.seq)
         )
 
     def _logs(self, tables: Tables, postgres: bool) -> None:

@@ -316,6 +316,16 @@ class SQLStore(BaseStore):
             )
         )
 
+    async def _read_logs(
+        self, thread_id: str, wanted: Mapping[str, tuple[int, int | None, int]]
+    ) -> dict[str, list[JSON]]:
+        """Every log in one read: one statement on PostgreSQL, one connection on SQLite."""
+        scope = self._scope
+        return await self._read(
+            lambda conn: logs.read_many(conn, scope, thread_id, wanted, time.time()),
+            snapshot=not scope.postgres,  # PostgreSQL reads them in one statement
+        )
+
     async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         scope = self._scope
         return await self._read(
