@@ -25,6 +25,7 @@ READS = {
     "list_threads",
     "read_log",
     "read_log_lines",
+    "read_logs",
     "tail",
     "tail_lines",
     "log_length",
