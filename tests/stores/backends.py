@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.memory import MemoryStore
 from agent_persist.stores.sql import SQLStore
+from agent_persist.testing import Tamper
 
 TABLES = (
     "agent_persist_threads",
@@ -130,3 +131,27 @@ async def open_backend(
     yield Backend(name, make, raw_state, store)
     for opened in stores:
         await opened.close()
+
+
+def redis_tamper(prefix: str, raw: Any) -> Tamper:
+    """The conformance suite's ``tamper`` on Redis: overwrite a stored header or payload.
+
+    ``raw`` is a client on the same server (or cluster) as the store under test.
+    """
+    from agent_persist.stores.redis._keys import RedisKeys, header_field, payload_field
+
+    async def overwrite(
+        store: BaseStore,
+        thread_id: str,
+        checkpoint_id: str,
+        *,
+        header: str | None = None,
+        payload: bytes | None = None,
+    ) -> None:
+        key = RedisKeys(prefix, store.namespace).checkpoints(thread_id)
+        if header is not None:
+            await raw.hset(key, header_field(checkpoint_id), header)
+        if payload is not None:
+            await raw.hset(key, payload_field(checkpoint_id), payload)
+
+    return overwrite

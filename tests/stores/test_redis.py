@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the redis extra is not installed")
 
+from backends import redis_tamper
 from redis.asyncio import Redis
 
 from agent_persist.codecs import PayloadCodec
@@ -39,8 +40,6 @@ from agent_persist.stores.redis import _schema as schema
 from agent_persist.stores.redis._client import mask_url
 from agent_persist.stores.redis._keys import (
     RedisKeys,
-    header_field,
-    payload_field,
 )
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
@@ -90,21 +89,7 @@ class TestRedisStore(StoreConformance):
 
     @pytest.fixture
     def tamper(self, prefix: str, raw: Redis) -> Tamper:
-        async def overwrite(
-            store: BaseStore,
-            thread_id: str,
-            checkpoint_id: str,
-            *,
-            header: str | None = None,
-            payload: bytes | None = None,
-        ) -> None:
-            key = RedisKeys(prefix, store.namespace).checkpoints(thread_id)
-            if header is not None:
-                await raw.hset(key, header_field(checkpoint_id), header)
-            if payload is not None:
-                await raw.hset(key, payload_field(checkpoint_id), payload)
-
-        return overwrite
+        return redis_tamper(prefix, raw)
 
 
 # -- what the suite cannot see ---------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 
 pytest.importorskip("redis", reason="the redis extra is not installed")
 
+from backends import redis_tamper
 from redis.asyncio.cluster import RedisCluster
 from redis_cluster import ClusterUnavailable, LocalCluster
 
@@ -29,9 +30,8 @@ from agent_persist.errors import (
     StoreUnavailableError,
     ThreadNotFoundError,
 )
-from agent_persist.stores.base import BaseStore
 from agent_persist.stores.redis import RedisStore
-from agent_persist.stores.redis._keys import RedisKeys, header_field, payload_field
+from agent_persist.stores.redis._keys import RedisKeys
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
 
@@ -99,21 +99,7 @@ class TestRedisClusterStore(StoreConformance):
 
     @pytest.fixture
     def tamper(self, prefix: str, raw: RedisCluster) -> Tamper:
-        async def overwrite(
-            store: BaseStore,
-            thread_id: str,
-            checkpoint_id: str,
-            *,
-            header: str | None = None,
-            payload: bytes | None = None,
-        ) -> None:
-            key = RedisKeys(prefix, store.namespace).checkpoints(thread_id)
-            if header is not None:
-                await raw.hset(key, header_field(checkpoint_id), header)
-            if payload is not None:
-                await raw.hset(key, payload_field(checkpoint_id), payload)
-
-        return overwrite
+        return redis_tamper(prefix, raw)
 
 
 @pytest.mark.redis
