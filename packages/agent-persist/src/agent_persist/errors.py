@@ -25,6 +25,7 @@ __all__ = [
     "ConfigDriftError",
     "ConflictError",
     "CorruptCheckpointError",
+    "CorruptJournalError",
     "EventLoopMismatchError",
     "FutureVersionError",
     "InvalidPayloadError",
@@ -41,6 +42,7 @@ __all__ = [
     "StoreSchemaError",
     "StoreUnavailableError",
     "ThreadNotFoundError",
+    "ToolOutcomeUnknownError",
     "UnknownKindError",
 ]
 
@@ -184,3 +186,71 @@ class ConfigDriftError(MigrationError):
     def __init__(self, message: str, changes: Sequence[Any] = ()) -> None:
         super().__init__(message)
         self.changes = list(changes)
+
+
+class CorruptJournalError(CorruptCheckpointError):
+    """An entry of a thread's call journal cannot be read or replayed.
+
+    Nothing was replayed from it. Run again with ``journal="discard"`` to drop the journal
+    and make the turn's calls live again (completed calls are then paid again).
+    """
+
+
+class ToolOutcomeUnknownError(AgentPersistError):
+    """A tool call was started before a crash and never recorded as finished.
+
+    Whether its side effect happened is unknown, so it is neither run again nor skipped
+    until someone decides: mark the tool idempotent (``"rerun"``), give a ``reconcile``
+    function, or record its result by hand. The thread stays resumable.
+
+    Attributes:
+        thread_id: The thread whose run was interrupted.
+        tool: The tool's name.
+        arguments: The arguments it was called with.
+        call_id: The model's id for the call, when it gave one.
+        idempotency_key: The key the tool saw (the same on every resume of this call).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        thread_id: str,
+        tool: str,
+        arguments: Any,
+        call_id: str | None,
+        idempotency_key: str,
+    ) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.tool = tool
+        self.arguments = arguments
+        self.call_id = call_id
+        self.idempotency_key = idempotency_key
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Keep the attributes across pickling (process pools)."""
+        return (
+            _tool_outcome_unknown,
+            (
+                str(self),
+                self.thread_id,
+                self.tool,
+                self.arguments,
+                self.call_id,
+                self.idempotency_key,
+            ),
+        )
+
+
+def _tool_outcome_unknown(
+    message: str, thread_id: str, tool: str, arguments: Any, call_id: str | None, key: str
+) -> ToolOutcomeUnknownError:
+    return ToolOutcomeUnknownError(
+        message,
+        thread_id=thread_id,
+        tool=tool,
+        arguments=arguments,
+        call_id=call_id,
+        idempotency_key=key,
+    )
