@@ -7,9 +7,9 @@
 Without ``async with``, each ``run()`` opens the store (when given as a URL) and takes the
 lease for its own duration. A restart after a crash needs no setting: the dead worker's
 lease is taken over at once on the same machine, and waited out (at most ``lease_ttl`` plus
-a third of it) when it was on another one; see :mod:`._lease`. ``on_checkpoint`` is
-called with every stored checkpoint, after it is durable (for progress reporting, or tests
-that stop a worker at a given turn).
+a third of it) when it was on another one; see :mod:`agent_persist.leases`.
+``on_checkpoint`` is called with every stored checkpoint, after it is durable (for progress
+reporting, or tests that stop a worker at a given turn).
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from typing_extensions import Self
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, open_store
 from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
+from agent_persist.leases import DEFAULT_LEASE_TTL, LeaseHolder, owner_id
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
 from agent_persist.stores import CheckpointStore, StoreOrURL, opened_store
 from agent_persist.telemetry import resuming
 
 from ._checkpoints import read_head
-from ._lease import DEFAULT_LEASE_TTL, LeaseHolder, default_owner
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -133,7 +133,7 @@ class DurableBase(Generic[_T]):
         self._drift = drift_policy(drift)
         self._store_spec = store
         self.thread_id = thread_id
-        self.worker_id = worker_id or default_owner()
+        self.worker_id = worker_id or owner_id()
         self._lease_ttl, self._lease_wait = lease_ttl, lease_wait
         self._registry = ensure_registered(registry or default_registry())
         self._metadata = dict(metadata) if metadata is not None else None
@@ -173,6 +173,7 @@ class DurableBase(Generic[_T]):
             owner=self.worker_id,
             ttl=self._lease_ttl,
             wait=self._lease_wait,
+            logger=logger,
         )
         try:
             await lease.acquire()

@@ -29,6 +29,7 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
+from agent_persist.leases import LeaseHolder
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
@@ -36,7 +37,6 @@ from ._capture import capture_agent, dump_messages, restore_agent_extras
 from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
 from ._layout import agent_layout
-from ._lease import LeaseHolder
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
 from ._payload import AgentPayload, RunRecord
