@@ -7,9 +7,9 @@
 Without ``async with``, each ``run()`` opens the store (when given as a URL) and takes the
 lease for its own duration. A restart after a crash needs no setting: the dead worker's
 lease is taken over at once on the same machine, and waited out (at most ``lease_ttl`` plus
-a third of it) when it was on another one; see :mod:`._lease`. ``on_checkpoint`` is
-called with every stored checkpoint, after it is durable (for progress reporting, or tests
-that stop a worker at a given turn).
+a third of it) when it was on another one; see :mod:`agent_persist.leases`.
+``on_checkpoint`` is called with every stored checkpoint, after it is durable (for progress
+reporting, or tests that stop a worker at a given turn).
 
 Every model call and tool run is journaled as it completes (``journal=True``, see
 :mod:`._journaled`): a run resumed after a crash replays the completed calls of the turn it
@@ -46,12 +46,12 @@ from agent_persist.journal import (
     journal_option,
 )
 from agent_persist.journal import tool_policies as check_tool_policies
+from agent_persist.leases import DEFAULT_LEASE_TTL, LeaseHolder, owner_id
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
 from agent_persist.stores import CheckpointStore, StoreOrURL, opened_store
 from agent_persist.telemetry import resuming
 
 from ._checkpoints import producer, read_head
-from ._lease import DEFAULT_LEASE_TTL, LeaseHolder, default_owner
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -154,7 +154,7 @@ class DurableBase(Generic[_T]):
         self._drift = drift_policy(drift)
         self._store_spec = store
         self.thread_id = thread_id
-        self.worker_id = worker_id or default_owner()
+        self.worker_id = worker_id or owner_id()
         self._lease_ttl, self._lease_wait = lease_ttl, lease_wait
         self._registry = ensure_registered(registry or default_registry())
         self._metadata = dict(metadata) if metadata is not None else None
@@ -194,6 +194,7 @@ class DurableBase(Generic[_T]):
             owner=self.worker_id,
             ttl=self._lease_ttl,
             wait=self._lease_wait,
+            logger=logger,
         )
         try:
             await lease.acquire()

@@ -31,6 +31,7 @@ from autogen_core import CancellationToken
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
 from agent_persist._journal import Journal, Span
 from agent_persist.journal import JOURNAL_LOG
+from agent_persist.leases import LeaseHolder
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
@@ -39,7 +40,6 @@ from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
 from ._journaled import install_journal, with_journal_note
 from ._layout import agent_layout
-from ._lease import LeaseHolder
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
 from ._payload import AgentPayload, RunRecord

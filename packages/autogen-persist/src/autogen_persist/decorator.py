@@ -27,10 +27,10 @@ from autogen_agentchat.base import ChatAgent, Team
 from agent_persist import DriftPolicy, Registry
 from agent_persist.drift import DriftOption
 from agent_persist.journal import JournalOption, ToolPolicyOption
+from agent_persist.leases import DEFAULT_LEASE_TTL
 from agent_persist.stores import CheckpointStore
 
 from ._durable import CheckpointCallback
-from ._lease import DEFAULT_LEASE_TTL
 from .agent import DurableAgent
 from .errors import UnsupportedComponentError
 from .team import DurableTeam
