@@ -8,6 +8,8 @@ wrappers. Real SIGKILLs of worker processes are in test_call_journal_kills.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -28,10 +30,6 @@ from autogen_persist import DurableAgent, DurableTeam
 from autogen_persist.testing import HashChatCompletionClient
 
 
-class Crash(BaseException):
-    """A worker dying: not an Exception, so nothing on the way handles it."""
-
-
 class ModelDown(Exception):
     """A model call that fails (the provider's 429 or 500)."""
 
@@ -45,6 +43,8 @@ class Counts:
         self.fail_model_at: int | None = None
         self.die_in_tool_at: int | None = None
         self.started_tools = 0
+        self.dying: asyncio.Event = asyncio.Event()
+        self.dying_task: asyncio.Task[Any] | None = None
 
     def model_call(self) -> None:
         if self.fail_model_at is not None and self.model + 1 == self.fail_model_at:
@@ -54,10 +54,16 @@ class Counts:
 
     def tool_run(self, name: str) -> None:
         self.started_tools += 1
-        if self.die_in_tool_at is not None and self.started_tools == self.die_in_tool_at:
-            self.die_in_tool_at = None
-            raise Crash(f"died inside tool {name}")
         self.tools.append((name, idempotency_key()))
+
+    async def tool_run_or_die(self, name: str) -> None:
+        """Count the run, or hang inside the tool until the test kills the worker."""
+        if self.die_in_tool_at is not None and self.started_tools + 1 == self.die_in_tool_at:
+            self.die_in_tool_at = None
+            self.dying_task = asyncio.current_task()
+            self.dying.set()
+            await asyncio.Event().wait()
+        self.tool_run(name)
 
 
 COUNTS = Counts()
@@ -72,9 +78,9 @@ class CountingClient(HashChatCompletionClient):
         return result
 
 
-def send_mail(to: str) -> str:
+async def send_mail(to: str) -> str:
     """Send a mail."""
-    COUNTS.tool_run("send_mail")
+    await COUNTS.tool_run_or_die("send_mail")
     return f"sent to {to}"
 
 
@@ -91,6 +97,17 @@ def reflecting_agent(system: str = "You answer with tools.") -> ChatAgent:
         model_client=CountingClient(name="assistant", tool_every=1),
         tools=[send_mail, lookup],
         system_message=system,
+        reflect_on_tool_use=True,
+    )
+
+
+def mail_agent() -> ChatAgent:
+    """The reflecting agent with one tool, which has a side effect."""
+    return AssistantAgent(
+        "assistant",
+        model_client=CountingClient(name="assistant", tool_every=1),
+        tools=[send_mail],
+        system_message="You send mail.",
         reflect_on_tool_use=True,
     )
 
@@ -113,7 +130,7 @@ def selector_team() -> Team:
     )
 
 
-TASKS = ["Mail Ann the plan.", "Mail Bob the budget.", "Look up the weather."]
+TASKS = ["Mail person 0 the plan.", "Mail person 1 the plan.", "Look up the weather."]
 
 
 @pytest.fixture(autouse=True)
@@ -156,6 +173,9 @@ async def _agent_runs(agent: DurableAgent) -> list[Any]:
 async def _reference_agent(store: BaseStore, factory: Callable[[], ChatAgent]) -> Any:
     results = await _agent_runs(DurableAgent(factory, store=store, thread_id="reference"))
     counted = COUNTS.model, len(COUNTS.tools)
+    keys = [key for _, key in COUNTS.tools]
+    assert all(keys) and len(set(keys)) == len(keys), "every call had its own key"
+    assert {name for name, _ in COUNTS.tools} == {"send_mail", "lookup"}, "sync and async"
     COUNTS.__init__()
     return results, counted
 
@@ -204,7 +224,7 @@ async def test_a_team_turn_that_failed_replays_the_selector_and_the_speaker(
         COUNTS.__init__()
         COUNTS.fail_model_at = k
         thread = f"failed-at-{k}"
-        with pytest.raises(RuntimeError, match="the model is down"):
+        with pytest.raises((ModelDown, RuntimeError), match="the model is down"):
             await DurableTeam(selector_team, store=any_store, thread_id=thread).run(
                 task="Write the report."
             )
@@ -216,9 +236,16 @@ async def test_a_team_turn_that_failed_replays_the_selector_and_the_speaker(
 
 
 async def _die_in_first_tool(store: BaseStore, thread: str) -> None:
+    """Run until the tool is inside its body, then kill the worker's tasks there."""
     COUNTS.die_in_tool_at = 1
-    with pytest.raises(Crash):
-        await DurableAgent(reflecting_agent, store=store, thread_id=thread).run(task=TASKS[0])
+    worker = DurableAgent(mail_agent, store=store, thread_id=thread)
+    run = asyncio.create_task(worker.run(task=TASKS[0]))
+    await COUNTS.dying.wait()
+    assert COUNTS.dying_task is not None
+    for task in (COUNTS.dying_task, run):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_a_tool_the_worker_died_in_raises_by_default_until_resolved(
@@ -226,11 +253,11 @@ async def test_a_tool_the_worker_died_in_raises_by_default_until_resolved(
 ) -> None:
     await _die_in_first_tool(any_store, "t")
     journal = await any_store.read_log("t", JOURNAL_LOG)
-    agent = DurableAgent(reflecting_agent, store=any_store, thread_id="t")
+    agent = DurableAgent(mail_agent, store=any_store, thread_id="t")
     with pytest.raises(ToolOutcomeUnknownError) as raised:
         await agent.run(task=TASKS[0])
     unknown = raised.value
-    assert unknown.tool in {"send_mail", "lookup"} and unknown.thread_id == "t"
+    assert unknown.tool == "send_mail" and unknown.thread_id == "t"
     assert isinstance(unknown.arguments, dict) and len(unknown.idempotency_key) == 32
     assert "run 0" in str(unknown) and unknown.idempotency_key in str(unknown)
     assert COUNTS.tools == []
@@ -249,20 +276,14 @@ async def test_a_tool_the_worker_died_in_raises_by_default_until_resolved(
 async def test_rerun_runs_an_idempotent_tool_again_with_the_same_key(
     any_store: BaseStore,
 ) -> None:
-    keys: list[str | None] = []
-    original = COUNTS.tool_run
-
-    def spy(name: str) -> None:
-        keys.append(idempotency_key())
-        original(name)
-
-    COUNTS.tool_run = spy  # type: ignore[method-assign]
     await _die_in_first_tool(any_store, "t")
-    policies = {"send_mail": "rerun", "lookup": "rerun"}
-    agent = DurableAgent(reflecting_agent, store=any_store, thread_id="t", tool_policies=policies)
+    started = await any_store.read_log("t", JOURNAL_LOG)
+    key = next(e["idem"] for e in started if e["type"] == "started")  # type: ignore[index]
+    agent = DurableAgent(
+        mail_agent, store=any_store, thread_id="t", tool_policies={"send_mail": "rerun"}
+    )
     await agent.run(task=TASKS[0])
-    assert len(COUNTS.tools) == 1, "the tool ran exactly once more"
-    assert len(keys) == 2 and keys[0] == keys[1] and keys[0] is not None
+    assert COUNTS.tools == [("send_mail", key)], "ran exactly once more, with the same key"
 
 
 async def test_reconcile_supplies_the_result_and_the_tool_never_runs_again(
@@ -275,8 +296,9 @@ async def test_reconcile_supplies_the_result_and_the_tool_never_runs_again(
         asked.append(call)
         return f"provider says {call.name} went out"
 
-    policies = {"send_mail": reconcile, "lookup": reconcile}
-    agent = DurableAgent(reflecting_agent, store=any_store, thread_id="t", tool_policies=policies)
+    agent = DurableAgent(
+        mail_agent, store=any_store, thread_id="t", tool_policies={"send_mail": reconcile}
+    )
     result = await agent.run(task=TASKS[0])
     assert COUNTS.tools == [] and len(asked) == 1
     assert asked[0].thread_id == "t" and asked[0].idempotency_key
