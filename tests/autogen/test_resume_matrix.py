@@ -26,12 +26,21 @@ async def _termination_state(store: BaseStore, thread_id: str) -> object:
     return normalize(state, volatile=frozenset({"elapsed_seconds"}))
 
 
+UNORDERED = {"graph_fan_out"}
+"""Teams whose agents run in parallel: their messages arrive in the order their model calls
+finish. With the call journal on, each call ends with a store write, so that order follows
+the store's latency (as it follows a real model's): two uninterrupted runs differ. They are
+compared with the journal off, where the hash double answers at once; the journal's own
+tests cover parallel calls."""
+
+
 @pytest.mark.parametrize("name", sorted(TEAMS))
 async def test_team_resumes_exactly_after_a_kill_at_every_turn(store: BaseStore, name: str) -> None:
+    options = {"journal": False} if name in UNORDERED else {}
     factory = TEAMS[name]
     checkpoints: list[object] = []
     reference = DurableTeam(
-        factory, store=store, thread_id="reference", on_checkpoint=checkpoints.append
+        factory, store=store, thread_id="reference", on_checkpoint=checkpoints.append, **options
     )
     expected = await reference.run(task=TASK)
     expected_state = normalize(await reference.state())
@@ -40,13 +49,15 @@ async def test_team_resumes_exactly_after_a_kill_at_every_turn(store: BaseStore,
 
     for k in range(1, len(checkpoints) + 1):
         thread = f"killed-after-{k}"
-        worker_a = DurableTeam(factory, store=store, thread_id=thread, on_checkpoint=abort_after(k))
+        worker_a = DurableTeam(
+            factory, store=store, thread_id=thread, on_checkpoint=abort_after(k), **options
+        )
         with pytest.raises(Abort):
             await worker_a.run(task=TASK)
         del worker_a
         before = len(await store.list_checkpoints(thread))
 
-        worker_b = DurableTeam(factory, store=store, thread_id=thread)
+        worker_b = DurableTeam(factory, store=store, thread_id=thread, **options)
         result = await worker_b.run(task=TASK)
 
         assert same_result(result, expected), f"transcript differs after a kill at turn {k}"
