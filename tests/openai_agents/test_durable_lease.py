@@ -163,7 +163,8 @@ async def test_a_live_workers_lease_refuses_the_call_before_any_write(backend: B
         assert busy.value.holder == "a worker elsewhere"
         assert await _written(store, "s") == (0, 0)
         model = agent.model  # journaled by @durable: the scripted model is inside
-        assert isinstance(model, JournaledModel) and isinstance(model.inner, ScriptedModel)
+        assert isinstance(model, JournaledModel)
+        assert isinstance(model.inner, ScriptedModel)
         assert model.inner.last_call is None, "the model was not called"
 
 

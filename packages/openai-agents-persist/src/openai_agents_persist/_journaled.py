@@ -346,20 +346,21 @@ def _arguments(raw: str) -> Any:
 def _dump_output(value: Any) -> Any:
     """A tool's output as JSON the Runner turns into the same output item on replay."""
     if isinstance(value, _TOOL_OUTPUTS):
-        return {"output": value.model_dump(mode="json")}
+        return value.model_dump(mode="json")  # the Runner reads the dict the same way
     parts: list[Any] = cast("list[Any]", value) if isinstance(value, list) else []
     if parts and all(isinstance(part, _TOOL_OUTPUTS) for part in parts):
-        return {"output": [cast("BaseModel", part).model_dump(mode="json") for part in parts]}
+        return [cast("BaseModel", part).model_dump(mode="json") for part in parts]
     output: Any = cast("Any", value)
     try:
         json.dumps(output, allow_nan=False)
     except (TypeError, ValueError):
-        return {"output": str(output)}  # what the Runner makes of it
-    return {"output": output}
+        return str(output)  # what the Runner makes of it
+    return output
 
 
 def _load_output(value: Any) -> Any:
-    return cast("dict[str, Any]", value)["output"]
+    """A recorded output (or one a reconcile function or ``resolve_tool_call`` gave)."""
+    return value
 
 
 def _journaled_tool(tool: Tool, stream: str) -> Tool:
