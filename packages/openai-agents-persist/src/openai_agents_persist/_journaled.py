@@ -142,8 +142,11 @@ def _model_request(
 
 
 def _dump_model(value: BaseModel) -> Any:
-    """The fields that were set, by alias: validating it gives back an equal object, whose
-    ``model_dump(exclude_unset=True)`` (what the Runner stores in the session) is the same."""
+    """The fields that were set, by alias: what validates back into an equal object.
+
+    Its ``model_dump(exclude_unset=True)`` (what the Runner stores in the session) is then
+    the same as the original's: a dump of every field would add ``None`` fields to the items.
+    """
     return value.model_dump(mode="json", exclude_unset=True, by_alias=True)
 
 

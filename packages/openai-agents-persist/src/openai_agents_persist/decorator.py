@@ -18,6 +18,15 @@ background, and every write of the session carries it. So two calls resuming the
 pending run (two approvers, a retried job) run its approved tools once: the second waits for
 the first, then finds the run already resumed. A worker whose lease was taken over cannot
 write (``LeaseLostError``).
+
+Every completed model call and tool run is journaled (``journal=True``, see
+:mod:`._journaled` and :mod:`agent_persist._journal`), under the span that follows the
+session's head checkpoint; every checkpoint of the call empties the journal in its own write.
+Each turn checkpoint of a durable call is marked with the run (an id and a digest of its
+input) and the call ends with a run-state checkpoint (pending, or a done marker), so a
+marked turn at the head is a run a crash cut short. Calling again with its input (or none)
+finishes it: the user's function gets ``[]``, the Runner goes on from the saved history, and
+the journal replays what the crashed worker completed after the last checkpoint.
 """
 
 from __future__ import annotations
