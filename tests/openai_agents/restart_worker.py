@@ -3,11 +3,16 @@
     python restart_worker.py turns   --url URL [--option k=v] --session S --turns N
     python restart_worker.py ask     --url URL [--option k=v] --session S
     python restart_worker.py approve --url URL [--option k=v] --session S
+    python restart_worker.py journal --url URL [--option k=v] --session S --log F [--pause-at K]
 
 ``turns`` continues a conversation from its last per-turn checkpoint, printing ``saved K``
 after each turn and then waiting for a line on stdin (the parent kills it there). The model
 derives every reply from a hash of the whole input, so a lost or duplicated item changes
 every later reply. ``ask`` stops for a tool approval and exits; ``approve`` approves it.
+``journal`` runs (or finishes) a durable run of :mod:`journal_doubles`' agent, appending
+``model`` or ``tool`` to the log file for each completed model call and tool run; with
+``--pause-at K`` it prints ``at K`` when the K-th event starts and blocks there (the parent
+kills it).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from agents import Agent, ModelResponse, Runner, function_tool, set_tracing_disabled
 from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
 from agents.usage import Usage
+from journal_doubles import Counter, make_agent
 
 from agent_persist import BaseStore, open_store
 from openai_agents_persist import StoreSession
@@ -86,20 +92,44 @@ async def approval(store: BaseStore, session_id: str, step: str) -> None:
     )
 
 
+async def journaled(store: BaseStore, session_id: str, log: str, pause_at: int | None) -> None:
+    def attempt(number: int, what: str) -> None:
+        if number == pause_at:
+            print(f"at {number} {what}", flush=True)
+            sys.stdin.readline()  # blocks the whole process: the parent kills it here
+
+    def done(what: str) -> None:
+        with open(log, "a") as file:
+            file.write(what + "\n")
+
+    agent = make_agent(Counter(on_attempt=attempt, on_done=done))
+
+    @durable(store=store, agent=agent, tool_policies={"step": "rerun"})
+    async def chat(session: StoreSession, user_input: Any) -> Any:
+        return await Runner.run(agent, user_input, session=session)
+
+    result = await chat(session_id, "go")
+    print(json.dumps({"final": result.final_output}))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["turns", "ask", "approve"])
+    parser.add_argument("mode", choices=["turns", "ask", "approve", "journal"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--option", action="append", default=[])
     parser.add_argument("--session", required=True)
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--wait", action="store_true")
+    parser.add_argument("--log")
+    parser.add_argument("--pause-at", type=int)
     args = parser.parse_args()
     options = dict(option.split("=", 1) for option in args.option)
     async with open_store(args.url, **options) as store:
         if args.mode == "turns":
             session = StoreSession(args.session, store=store, state=lambda ctx: ctx and ctx.context)
             await run_turns(session, echo_agent(args.turns), args.turns, args.wait)
+        elif args.mode == "journal":
+            await journaled(store, args.session, args.log, args.pause_at)
         else:
             await approval(store, args.session, args.mode)
 

@@ -32,6 +32,7 @@ from agent_persist.errors import (
 )
 from agent_persist.leases import owner_is_dead
 from openai_agents_persist import StoreSession, durable
+from openai_agents_persist._journaled import JournaledModel
 from openai_agents_persist.decorator import DurableRun
 from openai_agents_persist.run_state import load_run_state, save_run_state
 
@@ -161,8 +162,10 @@ async def test_a_live_workers_lease_refuses_the_call_before_any_write(backend: B
             await chat("s", "delete a")
         assert busy.value.holder == "a worker elsewhere"
         assert await _written(store, "s") == (0, 0)
-        assert isinstance(agent.model, ScriptedModel)
-        assert agent.model.last_call is None, "the model was not called"
+        model = agent.model  # journaled by @durable: the scripted model is inside
+        assert isinstance(model, JournaledModel)
+        assert isinstance(model.inner, ScriptedModel)
+        assert model.inner.last_call is None, "the model was not called"
 
 
 async def test_a_dead_workers_lease_is_taken_over_at_once(

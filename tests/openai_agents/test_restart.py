@@ -12,11 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+from agents import Runner
+from journal_doubles import TURNS, Counter, make_agent, tool_runs
 from oa_support import Backend
 from restart_worker import echo_agent, run_turns
 
 from agent_persist import Status, open_store
-from openai_agents_persist import RUN_STATE_KIND, StoreSession
+from openai_agents_persist import RUN_STATE_KIND, StoreSession, durable
 
 WORKER = Path(__file__).with_name("restart_worker.py")
 
@@ -93,3 +96,43 @@ async def test_interruption_approved_in_a_new_process(durable_backend: Backend) 
         ] == ["deleted a.txt"]
         assert items[0] == {"role": "user", "content": "delete a.txt"}
         assert (await store.get("s-1")).status is Status.DONE
+
+
+@pytest.mark.parametrize("kill_at", [2, 4])
+async def test_sigkill_inside_a_run_repays_nothing(
+    durable_backend: Backend, tmp_path: Path, kill_at: int
+) -> None:
+    """Killed as a tool starts (its turn's model call done): the next worker replays it."""
+    log = tmp_path / "done.log"
+    args = ["journal", "--log", str(log)]
+    first = await asyncio.create_subprocess_exec(
+        *worker(durable_backend, *args, "--pause-at", str(kill_at)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert first.stdout is not None
+    assert await first.stdout.readline() == f"at {kill_at} tool\n".encode()
+    first.send_signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    done_before = log.read_text().split()
+
+    second = json.loads(await finish(durable_backend, *args))
+    assert str(second["final"]).startswith("done")
+    done = log.read_text().split()
+    print(f"\n{durable_backend.name}, killed at event {kill_at}: before {done_before}, all {done}")
+    assert done.count("model") == TURNS, "no model call paid twice"
+    assert done.count("tool") == tool_runs(), "no tool run twice"
+    async with durable_backend.open() as store:
+        assert await store.read_log("s-1", "items") == await journal_reference()
+
+
+async def journal_reference() -> list[Any]:
+    async with open_store("memory://") as store:
+        agent = make_agent(Counter())
+
+        @durable(store=store, agent=agent)
+        async def chat(session: StoreSession, user_input: Any) -> Any:
+            return await Runner.run(agent, user_input, session=session)
+
+        await chat("s-1", "go")
+        return await store.read_log("s-1", "items")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # what type checkers see; _EXPORTS below is what runs
         MissingAgentError,
         MissingToolError,
         PendingInterruptionError,
+        RunInProgressError,
         UnknownRenameError,
     )
     from .fingerprint import agent_config, agent_fingerprint
@@ -70,6 +71,7 @@ _EXPORTS = {
     "MissingToolError": ".errors",
     "NO_STATE_CHANGE": ".drift",
     "PendingInterruptionError": ".errors",
+    "RunInProgressError": ".errors",
     "RUN_STATE_KIND": ".checkpoints",
     "SlidingWindow": ".policies",
     "StateHook": ".checkpoints",

@@ -22,6 +22,8 @@ from agents import Agent, ModelResponse, RunContextWrapper, RunHooks, Tool
 
 from agent_persist import BaseStore
 
+from ._journaled import inner_model
+
 __all__ = ["DEFAULT_PRICES", "AuditHooks", "AuditReport", "AuditTrail"]
 
 DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
@@ -60,7 +62,7 @@ class AuditReport:
 
 
 def _model_name(agent: Agent[Any]) -> str:
-    model = agent.model
+    model = inner_model(agent.model)
     return model if isinstance(model, str) else str(getattr(model, "model", type(model).__name__))
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "MissingAgentError",
     "MissingToolError",
     "PendingInterruptionError",
+    "RunInProgressError",
     "UnknownRenameError",
 ]
 
@@ -93,6 +94,14 @@ class MissingToolError(_MissingNamesError):
 
 class PendingInterruptionError(AgentPersistError):
     """New input was given while the session still waits for a tool approval decision."""
+
+
+class RunInProgressError(AgentPersistError):
+    """A durable call gave new input while the session holds a run a crash cut short.
+
+    The run is finished by calling again with its input (or none); ``resume=False`` gives it
+    up and starts the new one.
+    """
 
 
 class UnknownRenameError(MigrationError):

@@ -18,6 +18,8 @@ from agents import Agent, Handoff
 
 from agent_persist import fingerprint
 
+from ._journaled import inner_model
+
 __all__ = [
     "agent_config",
     "agent_fingerprint",
@@ -68,6 +70,7 @@ def _tool(tool: Any) -> dict[str, Any]:
 
 def _describe(agent: Agent[Any]) -> dict[str, Any]:
     instructions = agent.instructions
+    model = inner_model(agent.model)  # a journaled model is the model it wraps
     return {
         "name": agent.name,
         "instructions": instructions
@@ -75,7 +78,7 @@ def _describe(agent: Agent[Any]) -> dict[str, Any]:
         else getattr(instructions, "__qualname__", type(instructions).__name__),
         "tools": sorted((_tool(t) for t in agent.tools), key=lambda entry: str(entry["name"])),
         "handoffs": [_handoff_name(h) for h in agent.handoffs],
-        "model": agent.model if isinstance(agent.model, str | None) else type(agent.model).__name__,
+        "model": model if isinstance(model, str | None) else type(model).__name__,
         "model_settings": agent.model_settings.to_json_dict(),
     }
 

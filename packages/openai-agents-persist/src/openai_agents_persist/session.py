@@ -35,6 +35,7 @@ from agents.memory.session_settings import coerce_session_settings, resolve_sess
 from typing_extensions import Self
 
 from agent_persist import BaseStore, Envelope, Lease, open_store
+from agent_persist._journal import Journal
 from agent_persist.damaged_items import read_around_damage
 from agent_persist.errors import (
     AgentPersistError,
@@ -43,6 +44,7 @@ from agent_persist.errors import (
     StoreUnavailableError,
     ThreadNotFoundError,
 )
+from agent_persist.journal import JOURNAL_LOG
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts, put_retrying
 from agent_persist.telemetry import resuming
 
@@ -138,6 +140,17 @@ class StoreSession:
         self._damaged_at: set[int] = set()
         """Positions found damaged by the last reads: where the next read cuts the log."""
         self._warned_plain_encrypted_pop = False
+        self._journal: Journal | None = None
+        self._run: dict[str, Any] | None = None
+
+    def _durable(self, journal: Journal | None, run: dict[str, Any] | None) -> None:
+        """Used by ``@durable``: checkpoints empty ``journal`` and mark turns with ``run``.
+
+        Every checkpoint of the call then clears the journal log in its own write (the span
+        it ended is saved) and carries the journal's note in its metadata; turn checkpoints
+        carry ``run`` in their payload, so a crash leaves the run recognisable as unfinished.
+        """
+        self._journal, self._run = journal, run
 
     session_settings: SessionSettings | None
     """The SDK's settings: a plain attribute, as the SDK's ``Session`` protocol declares it
@@ -479,10 +492,13 @@ class StoreSession:
             with resuming(logger, kind=envelope.kind, thread_id=self.session_id) as resume:
                 resume.found(await self.head())
         head = self._head
+        journal = self._journal
+        note = None if journal is None else journal.take_note()
         envelope = envelope.replace(
             thread_id=self.session_id,
             parent_id=None if head is None else head.checkpoint_id,
             step=0 if head is None else head.step + 1,
+            metadata=envelope.metadata if note is None else {**envelope.metadata, "journal": note},
         )
         try:
             merged = {**(logs or {}), **({ITEMS_LOG: appends} if appends else {})}
@@ -491,6 +507,7 @@ class StoreSession:
                 envelope,
                 appends=merged or None,
                 lease=self._held(),
+                clear_logs=() if journal is None else (JOURNAL_LOG,),
                 attempts=self._write_attempts,
                 logger=logger,
             )
@@ -498,6 +515,8 @@ class StoreSession:
             self._head_loaded = False
             raise
         self._head = saved
+        if journal is not None:
+            journal.checkpointed()
         return saved
 
     def _held(self) -> Lease | None:
@@ -514,6 +533,8 @@ class StoreSession:
             "turn_usage": self._usage.turn(usage),
             "items": len(stored),
         }
+        if self._run is not None:
+            payload["run"] = self._run
         envelope = Envelope.create(
             kind=TURN_KIND,
             schema_version=1,
