@@ -174,7 +174,8 @@ async def _reference_agent(store: BaseStore, factory: Callable[[], ChatAgent]) -
     results = await _agent_runs(DurableAgent(factory, store=store, thread_id="reference"))
     counted = COUNTS.model, len(COUNTS.tools)
     keys = [key for _, key in COUNTS.tools]
-    assert all(keys) and len(set(keys)) == len(keys), "every call had its own key"
+    assert all(keys), "every tool body saw its idempotency key"
+    assert len(set(keys)) == len(keys), "every call had its own key"
     assert {name for name, _ in COUNTS.tools} == {"send_mail", "lookup"}, "sync and async"
     COUNTS.__init__()
     return results, counted
@@ -182,7 +183,8 @@ async def _reference_agent(store: BaseStore, factory: Callable[[], ChatAgent]) -
 
 async def test_a_failed_model_call_repays_no_completed_call(any_store: BaseStore) -> None:
     expected, (model_calls, tool_runs) = await _reference_agent(any_store, reflecting_agent)
-    assert model_calls == 2 * len(TASKS) and tool_runs == len(TASKS)
+    assert model_calls == 2 * len(TASKS)
+    assert tool_runs == len(TASKS)
 
     for k in range(1, model_calls + 1):
         COUNTS.__init__()
@@ -257,9 +259,12 @@ async def test_a_tool_the_worker_died_in_raises_by_default_until_resolved(
     with pytest.raises(ToolOutcomeUnknownError) as raised:
         await agent.run(task=TASKS[0])
     unknown = raised.value
-    assert unknown.tool == "send_mail" and unknown.thread_id == "t"
-    assert isinstance(unknown.arguments, dict) and len(unknown.idempotency_key) == 32
-    assert "run 0" in str(unknown) and unknown.idempotency_key in str(unknown)
+    assert unknown.tool == "send_mail"
+    assert unknown.thread_id == "t"
+    assert isinstance(unknown.arguments, dict)
+    assert len(unknown.idempotency_key) == 32
+    assert "run 0" in str(unknown)
+    assert unknown.idempotency_key in str(unknown)
     assert COUNTS.tools == []
     assert await any_store.read_log("t", JOURNAL_LOG) == journal, "nothing written"
 
@@ -300,8 +305,10 @@ async def test_reconcile_supplies_the_result_and_the_tool_never_runs_again(
         mail_agent, store=any_store, thread_id="t", tool_policies={"send_mail": reconcile}
     )
     result = await agent.run(task=TASKS[0])
-    assert COUNTS.tools == [] and len(asked) == 1
-    assert asked[0].thread_id == "t" and asked[0].idempotency_key
+    assert COUNTS.tools == []
+    assert len(asked) == 1
+    assert asked[0].thread_id == "t"
+    assert asked[0].idempotency_key
     assert any("went out" in str(getattr(m, "content", "")) for m in result.messages)
 
 
@@ -339,7 +346,9 @@ async def test_a_corrupt_entry_is_a_typed_error_and_discard_goes_live(
     with pytest.raises(CorruptJournalError) as raised:
         await DurableAgent(reflecting_agent, store=any_store, thread_id="t").run(task=TASKS[0])
     message = str(raised.value)
-    assert "'t'" in message and "run 0" in message and "journal='discard'" in message
+    assert "'t'" in message
+    assert "run 0" in message
+    assert "journal='discard'" in message
     assert len(await any_store.read_log("t", JOURNAL_LOG)) == len(journal) + 1, "kept"
 
     caplog.set_level(logging.WARNING, "agent_persist")
