@@ -68,8 +68,16 @@ Position = Callable[[], Span]
 
 
 def _plain(value: Any) -> Any:
-    """``value`` as JSON for a fingerprint; what JSON cannot hold becomes its ``repr``."""
-    return json.loads(json.dumps(value, default=repr))
+    """``value`` as JSON for a fingerprint; what JSON cannot hold becomes its type's name.
+
+    Never its ``repr``: that may hold a memory address, different in every process, and
+    would end replay at every resume.
+    """
+    return json.loads(json.dumps(value, default=_type_name))
+
+
+def _type_name(value: object) -> str:
+    return f"<{type(value).__qualname__}>"
 
 
 def _model_request(
