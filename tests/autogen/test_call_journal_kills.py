@@ -1,0 +1,176 @@
+"""SIGKILL a worker inside every model call and every tool run; count what the resume repays.
+
+For each scenario of journal_scenarios.py and each persistent store: an uninterrupted run
+pays N model calls and T tool runs. Then, for every k, a child forked from the zygote
+(kill_zygote.py: imports done once, no threads) dies by SIGKILL inside model call k, or
+inside the body of tool run k, and a fresh worker here (default options, so it takes the
+dead child's lease over at once) resumes the thread to its end. The calls are counted inside
+the model double and the tool bodies, so a call counts when it really ran.
+
+- Journal off (today's behaviour): the resumed run ends exactly like the uninterrupted
+  one, and the kills do repay completed calls (what the journal is for; it also proves
+  the counting can see a repaid call).
+- Journal on: nothing completed is paid again. A tool killed mid-run follows its policy:
+  ``"rerun"`` runs it exactly once more, the default raises ``ToolOutcomeUnknownError``
+  (then ``resolve_tool_call`` or a ``"rerun"`` worker finishes the thread), a reconcile
+  function settles it without running it.
+
+Memory stores do not outlive a process: the in-process tests cover them. To keep the run
+short, the journal-on tests kill at every k on SQLite and every third k on PostgreSQL and
+Redis; the journal-off test (today's behaviour) at every third k on SQLite, every ninth on
+the others. benchmarks/bench_journal_kills.py kills at every k everywhere.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import journal_scenarios as js
+import pytest
+from journal_scenarios import Kind
+from kill_support import TOOL_POLICIES, Case, Policy, Reference, Zygote, kill_and_resume, reference
+
+from agent_persist.stores import BaseStore
+from conftest import StoreSpec
+
+WIRED = pytest.mark.skipif(
+    not js.JOURNAL_WIRED, reason="DurableTeam/DurableAgent do not take journal= yet"
+)
+TOOL_SCENARIOS = ["parallel_tools", "round_robin_tools", "swarm", "tool_agent"]
+
+
+@pytest.fixture(scope="module")
+def zygote() -> Iterator[Zygote]:
+    """One zygote for the module: every kill is a fork of it."""
+    with Zygote() as started:
+        yield started
+
+
+def _points(spec: StoreSpec, total: int, *, stride: int = 1) -> list[int]:
+    """Every ``stride``-th k (and the last); three times sparser on the network stores."""
+    if not spec[0].startswith("sqlite"):
+        stride *= 3
+    return sorted({*range(1, total + 1, stride), total} - {0})
+
+
+def _describe(case: Case, ref: Reference) -> str:
+    kind, k = case.kill
+    return (
+        f"kill in {kind} {k}: child completed {case.child.model} model calls and "
+        f"{case.child.tool} tool runs, the resume {case.resumed.model} and "
+        f"{case.resumed.tool} (uninterrupted: {ref.counts.model} and {ref.counts.tool}); "
+        f"killed tool {case.killed_tool}; {len(case.unknown)} ToolOutcomeUnknownError"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(js.SCENARIOS))
+async def test_journal_off_resumes_exactly_and_repays_completed_calls(
+    zygote: Zygote, store_spec: StoreSpec, store: BaseStore, tmp_path: Path, name: str
+) -> None:
+    scenario = js.SCENARIOS[name]
+    ref = await reference(scenario, store, "reference", tmp_path, journal=False)
+    assert ref.counts.model >= 10, "a scenario of at least 10 model calls"
+    repaid = 0
+    plan: list[tuple[Kind, int]] = [("model", ref.counts.model), ("tool", ref.counts.tool)]
+    for kind, total in plan:
+        for k in _points(store_spec, total, stride=3):
+            case = await kill_and_resume(
+                zygote,
+                js.SCENARIOS[name],
+                store_spec,
+                store,
+                f"{kind}-{k}",
+                tmp_path,
+                kill=(kind, k),
+                journal=False,
+            )
+            assert case.same_as(ref), f"the resumed run differs: {_describe(case, ref)}"
+            if kind == "model":  # it died inside call k: k - 1 complete, in order
+                assert case.child.model == k - 1, _describe(case, ref)
+            else:  # parallel tool calls may still be running in other threads
+                assert case.child.tool <= k - 1, _describe(case, ref)
+                assert len(case.child.started_tools) >= k, _describe(case, ref)
+            assert case.repaid_model(ref) >= 0, _describe(case, ref)
+            assert case.rerun_tools(ref) >= 0, _describe(case, ref)
+            repaid += case.repaid_model(ref) + case.rerun_tools(ref)
+    assert repaid > 0, "without the journal some kill repays a completed call"
+
+
+@WIRED
+@pytest.mark.parametrize("name", sorted(js.SCENARIOS))
+async def test_model_kills_repay_nothing_with_the_journal(
+    zygote: Zygote, store_spec: StoreSpec, store: BaseStore, tmp_path: Path, name: str
+) -> None:
+    scenario = js.SCENARIOS[name]
+    ref = await reference(scenario, store, "reference", tmp_path, journal=True)
+    plain = await reference(scenario, store, "plain", tmp_path, journal=False)
+    assert ref.counts == plain.counts, "the journal changes no call of an uninterrupted run"
+    assert ref.state == plain.state
+    for k in _points(store_spec, ref.counts.model):
+        case = await kill_and_resume(
+            zygote,
+            scenario,
+            store_spec,
+            store,
+            f"model-{k}",
+            tmp_path,
+            kill=("model", k),
+            journal=True,
+        )
+        assert case.same_as(ref), f"the resumed run differs: {_describe(case, ref)}"
+        assert case.repaid_model(ref) == 0, _describe(case, ref)
+        assert case.tool_runs() == Counter(ref.counts.tools), _describe(case, ref)
+        assert not case.unknown
+
+
+@WIRED
+@pytest.mark.parametrize("policy", TOOL_POLICIES)
+@pytest.mark.parametrize("name", TOOL_SCENARIOS)
+async def test_tool_kills_follow_the_tool_policy(
+    zygote: Zygote,
+    store_spec: StoreSpec,
+    store: BaseStore,
+    tmp_path: Path,
+    name: str,
+    policy: Policy,
+) -> None:
+    scenario = js.SCENARIOS[name]
+    ref = await reference(scenario, store, "reference", tmp_path, journal=True)
+    assert ref.counts.tool >= 2, "the scenario runs tools"
+    for k in _points(store_spec, ref.counts.tool):
+        case = await kill_and_resume(
+            zygote,
+            scenario,
+            store_spec,
+            store,
+            f"tool-{k}",
+            tmp_path,
+            kill=("tool", k),
+            journal=True,
+            policy=policy,
+        )
+        about = _describe(case, ref)
+        killed = case.killed_tool
+        assert killed is not None
+        assert case.same_as(ref), f"the resumed run differs: {about}"
+        assert case.repaid_model(ref) == 0, about
+        if policy in ("resolve", "raise_rerun"):
+            assert case.unknown, f"the default policy raises ToolOutcomeUnknownError: {about}"
+            named = {f"{e.tool} {_label(e.arguments)}" for e in case.unknown}
+            assert killed in named, f"{named} do not name the killed call: {about}"
+        else:
+            assert not case.unknown, about
+        expected = Counter(ref.counts.tools)
+        if policy in ("resolve", "reconcile"):
+            expected[killed] -= 1  # settled without running again
+        assert case.tool_runs() == expected, f"{about}; runs {case.tool_runs() - expected}"
+
+
+def _label(arguments: object) -> str:
+    """The arguments as the tool bodies write them in the counts file."""
+    import json
+
+    value = json.loads(arguments) if isinstance(arguments, str) else arguments
+    return json.dumps(value, sort_keys=True)
