@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 
 from agent_persist.errors import LeaseHeldError, StoreUnavailableError
+from agent_persist.leases import LeaseHolder
 from agent_persist.stores import Lease, MemoryStore
-from autogen_persist._lease import LeaseHolder
 
 
 class FlakyRenewals(MemoryStore):
@@ -38,7 +38,7 @@ async def test_a_failed_lease_renewal_is_retried_at_the_next_tick(
     store = FlakyRenewals()
     holder = LeaseHolder(store, "leased", owner="me", ttl=timedelta(seconds=0.6), wait=None)
     await holder.acquire()
-    with caplog.at_level(logging.WARNING, logger="autogen_persist"):
+    with caplog.at_level(logging.WARNING, logger="agent_persist"):
         store.refusing = True
         for _ in range(500):  # until a renewal has failed (one comes every 0.2 s)
             if any("renewal failed" in r.getMessage() for r in caplog.records):

@@ -20,6 +20,7 @@ from autogen_core.models import CreateResult, LLMMessage
 from scenarios import AGENT_TASKS, TASK, TEAMS, round_robin_max, tool_agent
 from support import Abort, abort_after, normalize, same_result
 
+import agent_persist.errors
 from agent_persist import Envelope, Status, canonical_json
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam, durable, make_durable
@@ -220,6 +221,12 @@ async def test_two_workers_at_once_one_runs_the_other_is_refused_or_waits(
     release.set()
     result_a = await run_a
     assert same_result(await run_c, result_a)  # it waited, then found the run finished
+
+
+def test_thread_busy_error_is_the_cores() -> None:
+    """One class for both adapters: ``except`` either name catches what either raises."""
+    assert ThreadBusyError is agent_persist.errors.ThreadBusyError
+    assert issubclass(ThreadBusyError, agent_persist.errors.LeaseHeldError)
 
 
 async def test_a_dead_workers_lease_expires(memory_store: BaseStore) -> None:

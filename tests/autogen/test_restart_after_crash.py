@@ -31,10 +31,9 @@ from support import same_result
 
 from agent_persist import Envelope, open_store
 from agent_persist.errors import LeaseLostError
-from agent_persist.leases import owner_id, owner_is_dead
+from agent_persist.leases import DEFAULT_LEASE_TTL, default_lease_wait, owner_id, owner_is_dead
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam, durable
-from autogen_persist._lease import DEFAULT_LEASE_TTL, default_lease_wait
 from autogen_persist.errors import ThreadBusyError
 from conftest import StoreSpec
 

@@ -6,6 +6,7 @@ and owner ids altered the way another machine, container or a reused pid would a
 
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 import time
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from agent_persist import leases
 from agent_persist.leases import owner_id, owner_is_dead, parse_owner
 
 pytestmark = pytest.mark.skipif(
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.skipif(
 
 PRINT_OWNER_AND_WAIT = f"""
 import importlib.util, sys
-spec = importlib.util.spec_from_file_location("leases", {leases.__file__!r})
-module = sys.modules["leases"] = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)  # only this module: the whole package is slow to import
+spec = importlib.util.spec_from_file_location("owners", {inspect.getfile(owner_id)!r})
+module = sys.modules["owners"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)  # only owner_id's module: the package is slow to import
 print(module.owner_id(), flush=True)
 sys.stdin.read()
 """

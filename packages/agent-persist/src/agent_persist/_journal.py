@@ -35,7 +35,7 @@ import asyncio
 import hashlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
@@ -62,6 +62,7 @@ _BACKOFF = 0.05
 _TYPES = frozenset({"model", "started", "tool", "reset"})
 
 R = TypeVar("R")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +294,49 @@ class Journal:
         load: Callable[[JSON], R],
     ) -> R:
         """The recorded reply to this request, or ``call()``'s, recorded."""
+        key, fp, recorded = await self._model_slot(span, stream, request, load)
+        if recorded:
+            return recorded[0]
+        value = await call()
+        await self._append(self._entry(span, "model", key, fp, result=dump(value)))
+        return value
+
+    def model_stream(
+        self,
+        span: Span,
+        stream: str,
+        request: Any,
+        live: Callable[[], AsyncIterator[C]],
+        *,
+        is_final: Callable[[C], bool],
+        replay: Callable[[R], Sequence[C]],
+        dump: Callable[[R], JSON],
+        load: Callable[[JSON], R],
+    ) -> AsyncGenerator[C, None]:
+        """A streaming model call, journaled as its final chunk.
+
+        Live chunks pass through and the final one is recorded before it is yielded; a
+        recorded reply comes back as the chunks ``replay`` makes of it.
+        """
+
+        async def chunks() -> AsyncGenerator[C, None]:
+            key, fp, recorded = await self._model_slot(span, stream, request, load)
+            if recorded:
+                for chunk in replay(recorded[0]):
+                    yield chunk
+                return
+            async for chunk in live():
+                if is_final(chunk):
+                    final = cast("R", chunk)
+                    await self._append(self._entry(span, "model", key, fp, result=dump(final)))
+                yield chunk
+
+        return chunks()
+
+    async def _model_slot(
+        self, span: Span, stream: str, request: Any, load: Callable[[JSON], R]
+    ) -> tuple[str, str, list[R]]:
+        """This call's key and fingerprint, and its recorded reply (``[]`` if none)."""
         self._check()
         index = self._counters.get((span.key, stream), 0)
         self._counters[span.key, stream] = index + 1
@@ -306,10 +350,8 @@ class Journal:
                 await self._unreadable(span, key, exc)
             else:
                 self.replayed_model_calls += 1
-                return value
-        value = await call()
-        await self._append(self._entry(span, "model", key, fp, result=dump(value)))
-        return value
+                return key, fp, [value]
+        return key, fp, []
 
     async def tool_call(
         self,

@@ -41,6 +41,7 @@ __all__ = [
     "StoreError",
     "StoreSchemaError",
     "StoreUnavailableError",
+    "ThreadBusyError",
     "ThreadNotFoundError",
     "ToolOutcomeUnknownError",
     "UnknownKindError",
@@ -154,6 +155,14 @@ def _lease_held(
     cls: type[LeaseHeldError], message: str, holder: str | None, expires_at: datetime | None
 ) -> LeaseHeldError:
     return cls(message, holder=holder, expires_at=expires_at)
+
+
+class ThreadBusyError(LeaseHeldError):
+    """Another live worker kept the thread's lease longer than a durable run's ``lease_wait``.
+
+    ``holder`` names it and ``expires_at`` says when its lease runs out unless renewed.
+    Raised by :class:`agent_persist.leases.LeaseHolder` for both adapters' durable runs.
+    """
 
 
 class LeaseLostError(AgentPersistError):

@@ -101,12 +101,14 @@ async def write_checkpoint(
     stop_reason: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     lease: Lease | None = None,
+    clear_logs: Sequence[str] = (),
     attempts: int = DEFAULT_WRITE_ATTEMPTS,
 ) -> Envelope:
     """Store the checkpoint that follows ``head`` (or the thread's first) with its appends.
 
     ``lease`` is the writer's lease: the store refuses the write (``LeaseLostError``) unless
-    it still holds the thread.
+    it still holds the thread. ``clear_logs`` are emptied in the same write (the call
+    journal, which a checkpoint ends).
 
     ``config`` (what ``fingerprint`` is the fingerprint of, with the layout) goes to the
     ``config`` log only when the fingerprint differs from ``head``'s, so a checkpoint costs
@@ -136,5 +138,11 @@ async def write_checkpoint(
     if config is not None:
         appends = {**appends, **config_appends(head, fingerprint=fingerprint, config=config)}
     return await put_retrying(
-        store, envelope, appends=appends, lease=lease, attempts=attempts, logger=logger
+        store,
+        envelope,
+        appends=appends,
+        lease=lease,
+        clear_logs=clear_logs,
+        attempts=attempts,
+        logger=logger,
     )

@@ -7,9 +7,14 @@
 Without ``async with``, each ``run()`` opens the store (when given as a URL) and takes the
 lease for its own duration. A restart after a crash needs no setting: the dead worker's
 lease is taken over at once on the same machine, and waited out (at most ``lease_ttl`` plus
-a third of it) when it was on another one; see :mod:`._lease`. ``on_checkpoint`` is
-called with every stored checkpoint, after it is durable (for progress reporting, or tests
-that stop a worker at a given turn).
+a third of it) when it was on another one; see :mod:`agent_persist.leases`.
+``on_checkpoint`` is called with every stored checkpoint, after it is durable (for progress
+reporting, or tests that stop a worker at a given turn).
+
+Every model call and tool run is journaled as it completes (``journal=True``, see
+:mod:`._journaled`): a run resumed after a crash replays the completed calls of the turn it
+was in instead of paying for them again, and applies ``tool_policies`` to a tool the crash
+left running. Each checkpoint empties the journal in its own write.
 """
 
 from __future__ import annotations
@@ -31,14 +36,22 @@ from autogen_core import CancellationToken
 from typing_extensions import Self
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, default_registry, open_store
+from agent_persist._journal import Journal, Span
 from agent_persist.drift import DriftOption, drift_policy
 from agent_persist.errors import AgentPersistError, ThreadNotFoundError
+from agent_persist.journal import (
+    JournalOption,
+    ToolCall,
+    ToolPolicyOption,
+    journal_option,
+)
+from agent_persist.journal import tool_policies as check_tool_policies
+from agent_persist.leases import DEFAULT_LEASE_TTL, LeaseHolder, owner_id
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS, check_attempts
 from agent_persist.stores import CheckpointStore, StoreOrURL, opened_store
 from agent_persist.telemetry import resuming
 
-from ._checkpoints import read_head
-from ._lease import DEFAULT_LEASE_TTL, LeaseHolder, default_owner
+from ._checkpoints import producer, read_head
 from ._logs import read_logs
 from ._payload import Payload, RunRecord, parse
 from ._plugin import ensure_registered
@@ -84,6 +97,10 @@ class Live(Protocol):
         """Raise ``ResumeNotSupportedError`` if the unfinished run cannot continue."""
         ...
 
+    def span(self) -> Span:
+        """Where the run is now (run and turn): what its journal entries are filed under."""
+        ...
+
     def steps(
         self,
         task: Sequence[BaseChatMessage] | None,
@@ -127,13 +144,17 @@ class DurableBase(Generic[_T]):
         on_checkpoint: CheckpointCallback | None = None,
         drift: DriftOption = DriftPolicy.MIGRATE,
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        journal: JournalOption = True,
+        tool_policies: Mapping[str, ToolPolicyOption] | None = None,
     ) -> None:
         self._write_attempts = check_attempts(write_attempts)
+        self._journal = journal_option(journal)
+        self._tool_policies = check_tool_policies(tool_policies)
         self._factory = factory
         self._drift = drift_policy(drift)
         self._store_spec = store
         self.thread_id = thread_id
-        self.worker_id = worker_id or default_owner()
+        self.worker_id = worker_id or owner_id()
         self._lease_ttl, self._lease_wait = lease_ttl, lease_wait
         self._registry = ensure_registered(registry or default_registry())
         self._metadata = dict(metadata) if metadata is not None else None
@@ -173,6 +194,7 @@ class DurableBase(Generic[_T]):
             owner=self.worker_id,
             ttl=self._lease_ttl,
             wait=self._lease_wait,
+            logger=logger,
         )
         try:
             await lease.acquire()
@@ -224,8 +246,34 @@ class DurableBase(Generic[_T]):
             if inspect.isawaitable(outcome):
                 await outcome
 
-    async def _live(self, store: CheckpointStore) -> Live:
+    async def _live(self, store: CheckpointStore, journal: Journal | None) -> Live:
         raise NotImplementedError
+
+    def _new_journal(self, store: CheckpointStore, lease: LeaseHolder) -> Journal:
+        made = producer()
+        return Journal(
+            store,
+            self.thread_id,
+            lease=lambda: lease.lease,
+            producer=f"{made.package} {made.package_version}/"
+            f"{made.framework} {made.framework_version}",
+            policies=self._tool_policies,
+            on_corrupt="discard" if self._journal == "discard" else "raise",
+            attempts=self._write_attempts,
+        )
+
+    async def resolve_tool_call(self, idempotency_key: str, result: Any) -> ToolCall:
+        """Record the outcome of a tool call a crash left unfinished, so the run can go on.
+
+        After ``ToolOutcomeUnknownError``: find out what the tool did (its
+        ``idempotency_key`` names the call), record the result the tool would have returned
+        (its text, for AutoGen tools), and run again; replay hands the result on and the
+        tool never runs again. ``ValueError`` if no unfinished call has this key.
+        """
+        async with self._session() as (store, lease):
+            journal = self._new_journal(store, lease)
+            await journal.load(Span("", self._where()))
+            return await journal.resolve(idempotency_key, result)
 
     async def run(
         self,
@@ -267,8 +315,9 @@ class DurableBase(Generic[_T]):
         """
         messages = task_messages(task)
         async with self._session() as (store, lease):
+            journal = self._new_journal(store, lease) if self._journal else None
             with resuming(logger, kind=self._kind, thread_id=self.thread_id) as loading:
-                live = await self._live(store)
+                live = await self._live(store, journal)
                 loading.found(live.head)
             decision = decide(live.run, task_digest(messages), resume=resume, where=self._where())
             if decision is Decision.FINISHED:
@@ -279,6 +328,9 @@ class DurableBase(Generic[_T]):
                 messages = None
             else:
                 live.run = new_run(live.run, messages, start=live.transcript_length())
+            if journal is not None:
+                await journal.load(live.span())
+                await journal.settle(live.span())
             try:
                 async for item in live.steps(
                     messages, cancellation_token, output_task_messages=output_task_messages
@@ -288,7 +340,11 @@ class DurableBase(Generic[_T]):
                     else:
                         await self._notify(await live.checkpoint(lease, metadata=self._metadata))
             except Exception as exc:
-                await _mark(live, lease, Status.ERROR, f"{type(exc).__name__}: {exc}")
+                failure = None if journal is None else journal.failure
+                error = exc if failure is None else failure
+                await _mark(live, lease, Status.ERROR, f"{type(error).__name__}: {error}")
+                if error is not exc:  # AutoGen turned the journal's error into another one
+                    raise error from exc
                 raise
             except asyncio.CancelledError:
                 if cancellation_token is not None and cancellation_token.is_cancelled():

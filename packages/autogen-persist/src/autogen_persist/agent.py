@@ -29,14 +29,17 @@ from autogen_agentchat.messages import (
 from autogen_core import CancellationToken
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
+from agent_persist._journal import Journal, Span
+from agent_persist.journal import JOURNAL_LOG
+from agent_persist.leases import LeaseHolder
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
 from ._capture import capture_agent, dump_messages, restore_agent_extras
 from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
+from ._journaled import install_journal, with_journal_note
 from ._layout import agent_layout
-from ._lease import LeaseHolder
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
 from ._payload import AgentPayload, RunRecord
@@ -90,6 +93,7 @@ class _LiveAgent:
         self.tracker = LogTracker()
         self.head: Envelope | None = None
         self.run: RunRecord | None = None
+        self.journal: Journal | None = None
         self.transcript: list[BaseAgentEvent | BaseChatMessage] = []
 
     async def load(self, registry: Registry) -> None:
@@ -116,6 +120,11 @@ class _LiveAgent:
 
     def _transcript(self) -> Tracked:
         return Tracked(TRANSCRIPT, self.transcript, dump_messages)
+
+    def span(self) -> Span:
+        """The run now: an agent's run is one turn, so its journal is filed under it."""
+        index = 0 if self.run is None else self.run.index
+        return Span(f"{index}.0", f"run {index}")
 
     def transcript_length(self) -> int:
         """How many messages all runs so far produced."""
@@ -176,11 +185,14 @@ class _LiveAgent:
             config=self.config,
             status=Status.DONE,
             stop_reason=None if self.run is None else self.run.stop_reason,
-            metadata=metadata,
+            metadata=with_journal_note(metadata, self.journal),
             lease=lease.lease,
+            clear_logs=(JOURNAL_LOG,),
             attempts=self.write_attempts,
         )
         self.tracker.commit()
+        if self.journal is not None:
+            self.journal.checkpointed()
         return self.head
 
     def result(self, *, output_task_messages: bool) -> TaskResult:
@@ -204,7 +216,7 @@ class DurableAgent(DurableBase[ChatAgent]):
     _payload_model = AgentPayload
     _state_key = "agent"
 
-    async def _live(self, store: CheckpointStore) -> _LiveAgent:
+    async def _live(self, store: CheckpointStore, journal: Journal | None) -> _LiveAgent:
         agent: object = self._factory()
         if not isinstance(agent, ChatAgent):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise UnsupportedComponentError(
@@ -213,5 +225,8 @@ class DurableAgent(DurableBase[ChatAgent]):
         live = _LiveAgent(
             agent, store, self.thread_id, self._drift, write_attempts=self._write_attempts
         )
+        if journal is not None:
+            live.journal = journal
+            install_journal(live.agent, journal, live.span)
         await live.load(self._registry)
         return live

@@ -17,7 +17,7 @@ with the same arguments, whenever it needs fresh objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from functools import wraps
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
@@ -26,10 +26,11 @@ from autogen_agentchat.base import ChatAgent, Team
 
 from agent_persist import DriftPolicy, Registry
 from agent_persist.drift import DriftOption
+from agent_persist.journal import JournalOption, ToolPolicyOption
+from agent_persist.leases import DEFAULT_LEASE_TTL
 from agent_persist.stores import CheckpointStore
 
 from ._durable import CheckpointCallback
-from ._lease import DEFAULT_LEASE_TTL
 from .agent import DurableAgent
 from .errors import UnsupportedComponentError
 from .team import DurableTeam
@@ -73,7 +74,8 @@ def make_durable(
     """A durable team or agent for ``thread_id``, from a factory that builds it afresh.
 
     ``options`` are those of :class:`~autogen_persist.DurableTeam` (worker_id, lease_ttl,
-    lease_wait, registry, metadata, on_checkpoint, drift, write_attempts). The factory is
+    lease_wait, registry, metadata, on_checkpoint, drift, write_attempts, journal,
+    tool_policies). The factory is
     called once here, to see whether it builds a team or an agent; that first object serves
     the first run.
     """
@@ -131,6 +133,8 @@ def durable(
     registry: Registry | None = None,
     on_checkpoint: CheckpointCallback | None = None,
     drift: DriftOption = DriftPolicy.MIGRATE,
+    journal: JournalOption = True,
+    tool_policies: Mapping[str, ToolPolicyOption] | None = None,
 ) -> _Decorator:
     """Decorate a team or agent factory: calling it with ``thread_id=`` gives a durable one.
 
@@ -152,6 +156,12 @@ def durable(
         on_checkpoint: Called with each checkpoint once it is stored.
         drift: The drift policy, ``"migrate"`` (default), ``"strict"`` or ``"accept"``: what
             to do when the factory's configuration differs from the checkpoint's.
+        journal: Journal every model call and tool run so a resume after a crash pays for
+            none twice (``True``, the default); ``False`` turns it off; ``"discard"`` drops
+            a journal that cannot be read (``CorruptJournalError``) and goes on live.
+        tool_policies: Tool name to what a resume does with a call of that tool a crash
+            left running: ``"raise"`` (the default: ``ToolOutcomeUnknownError``),
+            ``"rerun"`` (idempotent tools) or a reconcile function returning its result.
     """
     return _Decorator(
         store,
@@ -162,5 +172,7 @@ def durable(
             "registry": registry,
             "on_checkpoint": on_checkpoint,
             "drift": drift,
+            "journal": journal,
+            "tool_policies": tool_policies,
         },
     )

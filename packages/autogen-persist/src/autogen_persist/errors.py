@@ -7,12 +7,13 @@
 
 Everything here derives from :class:`agent_persist.errors.AgentPersistError`, so one
 ``except`` catches the core's errors and these alike. Each message names the thread and says
-what to do.
+what to do. ``ThreadBusyError`` is the core's :class:`agent_persist.errors.ThreadBusyError`
+(the Agents SDK adapter raises it too), re-exported here.
 """
 
 from __future__ import annotations
 
-from agent_persist.errors import AgentPersistError, ConfigDriftError, LeaseHeldError
+from agent_persist.errors import AgentPersistError, ConfigDriftError, ThreadBusyError
 
 __all__ = [
     "AutogenPersistError",
@@ -55,13 +56,6 @@ class RunInProgressError(AutogenPersistError):
 
 class ResumeNotSupportedError(AutogenPersistError):
     """The team cannot continue an unfinished run from a checkpoint (MagenticOne)."""
-
-
-class ThreadBusyError(LeaseHeldError):
-    """Another live worker kept the thread's lease longer than ``lease_wait``.
-
-    ``holder`` names it and ``expires_at`` says when its lease runs out unless renewed.
-    """
 
 
 class UnsupportedComponentError(AutogenPersistError, TypeError):

@@ -36,6 +36,9 @@ from autogen_agentchat.teams import BaseGroupChat, MagenticOneGroupChat
 from autogen_core import CancellationToken
 
 from agent_persist import DriftPolicy, Envelope, Registry, Status, fingerprint
+from agent_persist._journal import Journal, Span
+from agent_persist.journal import JOURNAL_LOG
+from agent_persist.leases import LeaseHolder
 from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
@@ -48,8 +51,8 @@ from ._capture import (
 )
 from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
+from ._journaled import install_journal, with_journal_note
 from ._layout import Layout, team_layout
-from ._lease import LeaseHolder
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
 from ._payload import RunRecord, TeamPayload
@@ -152,6 +155,7 @@ class _LiveTeam:
         self.tracker = LogTracker()
         self.head: Envelope | None = None
         self.run: RunRecord | None = None
+        self.journal: Journal | None = None
         self.output: list[Output] = []
         """Every message the runs yielded (AutoGen's ``TaskResult.messages``, all runs)."""
 
@@ -179,6 +183,11 @@ class _LiveTeam:
         tree, extras = await capture_team(self.team)
         verify = loaded is not None and loaded.migrated
         self.tracker.remember_all([tree, extras, self._output()], refs, verify=verify)
+
+    def span(self) -> Span:
+        """The run and turn now: what the turn's journal entries are filed under."""
+        run = _require(self.run)
+        return Span(f"{run.index}.{run.turn}", f"run {run.index}, turn {run.turn}")
 
     def transcript_length(self) -> int:
         """How many messages the runs have yielded."""
@@ -224,11 +233,14 @@ class _LiveTeam:
             config=self.config,
             status=Status.DONE if run is not None and run.done else Status.RUNNING,
             stop_reason=None if run is None else run.stop_reason,
-            metadata=metadata,
+            metadata=with_journal_note(metadata, self.journal),
             lease=lease.lease,
+            clear_logs=(JOURNAL_LOG,),
             attempts=self.write_attempts,
         )
         self.tracker.commit()
+        if self.journal is not None:
+            self.journal.checkpointed()
         return self.head
 
     async def _forward(
@@ -336,16 +348,29 @@ class DurableTeam(DurableBase[Team]):
             unavailable (a broken connection), each retry logged as a warning on the
             ``autogen_persist`` logger; safe because a retried put of a checkpoint that was
             committed returns it. Then ``StoreUnavailableError``.
+        journal: Journal every model call and tool run as it completes, so a run resumed
+            after a crash replays the completed calls of its turn instead of paying for
+            them again (``True``, the default). ``False`` turns it off; ``"discard"`` drops
+            a journal that cannot be read (``CorruptJournalError``) and goes on live.
+        tool_policies: Tool name to what a resume does with a call of that tool that a
+            crash left running (started, never recorded as finished): ``"raise"`` (the
+            default: ``ToolOutcomeUnknownError``, then :meth:`resolve_tool_call` or another
+            policy), ``"rerun"`` (idempotent tools: same idempotency key), or a reconcile
+            function given the :class:`~agent_persist.journal.ToolCall` that returns the
+            tool's result.
     """
 
     _kind = KIND_TEAM
     _payload_model = TeamPayload
     _state_key = "team"
 
-    async def _live(self, store: CheckpointStore) -> _LiveTeam:
+    async def _live(self, store: CheckpointStore, journal: Journal | None) -> _LiveTeam:
         team = require_group_chat(self._factory())
         live = _LiveTeam(
             team, store, self.thread_id, self._drift, write_attempts=self._write_attempts
         )
+        if journal is not None:
+            live.journal = journal
+            install_journal(live.team, journal, live.span)
         await live.load(self._registry)
         return live

@@ -34,7 +34,7 @@ from agents import RunContextWrapper, SessionSettings, TResponseInputItem
 from agents.memory.session_settings import coerce_session_settings, resolve_session_limit
 from typing_extensions import Self
 
-from agent_persist import BaseStore, Envelope, open_store
+from agent_persist import BaseStore, Envelope, Lease, open_store
 from agent_persist.damaged_items import read_around_damage
 from agent_persist.errors import (
     AgentPersistError,
@@ -94,6 +94,12 @@ class StoreSession:
             ``openai_agents_persist`` logger. Safe because a retried put of a checkpoint
             that was committed returns it. Plain appends (checkpoints off) are not retried:
             they carry no id, so a retry after a lost reply could add the items twice.
+        lease: Returns the lease every write of items and checkpoints must carry, called at
+            each write (``@durable`` passes its :class:`agent_persist.leases.LeaseHolder`'s
+            ``lease``): the store refuses a write whose lease no longer holds the session
+            with ``LeaseLostError``, so a worker that lost it cannot write. ``pop_item`` and
+            ``clear_session`` take no lease (the store's ``pop`` and ``clear_log`` have
+            none).
     """
 
     def __init__(
@@ -108,9 +114,12 @@ class StoreSession:
         refresh_on_read: bool = False,
         on_bad_item: OnBadItem = "raise",
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        lease: Callable[[], Lease] | None = None,
     ) -> None:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
+        if lease is not None and not callable(lease):
+            raise TypeError(f"lease must be a callable returning a Lease, got {lease!r}")
         self.session_id = session_id
         self.session_settings = _session_settings(session_settings)
         self.store = store
@@ -119,6 +128,7 @@ class StoreSession:
         self._formats = item_formats
         self._refresh_on_read = refresh_on_read
         self._write_attempts = check_attempts(write_attempts)
+        self._lease = lease
         self._usage = UsageTracker()
         self._head: Envelope | None = None
         self._head_loaded = False
@@ -185,6 +195,7 @@ class StoreSession:
             "refresh_on_read",
             "on_bad_item",
             "write_attempts",
+            "lease",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
         theirs = {k: v for k, v in options.items() if k not in session_keys}
@@ -328,7 +339,7 @@ class StoreSession:
             return
         stored = [wrap_item(item) for item in items]
         if not self._checkpoints:
-            await self.store.append(self.session_id, ITEMS_LOG, stored)
+            await self.store.append(self.session_id, ITEMS_LOG, stored, lease=self._held())
             return
         await self._checkpoint(stored, wrapper)
 
@@ -459,7 +470,10 @@ class StoreSession:
         ``logs`` appends to other logs in the same atomic write (the run's ``config``).
         A write the connection broke is retried with the same envelope (``write_attempts``);
         if it still fails, the head is read again before the next write, since the last
-        attempt may have been committed.
+        attempt may have been committed. With a ``lease``, the write carries it.
+
+        Raises:
+            LeaseLostError: The session's lease no longer holds it; nothing is written.
         """
         if not self._head_loaded:  # the first write of this object: continue the session
             with resuming(logger, kind=envelope.kind, thread_id=self.session_id) as resume:
@@ -476,6 +490,7 @@ class StoreSession:
                 self.store,
                 envelope,
                 appends=merged or None,
+                lease=self._held(),
                 attempts=self._write_attempts,
                 logger=logger,
             )
@@ -484,6 +499,10 @@ class StoreSession:
             raise
         self._head = saved
         return saved
+
+    def _held(self) -> Lease | None:
+        """The lease this write carries, if the session was given one."""
+        return None if self._lease is None else self._lease()
 
     async def _checkpoint(
         self, stored: list[dict[str, Any]], wrapper: RunContextWrapper[Any] | None

@@ -1,6 +1,9 @@
 """Exclusive ownership of a thread while a worker runs it, and a quick restart after a crash.
 
-    holder = LeaseHolder(store, "t-1", owner=default_owner(), ttl=DEFAULT_LEASE_TTL, wait=None)
+Shared by the adapters' durable runs (AutoGen's teams and agents, the Agents SDK's
+``@durable``); re-exported from :mod:`agent_persist.leases`::
+
+    holder = LeaseHolder(store, "t-1", owner=owner_id(), ttl=DEFAULT_LEASE_TTL, wait=None)
     await holder.acquire()      # ThreadBusyError if another live worker keeps it
     await store.put(envelope, lease=holder.lease)   # LeaseLostError once the lease is lost
     await holder.release()
@@ -23,16 +26,13 @@ import logging
 import time
 from datetime import timedelta
 
-from agent_persist import Lease
-from agent_persist.errors import AgentPersistError, LeaseHeldError, LeaseLostError
-from agent_persist.leases import owner_id, owner_is_dead
-from agent_persist.stores import CheckpointStore
+from ._owners import owner_is_dead
+from .errors import AgentPersistError, LeaseHeldError, LeaseLostError, ThreadBusyError
+from .stores.base import CheckpointStore, Lease
 
-from .errors import ThreadBusyError
+__all__ = ["DEFAULT_LEASE_TTL", "LeaseHolder", "default_lease_wait", "heartbeat"]
 
-__all__ = ["DEFAULT_LEASE_TTL", "LeaseHolder", "default_lease_wait", "default_owner"]
-
-logger = logging.getLogger("autogen_persist")
+_logger = logging.getLogger("agent_persist")
 
 DEFAULT_LEASE_TTL = timedelta(seconds=15)
 """How long a lease lasts without renewal: how long a crashed worker on another machine
@@ -40,14 +40,6 @@ can keep its thread from the next one."""
 
 _POLL = 0.25
 """Seconds between two attempts while waiting for another worker's lease."""
-
-
-def default_owner() -> str:
-    """A worker id naming this process (host, boot id, pid namespace, pid, start time).
-
-    Unique per call; a restart after a crash can prove the process that holds it is dead.
-    """
-    return owner_id()
 
 
 def heartbeat(ttl: timedelta) -> timedelta:
@@ -66,10 +58,14 @@ class LeaseHolder:
     Args:
         store: Where the lease lives.
         thread_id: The thread to hold.
-        owner: This worker's owner id (:func:`default_owner` unless chosen by hand).
+        owner: This worker's owner id (:func:`agent_persist.leases.owner_id` unless chosen
+            by hand).
         ttl: How long the lease lasts without renewal; renewed every third of it.
         wait: How long to wait for another live worker's lease; ``None`` for the default
             (:func:`default_lease_wait`), ``timedelta(0)`` to fail at once.
+        logger: Where waits, take-overs and failed renewals are logged: the calling
+            adapter's logger, so its users see them where they look (``agent_persist``'s
+            by default).
     """
 
     def __init__(
@@ -80,8 +76,10 @@ class LeaseHolder:
         owner: str,
         ttl: timedelta,
         wait: timedelta | None,
+        logger: logging.Logger | None = None,
     ) -> None:
         self._store, self._thread_id, self._owner = store, thread_id, owner
+        self._logger = logger if logger is not None else _logger
         self._ttl = ttl
         self._wait = default_lease_wait(ttl) if wait is None else wait
         self._lease: Lease | None = None
@@ -128,7 +126,7 @@ class LeaseHolder:
                 raise self._busy(held) from held
             if waited_for is None:
                 waited_for = held.holder or "another worker"
-                logger.warning(
+                self._logger.warning(
                     "thread %r is leased to %s until %s; waiting up to %.1f s for it",
                     self._thread_id,
                     waited_for,
@@ -137,13 +135,13 @@ class LeaseHolder:
                 )
             await asyncio.sleep(min(_POLL, remaining))
         if waited_for is not None:  # the holder released the lease or let it expire
-            logger.info(
+            self._logger.info(
                 "thread %r: lease of %s taken after waiting %.1f s",
                 self._thread_id,
                 waited_for,
                 time.monotonic() - started,
             )
-        logger.debug(
+        self._logger.debug(
             "thread %r: lease acquired by %s until %s",
             self._thread_id,
             self._owner,
@@ -164,7 +162,7 @@ class LeaseHolder:
         lease = await self._store.acquire_lease(
             self._thread_id, self._owner, ttl=self._ttl, take_over=holder
         )
-        logger.info(
+        self._logger.info(
             "thread %r: took over the lease of %s, a process that is no longer running",
             self._thread_id,
             holder,
@@ -190,7 +188,7 @@ class LeaseHolder:
                 self._lost = exc
                 return
             except AgentPersistError as exc:  # the store is down: retry at the next beat
-                logger.warning(
+                self._logger.warning(
                     "lease on thread %r: renewal failed (%s); retrying in %.1f s",
                     self._thread_id,
                     exc,
