@@ -32,7 +32,6 @@ from pydantic import BaseModel
 
 from agent_persist.stores import CheckpointStore
 from autogen_persist import DurableAgent, DurableTeam
-from autogen_persist._durable import DurableBase
 from autogen_persist.testing import HashChatCompletionClient
 
 Kind = Literal["model", "tool"]
@@ -40,7 +39,7 @@ Kind = Literal["model", "tool"]
 TASK = "Plan a three-day trip to Lisbon."
 AGENT_TASKS = [f"Question {i}: what is {i} plus {i * 3}?" for i in range(8)]
 
-JOURNAL_WIRED = "journal" in inspect.signature(DurableBase[Any].__init__).parameters
+JOURNAL_WIRED = "journal" in inspect.signature(DurableTeam.__init__).parameters
 """Whether DurableTeam/DurableAgent take ``journal=`` and ``tool_policies=`` yet."""
 
 
