@@ -214,11 +214,15 @@ def round_robin_tools() -> Team:
     )
 
 
+PARALLEL_TOOLS = 2
+"""Tool calls in each tool-calling reply of the parallel scenario."""
+
+
 def parallel_agent() -> ChatAgent:
     """(c) An agent whose tool-calling replies hold two calls, run concurrently."""
     return AssistantAgent(
         "parallel",
-        model_client=_client("parallel", tool_every=2, parallel_tools=2),
+        model_client=_client("parallel", tool_every=2, parallel_tools=PARALLEL_TOOLS),
         tools=[add, lookup],
         system_message="You call tools in parallel.",
         reflect_on_tool_use=True,

@@ -241,6 +241,7 @@ async def _resume(
         store, thread_id, **js.journal_options(journal, _policies(policy))
     )
     unknown: list[ToolOutcomeUnknownError] = []
+    reruns: dict[str, Any] = {}
     for _ in range(8):
         try:
             return await js.finish(scenario, durable), durable, unknown
@@ -249,9 +250,9 @@ async def _resume(
             if policy == "resolve":
                 value = tool_result(error.tool, error.arguments)
                 await durable.resolve_tool_call(error.idempotency_key, result=value)
-            elif policy == "raise_rerun":
-                rerun = js.journal_options(journal, {error.tool: "rerun"})
-                durable = scenario.durable(store, thread_id, **rerun)
+            elif policy == "raise_rerun":  # a new worker, told to rerun the tools named so far
+                reruns[error.tool] = "rerun"
+                durable = scenario.durable(store, thread_id, **js.journal_options(journal, reruns))
             else:
                 raise
     raise RuntimeError(f"the resume kept raising: {unknown}")

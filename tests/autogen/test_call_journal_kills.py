@@ -17,7 +17,7 @@ the model double and the tool bodies, so a call counts when it really ran.
 
 Memory stores do not outlive a process: the in-process tests cover them. To keep the run
 short, the journal-on tests kill at every k on SQLite and every third k on PostgreSQL and
-Redis; the journal-off test (today's behaviour) at every third k on SQLite, every ninth on
+Redis; the journal-off test (today's behaviour) at every fourth k on SQLite, every twelfth on
 the others. benchmarks/bench_journal_kills.py kills at every k everywhere.
 """
 
@@ -75,7 +75,7 @@ async def test_journal_off_resumes_exactly_and_repays_completed_calls(
     repaid = 0
     plan: list[tuple[Kind, int]] = [("model", ref.counts.model), ("tool", ref.counts.tool)]
     for kind, total in plan:
-        for k in _points(store_spec, total, stride=3):
+        for k in _points(store_spec, total, stride=4):
             case = await kill_and_resume(
                 zygote,
                 js.SCENARIOS[name],
@@ -165,7 +165,16 @@ async def test_tool_kills_follow_the_tool_policy(
         expected = Counter(ref.counts.tools)
         if policy in ("resolve", "reconcile"):
             expected[killed] -= 1  # settled without running again
-        assert case.tool_runs() == expected, f"{about}; runs {case.tool_runs() - expected}"
+        runs = case.tool_runs()
+        assert not expected - runs, f"{about}; never completed: {expected - runs}"
+        extra = runs - expected
+        if name == "parallel_tools":
+            # A call of the killed one's batch may have completed in the child before the
+            # journal recorded it: unknown to the journal, so its policy applies to it too.
+            assert all(label in case.child.tools for label in extra), f"{about}; {extra}"
+            assert extra.total() <= js.PARALLEL_TOOLS - 1, f"{about}; ran again: {extra}"
+        else:
+            assert not extra, f"{about}; ran again: {extra}"
 
 
 def _label(arguments: object) -> str:
