@@ -235,7 +235,7 @@ def selector() -> Team:
     return SelectorGroupChat(
         [AssistantAgent(n, model_client=_client(n), system_message=f"You are {n}.") for n in names],
         model_client=_client("selector", choices=names),
-        termination_condition=MaxMessageTermination(12),
+        termination_condition=MaxMessageTermination(10),
         allow_repeated_speaker=False,
     )
 
