@@ -19,7 +19,8 @@ Memory stores do not outlive a process: the in-process tests cover them. To keep
 short (about a minute), k is sampled: model kills at every k on SQLite, tool kills at every
 k on SQLite for ``rerun`` and ``resolve`` and every second k for the other two policies
 (which take the same journal paths), every fourth k on PostgreSQL and Redis (the first and
-last for those two); the journal-off test runs on SQLite only, at every fourth k. benchmarks/bench_journal_kills.py kills at every k on every store.
+last for those two); the journal-off test runs on SQLite only, at every fourth k.
+benchmarks/bench_journal_kills.py kills at every k on every store.
 """
 
 from __future__ import annotations
