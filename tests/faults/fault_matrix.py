@@ -48,6 +48,7 @@ Proxied = tuple[BaseStore, FaultProxy, Match]
 
 MAIN = "main"
 LOG = "log"
+JOURNAL = "$journal"
 MAX_ROUND_TRIPS = 40
 """No operation takes this many round trips: a sweep that gets here is a proxy bug."""
 
@@ -111,6 +112,7 @@ class Operations:
         """Every operation of the store contract, by name."""
         return {
             "put": self.put,
+            "put clear_logs": self.put_clearing,
             "get": self._simple(lambda s: s.get(MAIN)),
             "list_checkpoints": self._simple(lambda s: s.list_checkpoints(MAIN)),
             "list_threads": self._simple(lambda s: s.list_threads(limit=5)),
@@ -146,6 +148,20 @@ class Operations:
 
         async def call() -> Envelope:
             saved = await store.put(new, appends={LOG: [f"item-{step}"]})
+            self.tally.acknowledged.append(saved)
+            return saved
+
+        return call
+
+    async def put_clearing(self, store: BaseStore) -> Call:
+        """A put that empties the journal appended to since the last one (a turn's end)."""
+        head = await self.head(store)
+        step = 0 if head is None else head.step + 1
+        new = envelope(MAIN, parent=head, payload={"step": step, "cleared": JOURNAL})
+        await store.append(MAIN, JOURNAL, [f"call-{step}"])
+
+        async def call() -> Envelope:
+            saved = await store.put(new, appends={LOG: [f"item-{step}"]}, clear_logs=[JOURNAL])
             self.tally.acknowledged.append(saved)
             return saved
 
@@ -312,7 +328,10 @@ async def _setup_faults(
 
 
 async def lost_checkpoints(store: BaseStore, acknowledged: list[Envelope]) -> list[str]:
-    """The acknowledged checkpoints ``store`` (a connection without faults) cannot read."""
+    """The acknowledged checkpoints ``store`` (a connection without faults) cannot read.
+
+    One that cleared the journal (``put clear_logs``) must also read it empty.
+    """
     missing: list[str] = []
     for saved in acknowledged:
         try:
@@ -322,4 +341,10 @@ async def lost_checkpoints(store: BaseStore, acknowledged: list[Envelope]) -> li
             continue
         if stored.payload != saved.payload:
             missing.append(f"{saved.checkpoint_id}: payload differs")
+        elif (
+            isinstance(stored.payload, dict)
+            and "cleared" in stored.payload
+            and await store.read_log(saved.thread_id, JOURNAL, at=stored)
+        ):
+            missing.append(f"{saved.checkpoint_id}: sees the journal it cleared")
     return missing

@@ -20,7 +20,7 @@ from fault_matrix import Proxied
 from agent_persist import Envelope
 from agent_persist.errors import StoreUnavailableError
 from agent_persist.retry import put_retrying
-from agent_persist.stores import MemoryStore
+from agent_persist.stores import CheckpointStore, MemoryStore
 from agent_persist.testing.conformance import envelope
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "autogen"))  # the shared scenarios
@@ -69,6 +69,51 @@ async def test_retries_are_bounded_and_end_with_the_typed_error(
     assert len([r for r in caplog.records if r.name == logger.name]) == 3
     proxy.refusing = False
     assert (await store.get("t")).checkpoint_id == first.checkpoint_id  # nothing written
+
+
+async def test_a_retried_put_that_clears_a_log_clears_it_with_the_checkpoint_once(
+    proxied: Proxied,
+) -> None:
+    store, proxy, commit = proxied
+    first = await store.put(envelope("t"), appends={"$journal": ["pinned"]})
+    await store.append("t", "$journal", ["call"])
+    second = envelope("t", parent=first)
+    proxy.drop_reply(match=commit)
+    saved = await put_retrying(
+        store, second, appends={"log": ["b"]}, clear_logs=["$journal"], logger=logger
+    )
+    assert proxy.fired == 1
+    assert saved.checkpoint_id == second.checkpoint_id
+    assert await store.read_log("t", "$journal", at=saved) == []
+    assert await store.read_log("t", "$journal") == []
+    assert await store.read_log("t", "$journal", at=first) == ["pinned"]
+    assert await store.read_log("t", "log") == ["b"]
+
+
+class _RecordingStore:
+    """A store's ``put`` that records the keywords it is given (a store without them)."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    async def put(self, envelope: Envelope, **options: Any) -> Envelope:
+        self.calls.append(options)
+        return envelope
+
+
+async def test_put_retrying_passes_lease_and_clear_logs_only_when_given() -> None:
+    recording = _RecordingStore()
+    store = cast("CheckpointStore", recording)
+    await put_retrying(store, envelope("t"), logger=logger)
+    await put_retrying(store, envelope("t"), clear_logs=["$journal"], logger=logger)
+    await put_retrying(store, envelope("t"), clear_logs=[], logger=logger)
+    assert recording.calls == [
+        {"appends": None},
+        {"appends": None, "clear_logs": ["$journal"]},
+        {"appends": None, "clear_logs": []},
+    ]
+    with pytest.raises(TypeError, match="clear_logs"):
+        await put_retrying(MemoryStore(), envelope("t"), clear_logs="$journal", logger=logger)
 
 
 @pytest.mark.parametrize("attempts", [0, -1, 1.5, True])

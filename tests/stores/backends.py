@@ -133,6 +133,44 @@ async def open_backend(
         await opened.close()
 
 
+JOURNAL = "$journal"
+"""The per-turn log the storage tests fill and clear (as a durable call journal would)."""
+
+
+async def journal_turns(
+    store: BaseStore,
+    thread_id: str,
+    stored_items: Callable[[], Awaitable[int]],
+    *,
+    turns: int = 12,
+    clear_in_put: bool = True,
+) -> list[int]:
+    """Run agent turns; after each, how many items of :data:`JOURNAL` the store still holds.
+
+    A turn appends three items to the journal and puts a checkpoint that clears it
+    (``clear_in_put``), or puts the checkpoint and clears the journal after it (the
+    checkpoint then pins the items, which must stay). ``stored_items`` counts the items
+    in the backend's own structures (rows, hash fields), live or stamped removed.
+    """
+    from agent_persist.testing.conformance import envelope
+
+    parent = None
+    counts: list[int] = []
+    for turn in range(turns):
+        await store.append(thread_id, JOURNAL, [{"call": turn, "part": part} for part in range(3)])
+        new = envelope(thread_id, parent=parent)
+        if clear_in_put:
+            parent = await store.put(new, appends={"transcript": [turn]}, clear_logs=[JOURNAL])
+        else:
+            parent = await store.put(new, appends={"transcript": [turn]})
+            await store.clear_log(thread_id, JOURNAL)
+        assert await store.read_log(thread_id, JOURNAL, at=parent) == (
+            [] if clear_in_put else [{"call": turn, "part": part} for part in range(3)]
+        )
+        counts.append(await stored_items())
+    return counts
+
+
 def redis_tamper(prefix: str, raw: Any) -> Tamper:
     """The conformance suite's ``tamper`` on Redis: overwrite a stored header or payload.
 

@@ -125,13 +125,17 @@ def calls(draw: st.DrawFn) -> tuple[str, Call]:
         )
         fresh = draw(st.booleans())
         lease = draw(st.one_of(st.none(), st.just("real"), anything))
+        clear_logs = draw(st.one_of(st.just(()), st.lists(logs, max_size=3), anything))
 
         async def put(store: BaseStore, world: World) -> Any:
             parent = None if fresh else world.head
             changes = {} if metadata is None else {"metadata": metadata}
             built = envelope("t", parent=parent, payload=payload, **changes)
             return await store.put(
-                built, appends=appends, lease=world.lease if lease == "real" else lease
+                built,
+                appends=appends,
+                lease=world.lease if lease == "real" else lease,
+                clear_logs=clear_logs,
             )
 
         return name, put

@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from backends import JOURNAL, journal_turns
 from test_sqlite import differential, kilobyte_ids  # shared with the SQLite tests
 
 from agent_persist.errors import (
@@ -291,3 +292,26 @@ async def test_read_logs_reads_every_log_in_one_statement(
             sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
         assert found == {"a": [2, 3], "b": ["x"], "c": [0], "d": []}
         assert len(statements) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+async def test_put_clear_logs_deletes_the_journal_rows(postgres_url: str, pg_schema: str) -> None:
+    query = (
+        f'SELECT count(*) FROM "{pg_schema}".agent_persist_log_items i '
+        f'JOIN "{pg_schema}".agent_persist_logs l ON i.log_pk = l.pk '
+        f'JOIN "{pg_schema}".agent_persist_threads t ON l.thread_pk = t.pk '
+        "WHERE l.name = :log AND t.thread_id = :thread"
+    )
+
+    def rows(thread_id: str) -> Callable[[], Awaitable[int]]:
+        async def count() -> int:
+            found = await raw_sql(postgres_url, query, {"log": JOURNAL, "thread": thread_id})
+            return int(found[0][0])
+
+        return count
+
+    async with SQLStore(postgres_url, schema=pg_schema) as store:
+        assert await journal_turns(store, "t", rows("t")) == [0] * 12
+        kept = await journal_turns(store, "u", rows("u"), clear_in_put=False)
+        assert kept == [3 * (turn + 1) for turn in range(12)]

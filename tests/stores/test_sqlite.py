@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from backends import JOURNAL, journal_turns
 
 from agent_persist._json import JSON
 from agent_persist.envelope import Envelope
@@ -104,6 +105,28 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLStore]:
     await store.setup()
     yield store
     await store.close()
+
+
+JOURNAL_ROWS = (
+    f"SELECT count(*) FROM {ITEMS} JOIN {LOGS} ON {ITEMS}.log_pk = {LOGS}.pk "
+    f"JOIN {THREADS} ON {LOGS}.thread_pk = {THREADS}.pk "
+    f"WHERE {LOGS}.name = ? AND {THREADS}.thread_id = ?"
+)
+"""The item rows of one thread's journal, live or stamped removed."""
+
+
+async def test_put_clear_logs_deletes_the_journal_rows(
+    sqlite_store: SQLStore, tmp_path: Path
+) -> None:
+    def rows(thread_id: str) -> Callable[[], Awaitable[int]]:
+        async def count() -> int:
+            return int(raw_sql(tmp_path / "store.db", JOURNAL_ROWS, JOURNAL, thread_id)[0][0])
+
+        return count
+
+    assert await journal_turns(sqlite_store, "t", rows("t")) == [0] * 12
+    kept = await journal_turns(sqlite_store, "u", rows("u"), clear_in_put=False)
+    assert kept == [3 * (turn + 1) for turn in range(12)]
 
 
 # -- table versions --------------------------------------------------------------------------

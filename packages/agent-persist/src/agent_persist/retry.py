@@ -50,6 +50,7 @@ async def put_retrying(
     *,
     appends: Mapping[str, Sequence[Any]] | None = None,
     lease: Lease | None = None,
+    clear_logs: Sequence[str] | None = (),
     attempts: int = DEFAULT_WRITE_ATTEMPTS,
     logger: logging.Logger,
 ) -> Envelope:
@@ -58,7 +59,9 @@ async def put_retrying(
     Every attempt puts the same envelope (same checkpoint id), so an attempt whose commit
     went through but whose reply was lost is found by the next one rather than written
     twice. Each retry logs a warning on ``logger`` (the calling package's) and waits a
-    little longer than the one before (50 ms, 100 ms, ...).
+    little longer than the one before (50 ms, 100 ms, ...). ``clear_logs`` is the store's:
+    a retry of a put that was committed returns it and clears nothing again. ``lease`` and
+    ``clear_logs`` reach the store only when given, so a store without them still works.
 
     Raises:
         StoreUnavailableError: Every attempt failed; the last error, whose outcome is still
@@ -66,11 +69,14 @@ async def put_retrying(
         ConflictError: Another writer moved the head (not retried: a retry cannot help).
     """
     check_attempts(attempts)
+    options: dict[str, Any] = {}
+    if lease is not None:
+        options["lease"] = lease
+    if clear_logs != ():
+        options["clear_logs"] = clear_logs  # the store checks it (a str is a TypeError)
     for attempt in range(1, attempts + 1):
         try:
-            if lease is None:
-                return await store.put(envelope, appends=appends)
-            return await store.put(envelope, appends=appends, lease=lease)
+            return await store.put(envelope, appends=appends, **options)
         except StoreUnavailableError as exc:
             if attempt == attempts:
                 raise

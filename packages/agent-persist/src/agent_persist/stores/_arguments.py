@@ -30,6 +30,7 @@ __all__ = [
     "check_items",
     "check_lease",
     "check_lease_arg",
+    "check_log_names",
     "check_mapping",
     "check_namespace",
     "check_pool_size",
@@ -195,6 +196,20 @@ def check_appends(appends: object) -> Mapping[str, Sequence[JSON]]:
         check_text("appends log name", log)
         check_items(f"appends[{log!r}]", items)
     return cast("Mapping[str, Sequence[JSON]]", checked)
+
+
+def check_log_names(name: str, logs: object) -> tuple[str, ...]:
+    """``put``'s ``clear_logs``: ``None`` or log names, each kept once, in their first order.
+
+    A ``str`` is refused rather than taken as the names of its characters.
+    """
+    if logs is None:
+        return ()
+    if isinstance(logs, str | bytes | bytearray) or not isinstance(logs, Sequence):
+        kind = type(logs).__name__  # pyright: ignore[reportUnknownArgumentType]
+        raise TypeError(f"{name} must be a sequence of log names (a list), got {kind}")
+    names = [check_text(f"{name} name", log) for log in cast("Sequence[object]", logs)]
+    return tuple(dict.fromkeys(names))
 
 
 def check_lease_arg(lease: object) -> Lease:

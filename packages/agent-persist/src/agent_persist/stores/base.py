@@ -20,7 +20,9 @@ The model:
   written (``Envelope.logs``), and ``read_log(..., at=envelope)`` gives the log exactly as it
   was then, even after later pops, clears or a prune of other checkpoints. So a checkpoint
   writes only what is new since its parent: its cost does not grow with the history.
-* ``put`` with ``appends`` adds the items and the checkpoint in one atomic transaction.
+* ``put`` with ``appends`` adds the items and the checkpoint in one atomic transaction;
+  ``clear_logs`` empties logs in it first, so the checkpoint pins none of their items (a
+  per-turn journal is freed, not kept for the checkpoint's sake).
 * **Leases** give one owner a thread for a while; an expired lease can be taken over, and
   so can one whose holder the caller proved dead (``take_over=``). A write given a
   ``lease`` checks, in its own transaction, that the lease still holds the thread: a worker
@@ -60,6 +62,7 @@ from ._arguments import (
     check_items,
     check_lease,
     check_lease_arg,
+    check_log_names,
     check_mapping,
     check_namespace,
     check_optional_text,
@@ -107,12 +110,24 @@ class CheckpointStore(Protocol):
         *,
         appends: Mapping[str, Sequence[Any]] | None = None,
         lease: Lease | None = None,
+        clear_logs: Sequence[str] | None = (),
     ) -> Envelope:
         """Append items to logs and add ``envelope`` as the new head, atomically.
 
         Returns the envelope as stored: ``logs`` holds the version of every log of the thread.
         Raises ``ConflictError`` when ``envelope.parent_id`` is not the current head, and
         ``LeaseLostError`` when ``lease`` is given and no longer holds the thread.
+
+        ``clear_logs`` names logs to empty in the same transaction, *before* the new
+        checkpoint records the log versions: it sees them empty, so it pins none of their
+        items. A log emptied right after a put would stay pinned by that checkpoint and its
+        items kept for as long as it exists (a per-turn journal would never be freed). As
+        with ``clear_log``, items no checkpoint recorded are deleted and those an older
+        checkpoint recorded are only stamped removed, so it still reads them. A log named in
+        both ``clear_logs`` and ``appends`` is cleared first: the appended items are its new
+        content. A name without a log is no-op, and a repeated name counts once. A refused
+        put (conflict, lost lease, bad argument) clears nothing; a put of an envelope that
+        is already stored returns it and clears nothing either.
         """
         ...
 
@@ -320,16 +335,19 @@ class BaseStore(abc.ABC):
         *,
         appends: Mapping[str, Sequence[Any]] | None = None,
         lease: Lease | None = None,
+        clear_logs: Sequence[str] | None = (),
     ) -> Envelope:
         """See :meth:`CheckpointStore.put`.
 
         Idempotent by checkpoint id: putting an envelope that is already stored (a retry of
         a write whose commit outcome was unknown) returns the stored checkpoint instead of
-        a :class:`ConflictError`.
+        a :class:`ConflictError`, without clearing ``clear_logs`` again: whatever was
+        appended to them since belongs to the next checkpoint.
         """
         check_envelope(envelope)
         checked = check_appends(appends)
         check_lease(lease, envelope.thread_id)
+        clear = check_log_names("clear_logs", clear_logs)
         with _otel.checkpoint_write(self, envelope) as scope:
             encoded = encode_checkpoint(envelope, self.codec)
             sealed = {n: self._seal(f"appends[{n!r}]", items) for n, items in checked.items()}
@@ -337,7 +355,7 @@ class BaseStore(abc.ABC):
             if scope.recording or logger.isEnabledFor(logging.DEBUG):
                 size = len(encoded.payload) + sum(sum(map(len, s)) for s in sealed.values())
                 scope.set(_otel.CHECKPOINT_BYTES, size)
-            stored = await self._put_encoded(envelope, encoded, sealed, lease)
+            stored = await self._put_encoded(envelope, encoded, sealed, lease, clear)
         logger.debug(
             "thread %r: wrote checkpoint %r (step %d, %d bytes)",
             stored.thread_id,
@@ -353,10 +371,11 @@ class BaseStore(abc.ABC):
         encoded: EncodedCheckpoint,
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
+        clear: Sequence[str],
     ) -> Envelope:
         """Write; a conflict with the same checkpoint already stored (a retry) returns it."""
         try:
-            return await self._guarded(self._put(envelope, encoded, sealed, lease))
+            return await self._guarded(self._put(envelope, encoded, sealed, lease, clear))
         except ConflictError:
             stored = await self._stored_twin(envelope, encoded)
             if stored is None:
@@ -685,11 +704,14 @@ class BaseStore(abc.ABC):
         encoded: EncodedCheckpoint,
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
+        clear: Sequence[str],
     ) -> Envelope:
         """Store ``encoded`` as the new head with the sealed appends, atomically.
 
         With ``lease``, in the same transaction: ``LeaseLostError`` and nothing written
-        unless it is the thread's current, unexpired lease (same token).
+        unless it is the thread's current, unexpired lease (same token). The logs named in
+        ``clear`` (distinct names, maybe none, maybe missing) are emptied first, as
+        :meth:`_clear_log` does, then the appends made, then the versions recorded.
         """
 
     @abc.abstractmethod

@@ -177,6 +177,7 @@ class MemoryStore(BaseStore):
         encoded: EncodedCheckpoint,
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
+        clear: Sequence[str],
     ) -> Envelope:
         with self._space.lock:  # re-entered: _guarded holds it already
             self._check_lease(lease)
@@ -192,6 +193,8 @@ class MemoryStore(BaseStore):
                     f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
                 )
             thread = self._touch(envelope.thread_id)
+            for name in clear:
+                self._empty(thread, name)
             for name, items in sealed.items():
                 self._add_items(thread, name, items)
             versions = {name: log.version for name, log in thread.logs.items()}
@@ -344,10 +347,16 @@ class MemoryStore(BaseStore):
         return self._decode_items(thread_id, log, live[-1:])[0]
 
     async def _clear_log(self, thread_id: str, log: str) -> None:
-        live = self._items(thread_id, log)
-        if not live:
+        if self._items(thread_id, log):
+            self._empty(self._touch(thread_id), log)
+
+    @staticmethod
+    def _empty(thread: _Thread, name: str) -> None:
+        """Remove every live item of a log in one new version; nothing if it has none."""
+        stored = thread.logs.get(name)
+        live = stored.live() if stored is not None else []
+        if stored is None or not live:
             return
-        stored = self._touch(thread_id).logs[log]
         stored.version += 1
         for item in live:
             stored.remove(item)

@@ -210,6 +210,9 @@ _TEXT_CALLS: dict[str, Callable[[Any], Call]] = {
     "put appends log name": lambda bad: (
         lambda s, d: s.put(d.head.next(payload={}), appends={bad: ["x"]})
     ),
+    "put clear_logs name": lambda bad: (
+        lambda s, d: s.put(d.head.next(payload={}), clear_logs=["log", bad])
+    ),
     "put envelope.thread_id": lambda bad: lambda s, d: s.put(_constructed(d.head, thread_id=bad)),
     "put envelope.checkpoint_id": lambda bad: (
         lambda s, d: s.put(_constructed(d.head, checkpoint_id=bad))
@@ -329,6 +332,24 @@ def _other_cases() -> list[BadInput]:
             lambda s, d: s.put(d.head.next(payload={}), appends=wrong({"log": 5})),
             TypeError,
             "appends['log']",
+        ),
+        case(
+            "put clear_logs: a str",
+            lambda s, d: s.put(d.head.next(payload={}), clear_logs=wrong("log")),
+            TypeError,
+            "clear_logs",
+        ),
+        case(
+            "put clear_logs: a set",
+            lambda s, d: s.put(d.head.next(payload={}), clear_logs=wrong({"log"})),
+            TypeError,
+            "clear_logs",
+        ),
+        case(
+            "put clear_logs: a mapping",
+            lambda s, d: s.put(d.head.next(payload={}), clear_logs=wrong({"log": 1})),
+            TypeError,
+            "clear_logs",
         ),
         case(
             "put lease: a str",

@@ -549,6 +549,136 @@ class StoreConformance:
             await store.put(envelope("t", parent=first, payload={"turn": "rival"}))
         assert (await store.get("t")).checkpoint_id == second.checkpoint_id
 
+    # -- clear_logs: emptying logs with a checkpoint -------------------------------------
+
+    async def test_put_clear_logs_empties_them_before_the_checkpoint_pins_them(
+        self, store: BaseStore
+    ) -> None:
+        journal = "$journal"
+        first = await store.put(envelope("t"), appends={journal: ["j0"], "transcript": ["m0"]})
+        await store.append("t", journal, ["j1", "j2"])
+        second = await store.put(
+            envelope("t", parent=first), appends={"transcript": ["m1"]}, clear_logs=[journal]
+        )
+        assert journal in second.logs
+        assert second.logs[journal] > first.logs[journal]
+        assert await store.read_log("t", journal, at=second) == []
+        assert await store.read_log("t", journal) == []
+        assert await store.log_length("t", journal) == 0
+        assert await store.read_log("t", journal, at=first) == ["j0"]  # what it pinned
+        assert await store.read_log("t", "transcript", at=second) == ["m0", "m1"]
+        reloaded = await store.get("t")
+        assert reloaded.logs == second.logs
+        assert await store.read_log("t", journal, at=reloaded) == []
+        assert journal in await store.list_logs("t")
+        # The next turn: its journal is appended, then cleared by its checkpoint (a
+        # repeated name counts once, a tuple does as well as a list).
+        await store.append("t", journal, ["j3"])
+        third = await store.put(envelope("t", parent=second), clear_logs=(journal, journal))
+        assert third.logs[journal] == second.logs[journal] + 2  # one append, one clear
+        for at, expected in ((first, ["j0"]), (second, []), (third, [])):
+            assert await store.read_log("t", journal, at=at) == expected
+        assert await store.read_logs("t", [journal, "transcript"], at=third) == {
+            journal: [],
+            "transcript": ["m0", "m1"],
+        }
+        # Clearing an empty log changes nothing, not even its version.
+        fourth = await store.put(envelope("t", parent=third), clear_logs=[journal])
+        assert fourth.logs == third.logs
+        await store.prune("t", keep_last=1)
+        assert await store.read_log("t", journal, at=fourth) == []
+        assert await store.read_log("t", "transcript", at=fourth) == ["m0", "m1"]
+
+    async def test_put_clear_logs_then_appends_to_the_same_log(self, store: BaseStore) -> None:
+        """A log named in both: cleared first, the appended items are its new content."""
+        first = await store.put(envelope("t"), appends={"log": ["a", "b"]})
+        second = await store.put(
+            envelope("t", parent=first), appends={"log": ["c", "d"]}, clear_logs=["log"]
+        )
+        assert await store.read_log("t", "log", at=second) == ["c", "d"]
+        assert await store.read_log("t", "log") == ["c", "d"]
+        assert await store.log_length("t", "log") == 2
+        assert await store.tail("t", "log", 5) == ["c", "d"]
+        assert await store.read_log("t", "log", at=first) == ["a", "b"]
+        assert await store.pop("t", "log") == "d"
+        assert await store.read_log("t", "log", at=second) == ["c", "d"]
+        fresh = await store.put(envelope("u"), appends={"log": ["x"]}, clear_logs=["log"])
+        assert await store.read_log("u", "log", at=fresh) == ["x"]
+
+    async def test_put_clear_logs_of_a_missing_log_does_nothing(self, store: BaseStore) -> None:
+        first = await store.put(envelope("t"), appends={"log": [1]}, clear_logs=["absent"])
+        assert set(first.logs) == {"log"}
+        second = await store.put(envelope("t", parent=first), clear_logs=["absent", "log"])
+        assert set(second.logs) == {"log"}
+        assert await store.list_logs("t") == ["log"]
+        assert await store.read_log("t", "log", at=first) == [1]
+        assert await store.read_log("t", "log", at=second) == []
+        other = await store.put(envelope("other"), clear_logs=[], appends=None)
+        assert other.logs == {}
+        assert await store.list_logs("other") == []
+        none = await store.put(envelope("t", parent=second), clear_logs=None)
+        assert none.logs == second.logs
+
+    async def test_a_refused_put_clears_nothing(self, store_factory: StoreFactory) -> None:
+        store = await store_factory()
+        first = await store.put(envelope("t"), appends={"log": ["pinned"]})
+        await store.append("t", "log", ["new"])
+        stale = envelope("t")  # expects no head: loses
+        with pytest.raises(ConflictError):
+            await store.put(stale, appends={"log": ["lost"]}, clear_logs=["log"])
+        duplicate = envelope("t", parent=first).replace(checkpoint_id=first.checkpoint_id)
+        with pytest.raises(ConflictError):
+            await store.put(duplicate, clear_logs=["log"])
+        with pytest.raises(InvalidPayloadError):
+            await store.put(
+                envelope("t", parent=first),
+                appends={"other": [float("nan")]},
+                clear_logs=["log"],
+            )
+        with pytest.raises(TypeError, match="clear_logs"):
+            await store.put(envelope("t", parent=first), clear_logs="log")
+        assert await store.read_log("t", "log") == ["pinned", "new"]
+        assert await store.read_log("t", "log", at=first) == ["pinned"]
+        assert (await store.get("t")).checkpoint_id == first.checkpoint_id
+        # A retry of a put already stored returns it without clearing again: what was
+        # appended since belongs to the next checkpoint.
+        second = envelope("t", parent=first)
+        saved = await store.put(second, clear_logs=["log"])
+        await store.append("t", "log", ["after"])
+        again = await store.put(second, clear_logs=["log"])
+        assert again.logs == saved.logs
+        assert await store.read_log("t", "log") == ["after"]
+        assert await store.read_log("t", "log", at=saved) == []
+        # A lost lease writes nothing and clears nothing.
+        minute = timedelta(minutes=1)
+        lease = await store.acquire_lease("t", "worker-a", ttl=minute)
+        third = await store.put(envelope("t", parent=saved), lease=lease)
+        await store.acquire_lease("t", "worker-b", ttl=minute, take_over="worker-a")
+        with pytest.raises(LeaseLostError):
+            await store.put(envelope("t", parent=third), clear_logs=["log"], lease=lease)
+        assert await store.read_log("t", "log") == ["after"]
+        assert await store.log_length("t", "log") == 1
+        assert (await store.get("t")).checkpoint_id == third.checkpoint_id
+
+    async def test_put_clear_logs_refuses_what_is_not_log_names(self, store: BaseStore) -> None:
+        first = await store.put(envelope("t"), appends={"log": [1]})
+        bad: list[tuple[Any, type[Exception]]] = [
+            ("log", TypeError),
+            (b"log", TypeError),
+            ({"log"}, TypeError),
+            (5, TypeError),
+            ([1], TypeError),
+            (["log", None], TypeError),
+            (["\x00"], ValueError),
+            (["\ud800"], ValueError),
+            (["x" * 5000], ValueError),
+        ]
+        for value, error in bad:
+            with pytest.raises(error, match="clear_logs"):
+                await store.put(envelope("t", parent=first), clear_logs=value)
+        assert await store.read_log("t", "log") == [1]
+        assert len(await store.list_checkpoints("t")) == 1
+
     # -- concurrency ---------------------------------------------------------------------
 
     async def test_concurrent_writers_exactly_one_wins(self, store_factory: StoreFactory) -> None:

@@ -4,12 +4,12 @@
     versions = put_outcome(envelope, reply)                              # or ConflictError
     envelope = decode_envelope(thread_id, [id, header, payload, logs], codec)
 
-A script runs atomically on the server, so ``PUT`` checks the head, appends the items,
-records the log versions, moves the head, refreshes the TTL and trims old checkpoints
-(``TRIM`` of :mod:`._retention`) with nothing in between; of several writers expecting the
-same head exactly one wins. Every reply is checked before use: a missing part or a value
-that does not parse raises the typed errors of :mod:`.._records`, naming the thread,
-checkpoint, log and item.
+A script runs atomically on the server, so ``PUT`` checks the head, empties the logs of
+``clear_logs``, appends the items, records the log versions, moves the head, refreshes the
+TTL and trims old checkpoints (``TRIM`` of :mod:`._retention`) with nothing in between; of
+several writers expecting the same head exactly one wins. Every reply is checked before
+use: a missing part or a value that does not parse raises the typed errors of
+:mod:`.._records`, naming the thread, checkpoint, log and item.
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ PUT = (
     + r"""
 -- KEYS: thread, lease, index (only on a single server). ARGV: member, id, has_parent,
 -- parent, header, payload, created_us, kind, schema_version, step, status, metadata,
--- ttl_ms, keep_last, log count, has_lease, lease token, then per log: name, item count,
--- items...
+-- ttl_ms, keep_last, log count, has_lease, lease token, count of logs to clear, their
+-- names, then per log: name, item count, items... The logs are cleared before the appends
+-- and the pins, so this checkpoint sees them empty.
 local base, index = KEYS[1], KEYS[3]
 local id = ARGV[2]
 if lease_lost(KEYS[2], ARGV[16], ARGV[17]) then return {'leaselost'} end
@@ -67,7 +68,8 @@ if head ~= expected then return {'conflict', head} end
 local ckey = base .. ':c'
 if redis.call('HEXISTS', ckey, 'h:' .. id) == 1 then return {'duplicate'} end
 
-local at = 18
+local at = 19 + tonumber(ARGV[18])
+for j = 19, at - 1 do clear_items(base, ARGV[j]) end
 for _ = 1, tonumber(ARGV[15]) do
   local name, count = ARGV[at], tonumber(ARGV[at + 1])
   append_items(base, name, at + 2, count)

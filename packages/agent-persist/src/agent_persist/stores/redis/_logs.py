@@ -64,15 +64,11 @@ CLEAR = (
     + r"""
 -- KEYS: thread, index (only on a single server). ARGV: member, log, ttl_ms. Returns how
 -- many items were live.
-local base, name = KEYS[1], ARGV[2]
-local _, order, _, _, mirror = log_keys(base, name)
-local seqs = redis.call('LRANGE', order, 0, -1)
-if #seqs == 0 then return 0 end
-remove_items(base, name, seqs, redis.call('HINCRBY', base .. ':v', name, 1))
-redis.call('DEL', order, mirror)
-touch(base, KEYS[2], ARGV[1])
-refresh_ttl(base, ARGV[3])
-return #seqs
+local cleared = clear_items(KEYS[1], ARGV[2])
+if cleared == 0 then return 0 end
+touch(KEYS[1], KEYS[2], ARGV[1])
+refresh_ttl(KEYS[1], ARGV[3])
+return cleared
 """
 )
 

@@ -116,6 +116,17 @@ local function remove_items(base, name, seqs, version)
   batched('RPUSH', queue, queued)
 end
 
+-- Remove every live item of the log in one new version (a missing or empty log: nothing).
+-- Returns how many items were live. The caller touches the thread and refreshes the TTL.
+local function clear_items(base, name)
+  local _, order, _, _, mirror = log_keys(base, name)
+  local seqs = redis.call('LRANGE', order, 0, -1)
+  if #seqs == 0 then return 0 end
+  remove_items(base, name, seqs, redis.call('HINCRBY', base .. ':v', name, 1))
+  redis.call('DEL', order, mirror)
+  return #seqs
+end
+
 -- {'seq1,seq2,...', item1, item2, ...}: one string for the seqs halves the reply's size.
 local function fetch_items(items, seqs)
   local out = {table.concat(seqs, ',')}

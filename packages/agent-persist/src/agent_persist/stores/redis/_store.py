@@ -328,8 +328,9 @@ class RedisStore(BaseStore):
         encoded: EncodedCheckpoint,
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
+        clear: Sequence[str],
     ) -> Envelope:
-        """One script, one round trip, O(new items)."""
+        """One script, one round trip, O(new items + cleared items)."""
         logs: list[Any] = []
         for name, items in sealed.items():
             logs += [name, len(items), *items]
@@ -354,6 +355,8 @@ class RedisStore(BaseStore):
                 self.keep_last or "",
                 len(sealed),
                 *_lease_args(lease),
+                len(clear),
+                *clear,
                 *logs,
             ],
         )

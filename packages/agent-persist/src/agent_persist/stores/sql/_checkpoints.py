@@ -32,7 +32,7 @@ from ...errors import (
 from .._records import EncodedCheckpoint, decode_checkpoint
 from ..base import Lease, ThreadInfo
 from ._leases import hold
-from ._logs import append_all
+from ._logs import append_all, clear_all
 from ._retention import trim
 from ._schema import as_blob, as_text, load_object
 from ._statements import Scope, digest
@@ -51,13 +51,17 @@ def put(
     *,
     keep_last: int | None,
     lease: Lease | None = None,
+    clear: Sequence[str] = (),
 ) -> dict[str, int]:
-    """Move the head, append, pin every log and add the checkpoint, in the caller's transaction.
+    """Move the head, clear, append, pin every log and add the checkpoint, in one transaction.
 
     With ``lease``, the first statement checks it still holds the thread (and locks it).
+    The logs named in ``clear`` are emptied before the appends (:func:`._logs.clear_all`),
+    so the versions pinned see them empty; a refusal below rolls the clearing back too.
 
     Cost: one thread row update, one upsert and one batch insert per appended log, one update
-    of the thread's log rows (not their items) and one insert: O(new items + number of logs).
+    of the thread's log rows (not their items) and one insert: O(new items + number of logs),
+    plus O(cleared items) for ``clear``.
 
     Returns:
         The version of every log of the thread, as the new checkpoint records them.
@@ -95,6 +99,7 @@ def put(
             current = find_thread(conn, scope, envelope.thread_id, now)
             raise _conflict(scope, envelope, current.head_id if current else None)
     pk, position, count = row.pk, row.next_position - 1, row.checkpoint_count
+    clear_all(conn, scope, pk, clear)
     append_all(conn, scope, pk, appends)
     # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
     versions = {log.name: log.version for log in scope.sql.pin_logs(conn, thread_pk=pk)}

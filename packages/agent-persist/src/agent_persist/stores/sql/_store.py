@@ -247,6 +247,7 @@ class SQLStore(BaseStore):
         encoded: EncodedCheckpoint,
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
+        clear: Sequence[str],
     ) -> Envelope:
         scope, keep_last = self._scope, self.keep_last
         versions = await self._write(
@@ -259,6 +260,7 @@ class SQLStore(BaseStore):
                 time.time(),
                 keep_last=keep_last,
                 lease=lease,
+                clear=clear,
             )
         )
         return envelope.model_copy(update={"logs": versions})
