@@ -12,10 +12,13 @@ uninterrupted one.
     uv run python benchmarks/bench_journal_kills.py [--stores sqlite,postgres,redis]
                                                     [--scenarios selector,tool_agent]
 
-Tool kills with the journal on use ``tool_policies={...: "rerun"}`` (the killed tool runs
-once more); ``journal=off`` is today's behaviour. Until DurableTeam takes ``journal=``, only
-the off rows are printed. PostgreSQL and Redis come from AGENT_PERSIST_POSTGRES_URL /
-AGENT_PERSIST_REDIS_URL; an unreachable one is left out.
+Columns: repaid model calls and repaid tool runs are completions beyond the uninterrupted
+run's; the tool a kill interrupted never completed, so running it again is not a repaid run
+but the "killed tool re-run" column. Tool kills with the journal on use
+``tool_policies={...: "rerun"}``; ``off`` is ``journal=False``, the behaviour before the
+journal (when DurableTeam does not take ``journal=`` yet, only the off rows are printed).
+PostgreSQL and Redis come from AGENT_PERSIST_POSTGRES_URL / AGENT_PERSIST_REDIS_URL; an
+unreachable one is left out.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,18 +80,11 @@ def _tally(row: Row, case: Case, ref: Reference) -> None:
     row.kills += 1
     row.repaid_model += case.repaid_model(ref)
     killed = case.killed_tool
-    runs, expected = case.tool_runs(), _counter(ref)
-    if killed is not None:  # its one completed run is not a repaid one
+    runs, expected = case.tool_runs(), Counter(ref.counts.tools)
+    if killed is not None:  # it never completed in the child: one completion is its re-run
         row.killed_tool_reruns += runs[killed] - expected[killed] + 1
-        expected[killed] -= 1
-    row.repaid_tools += sum((runs - expected).values())
+    row.repaid_tools += (runs - expected).total()
     row.wrong += not case.same_as(ref)
-
-
-def _counter(ref: Reference) -> Any:
-    from collections import Counter
-
-    return Counter(ref.counts.tools)
 
 
 async def _measure(
@@ -127,7 +124,7 @@ async def _measure(
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stores", default="sqlite,postgres,redis")
     parser.add_argument("--scenarios", default=",".join(js.SCENARIOS))
     args = parser.parse_args()

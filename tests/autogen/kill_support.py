@@ -56,6 +56,8 @@ class Zygote:
             text=True,
         )
         ready = self._read()
+        self.threads: int = ready["threads"]
+        """The zygote's threads when it was ready to fork (1: only the main thread)."""
         if not ready.get("ready"):
             self.close()
             raise RuntimeError(f"the zygote would fork with threads: {ready}")

@@ -25,6 +25,7 @@ benchmarks/bench_journal_kills.py kills at every k on every store.
 
 from __future__ import annotations
 
+import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,25 @@ def _describe(case: Case, ref: Reference) -> str:
         f"{case.resumed.tool} (uninterrupted: {ref.counts.model} and {ref.counts.tool}); "
         f"killed tool {case.killed_tool}; {len(case.unknown)} ToolOutcomeUnknownError"
     )
+
+
+async def test_the_zygote_forks_from_one_thread_and_tells_a_kill_from_a_finish(
+    zygote: Zygote, tmp_path: Path
+) -> None:
+    assert zygote.threads == 1
+    url = f"sqlite:///{tmp_path / 'finish.db'}"
+    request: dict[str, object] = {"scenario": "swarm", "url": url, "options": {}}
+    request["counts"] = str(tmp_path / "c")
+    finished = zygote.run({**request, "thread_id": "a", "kill": ["model", 1000], "journal": False})
+    assert finished["exit"] == 0, "a kill point past the run's calls: the child finishes"
+    killed = zygote.run({**request, "thread_id": "b", "kill": ["model", 2], "journal": False})
+    assert killed["signal"] == signal.SIGKILL
+    async with open_store(url) as store:
+        with pytest.raises(RuntimeError, match="not killed"):
+            await kill_and_resume(
+                zygote, js.SCENARIOS["swarm"], (url, {}), store, "c", tmp_path,
+                kill=("tool", 1000), journal=False,
+            )  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(js.SCENARIOS))
