@@ -45,6 +45,8 @@ class HashChatCompletionClientConfig(BaseModel):
     choices: list[str] = []
     stop_text: str | None = None
     stop_after: int = 0
+    parallel_tools: int | None = None
+    """``None`` stands for 1, so a default client's configuration (and fingerprint) is unchanged."""
 
 
 class HashChatCompletionClient(ChatCompletionClient, Component[HashChatCompletionClientConfig]):
@@ -58,6 +60,8 @@ class HashChatCompletionClient(ChatCompletionClient, Component[HashChatCompletio
         stop_text: Appended to the reply once the prompt holds ``stop_after`` messages or
             more, so a ``TextMentionTermination`` fires at a predictable turn.
         stop_after: See ``stop_text``.
+        parallel_tools: How many tool calls one tool-calling reply holds (AutoGen runs
+            them concurrently); the first is the one a single-call reply would make.
     """
 
     component_type = "model"
@@ -72,13 +76,17 @@ class HashChatCompletionClient(ChatCompletionClient, Component[HashChatCompletio
         choices: Sequence[str] = (),
         stop_text: str | None = None,
         stop_after: int = 0,
+        parallel_tools: int = 1,
     ) -> None:
+        if parallel_tools < 1:
+            raise ValueError(f"parallel_tools must be at least 1, got {parallel_tools}")
         self._config = HashChatCompletionClientConfig(
             name=name,
             tool_every=tool_every,
             choices=list(choices),
             stop_text=stop_text,
             stop_after=stop_after,
+            parallel_tools=None if parallel_tools == 1 else parallel_tools,
         )
         self._usage = RequestUsage(prompt_tokens=0, completion_tokens=0)
         self._total = RequestUsage(prompt_tokens=0, completion_tokens=0)
@@ -107,13 +115,8 @@ class HashChatCompletionClient(ChatCompletionClient, Component[HashChatCompletio
         )
         content: str | list[FunctionCall]
         if wants_tool:
-            schema = _schema(tools[digest % len(tools)])
             content = [
-                FunctionCall(
-                    id=f"call_{digest:016x}",
-                    name=schema["name"],
-                    arguments=json.dumps(_arguments(schema, digest)),
-                )
+                _tool_call(tools, digest, index) for index in range(config.parallel_tools or 1)
             ]
             finish: Literal["stop", "function_calls"] = "function_calls"
             completion_tokens = 1
@@ -206,11 +209,23 @@ class HashChatCompletionClient(ChatCompletionClient, Component[HashChatCompletio
 
     @classmethod
     def _from_config(cls, config: HashChatCompletionClientConfig) -> Self:
-        return cls(**config.model_dump())
+        return cls(**config.model_dump(exclude_none=True))
 
 
 def _schema(tool: Tool | ToolSchema) -> ToolSchema:
     return tool.schema if isinstance(tool, Tool) else tool
+
+
+def _tool_call(tools: Sequence[Tool | ToolSchema], digest: int, index: int) -> FunctionCall:
+    """The ``index``-th call of a reply: the next tool and other arguments for each one."""
+    schema = _schema(tools[(digest + index) % len(tools)])
+    seed = digest if index == 0 else digest >> (index * 3)
+    suffix = "" if index == 0 else f"_{index}"
+    return FunctionCall(
+        id=f"call_{digest:016x}{suffix}",
+        name=schema["name"],
+        arguments=json.dumps(_arguments(schema, seed)),
+    )
 
 
 def _arguments(schema: ToolSchema, digest: int) -> dict[str, Any]:
