@@ -13,6 +13,7 @@ atomic ``put``: after a crash, the state and the history always agree.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ StateHook: TypeAlias = Callable[[RunContextWrapper[Any] | None], "Any | Awaitabl
 _USAGE_FIELDS = ("requests", "input_tokens", "output_tokens", "total_tokens")
 
 
+@functools.cache  # reading package metadata costs 1-2 ms, on every checkpoint
 def producer() -> Producer:
     """Who writes this adapter's envelopes."""
     return Producer(
