@@ -1,21 +1,33 @@
 """A 2-agent AutoGen team run to 1,000 turns: what a durable checkpoint costs per turn.
 
 For each store it runs a RoundRobinGroupChat of two AssistantAgents (deterministic model
-double) to 1,000 turns as a DurableTeam, and in the same run, after every turn, does the
-naive pattern too: ``json.dump(await team.save_state())`` to a file. It prints, at turns
-10, 100 and 1,000, the bytes one checkpoint writes and the median milliseconds of one
-checkpoint (capture + store write) over the 10 turns up to it in each of ``--repeat`` runs
-(30 samples by default: a database commit's fsync makes single samples noisy), next to the
-naive pattern's, and the totals after 1,000 turns.
-Targets: ours at turn 1,000 within 1.5x of turn 10; total at least 20x below the naive one.
+double) to 1,000 turns as a DurableTeam with the call journal on (the default), and in the
+same run, after every turn, does the naive pattern too: ``json.dump(await
+team.save_state())`` to a file. It prints, at turns 10, 100 and 1,000, over the 10 turns up
+to it in each of ``--repeat`` runs (30 samples by default: a database commit's fsync makes
+single samples noisy), the median of:
+
+- bytes *written* per checkpoint: the checkpoint plus the turn's journal appends (an agent
+  makes one model call per turn: one journal entry);
+- bytes *retained* per checkpoint: what stays stored once the checkpoint emptied the journal
+  (the checkpoint alone). After every checkpoint the benchmark checks that the journal is
+  empty (``log_length``) and that the backend keeps none of its items (memory: the log's
+  items; SQLite and PostgreSQL: item rows; Redis: the log's hashes and lists);
+- the same team's bytes per checkpoint with ``journal=False`` (a pass of its own on the
+  memory store: bytes do not depend on the store), and retained / journal-off;
+- milliseconds of one checkpoint (capture + store write, which also clears the journal);
+
+next to the naive pattern's, and the totals after 1,000 turns.
+Targets: ours at turn 1,000 within 1.5x of turn 10; total at least 20x below the naive one;
+retained within 1.1x of the journal-off bytes.
 
     uv run python benchmarks/bench_autogen_team.py [--stores memory,sqlite,postgres,redis]
                                                    [--turns 1000] [--repeat 3]
 
 The naive pattern is measured in a pass of its own first (the same team, the same turns),
 so its 450 KB dumps do not slow the allocator under our timings. Bytes are the canonical
-JSON of the payload plus the log items appended (what the store encodes), not the
-backend's own overhead. PostgreSQL and Redis come from
+JSON of the payload plus the log items appended (what the store encodes), and of each
+journal entry appended, not the backend's own overhead. PostgreSQL and Redis come from
 AGENT_PERSIST_POSTGRES_URL / AGENT_PERSIST_REDIS_URL; an unreachable one is left out.
 """
 
@@ -27,19 +39,23 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from autogen_agentchat.agents import AssistantAgent
+from autogen_agentchat.base import ChatAgent, Team
 from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 
 import autogen_persist.team as team_module
 from agent_persist import DriftPolicy, canonical_json, default_registry, open_store
+from agent_persist._journal import Journal
+from agent_persist.journal import JOURNAL_LOG
 from agent_persist.stores.base import BaseStore
 from autogen_persist import DurableTeam
 from autogen_persist._plugin import ensure_registered
@@ -60,10 +76,21 @@ class Samples:
     ours_bytes: list[int] = field(default_factory=list[int])
     naive_ms: list[float] = field(default_factory=list[float])
     naive_bytes: list[int] = field(default_factory=list[int])
+    journal_bytes: list[int] = field(default_factory=list[int])
+    """Bytes of the journal entries appended since the previous checkpoint, per checkpoint."""
+    journal_appends: list[int] = field(default_factory=list[int])
+    off_bytes: list[int] = field(default_factory=list[int])
+    """Bytes per checkpoint of the same team with ``journal=False``."""
+    left_items: int = 0
+    """The most journal items ``log_length`` reported after a checkpoint."""
+    left_stored: int = 0
+    """The most journal items the backend's own structures held after a checkpoint."""
+    pending_bytes: int = 0
+    pending_appends: int = 0
 
 
 def build_team(turns: int) -> RoundRobinGroupChat:
-    agents = [
+    agents: list[ChatAgent | Team] = [
         AssistantAgent(
             n, model_client=HashChatCompletionClient(name=n), system_message=f"You are {n}."
         )
@@ -73,13 +100,56 @@ def build_team(turns: int) -> RoundRobinGroupChat:
 
 
 ACTIVE: dict[str, Any] = {}
-"""The samples and naive file of the store being measured."""
+"""The samples, naive file and store (name, folder) being measured."""
+
+
+async def stored_journal_items(store: BaseStore, thread_id: str) -> int:
+    """The journal items the backend's own structures hold, live or stamped removed.
+
+    As the store tests count them (tests/stores/backends.py ``journal_turns``).
+    """
+    name, folder = ACTIVE["store"]
+    backend: Any = cast("Any", store)
+    if name == "memory":
+        log = backend._threads[thread_id].logs.get(JOURNAL_LOG)
+        return 0 if log is None else len(log.items)
+    rows = (
+        "SELECT count(*) FROM {s}agent_persist_log_items i "
+        "JOIN {s}agent_persist_logs l ON i.log_pk = l.pk "
+        "JOIN {s}agent_persist_threads t ON l.thread_pk = t.pk "
+        "WHERE l.name = {log} AND t.thread_id = {thread}"
+    )
+    if name == "sqlite":
+        with sqlite3.connect(os.path.join(folder, "bench.db")) as raw:
+            query = rows.format(s="", log="?", thread="?")
+            return int(raw.execute(query, (JOURNAL_LOG, thread_id)).fetchone()[0])
+    if name == "postgres":
+        from sqlalchemy import text
+
+        query = rows.format(s=f'"{backend.schema}".', log=":log", thread=":thread")
+        engine: Any = backend.engine
+        async with engine.connect() as conn:
+            found = await conn.execute(text(query), {"log": JOURNAL_LOG, "thread": thread_id})
+            return int(found.scalar_one())
+    client: Any = backend._client
+    log = backend._keys.log(thread_id, JOURNAL_LOG)
+    hashes: list[int] = [await client.hlen(log + suffix) for suffix in (":i", ":r")]
+    lists: list[int] = [await client.llen(log + suffix) for suffix in (":o", ":q", ":d")]
+    return sum(hashes) + sum(lists)
 
 
 def instrument() -> None:
-    """Time every checkpoint, count its bytes, and do the naive json.dump after each turn."""
+    """Time every checkpoint, count its bytes and the turn's journal appends, check the
+    journal is emptied, and do the naive json.dump after each turn."""
     checkpoint = team_module._LiveTeam.checkpoint
-    write = team_module.write_checkpoint
+    write = team_module.write_checkpoint  # pyright: ignore[reportPrivateImportUsage]
+    append = Journal._append
+
+    async def counting_append(self: Journal, entry: dict[str, Any]) -> None:
+        samples: Samples = ACTIVE["samples"]
+        samples.pending_bytes += len(canonical_json(entry))
+        samples.pending_appends += 1
+        await append(self, entry)
 
     async def counting_write(*args: Any, **kwargs: Any) -> Any:
         samples: Samples = ACTIVE["samples"]
@@ -88,15 +158,27 @@ def instrument() -> None:
         written = len(canonical_json(kwargs["payload"])) + sum(
             len(canonical_json(item)) for items in kwargs["appends"].values() for item in items
         )
+        if ACTIVE["off"]:
+            samples.off_bytes.append(written)
+            return await write(*args, **kwargs)
         samples.ours_bytes.append(written)
+        samples.journal_bytes.append(samples.pending_bytes)
+        samples.journal_appends.append(samples.pending_appends)
+        samples.pending_bytes = samples.pending_appends = 0
         return await write(*args, **kwargs)
 
     async def timed_checkpoint(self: Any, lease: Any, *, metadata: Any) -> Any:
         samples: Samples = ACTIVE["samples"]
+        if ACTIVE["off"]:
+            return await checkpoint(self, lease, metadata=metadata)
         if not ACTIVE["naive"]:
             started = time.perf_counter()
             stored = await checkpoint(self, lease, metadata=metadata)
             samples.ours_ms.append((time.perf_counter() - started) * 1000)
+            left = await self.store.log_length(self.thread_id, JOURNAL_LOG)
+            samples.left_items = max(samples.left_items, left)
+            held = await stored_journal_items(self.store, self.thread_id)
+            samples.left_stored = max(samples.left_stored, held)
             return stored
         stored = await checkpoint(self, lease, metadata=metadata)
         path: str = ACTIVE["path"]
@@ -107,13 +189,14 @@ def instrument() -> None:
         samples.naive_bytes.append(os.path.getsize(path))  # noqa: ASYNC240
         return stored
 
+    Journal._append = counting_append  # type: ignore[method-assign]
     team_module.write_checkpoint = counting_write  # type: ignore[assignment]
     team_module._LiveTeam.checkpoint = timed_checkpoint  # type: ignore[method-assign]
 
 
 async def open_bench_store(name: str, folder: str) -> BaseStore | None:
     run = uuid.uuid4().hex[:12]
-    urls = {
+    urls: dict[str, tuple[str, dict[str, str]]] = {
         "memory": ("memory://", {}),
         "sqlite": (f"sqlite:///{folder}/bench.db", {}),
         "postgres": (POSTGRES_URL, {"schema": f"ap_bench_{run}"}),
@@ -136,9 +219,9 @@ async def drop(name: str, store: BaseStore) -> None:
     if name == "postgres":
         from sqlalchemy import text
 
-        engine: Any = store.engine  # type: ignore[attr-defined]
-        async with engine.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{store.schema}" CASCADE'))  # type: ignore[attr-defined]
+        backend: Any = cast("Any", store)
+        async with backend.engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{backend.schema}" CASCADE'))
     await store.close()
 
 
@@ -147,9 +230,9 @@ def window(runs: list[list[float]] | list[list[int]], turn: int) -> float:
     return statistics.median(v for values in runs for v in values[max(0, turn - 10) : turn])
 
 
-async def run_team(store: BaseStore, turns: int) -> str:
+async def run_team(store: BaseStore, turns: int, *, journal: bool = True) -> str:
     thread_id = uuid.uuid4().hex
-    team = DurableTeam(lambda: build_team(turns), store=store, thread_id=thread_id)
+    team = DurableTeam(lambda: build_team(turns), store=store, thread_id=thread_id, journal=journal)
     await team.run(task="Discuss durable state for agents, one point per turn.")
     return thread_id
 
@@ -190,8 +273,9 @@ async def commit_ms(store: BaseStore) -> float:
     """Median ms of one bare commit (a one-row insert) on the PostgreSQL store's engine."""
     from sqlalchemy import text
 
-    engine: Any = store.engine  # type: ignore[attr-defined]
-    table = f'"{store.schema}".bench_commit'  # type: ignore[attr-defined]
+    backend: Any = cast("Any", store)
+    engine: Any = backend.engine
+    table = f'"{backend.schema}".bench_commit'
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE TABLE IF NOT EXISTS {table} (n integer)"))
     samples: list[float] = []
@@ -206,10 +290,19 @@ async def commit_ms(store: BaseStore) -> float:
 async def naive(turns: int, folder: str) -> Samples:
     """The naive pattern's bytes and times, after each of the same turns."""
     samples = Samples()
-    ACTIVE.update(samples=samples, naive=True, path=os.path.join(folder, "naive.json"))
+    ACTIVE.update(samples=samples, naive=True, off=False, path=os.path.join(folder, "naive.json"))
     async with open_store("memory://") as store:
         await run_team(store, turns)
     return samples
+
+
+async def journal_off(turns: int) -> list[int]:
+    """Bytes per checkpoint of the same team and turns with ``journal=False``."""
+    samples = Samples()
+    ACTIVE.update(samples=samples, naive=False, off=True)
+    async with open_store("memory://") as store:
+        await run_team(store, turns, journal=False)
+    return samples.off_bytes
 
 
 async def bench(
@@ -223,7 +316,7 @@ async def bench(
         if store is None:
             return None
         samples = Samples(naive_ms=baseline.naive_ms, naive_bytes=baseline.naive_bytes)
-        ACTIVE.update(samples=samples, naive=False)
+        ACTIVE.update(samples=samples, naive=False, off=False, store=(name, folder))
         try:
             thread_id = await run_team(store, turns)
             ACTIVE.update(naive=True, path=os.path.join(folder, "unused.json"))
@@ -246,40 +339,58 @@ async def bench(
             f"| {name} | checkpoint at turn {min(MARKS[-1], turns)} | {checkpoint:.2f} ms | "
             f"one bare commit {commit:.2f} ms | x{checkpoint / commit:.2f} |"
         )
-    ms, written = [r.ours_ms for r in runs], [r.ours_bytes for r in runs]
+    appends = [a for r in runs for a in r.journal_appends]
+    extra.append(
+        f"| {name} | journal after each of {len(runs[0].ours_ms)} checkpoints "
+        f"({repeat} run{'s' if repeat > 1 else ''}) | {max(r.left_items for r in runs)} items, "
+        f"{max(r.left_stored for r in runs)} stored | {sum(appends):,} appends, "
+        f"{min(appends)}-{max(appends)} per turn | - |"
+    )
+    ms, retained = [r.ours_ms for r in runs], [r.ours_bytes for r in runs]
+    written = [
+        [kept + journal for kept, journal in zip(r.ours_bytes, r.journal_bytes, strict=True)]
+        for r in runs
+    ]
     naive_ms, naive_bytes = [baseline.naive_ms], [baseline.naive_bytes]
+    off = [baseline.off_bytes]
     rows: list[str] = []
     for mark in (m for m in MARKS if m <= turns):
+        kept, without = window(retained, mark), window(off, mark)
         rows.append(
-            f"| {name} | {mark} | {window(written, mark):,.0f} | {window(ms, mark):.2f} | "
+            f"| {name} | {mark} | {window(written, mark):,.0f} | {kept:,.0f} | "
+            f"{without:,.0f} | {kept / without:.3f}x | {window(ms, mark):.2f} | "
             f"{window(naive_bytes, mark):,.0f} | {window(naive_ms, mark):.2f} |"
         )
     ours, naive = sum(runs[0].ours_bytes), sum(baseline.naive_bytes)
+    total_written, total_off = sum(written[0]), sum(baseline.off_bytes)
     first, last = min(MARKS[0], turns), min(MARKS[-1], turns)
     rows.append(
-        f"| {name} | total ({len(runs[0].ours_ms)} checkpoints) | {ours:,} | "
+        f"| {name} | total ({len(runs[0].ours_ms)} checkpoints) | {total_written:,} | "
+        f"{ours:,} | {total_off:,} | {ours / total_off:.3f}x | "
         f"x{window(ms, last) / window(ms, first):.2f} time, "
-        f"x{window(written, last) / window(written, first):.2f} bytes "
-        f"(turn {last} vs {first}) | {naive:,} | naive/ours = {naive / ours:.1f}x |"
+        f"x{window(retained, last) / window(retained, first):.2f} bytes "
+        f"(turn {last} vs {first}) | {naive:,} | naive/retained = {naive / ours:.1f}x |"
     )
     return rows
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--stores", default="memory,sqlite,postgres,redis")
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3, help="runs per store, pooled")
     args = parser.parse_args()
     instrument()
     print(
-        "| store | turn | ours: bytes/checkpoint | ours: median ms | "
+        "| store | turn | ours: bytes written (with journal) | ours: bytes retained | "
+        "journal off: bytes | retained / off | ours: median ms | "
         "naive json.dump: bytes | naive: median ms |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     extra: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
         baseline = await naive(args.turns, folder)
+        baseline.off_bytes = await journal_off(args.turns)
         for name in args.stores.split(","):
             rows = await bench(name, args.turns, args.repeat, folder, baseline, extra)
             for row in rows or []:
