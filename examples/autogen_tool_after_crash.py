@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -59,7 +60,8 @@ async def worker(url: str) -> None:
         result = await agent.run(task=TASK)
     except ToolOutcomeUnknownError as unknown:
         print(f"worker B: {unknown.tool}({unknown.arguments}) may have run; checking billing")
-        sent = [line for line in BILLING.read_text().splitlines() if unknown.idempotency_key in line]
+        billing = await asyncio.to_thread(BILLING.read_text)
+        sent = unknown.idempotency_key in billing
         outcome = f"invoice sent to {unknown.arguments['customer']}" if sent else "not sent"
         await agent.resolve_tool_call(unknown.idempotency_key, outcome)
         result = await agent.run(task=TASK)
@@ -73,15 +75,16 @@ def main() -> None:
     folder = tempfile.mkdtemp()
     url = os.environ.get("AGENT_PERSIST_URL", f"sqlite:///{folder}/agents.db")
     os.environ["BILLING_FILE"] = str(Path(folder) / "billing.txt")
-    env = {**os.environ, "CRASH_INSIDE_TOOL": "1"}
-    status = os.spawnve(os.P_WAIT, sys.executable, [sys.executable, __file__, url], env)
-    assert status == -signal.SIGKILL, f"worker A should have been killed, got {status}"
+    crashing = {**os.environ, "CRASH_INSIDE_TOOL": "1"}
+    worker_a = subprocess.run([sys.executable, __file__, url], env=crashing, check=False)  # noqa: S603 - this script
+    if worker_a.returncode != -signal.SIGKILL:
+        raise SystemExit(f"worker A should have been killed, got {worker_a.returncode}")
     print("worker A: killed by SIGKILL inside the tool, after the invoice went out")
-    status = os.spawnv(os.P_WAIT, sys.executable, [sys.executable, __file__, url])
-    assert status == 0, f"worker B failed ({status})"
+    subprocess.run([sys.executable, __file__, url], check=True)  # noqa: S603 - worker B
     invoices = Path(os.environ["BILLING_FILE"]).read_text().splitlines()
     print(f"invoices sent: {len(invoices)}")
-    assert len(invoices) == 1, "the invoice was sent exactly once"
+    if len(invoices) != 1:
+        raise SystemExit("the invoice was not sent exactly once")
 
 
 if __name__ == "__main__":
