@@ -2,13 +2,15 @@
 
     run_config = RunConfig(session_input_callback=context_policy(
         TrimToolOutputs(max_chars=2_000),
-        SummaryPlusRecent(recent=20, summarizer=my_summarizer),   # or SlidingWindow(last=30)
-    ))
+        SummaryPlusRecent(recent=20, summarize=my_summarizer, session=session),
+    ))                                                          # or SlidingWindow(last=30)
     await Runner.run(agent, "next question", session=session, run_config=run_config)
 
 Each policy maps the stored history to the history sent; :func:`context_policy` chains them
 into the SDK's ``session_input_callback``, which only shapes the model input: the SDK still
-appends just the new items to the session, so nothing stored is ever dropped.
+appends just the new items to the session, so nothing stored is ever dropped, and nothing a
+policy makes (a summary, a trimmed output) is stored as a new item. To store long tool
+outputs short at write time, see :mod:`.tool_outputs`.
 """
 
 from __future__ import annotations
