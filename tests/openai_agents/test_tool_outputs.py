@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool
+from agents.run_config import CallModelData, ModelInputData
 from agents.testing import ScriptedModel, assistant_message, function_call
 from oa_support import Backend
 
@@ -116,3 +117,27 @@ async def test_short_outputs_and_references_that_point_nowhere(backend: Backend)
         StoreToolOutputs(max_chars=0)
     with pytest.raises(TypeError, match="tool_outputs"):
         StoreSession("s", store=store, tool_outputs="yes")  # pyright: ignore[reportArgumentType]
+
+
+async def test_a_filter_before_the_save_summarises_once() -> None:
+    calls: list[str] = []
+
+    def summarize(output: str) -> str:
+        calls.append(output)
+        return "short"
+
+    policy = StoreToolOutputs(max_chars=10, summarize=summarize)
+    item = {"type": "function_call_output", "call_id": "c1", "output": "y" * 11}
+    data = CallModelData(
+        model_data=ModelInputData(input=[item], instructions="i"),  # pyright: ignore[reportArgumentType]
+        agent=Agent(name="a"),
+        context=None,
+    )
+    filtered = await policy.model_input_filter(data)
+    assert (filtered.input, filtered.instructions) == ([{**item, "output": "short"}], "i")
+    [stored], records = await policy.split([item], start=3)
+    assert stored["output"] == (
+        "short\n[tool output of 11 characters stored short; full output: tool_outputs#3]"
+    )
+    assert records == [{"call_id": "c1", "chars": 11, "output": "y" * 11}]
+    assert calls == ["y" * 11]

@@ -86,6 +86,8 @@ class StoreToolOutputs:
         self.summarize = summarize
         self._short: dict[str, str] = {}
         """call_id -> the stored short form, for :meth:`model_input_filter`."""
+        self._made: dict[str, str] = {}
+        """call_id -> a short form the filter made before the output was stored."""
 
     def is_long(self, item: Any) -> bool:
         """Whether ``item`` is a tool output this policy stores short."""
@@ -123,14 +125,16 @@ class StoreToolOutputs:
             fields = cast("dict[str, Any]", item)
             output = cast("str", fields["output"])
             position = start + len(records)
-            short = (
-                f"{await self.shorten(output)}\n[tool output of {len(output)} characters "
-                f"stored short; full output: {TOOL_OUTPUTS_LOG}#{position}]"
-            )
             call_id = fields.get("call_id")
+            made = self._made.pop(call_id, None) if isinstance(call_id, str) else None
+            summary = await self.shorten(output) if made is None else made
+            short = (
+                f"{summary}\n[tool output of {len(output)} characters stored short; "
+                f"full output: {TOOL_OUTPUTS_LOG}#{position}]"
+            )
             records.append({"call_id": call_id, "chars": len(output), "output": output})
             if isinstance(call_id, str):
-                self._short[call_id] = short
+                _remember(self._short, call_id, short)
             shaped.append({**fields, "output": short})
         return shaped, records
 
@@ -142,8 +146,10 @@ class StoreToolOutputs:
             if self.is_long(fields):
                 call_id = fields.get("call_id")
                 short = self._short.get(call_id) if isinstance(call_id, str) else None
-                if short is None:  # not saved yet: the same short form, without a reference
+                if short is None:  # not stored yet: its short form, without a reference
                     short = await self.shorten(cast("str", fields["output"]))
+                    if isinstance(call_id, str):  # stored later with this one summary
+                        _remember(self._made, call_id, short)
                 fields = {**fields, "output": short}
             items.append(fields)
         return ModelInputData(input=items, instructions=data.model_data.instructions)
@@ -174,6 +180,17 @@ async def full_tool_output(session: StoreSession, item: Any) -> str:
             f"{log!r} (referenced at position {position})"
         )
     return cast("str", cast("dict[str, Any]", found[-1])["output"])
+
+
+_REMEMBERED = 1_000
+"""How many short forms a policy keeps for the same turn's filter (the newest)."""
+
+
+def _remember(cache: dict[str, str], call_id: str, short: str) -> None:
+    cache.pop(call_id, None)
+    cache[call_id] = short
+    while len(cache) > _REMEMBERED:
+        del cache[next(iter(cache))]
 
 
 def _is_output_of(record: Any, call_id: Any) -> bool:
