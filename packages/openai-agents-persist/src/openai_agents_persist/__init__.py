@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # what type checkers see; _EXPORTS below is what runs
     from .retention import cleanup_idle_sessions, touch
     from .run_state import load_run_state, pending_run_state, save_run_state
     from .session import ITEMS_LOG, StoreSession
+    from .tool_outputs import StoreToolOutputs, full_tool_output
     from .user_memory import Fact, UserMemory
 
 __version__ = _version("openai-agents-persist")
@@ -76,6 +77,7 @@ _EXPORTS = {
     "SlidingWindow": ".policies",
     "StateHook": ".checkpoints",
     "StoreSession": ".session",
+    "StoreToolOutputs": ".tool_outputs",
     "SummaryPlusRecent": ".policies",
     "TURN_KIND": ".checkpoints",
     "TrimToolOutputs": ".policies",
@@ -89,6 +91,7 @@ _EXPORTS = {
     "config_changes": ".drift",
     "context_policy": ".policies",
     "durable": ".decorator",
+    "full_tool_output": ".tool_outputs",
     "load_run_state": ".run_state",
     "pending_run_state": ".run_state",
     "rename_agent": ".migrations",

@@ -63,6 +63,8 @@ from .checkpoints import (
 from .errors import CorruptItemError, InvalidLimitError
 from .items import ITEM_FORMATS, ItemFormats, is_encrypted_envelope, wrap_item
 from .retention import touch
+from .summaries import SUMMARIES_LOG, SummaryRecord
+from .tool_outputs import TOOL_OUTPUTS_LOG, StoreToolOutputs
 
 __all__ = ["ITEMS_LOG", "StoreSession"]
 
@@ -102,6 +104,10 @@ class StoreSession:
             with ``LeaseLostError``, so a worker that lost it cannot write. ``pop_item`` and
             ``clear_session`` take no lease (the store's ``pop`` and ``clear_log`` have
             none).
+        tool_outputs: A write-time policy for long tool outputs
+            (:class:`~openai_agents_persist.tool_outputs.StoreToolOutputs`): the history
+            stores them short, with a reference to the full output in the session's
+            ``tool_outputs`` log.
     """
 
     def __init__(
@@ -117,11 +123,14 @@ class StoreSession:
         on_bad_item: OnBadItem = "raise",
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
         lease: Callable[[], Lease] | None = None,
+        tool_outputs: StoreToolOutputs | None = None,
     ) -> None:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
         if lease is not None and not callable(lease):
             raise TypeError(f"lease must be a callable returning a Lease, got {lease!r}")
+        if tool_outputs is not None and not isinstance(tool_outputs, StoreToolOutputs):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"tool_outputs must be a StoreToolOutputs, got {tool_outputs!r}")
         self.session_id = session_id
         self.session_settings = _session_settings(session_settings)
         self.store = store
@@ -131,6 +140,7 @@ class StoreSession:
         self._refresh_on_read = refresh_on_read
         self._write_attempts = check_attempts(write_attempts)
         self._lease = lease
+        self._tool_outputs = tool_outputs
         self._usage = UsageTracker()
         self._head: Envelope | None = None
         self._head_loaded = False
@@ -209,6 +219,7 @@ class StoreSession:
             "on_bad_item",
             "write_attempts",
             "lease",
+            "tool_outputs",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
         theirs = {k: v for k, v in options.items() if k not in session_keys}
@@ -350,11 +361,20 @@ class StoreSession:
         """
         if not items:
             return
+        outputs: list[dict[str, Any]] = []
+        policy = self._tool_outputs
+        if policy is not None and any(policy.is_long(item) for item in items):
+            start = await self.store.log_length(self.session_id, TOOL_OUTPUTS_LOG)
+            items, outputs = await policy.split(list(items), start=start)
         stored = [wrap_item(item) for item in items]
         if not self._checkpoints:
+            if outputs:  # first, so a stored reference never points at nothing
+                await self.store.append(
+                    self.session_id, TOOL_OUTPUTS_LOG, outputs, lease=self._held()
+                )
             await self.store.append(self.session_id, ITEMS_LOG, stored, lease=self._held())
             return
-        await self._checkpoint(stored, wrapper)
+        await self._checkpoint(stored, wrapper, {TOOL_OUTPUTS_LOG: outputs} if outputs else None)
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
@@ -455,8 +475,34 @@ class StoreSession:
         return self._bad_items.error([bad], newest=True)
 
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
-        """Remove every item (checkpoints keep the items they saw)."""
+        """Remove every item and the running summary of them.
+
+        Checkpoints keep the items they saw; the full tool outputs stay in the
+        ``tool_outputs`` log (the audit trail of outputs) until the thread is deleted.
+        """
         await self.store.clear_log(self.session_id, ITEMS_LOG)
+        await self.store.clear_log(self.session_id, SUMMARIES_LOG)
+
+    # -- the running summary -----------------------------------------------------------
+
+    async def latest_summary(self) -> SummaryRecord | None:
+        """The running summary in use (the newest of the ``summaries`` log), or ``None``.
+
+        A stored record that is not one (damaged, or written by hand) gives ``None``: the
+        policy then summarises from the start again.
+        """
+        try:
+            newest = await self.store.tail(self.session_id, SUMMARIES_LOG, 1)
+        except CorruptCheckpointError:
+            logger.warning("session %r: the stored summary cannot be read", self.session_id)
+            return None
+        return SummaryRecord.from_json(newest[0]) if newest else None
+
+    async def add_summary(self, record: SummaryRecord) -> None:
+        """Append ``record`` to the ``summaries`` log (with the session's lease, if any)."""
+        await self.store.append(
+            self.session_id, SUMMARIES_LOG, [record.to_json()], lease=self._held()
+        )
 
     # -- checkpoints -----------------------------------------------------------------------
 
@@ -524,7 +570,10 @@ class StoreSession:
         return None if self._lease is None else self._lease()
 
     async def _checkpoint(
-        self, stored: list[dict[str, Any]], wrapper: RunContextWrapper[Any] | None
+        self,
+        stored: list[dict[str, Any]],
+        wrapper: RunContextWrapper[Any] | None,
+        logs: Mapping[str, Sequence[Any]] | None = None,
     ) -> None:
         usage = wrapper.usage if wrapper is not None else None
         payload = {
@@ -542,7 +591,7 @@ class StoreSession:
             payload=payload,
             producer=producer(),
         )
-        await self.put(envelope, appends=stored)
+        await self.put(envelope, appends=stored, logs=logs)
 
     async def last_checkpoint(self) -> TurnCheckpoint | None:
         """The newest per-turn checkpoint (skipping saved run states), or ``None``."""

@@ -1,0 +1,143 @@
+"""Long tool outputs stored short in the history, in full in the session's tool_outputs log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from agents import Agent, RunConfig, Runner, function_tool
+from agents.run_config import CallModelData, ModelInputData
+from agents.testing import ScriptedModel, assistant_message, function_call
+from oa_support import Backend
+
+from openai_agents_persist import StoreSession
+from openai_agents_persist.errors import CorruptItemError
+from openai_agents_persist.tool_outputs import (
+    TOOL_OUTPUTS_LOG,
+    StoreToolOutputs,
+    full_tool_output,
+    tool_output_reference,
+)
+
+FULL = "line one\n" + "x" * 5003  # 5,012 characters, as in issue 11
+
+
+@function_tool
+def read_log() -> str:
+    """Read a long log."""
+    return FULL
+
+
+def outputs_in(items: Any) -> list[str]:
+    return [item["output"] for item in items if item.get("type") == "function_call_output"]
+
+
+def scripted() -> ScriptedModel:
+    return ScriptedModel(
+        [
+            [function_call("read_log", {}, call_id="c1")],
+            [assistant_message("read it")],
+            [assistant_message("second")],
+        ]
+    )
+
+
+@pytest.mark.parametrize("checkpoints", [False, True])
+async def test_a_long_output_is_stored_short_with_a_reference_to_the_full_one(
+    backend: Backend, checkpoints: bool
+) -> None:
+    assert len(FULL) == 5_012
+    summaries: list[int] = []
+
+    async def summarize(output: str) -> str:
+        summaries.append(len(output))
+        return f"a log of {output.count('x')} x"
+
+    policy = StoreToolOutputs(max_chars=2_000, summarize=summarize)
+    model = scripted()
+    agent = Agent(name="a", tools=[read_log], model=model)
+    config = RunConfig(call_model_input_filter=policy.model_input_filter)
+    short = (
+        "a log of 5003 x\n"
+        f"[tool output of 5012 characters stored short; full output: {TOOL_OUTPUTS_LOG}#0]"
+    )
+    async with backend.open() as store:
+        session = StoreSession("s", store=store, tool_outputs=policy, checkpoints=checkpoints)
+        await Runner.run(agent, "read", session=session, run_config=config)
+        # the same turn's next model call saw the stored short form, reference included
+        assert outputs_in(model.calls[1].input) == [short]
+        await Runner.run(agent, "again", session=session, run_config=config)
+        assert outputs_in(model.calls[2].input) == [short]
+        [item] = [i for i in await session.get_items() if i.get("type") == "function_call_output"]
+        assert item["output"] == short
+        assert tool_output_reference(item) == (TOOL_OUTPUTS_LOG, 0)
+        assert await full_tool_output(session, item) == FULL
+        assert await store.read_log("s", TOOL_OUTPUTS_LOG) == [
+            {"call_id": "c1", "chars": 5_012, "output": FULL}
+        ]
+        assert summaries == [5_012]  # one summary, shared by the store and the same turn
+        # the audit log of outputs outlives clear_session; a new session reads it too
+        await session.clear_session()
+        assert await full_tool_output(StoreSession("s", store=store), item) == FULL
+
+
+async def test_without_the_filter_the_same_turn_sees_the_full_output(backend: Backend) -> None:
+    model = scripted()
+    agent = Agent(name="a", tools=[read_log], model=model)
+    async with backend.open() as store:
+        session = StoreSession("s", store=store, tool_outputs=StoreToolOutputs(max_chars=100))
+        await Runner.run(agent, "read", session=session)
+        # the SDK builds the turn's next call from its own items, not from the session
+        assert outputs_in(model.calls[1].input) == [FULL]
+        await Runner.run(agent, "again", session=session)
+        [sent] = outputs_in(model.calls[2].input)
+        assert sent == FULL[:100] + (
+            "\n[tool output of 5012 characters stored short; full output: tool_outputs#0]"
+        )
+
+
+async def test_short_outputs_and_references_that_point_nowhere(backend: Backend) -> None:
+    policy = StoreToolOutputs(max_chars=10)
+    small = {"type": "function_call_output", "call_id": "c0", "output": "short"}
+    big = {"type": "function_call_output", "call_id": "c1", "output": "y" * 11}
+    async with backend.open() as store:
+        session = StoreSession("s", store=store, tool_outputs=policy)
+        await session.add_items([small, big])  # pyright: ignore[reportArgumentType]
+        first, second = await session.get_items()
+        assert first == small
+        assert await full_tool_output(session, first) == "short"
+        assert await full_tool_output(session, second) == "y" * 11
+        # a reference whose position moved is found by its call id; one to nothing raises
+        await store.append("s", TOOL_OUTPUTS_LOG, [{"call_id": "c9", "output": "z"}])
+        moved = {**second, "output": "[full output: tool_outputs#5]", "call_id": "c9"}
+        assert await full_tool_output(session, moved) == "z"
+        with pytest.raises(CorruptItemError, match="'c7'"):
+            await full_tool_output(session, {**moved, "call_id": "c7"})
+    with pytest.raises(ValueError, match="max_chars"):
+        StoreToolOutputs(max_chars=0)
+    with pytest.raises(TypeError, match="tool_outputs"):
+        StoreSession("s", store=store, tool_outputs="yes")  # pyright: ignore[reportArgumentType]
+
+
+async def test_a_filter_before_the_save_summarises_once() -> None:
+    calls: list[str] = []
+
+    def summarize(output: str) -> str:
+        calls.append(output)
+        return "short"
+
+    policy = StoreToolOutputs(max_chars=10, summarize=summarize)
+    item = {"type": "function_call_output", "call_id": "c1", "output": "y" * 11}
+    data = CallModelData(
+        model_data=ModelInputData(input=[item], instructions="i"),  # pyright: ignore[reportArgumentType]
+        agent=Agent(name="a"),
+        context=None,
+    )
+    filtered = await policy.model_input_filter(data)
+    assert (filtered.input, filtered.instructions) == ([{**item, "output": "short"}], "i")
+    [stored], records = await policy.split([item], start=3)
+    assert stored["output"] == (
+        "short\n[tool output of 11 characters stored short; full output: tool_outputs#3]"
+    )
+    assert records == [{"call_id": "c1", "chars": 11, "output": "y" * 11}]
+    assert calls == ["y" * 11]
