@@ -122,8 +122,21 @@ async def test_attempts_must_be_a_positive_int(attempts: object) -> None:
         await put_retrying(MemoryStore(), envelope("t"), attempts=attempts, logger=logger)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("journal", "loggers"),
+    [
+        pytest.param(False, {"autogen_persist"}, id="checkpoint"),
+        # The next write after the third checkpoint: the fourth turn's journal entry where
+        # the proxy's commit pattern matches appends too (SQL), else the checkpoint (Redis).
+        pytest.param(True, {"agent_persist", "autogen_persist"}, id="journal"),
+    ],
+)
 async def test_a_durable_team_whose_commit_reply_is_lost_mid_run_equals_the_uninterrupted_run(
-    proxied: Proxied, caplog: pytest.LogCaptureFixture
+    proxied: Proxied,
+    caplog: pytest.LogCaptureFixture,
+    journal: bool,
+    logger_name: str,
+    what: str,
 ) -> None:
     store, proxy, commit = proxied
     expected = await DurableTeam(round_robin_max, store=MemoryStore(), thread_id="ref").run(
@@ -134,22 +147,28 @@ async def test_a_durable_team_whose_commit_reply_is_lost_mid_run_equals_the_unin
     def cut_after_the_third(checkpoint: Envelope) -> None:
         seen.append(checkpoint)
         if len(seen) == 3:
-            proxy.drop_reply(match=commit)  # the fourth checkpoint's reply is lost
+            proxy.drop_reply(match=commit)  # the next write's reply is lost
 
     team = DurableTeam(
-        round_robin_max, store=store, thread_id="t", on_checkpoint=cut_after_the_third
+        round_robin_max,
+        store=store,
+        thread_id="t",
+        on_checkpoint=cut_after_the_third,
+        journal=journal,
     )
-    with caplog.at_level(logging.WARNING, logger="autogen_persist"):
+    with caplog.at_level(logging.WARNING):
         result = await team.run(task=TASK)
 
     assert proxy.fired == 1
     assert same_result(result, expected)
-    warnings = [r for r in caplog.records if r.name == "autogen_persist"]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1
+    assert warnings[0].name in loggers
     assert "retrying" in warnings[0].getMessage()
     stored = await store.list_checkpoints("t")
     assert [e.checkpoint_id for e in reversed(stored)] == [e.checkpoint_id for e in seen]
     assert len({e.step for e in stored}) == len(stored)  # one checkpoint per step
+    assert await store.log_length("t", "$journal") == 0
 
 
 async def test_a_session_turn_whose_commit_reply_is_lost_is_stored_once(
