@@ -135,8 +135,7 @@ async def test_a_durable_team_whose_commit_reply_is_lost_mid_run_equals_the_unin
     proxied: Proxied,
     caplog: pytest.LogCaptureFixture,
     journal: bool,
-    logger_name: str,
-    what: str,
+    loggers: set[str],
 ) -> None:
     store, proxy, commit = proxied
     expected = await DurableTeam(round_robin_max, store=MemoryStore(), thread_id="ref").run(
