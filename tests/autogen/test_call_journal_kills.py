@@ -48,6 +48,8 @@ from agent_persist.errors import AgentPersistError
 from agent_persist.stores import BaseStore
 from conftest import StoreSpec
 
+pytestmark = pytest.mark.sweep
+
 WIRED = pytest.mark.skipif(
     not js.JOURNAL_WIRED, reason="DurableTeam/DurableAgent do not take journal= yet"
 )

@@ -19,6 +19,8 @@ from agent_persist import Status
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam
 
+pytestmark = pytest.mark.sweep
+
 
 async def _termination_state(store: BaseStore, thread_id: str) -> object:
     """The saved termination state, without the timeout's elapsed seconds (wall time)."""
