@@ -23,7 +23,12 @@ from autogen_core.models import CreateResult
 from support import normalize, same_result
 
 from agent_persist import open_store
-from agent_persist.errors import CorruptJournalError, ToolOutcomeUnknownError
+from agent_persist.errors import (
+    CorruptJournalError,
+    StoreUnavailableError,
+    ThreadNotFoundError,
+    ToolOutcomeUnknownError,
+)
 from agent_persist.journal import JOURNAL_LOG, ToolCall, idempotency_key
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam
@@ -379,3 +384,30 @@ async def test_the_journal_holds_one_turn_at_most(tmp_path: Any) -> None:
         assert await store.log_length("t", JOURNAL_LOG) == 0
         head = await store.get("t")
         assert await store.read_log("t", JOURNAL_LOG, at=head) == []
+
+
+async def test_a_journal_write_that_failed_inside_a_tool_stops_the_run(
+    memory_store: BaseStore,
+) -> None:
+    """AutoGen hands a tool's exception to the model: the journal's must still stop the run."""
+    append = memory_store.append
+
+    async def refuse_results(thread_id: str, log: str, items: Any, **options: Any) -> None:
+        if log == JOURNAL_LOG and items[0]["type"] == "tool":
+            raise StoreUnavailableError("the store went away")
+        await append(thread_id, log, items, **options)
+
+    memory_store.append = refuse_results  # type: ignore[method-assign]
+    agent = AssistantAgent(  # no reflection: the tool is the turn's last call
+        "assistant",
+        model_client=CountingClient(name="assistant", tool_every=1),
+        tools=[lookup],
+    )
+    durable_agent = DurableAgent(lambda: agent, store=memory_store, thread_id="t")
+    with pytest.raises(StoreUnavailableError):
+        await durable_agent.run(task=TASKS[0])
+    assert len(COUNTS.tools) == 1, "the tool ran"
+    with pytest.raises(ThreadNotFoundError):
+        await memory_store.get("t")  # no checkpoint emptied the journal
+    journal = await memory_store.read_log("t", JOURNAL_LOG)
+    assert [entry["type"] for entry in journal] == ["model", "started"]  # type: ignore[index]

@@ -363,3 +363,41 @@ def test_tool_policies_are_checked() -> None:
         tool_policies({"x": "maybe"})  # type: ignore[dict-item]
     with pytest.raises(TypeError, match=r"tool_policies\['x'\]"):
         tool_policies({"x": 3})  # type: ignore[dict-item]
+
+
+async def test_calls_sharing_a_call_id_are_told_apart(store: BaseStore) -> None:
+    """Some clients give every call of a response (or every process) the same id."""
+    lease = await _lease(store)
+    runs: list[Any] = []
+
+    def poll(n: int) -> Any:
+        async def run() -> str:
+            runs.append(current_tool_call())
+            return f"result {n}"
+
+        return run
+
+    first = _journal(store, lease)
+    await first.load(SPAN)
+    one = first.tool_call(SPAN, "a", "0", "poll", {"n": 1}, poll(1), dump=str, load=str)
+    two = first.tool_call(SPAN, "a", "0", "poll", {"n": 1}, poll(2), dump=str, load=str)
+    assert (await one, await two) == ("result 1", "result 2")
+    assert runs[0].idempotency_key != runs[1].idempotency_key, "two calls, two keys"
+
+    second = _journal(store, lease)
+    await second.load(SPAN)
+    one = second.tool_call(SPAN, "a", "0", "poll", {"n": 1}, poll(9), dump=str, load=str)
+    two = second.tool_call(SPAN, "a", "0", "poll", {"n": 1}, poll(9), dump=str, load=str)
+    assert (await one, await two) == ("result 1", "result 2"), "each replays its own result"
+    assert len(runs) == 2
+
+
+async def test_a_tool_left_unfinished_by_another_version_still_follows_its_policy(
+    store: BaseStore,
+) -> None:
+    lease = await _lease(store)
+    await _started_only(store, lease)
+    upgraded = Journal(store, THREAD, lease=lambda: lease, producer="test 2")
+    await upgraded.load(SPAN)
+    with pytest.raises(ToolOutcomeUnknownError):
+        await upgraded.settle(SPAN)

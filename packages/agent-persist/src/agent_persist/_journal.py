@@ -131,6 +131,8 @@ class Journal:
         on_corrupt: ``"raise"`` (``CorruptJournalError``) or ``"discard"`` (empty the
             journal, log a warning, go live).
         attempts: How many times an append is tried while the store is unavailable.
+        tool_result: Turns what a reconcile function or a resolved call gives into the
+            JSON a tool call's ``load`` replays (the adapter's own tool ``dump``).
     """
 
     def __init__(
@@ -143,8 +145,10 @@ class Journal:
         policies: Mapping[str, ToolPolicy | Reconcile] | None = None,
         on_corrupt: Literal["raise", "discard"] = "raise",
         attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        tool_result: Callable[[Any], JSON] | None = None,
     ) -> None:
         self._store, self._thread_id, self._lease = store, thread_id, lease
+        self._tool_result = tool_result or _json
         self._producer = producer
         self._policies = dict(policies or {})
         self._on_corrupt = on_corrupt
@@ -179,6 +183,11 @@ class Journal:
             if version != FORMAT or producer != self._producer:
                 label = f"format {version!r} by {producer!r}"
                 skipped[label] = skipped.get(label, 0) + 1
+                if entry.get("type") in {"started", "tool"} and _problem(entry) is None:
+                    # Never replayed, but a tool it started and never finished stays
+                    # unknown: an upgrade between crash and resume must not run it again.
+                    foreign = {**entry, "foreign": True}
+                    self._spans.setdefault(entry["span"], _SpanEntries()).add(foreign)
                 continue
             problem = _problem(entry)
             if problem is not None:
@@ -187,7 +196,7 @@ class Journal:
         for label, count in skipped.items():
             logger.warning(
                 "thread %r (%s): skipped %d journal entries of %s (this is format %d by %r); "
-                "their calls run live",
+                "their calls run live, and tools they left unfinished follow their policy",
                 self._thread_id,
                 span.where,
                 count,
@@ -210,6 +219,7 @@ class Journal:
             reason,
         )
         self._spans.clear()
+        self._lease()  # a worker that lost the thread must not clear its journal
         await self._store.clear_log(self._thread_id, JOURNAL_LOG)
         self._note["discarded"] = reason
 
@@ -277,7 +287,8 @@ class Journal:
     async def _record_result(self, span: Span, call: ToolCall, result: Any) -> None:
         entries = self._spans[span.key]
         started = next(e for e in entries.started.values() if e["idem"] == call.idempotency_key)
-        entry = self._entry(span, "tool", started["key"], started["fp"], result=_json(result))
+        value = self._tool_result(result)
+        entry = self._entry(span, "tool", started["key"], started["fp"], result=_json(value))
         await self._append(entry)
         entries.results.setdefault(started["key"], entry)
 
@@ -365,20 +376,24 @@ class Journal:
         dump: Callable[[R], JSON],
         load: Callable[[JSON], R],
         error_text: Callable[[Exception], str] = str,
+        record_errors: bool = True,
     ) -> R:
         """The recorded outcome of this tool call, or ``run()``'s, with a ``started`` entry first.
 
         ``run`` sees the call as :func:`~agent_persist.journal.current_tool_call`. A tool that
         raises is recorded as failed and raised again on replay
-        (:class:`ReplayedToolError`, with the message ``error_text`` gave).
+        (:class:`ReplayedToolError`, with the message ``error_text`` gave), for frameworks
+        that hand a tool's error to the model; with ``record_errors=False`` (frameworks
+        where the error ends the run) nothing is recorded and the call stays unfinished, so
+        its tool policy decides on the next run.
         """
         self._check()
-        if call_id is None:
-            index = self._counters.get((span.key, stream + "@"), 0)
-            self._counters[span.key, stream + "@"] = index + 1
-            key = f"{stream}@#{index}"
-        else:
-            key = f"{stream}@{call_id}"
+        # Numbered per call id, before the first await (so in the order calls are made):
+        # some clients give every call of a response, or every process, the same ids.
+        slot = (span.key, f"{stream}@{call_id or ''}")
+        occurrence = self._counters.get(slot, 0)
+        self._counters[slot] = occurrence + 1
+        key = f"{stream}@{call_id or ''}#{occurrence}"
         fp = _fingerprint({"tool": name, "arguments": arguments})
         recorded = await self._replayable(span, key, fp)
         if recorded is not None:
@@ -390,7 +405,11 @@ class Journal:
             except Exception as exc:
                 await self._unreadable(span, key, exc)
         entries = self._spans.setdefault(span.key, _SpanEntries())
-        idem = self._idempotency_key(span, entries.generation, key, fp)
+        earlier = entries.started.get(key)
+        if earlier is not None and earlier["fp"] == fp:  # a rerun: the key the tool saw
+            idem = str(earlier["idem"])
+        else:
+            idem = self._idempotency_key(span, entries.generation, key, fp)
         call = ToolCall(self._thread_id, name, arguments, call_id, idem, span.where)
         started = self._entry(span, "started", key, fp, tool=name, idem=idem)
         started["arguments"] = _json(arguments)
@@ -401,7 +420,8 @@ class Journal:
             with running(call):
                 value = await run()
         except Exception as exc:
-            await self._append(self._entry(span, "tool", key, fp, error=error_text(exc)))
+            if record_errors:
+                await self._append(self._entry(span, "tool", key, fp, error=error_text(exc)))
             raise
         await self._append(self._entry(span, "tool", key, fp, result=dump(value)))
         return value
@@ -414,7 +434,7 @@ class Journal:
         if entries is None:
             return None
         recorded = entries.results.get(key) or entries.started.get(key)
-        if recorded is None:
+        if recorded is None or recorded.get("foreign"):
             return None
         if recorded["fp"] != fp:
             await self._end_replay(span, key, "the request differs from the recorded one")

@@ -6,7 +6,9 @@ Every model client an agent, a SocietyOfMind agent or a selector uses is wrapped
 :class:`JournaledChatCompletionClient`, and every tool in an agent's static workbenches in a
 :class:`JournaledTool` (other workbenches, such as MCP ones, whole, in a
 :class:`JournaledWorkbench`). The wrappers ask :class:`agent_persist._journal.Journal` for a
-recorded result first and record what they had to compute. Each wrapper knows its *stream*
+recorded result first and record what they had to compute. Stream tools (an agent or a
+team used as a tool: ``AgentTool``, ``TeamTool``) are left as they are, so their inner
+events still stream; their calls are not journaled. Each wrapper knows its *stream*
 (the agent's path in the team, ``$manager`` for a selector) so calls are numbered per
 agent: agents of a GraphFlow that run in parallel cannot mix their numbers. Handoff tools
 are not journaled: they return a fixed text and have no side effect.
@@ -43,6 +45,8 @@ from autogen_core.tools import (
     BaseTool,
     FunctionTool,
     StaticWorkbench,
+    StreamTool,
+    TextResultContent,
     Tool,
     ToolResult,
     ToolSchema,
@@ -60,6 +64,7 @@ __all__ = [
     "JournaledWorkbench",
     "format_error",
     "install_journal",
+    "raise_journal_failure",
     "with_journal_note",
 ]
 
@@ -222,6 +227,13 @@ class JournaledChatCompletionClient(ChatCompletionClient):
         return self._inner.model_info
 
 
+def _tool_result(name: str, value: Any) -> ToolResult:
+    """A recorded workbench result, or the text a reconcile function or a person gave."""
+    if isinstance(value, str):
+        return ToolResult(name=name, result=[TextResultContent(content=value)])
+    return ToolResult.model_validate(value)
+
+
 def _text(value: Any) -> Any:
     return value
 
@@ -338,7 +350,7 @@ class JournaledWorkbench(Workbench):
             _plain(dict(arguments or {})),
             lambda: self._inner.call_tool(name, arguments, cancellation_token, call_id),
             dump=lambda result: result.model_dump(mode="json"),
-            load=ToolResult.model_validate,
+            load=lambda value: _tool_result(name, value),
             error_text=format_error,
         )
 
@@ -379,7 +391,7 @@ def _wrap_workbench(
     if isinstance(bench, StaticWorkbench):
         tools: list[BaseTool[Any, Any]] = [
             tool
-            if isinstance(tool, JournaledTool)
+            if isinstance(tool, JournaledTool | StreamTool)  # agents and teams as tools
             else JournaledTool(tool, journal, position, stream)
             for tool in bench._tools
         ]
@@ -418,3 +430,15 @@ def with_journal_note(
     if note is None:
         return metadata
     return {**(metadata or {}), "journal": note}
+
+
+def raise_journal_failure(journal: Journal | None) -> None:
+    """Raise the error that stopped the journal, if any, before a checkpoint is written.
+
+    AutoGen's workbench turns a tool's exception into a tool error the model reads, so a
+    journal append that failed inside a tool (a lost lease, the store down) would
+    otherwise let the turn end normally and its checkpoint empty the journal, forgetting
+    that the tool ran.
+    """
+    if journal is not None and journal.failure is not None:
+        raise journal.failure

@@ -38,7 +38,7 @@ from agent_persist.stores import CheckpointStore
 from ._capture import capture_agent, dump_messages, restore_agent_extras
 from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
-from ._journaled import install_journal, with_journal_note
+from ._journaled import install_journal, raise_journal_failure, with_journal_note
 from ._layout import agent_layout
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
@@ -122,9 +122,15 @@ class _LiveAgent:
         return Tracked(TRANSCRIPT, self.transcript, dump_messages)
 
     def span(self) -> Span:
-        """The run now: an agent's run is one turn, so its journal is filed under it."""
-        index = 0 if self.run is None else self.run.index
-        return Span(f"{index}.0", f"run {index}")
+        """The run now: an agent's run is one turn, so its journal is filed under it.
+
+        An agent's run is checkpointed only once done, so a run that crashed and a later
+        run of another task get the same index: the task's digest tells them apart.
+        """
+        run = self.run
+        index = 0 if run is None else run.index
+        task = None if run is None else run.task  # a crashed run's index, given another task
+        return Span(f"{index}.0.{task}", f"run {index}")
 
     def transcript_length(self) -> int:
         """How many messages all runs so far produced."""
@@ -174,6 +180,7 @@ class _LiveAgent:
             lambda name: self.store.log_length(self.thread_id, name),
         )
         lease.check()
+        raise_journal_failure(self.journal)
         self.head = await write_checkpoint(
             self.store,
             self.head,

@@ -51,7 +51,7 @@ from ._capture import (
 )
 from ._checkpoints import load_native, write_checkpoint
 from ._durable import DurableBase
-from ._journaled import install_journal, with_journal_note
+from ._journaled import install_journal, raise_journal_failure, with_journal_note
 from ._layout import Layout, team_layout
 from ._load import Loaded, find_checkpoint
 from ._logs import LogRef, LogTracker, Tracked
@@ -187,7 +187,7 @@ class _LiveTeam:
     def span(self) -> Span:
         """The run and turn now: what the turn's journal entries are filed under."""
         run = _require(self.run)
-        return Span(f"{run.index}.{run.turn}", f"run {run.index}, turn {run.turn}")
+        return Span(f"{run.index}.{run.turn}.{run.task}", f"run {run.index}, turn {run.turn}")
 
     def transcript_length(self) -> int:
         """How many messages the runs have yielded."""
@@ -222,6 +222,7 @@ class _LiveTeam:
             lambda name: self.store.log_length(self.thread_id, name),
         )
         lease.check()
+        raise_journal_failure(self.journal)
         self.head = await write_checkpoint(
             self.store,
             self.head,

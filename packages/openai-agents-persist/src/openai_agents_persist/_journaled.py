@@ -51,6 +51,7 @@ from agent_persist._journal import Journal, Span
 __all__ = [
     "JournaledModel",
     "Position",
+    "dump_output",
     "inner_model",
     "install_journal",
     "journaling",
@@ -346,7 +347,7 @@ def _arguments(raw: str) -> Any:
         return raw
 
 
-def _dump_output(value: Any) -> Any:
+def dump_output(value: Any) -> Any:
     """A tool's output as JSON the Runner turns into the same output item on replay."""
     if isinstance(value, _TOOL_OUTPUTS):
         return value.model_dump(mode="json")  # the Runner reads the dict the same way
@@ -383,8 +384,9 @@ def _journaled_tool(tool: Tool, stream: str) -> Tool:
             tool.name,
             _arguments(raw),
             lambda: inner(ctx, raw),
-            dump=_dump_output,
+            dump=dump_output,
             load=_load_output,
+            record_errors=False,  # an error escaping a tool ends the SDK's run: unfinished
         )
 
     setattr(invoke, _JOURNALED, True)

@@ -61,7 +61,7 @@ from agent_persist.leases import DEFAULT_LEASE_TTL, LeaseHolder, owner_id
 from agent_persist.stores import opened_store
 
 from ._deprecated import warn_renamed
-from ._journaled import install_journal, journaling, plain
+from ._journaled import dump_output, install_journal, journaling, plain
 from .checkpoints import RUN_STATE_KIND, TURN_KIND, StateHook, producer
 from .errors import PendingInterruptionError, RunInProgressError
 from .run_state import load_run_state, save_run_state
@@ -247,6 +247,7 @@ class DurableRun:
             f"{made.framework} {made.framework_version}",
             policies=self._options.policies,
             on_corrupt="discard" if self._options.journal == "discard" else "raise",
+            tool_result=dump_output,
         )
 
     async def _run(

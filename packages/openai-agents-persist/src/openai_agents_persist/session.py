@@ -539,6 +539,8 @@ class StoreSession:
                 resume.found(await self.head())
         head = self._head
         journal = self._journal
+        if journal is not None and journal.failure is not None:
+            raise journal.failure  # the SDK may have swallowed it: never checkpoint past it
         note = None if journal is None else journal.take_note()
         envelope = envelope.replace(
             thread_id=self.session_id,
