@@ -131,8 +131,8 @@ async def test_bad_events_are_refused_alike_and_write_nothing(
     store = backend.store
     await store.append_audit("t'%", events())
     before = await backend.raw_state()
+    given: Any = [*events(), *cast("list[Any]", bad)] if isinstance(bad, list) else bad
     with pytest.raises(error, match=match):
-        given: Any = [*events(), *cast("list[Any]", bad)] if isinstance(bad, list) else bad
         await store.append_audit("t'%", given)
     assert await backend.raw_state() == before
 
