@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from cli_support import Backend, arun, invoke
 
 from agent_persist.stores.base import BaseStore
+from agent_persist.stores.sql import SQLStore
+from agent_persist.stores.sql._schema import build_tables
 
 THREADS = ["s'1%", "s_2", 'q"3']
 
@@ -18,12 +21,29 @@ EVENTS: list[dict[str, Any]] = [
 ]
 
 
+async def _forget_rows(store: SQLStore) -> None:
+    """Empty the audit tables, as a database whose items predate them would be."""
+    tables = build_tables(store.schema)
+    doomed = [tables.audit_messages, tables.audit_tool_calls, tables.audit_sessions]
+    engine = store.engine
+    if isinstance(engine, sa.Engine):
+        with engine.begin() as conn:
+            for table in doomed:
+                conn.execute(table.delete())
+        return
+    async with engine.begin() as conn:
+        for table in doomed:
+            await conn.execute(table.delete())
+
+
 def _seed(backend: Backend, *, junk: bool = False) -> None:
     async def work(store: BaseStore) -> None:
-        for thread_id in THREADS:  # written as a release without the tables did
+        for thread_id in THREADS:
             await store.append(thread_id, "audit", EVENTS)
         if junk:
             await store.append(THREADS[0], "audit", ["not an event"])
+        if isinstance(store, SQLStore):  # as a release without the tables left them
+            await _forget_rows(store)
 
     arun(backend.with_store(work))
 

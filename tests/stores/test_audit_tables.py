@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 from backends import BACKENDS, Backend, open_backend
 
-from agent_persist.errors import InvalidPayloadError, LeaseLostError, StoreError
+from agent_persist.errors import ConflictError, InvalidPayloadError, LeaseLostError, StoreError
 from agent_persist.stores.sql import AuditBackfill, SQLStore
 from agent_persist.stores.sql import _audit as sql_audit
-from agent_persist.stores.sql._schema import DDL_STEPS, SCHEMA_VERSION
+from agent_persist.stores.sql._schema import DDL_STEPS, SCHEMA_VERSION, build_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 NASTY = ["t'%_\"; DROP TABLE x; --", "%", "_", "t\\%", "ünï ☃ 'quoted'"]
@@ -44,6 +44,21 @@ def events(at: float = DAY) -> list[dict[str, Any]]:
 
 
 Query = Callable[[str], Awaitable[list[tuple[Any, ...]]]]
+
+
+async def forget_rows(store: SQLStore) -> None:
+    """Empty the audit tables, as a database whose items predate them would be."""
+    tables = build_tables(store.schema)
+    doomed = [tables.audit_messages, tables.audit_tool_calls, tables.audit_sessions]
+    engine = store.engine
+    if isinstance(engine, sa.Engine):
+        with engine.begin() as conn:
+            for table in doomed:
+                conn.execute(table.delete())
+        return
+    async with engine.begin() as conn:
+        for table in doomed:
+            await conn.execute(table.delete())
 
 
 @pytest.fixture(params=BACKENDS)
@@ -214,11 +229,12 @@ async def test_backfill_fills_the_tables_once_and_skips_what_is_not_an_event(
 ) -> None:
     store = sql_backend.store
     assert isinstance(store, SQLStore)
-    for thread_id in NASTY:  # as a release without the tables wrote them
-        await store.append(thread_id, "audit", events())
-    await store.append(NASTY[0], "audit", ["a string", {"event": "tool_call"}])
+    for thread_id in NASTY:
+        await store.append(thread_id, "audit", events())  # a plain append is projected too
+    await store.append(NASTY[0], "audit", ["a string", {"event": "tool_call"}])  # not events
     await store.append("no audit", "transcript", [1])
-    assert await query("SELECT count(*) FROM agent_persist_audit_messages") == [(0,)]
+    assert await query("SELECT count(*) FROM agent_persist_audit_messages") == [(15,)]
+    await forget_rows(store)  # as a release without the tables left them
     before = await sql_backend.raw_state()
     seen: list[tuple[int, int]] = []
     dry = await store.backfill_audit(dry_run=True, progress=lambda d, t: seen.append((d, t)))
@@ -300,9 +316,27 @@ async def test_a_version_1_database_is_upgraded_with_the_audit_tables(tmp_path: 
     engine.dispose()
     assert SCHEMA_VERSION == 2
     async with SQLStore(url) as store:
-        await store.append("s", "audit", events())  # written before the upgrade's first use
-        assert await store.backfill_audit() == AuditBackfill(1, 1, 3, 1)
+        await store.append("s", "audit", events())
+        assert await store.backfill_audit() == AuditBackfill(threads=1)  # already projected
     connection = sqlite3.connect(tmp_path / "old.db")
     versions = connection.execute("SELECT version FROM agent_persist_schema_version").fetchall()
     connection.close()
     assert versions == [(1,), (2,)]
+
+
+async def test_a_put_fork_or_import_of_the_audit_log_is_projected(
+    sql_backend: Backend, query: Query
+) -> None:
+    from agent_persist.testing.conformance import envelope
+
+    store = sql_backend.store
+    head = await store.put(envelope("src"), appends={"audit": events(), "other": [1]})
+    await store.fork("src", "copy")
+    with pytest.raises(ConflictError):  # a conflicting put (same id, other content) is refused
+        await store.put(head.model_copy(update={"step": 99}), appends={"audit": events(DAY + 99)})
+    rows = await query(
+        "SELECT thread_id, count(*), sum(cost_usd) FROM agent_persist_audit_messages "
+        "GROUP BY thread_id ORDER BY thread_id"
+    )
+    assert rows == [("copy", 3, 1.75), ("src", 3, 1.75)]
+    assert await query("SELECT count(*) FROM agent_persist_audit_sessions") == [(2,)]

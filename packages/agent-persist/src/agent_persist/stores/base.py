@@ -511,11 +511,15 @@ class BaseStore(abc.ABC):
         Every store keeps the events as log items (read them with ``read_log(thread_id,
         "audit")``); the SQL stores also write one row per message or tool call, and the
         thread's session row, in the same transaction, so the tables never disagree with
-        the log. Each event is a dict with ``event`` one of ``message`` (``role``,
-        ``content``, ``model``, ``input_tokens``, ``output_tokens``, ``cost_usd``), ``llm``
-        (a model call with no message: ``model``, tokens, cost), ``tool_call`` (``name``,
-        ``call_id``, ``input``, ``output``, ``duration_ms``) or ``session`` (``user``), and
-        ``at`` in seconds since the epoch (the current time when missing). A refused event
+        the log (they project every write to a log named ``audit``: ``append``, a ``put``
+        that appends to it, ``fork`` and ``import``; items that are not audit events stay
+        log items only). This method checks the events first, so a bad one is refused.
+
+        Each event is a dict with ``event`` one of ``message`` (``role``, ``content``,
+        ``model``, ``input_tokens``, ``output_tokens``, ``cost_usd``), ``llm`` (a model call
+        with no message: ``model``, tokens, cost), ``tool_call`` (``name``, ``call_id``,
+        ``input``, ``output``, ``duration_ms``) or ``session`` (``user``), and ``at`` in
+        seconds since the epoch (the current time when missing). A refused event
         (``TypeError``/``ValueError`` naming it) writes nothing.
         """
         check_text("thread_id", thread_id)
@@ -525,7 +529,7 @@ class BaseStore(abc.ABC):
         stamped = [event if "at" in event else {**event, "at": now} for event in checked]
         sealed = self._seal("events", stamped)
         if sealed:
-            await self._guarded(self._append_audit(thread_id, stamped, sealed, lease))
+            await self._guarded(self._append(thread_id, AUDIT_LOG, sealed, lease))
 
     async def read_log(
         self,
@@ -765,16 +769,6 @@ class BaseStore(abc.ABC):
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
         """Append sealed items (at least one); ``lease`` checked as :meth:`_put` does."""
-
-    async def _append_audit(
-        self,
-        thread_id: str,
-        events: Sequence[Mapping[str, Any]],
-        sealed: Sequence[bytes],
-        lease: Lease | None,
-    ) -> None:
-        """Append checked audit events; stores with audit tables also project them."""
-        await self._append(thread_id, AUDIT_LOG, sealed, lease)
 
     @abc.abstractmethod
     async def _read_log(

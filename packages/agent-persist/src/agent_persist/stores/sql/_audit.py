@@ -1,21 +1,26 @@
 """The audit projection: audit log items mirrored into real, indexed tables.
 
-    append(conn, scope, "session-1", events, sealed, now)    # log items + rows, one transaction
-    found = backfill(conn, scope, "session-1", dry_run=False)  # rows for items written before
+    append(conn, scope, "session-1", "audit", sealed, now)   # log items + rows, one transaction
+    found = backfill(conn, scope, "session-1", now, dry_run=False)  # items written before
 
-Each event appended with :meth:`~agent_persist.stores.base.BaseStore.append_audit` is an item
-of the thread's ``audit`` log *and* a row of ``agent_persist_audit_messages`` or
-``agent_persist_audit_tool_calls`` (keyed like the item: ``log_pk``, ``seq``), and the
-thread's ``agent_persist_audit_sessions`` row is created or widened, all in the transaction
-of the append: a refused append leaves no row. Rows are inserted with ``ON CONFLICT DO
-NOTHING``, so a backfill over items already projected adds nothing. Popping or clearing the
-audit log leaves the rows (they record what happened); deleting or expiring the thread
-deletes them with it (``purge_threads``).
+Every audit event written to a thread's ``audit`` log (by
+:meth:`~agent_persist.stores.base.BaseStore.append_audit`, a plain ``append``, or a ``put``
+appending to it as ``fork`` and ``import`` do) is an item of the log *and* a row of
+``agent_persist_audit_messages`` or ``agent_persist_audit_tool_calls`` (keyed like the item:
+``log_pk``, ``seq``), and the thread's ``agent_persist_audit_sessions`` row is created or
+widened, all in the transaction of the write: a refused write leaves no row. Rows are
+inserted with ``ON CONFLICT DO NOTHING``, so a backfill over items already projected adds
+nothing. Popping or clearing the audit log leaves the rows (they record what happened);
+deleting or expiring the thread deletes them with it (``purge_threads``).
+
+Encryption (issue 11, another branch): the projection decodes the items it writes, so once
+items are sealed, ``content``, ``input`` and ``output`` must be sealed too or left ``NULL``
+here; roles, models, names, tokens, cost, durations and times are meant to stay in clear.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +36,7 @@ from . import _logs as logs
 from ._schema import as_blob
 from ._statements import Scope, digest
 
-__all__ = ["AuditBackfill", "append", "audit_threads", "backfill"]
+__all__ = ["AuditBackfill", "append", "audit_threads", "backfill", "project"]
 
 
 @dataclass
@@ -128,27 +133,50 @@ def _project(
     return AuditBackfill(messages=len(rows["messages"]), tool_calls=len(rows["tool_calls"]))
 
 
+def project(
+    conn: Connection, scope: Scope, thread_id: str, sealed: Sequence[bytes], now: float
+) -> None:
+    """Project items just appended to the live thread's audit log, in the caller's transaction.
+
+    The append bumped the log's version by one per item, so the new items are the last
+    ``len(sealed)`` versions: their ``seq`` is known without reading them back. Items that
+    are not audit events (a plain ``append`` may write anything) stay log items only.
+    """
+    log = _audit_log(conn, scope, thread_id, now)
+    assert log is not None  # noqa: S101 - the caller's append created the live log
+    log_pk, version = log
+    first = version - len(sealed) + 1
+    numbered: list[tuple[int, Mapping[str, Any]]] = []
+    for index, data in enumerate(sealed):
+        event = _event(scope, thread_id, first + index, data)
+        if event is not None:
+            numbered.append((first + index, event))
+    _project(conn, scope, thread_id, log_pk, numbered)
+
+
+def _event(scope: Scope, thread_id: str, seq: int, data: Any) -> dict[str, Any] | None:
+    """The audit event an item holds, or ``None`` when it is damaged or not an event."""
+    where = lambda: f"{scope.where(thread_id)}: log {AUDIT_LOG!r} item {seq}"  # noqa: E731
+    try:
+        value = decode_item(as_blob(data), scope.codec, where=where)
+        return check_audit_events([value])[0]
+    except (AgentPersistError, TypeError, ValueError, RecursionError):
+        return None
+
+
 def append(
     conn: Connection,
     scope: Scope,
     thread_id: str,
-    events: Sequence[Mapping[str, Any]],
+    name: str,
     sealed: Sequence[bytes],
     now: float,
     *,
     lease: Lease | None = None,
 ) -> None:
-    """Append checked events to the audit log and project them, in the caller's transaction.
-
-    The append bumps the log's version by one per item, so the new items are the last
-    ``len(events)`` versions: their ``seq`` is known without reading them back.
-    """
-    logs.append(conn, scope, thread_id, AUDIT_LOG, sealed, now, lease=lease)
-    log = _audit_log(conn, scope, thread_id, now)
-    assert log is not None  # noqa: S101 - the append above created the live log
-    log_pk, version = log
-    first = version - len(events) + 1
-    _project(conn, scope, thread_id, log_pk, [(first + i, e) for i, e in enumerate(events)])
+    """:func:`._logs.append` to the audit log, and :func:`project` the items, in one go."""
+    logs.append(conn, scope, thread_id, name, sealed, now, lease=lease)
+    project(conn, scope, thread_id, sealed, now)
 
 
 def audit_threads(conn: Connection, scope: Scope, now: float) -> list[str]:
@@ -165,10 +193,6 @@ def audit_threads(conn: Connection, scope: Scope, now: float) -> list[str]:
         .order_by(t.threads.c.pk)
     )
     return [str(thread_id) for thread_id in found.scalars()]
-
-
-def _where(scope: Scope, thread_id: str, seq: int) -> Callable[[], str]:
-    return lambda: f"{scope.where(thread_id)}: log {AUDIT_LOG!r} item {seq}"
 
 
 def backfill(
@@ -202,11 +226,11 @@ def backfill(
     for seq, data in items:
         if seq in done:
             continue
-        try:
-            value = decode_item(as_blob(data), scope.codec, where=_where(scope, thread_id, seq))
-            numbered += [(seq, event) for event in check_audit_events([value])]
-        except (AgentPersistError, TypeError, ValueError, RecursionError):
+        event = _event(scope, thread_id, seq, data)
+        if event is None:
             found.skipped += 1
+        else:
+            numbered.append((seq, event))
     if dry_run:
         counts = [audit_row(event) for _, event in numbered]
         found.messages = sum(1 for c in counts if c is not None and c[0] == "messages")

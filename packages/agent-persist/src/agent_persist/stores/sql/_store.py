@@ -32,6 +32,7 @@ from ...codecs import PayloadCodec
 from ...envelope import Envelope
 from ...errors import AgentPersistError
 from .._arguments import check_pool_size, check_pool_timeout, check_text
+from .._audit import AUDIT_LOG
 from .._loops import LoopLock
 from .._records import EncodedCheckpoint
 from ..base import BaseStore, Lease, ThreadInfo
@@ -252,19 +253,26 @@ class SQLStore(BaseStore):
         clear: Sequence[str],
     ) -> Envelope:
         scope, keep_last = self._scope, self.keep_last
-        versions = await self._write(
-            lambda conn: checkpoints.put(
+        audited = sealed.get(AUDIT_LOG)
+
+        def put(conn: Connection) -> dict[str, int]:
+            now = time.time()
+            versions = checkpoints.put(
                 conn,
                 scope,
                 envelope,
                 encoded,
                 sealed,
-                time.time(),
+                now,
                 keep_last=keep_last,
                 lease=lease,
                 clear=clear,
             )
-        )
+            if audited:  # a fork or an import carries the audit log: project it too
+                audit.project(conn, scope, envelope.thread_id, audited, now)
+            return versions
+
+        versions = await self._write(put)
         return envelope.model_copy(update={"logs": versions})
 
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
@@ -306,22 +314,9 @@ class SQLStore(BaseStore):
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
         scope = self._scope
+        write = audit.append if log == AUDIT_LOG else logs.append
         await self._write(
-            lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
-        )
-
-    async def _append_audit(
-        self,
-        thread_id: str,
-        events: Sequence[Mapping[str, Any]],
-        sealed: Sequence[bytes],
-        lease: Lease | None,
-    ) -> None:
-        scope = self._scope
-        await self._write(
-            lambda conn: audit.append(
-                conn, scope, thread_id, events, sealed, time.time(), lease=lease
-            )
+            lambda conn: write(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
         )
 
     async def backfill_audit(
