@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,3 +177,57 @@ async def test_ttl_refreshed_on_read_and_idle_cleanup(backend: Backend) -> None:
         assert await StoreSession("fresh", store=store).get_items() == [user(2)]
         with pytest.raises(ValueError, match="positive"):
             await cleanup_idle_sessions(store, idle_for=timedelta(0))
+
+
+async def test_audit_trail_fills_the_sql_tables_in_clear_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    from agent_persist import open_store
+
+    @function_tool
+    def add(a: int, b: int) -> int:
+        """Add two numbers."""
+        return a + b
+
+    usage = Usage(requests=1, input_tokens=1000, output_tokens=500, total_tokens=1500)
+    model = ScriptedModel(
+        [
+            ModelStep(output=[function_call("add", {"a": 1, "b": 2}, call_id="c1")], usage=usage),
+            ModelStep(output=[assistant_message("3")], usage=usage),
+        ]
+    )
+    agent = Agent(name="calc", tools=[add], model=model)
+    path = tmp_path / "audit.db"
+    session_id = "s'1%_"
+    async with open_store(f"sqlite:///{path}", namespace="audit") as audit_store:
+        audit = AuditTrail(audit_store, prices={"ScriptedModel": (2.0, 10.0)})
+        await Runner.run(agent, "1+2?", hooks=audit.hooks(session_id, user="ann"))
+        report = await audit.report(session_id)
+        with pytest.raises(ValueError, match="user must be 1 to 256 characters"):
+            audit.hooks(session_id, user="")
+    db = sqlite3.connect(path)
+    try:
+        messages = db.execute(
+            "SELECT thread_id, role, model, content, input_tokens, output_tokens, cost_usd "
+            "FROM agent_persist_audit_messages ORDER BY seq"
+        ).fetchall()
+        calls = db.execute(
+            "SELECT thread_id, call_id, name, input, output, duration_ms >= 0 "
+            "FROM agent_persist_audit_tool_calls"
+        ).fetchall()
+        sessions = db.execute(
+            "SELECT namespace, thread_id, user_id, first_at <= last_at "
+            "FROM agent_persist_audit_sessions"
+        ).fetchall()
+    finally:
+        db.close()
+    cost = (1000 * 2.0 + 500 * 10.0) / 1e6
+    assert messages == [
+        (session_id, "user", None, "1+2?", 0, 0, 0.0),
+        (session_id, "assistant", "ScriptedModel", None, 1000, 500, pytest.approx(cost)),
+        (session_id, "assistant", "ScriptedModel", "3", 1000, 500, pytest.approx(cost)),
+    ]
+    assert calls == [(session_id, "c1", "add", '{"a":1,"b":2}', "3", 1)]
+    assert sessions == [("audit", session_id, "ann", 1)]
+    assert sum(row[6] for row in messages) == pytest.approx(report.cost_usd)
+    assert (report.input_tokens, report.output_tokens) == (2000, 1000)

@@ -30,6 +30,9 @@ TABLES = (
     "agent_persist_logs",
     "agent_persist_log_items",
     "agent_persist_leases",
+    "agent_persist_audit_sessions",
+    "agent_persist_audit_messages",
+    "agent_persist_audit_tool_calls",
     "agent_persist_schema_version",
 )
 

@@ -5,10 +5,15 @@
     report = await audit.report("session-1")        # messages, tool_calls, tokens, cost_usd
     total = await audit.report_for_user("ann")      # every session of the user
 
-Events go to the ``audit`` log of the session's thread and each user's sessions to the
-``sessions`` log of ``user:<id>``, appended as they happen, so the trail works on every
-store (give it a store in a namespace of its own). Cost comes from a price table in USD per
-million tokens, which the user overrides per model.
+Events go to the ``audit`` log of the session's thread through the store's
+``append_audit`` and each user's sessions to the ``sessions`` log of ``user:<id>``, appended
+as they happen, so the report works on every store (give it a store in a namespace of its
+own). On the SQL stores the same events are also rows of real, indexed tables
+(``agent_persist_audit_sessions``, ``_messages``, ``_tool_calls``), written in the same
+transaction, for SQL and BI tools; ``agent-persist audit backfill`` fills them for sessions
+recorded before. An assistant message carries the tokens and cost of the model call that
+produced it; a call that produced no message (only tool calls) is an ``llm`` event. Cost
+comes from a price table in USD per million tokens, which the user overrides per model.
 """
 
 from __future__ import annotations
@@ -55,15 +60,20 @@ class AuditReport:
             self.messages.append(event)
         elif kind == "tool_call":
             self.tool_calls.append(event)
-        elif kind == "llm":
+        if kind in ("message", "llm"):
             self.input_tokens += int(event.get("input_tokens", 0))
             self.output_tokens += int(event.get("output_tokens", 0))
             self.cost_usd += float(event.get("cost_usd", 0.0))
 
 
+MAX_NAME = 256
+"""The longest model name, tool name, call id or user the audit tables index."""
+
+
 def _model_name(agent: Agent[Any]) -> str:
     model = inner_model(agent.model)
-    return model if isinstance(model, str) else str(getattr(model, "model", type(model).__name__))
+    name = model if isinstance(model, str) else str(getattr(model, "model", type(model).__name__))
+    return name[:MAX_NAME] or "unknown"
 
 
 def _text(item: Any) -> str:
@@ -81,14 +91,15 @@ class AuditHooks(RunHooks[Any]):
         self._started: dict[str, float] = {}
 
     async def on_agent_start(self, context: Any, agent: Agent[Any]) -> None:
-        """Index the session under its user, once per run."""
+        """Index the session under its user, once per run (and name the user in the trail)."""
         if self._user is not None:
             await self._trail.index(self._user, self._session_id)
+            await self._record({"event": "session", "user": self._user})
             self._user = None
 
     async def _record(self, event: dict[str, Any]) -> None:
         event["at"] = time.time()
-        await self._trail.store.append(self._session_id, AUDIT_LOG, [event])
+        await self._trail.store.append_audit(self._session_id, [event])
 
     async def on_llm_start(
         self,
@@ -105,23 +116,31 @@ class AuditHooks(RunHooks[Any]):
     async def on_llm_end(
         self, context: RunContextWrapper[Any], agent: Agent[Any], response: ModelResponse
     ) -> None:
-        """Record the model's messages, its tokens and their cost."""
-        for item in response.output:
-            if getattr(item, "type", None) == "message":
-                await self._record(
-                    {"event": "message", "role": "assistant", "content": _text(item)}
-                )
+        """Record the model's messages, its tokens and their cost (on its last message).
+
+        A call that produced no message (it only called tools) is an ``llm`` event.
+        """
         model = _model_name(agent)
         usage = response.usage
-        await self._record(
-            {
-                "event": "llm",
-                "model": model,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "cost_usd": self._trail.cost(model, usage.input_tokens, usage.output_tokens),
-            }
-        )
+        call: dict[str, Any] = {
+            "model": model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": self._trail.cost(model, usage.input_tokens, usage.output_tokens),
+        }
+        texts = [
+            _text(item) for item in response.output if getattr(item, "type", None) == "message"
+        ]
+        events: list[dict[str, Any]] = [
+            {"event": "message", "role": "assistant", "content": text, "model": model}
+            for text in texts
+        ]
+        if events:
+            events[-1].update(call)
+        else:
+            events = [{"event": "llm", **call}]
+        for event in events:
+            await self._record(event)
 
     @staticmethod
     def _call_id(context: RunContextWrapper[Any], tool: Tool) -> str:
@@ -137,11 +156,13 @@ class AuditHooks(RunHooks[Any]):
         self, context: RunContextWrapper[Any], agent: Agent[Any], tool: Tool, result: object
     ) -> None:
         """Record the call: name, input, output and duration."""
-        started = self._started.pop(self._call_id(context, tool), time.perf_counter())
+        call_id = self._call_id(context, tool)
+        started = self._started.pop(call_id, time.perf_counter())
         await self._record(
             {
                 "event": "tool_call",
-                "name": tool.name,
+                **({"call_id": call_id[:MAX_NAME]} if call_id else {}),
+                "name": tool.name[:MAX_NAME] or "unnamed",
                 "input": str(getattr(context, "tool_arguments", "")),
                 "output": str(result),
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
@@ -170,7 +191,14 @@ class AuditTrail:
         return (input_tokens * per_input + output_tokens * per_output) / 1_000_000
 
     def hooks(self, session_id: str, *, user: str | None = None) -> AuditHooks:
-        """The ``hooks=`` for one run of a session (and, with ``user``, index it by user)."""
+        """The ``hooks=`` for one run of a session (and, with ``user``, index it by user).
+
+        Raises:
+            ValueError: ``user`` is empty or longer than 256 characters (the audit tables
+                index it), so a run is refused before it starts, not halfway.
+        """
+        if user is not None and not 0 < len(user) <= MAX_NAME:
+            raise ValueError(f"user must be 1 to {MAX_NAME} characters, got {len(user)}")
         return AuditHooks(self, session_id, user=user)
 
     async def index(self, user: str, session_id: str) -> None:

@@ -5,6 +5,7 @@
     $ agent-persist migrate --dry-run
     $ agent-persist migrate --report migration.json --plugin myapp.persist:registry
     $ agent-persist export --all -o backup/ && agent-persist import --url redis://... backup/
+    $ agent-persist audit backfill --namespace audit --dry-run
 
 Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``,
 ``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``; ``verify`` and ``migrate``
@@ -38,6 +39,7 @@ from ._app import (
     URL_ENV,
     CliConfig,
 )
+from ._audit import audit
 from ._diff import diff
 from ._errors import OneLineErrors
 from ._import import import_
@@ -69,7 +71,7 @@ __all__ = [
 @click.version_option(package_name="agent-persist")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Inspect, export, import, migrate, verify and prune agent-persist stores."""
+    """Inspect, export, import, migrate, verify and prune agent-persist stores; audit tables."""
     if not isinstance(ctx.obj, CliConfig):
         ctx.obj = CliConfig()
 
@@ -82,7 +84,19 @@ Every command takes --url (or ${URL_ENV}), --namespace, --schema (PostgreSQL), -
 register) names a Registry, a function taking a registry to register into, or one
 returning a Registry."""
 
-for _command in (ls, show, history, diff, export, import_, migrate, verify, prune, quarantine):
+for _command in (
+    ls,
+    show,
+    history,
+    diff,
+    export,
+    import_,
+    migrate,
+    verify,
+    prune,
+    quarantine,
+    audit,
+):
     cli.add_command(_command)
 
 

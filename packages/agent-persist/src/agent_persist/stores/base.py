@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
@@ -72,6 +73,7 @@ from ._arguments import (
     check_ttl,
     version_at,
 )
+from ._audit import AUDIT_LOG, check_audit_events
 from ._records import (
     EncodedCheckpoint,
     check_metadata_filter,
@@ -500,6 +502,34 @@ class BaseStore(abc.ABC):
         sealed = self._seal("items", items)
         if sealed:
             await self._guarded(self._append(thread_id, log, sealed, lease))
+
+    async def append_audit(
+        self, thread_id: str, events: Sequence[Mapping[str, Any]], *, lease: Lease | None = None
+    ) -> None:
+        """Append audit events to the thread's ``audit`` log; on SQL, to the audit tables too.
+
+        Every store keeps the events as log items (read them with ``read_log(thread_id,
+        "audit")``); the SQL stores also write one row per message or tool call, and the
+        thread's session row, in the same transaction, so the tables never disagree with
+        the log (they project every write to a log named ``audit``: ``append``, a ``put``
+        that appends to it, ``fork`` and ``import``; items that are not audit events stay
+        log items only). This method checks the events first, so a bad one is refused.
+
+        Each event is a dict with ``event`` one of ``message`` (``role``, ``content``,
+        ``model``, ``input_tokens``, ``output_tokens``, ``cost_usd``), ``llm`` (a model call
+        with no message: ``model``, tokens, cost), ``tool_call`` (``name``, ``call_id``,
+        ``input``, ``output``, ``duration_ms``) or ``session`` (``user``), and ``at`` in
+        seconds since the epoch (the current time when missing). A refused event
+        (``TypeError``/``ValueError`` naming it) writes nothing.
+        """
+        check_text("thread_id", thread_id)
+        check_lease(lease, thread_id)
+        checked = check_audit_events(events)
+        now = time.time()
+        stamped = [event if "at" in event else {**event, "at": now} for event in checked]
+        sealed = self._seal("events", stamped)
+        if sealed:
+            await self._guarded(self._append(thread_id, AUDIT_LOG, sealed, lease))
 
     async def read_log(
         self,

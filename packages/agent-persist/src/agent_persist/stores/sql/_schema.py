@@ -124,9 +124,12 @@ class Tables:
     logs: sa.Table
     items: sa.Table
     leases: sa.Table
+    audit_sessions: sa.Table
+    audit_messages: sa.Table
+    audit_tool_calls: sa.Table
 
 
-def _define_v1(metadata: sa.MetaData) -> Tables:
+def _define_v1(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table, sa.Table, sa.Table]:
     """The tables as step 1 creates them. Frozen: later steps alter, they never edit this."""
     threads = sa.Table(
         f"{PREFIX}threads",
@@ -210,12 +213,71 @@ def _define_v1(metadata: sa.MetaData) -> Tables:
         sa.Column("expires_at", sa.Double, nullable=False),
         sa.Index(f"{PREFIX}leases_expiry", "namespace", "expires_at"),
     )
-    return Tables(metadata, threads, checkpoints, logs, items, leases)
+    return threads, checkpoints, logs, items, leases
+
+
+def _define_audit_v2(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table, sa.Table]:
+    """The audit projection as step 2 creates it (frozen): sessions, messages, tool calls.
+
+    A message or tool call row is keyed like the log item it mirrors (``log_pk``, ``seq``),
+    so projecting an item twice adds nothing. ``thread_key`` (the thread's 32-byte digest)
+    joins the three and is what the indexes hold; ``namespace`` and ``thread_id`` are there
+    in clear for people and BI tools. Times are seconds since the epoch, as elsewhere.
+    """
+    sessions = sa.Table(
+        f"{PREFIX}audit_sessions",
+        metadata,
+        sa.Column("thread_key", sa.LargeBinary, primary_key=True),
+        sa.Column("namespace", sa.Text, nullable=False),
+        sa.Column("thread_id", sa.Text, nullable=False),
+        sa.Column("user_id", sa.Text),
+        sa.Column("first_at", sa.Double),
+        sa.Column("last_at", sa.Double),
+        sa.Index(f"{PREFIX}audit_sessions_user", "namespace", "user_id"),
+        sa.Index(f"{PREFIX}audit_sessions_last", "namespace", "last_at"),
+    )
+
+    def common(name: str, *columns: sa.Column[Any], indexes: list[sa.Index]) -> sa.Table:
+        return sa.Table(
+            f"{PREFIX}audit_{name}",
+            metadata,
+            sa.Column("log_pk", sa.BigInteger, primary_key=True),
+            sa.Column("seq", sa.BigInteger, primary_key=True),
+            sa.Column("thread_key", sa.LargeBinary, nullable=False),
+            sa.Column("namespace", sa.Text, nullable=False),
+            sa.Column("thread_id", sa.Text, nullable=False),
+            *columns,
+            sa.Column("created_at", sa.Double),
+            sa.Index(f"{PREFIX}audit_{name}_thread", "thread_key", "created_at"),
+            *indexes,
+        )
+
+    messages = common(
+        "messages",
+        sa.Column("role", sa.Text, nullable=False),
+        sa.Column("model", sa.Text),
+        sa.Column("content", sa.Text),
+        sa.Column("input_tokens", sa.BigInteger, nullable=False),
+        sa.Column("output_tokens", sa.BigInteger, nullable=False),
+        sa.Column("cost_usd", sa.Double, nullable=False),
+        indexes=[sa.Index(f"{PREFIX}audit_messages_time", "namespace", "created_at")],
+    )
+    tool_calls = common(
+        "tool_calls",
+        sa.Column("call_id", sa.Text),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("input", sa.Text),
+        sa.Column("output", sa.Text),
+        sa.Column("duration_ms", sa.Double),
+        indexes=[sa.Index(f"{PREFIX}audit_tool_calls_name", "namespace", "name", "created_at")],
+    )
+    return sessions, messages, tool_calls
 
 
 def build_tables(schema: str | None) -> Tables:
     """The tables as the newest step leaves them: what every query is built from."""
-    return _define_v1(sa.MetaData(schema=schema))
+    metadata = sa.MetaData(schema=schema)
+    return Tables(metadata, *_define_v1(metadata), *_define_audit_v2(metadata))
 
 
 def _version_table(schema: str | None) -> sa.Table:
@@ -239,11 +301,18 @@ class DDLStep:
 
 
 def _step_1(conn: Connection, schema: str | None) -> None:
-    _define_v1(sa.MetaData(schema=schema)).metadata.create_all(conn, checkfirst=False)
+    metadata = sa.MetaData(schema=schema)
+    metadata.create_all(conn, tables=list(_define_v1(metadata)), checkfirst=False)
+
+
+def _step_2(conn: Connection, schema: str | None) -> None:
+    metadata = sa.MetaData(schema=schema)
+    metadata.create_all(conn, tables=list(_define_audit_v2(metadata)), checkfirst=False)
 
 
 DDL_STEPS: tuple[DDLStep, ...] = (
     DDLStep(1, "threads, checkpoints, logs, log items and leases", _step_1),
+    DDLStep(2, "audit projection: audit_sessions, audit_messages, audit_tool_calls", _step_2),
 )
 """Every step ever released, oldest first. Append only."""
 

@@ -31,14 +31,17 @@ from ..._json import JSON
 from ...codecs import PayloadCodec
 from ...envelope import Envelope
 from ...errors import AgentPersistError
-from .._arguments import check_pool_size, check_pool_timeout
+from .._arguments import check_pool_size, check_pool_timeout, check_text
+from .._audit import AUDIT_LOG
 from .._loops import LoopLock
 from .._records import EncodedCheckpoint
 from ..base import BaseStore, Lease, ThreadInfo
+from . import _audit as audit
 from . import _checkpoints as checkpoints
 from . import _leases as leases
 from . import _logs as logs
 from . import _retention as retention
+from ._audit import AuditBackfill
 from ._engine import (
     POOL_TIMEOUT,
     EngineOptions,
@@ -55,7 +58,7 @@ from ._statements import Scope, Statements
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["SQLStore"]
+__all__ = ["AuditBackfill", "SQLStore"]
 
 T = TypeVar("T")
 
@@ -250,19 +253,26 @@ class SQLStore(BaseStore):
         clear: Sequence[str],
     ) -> Envelope:
         scope, keep_last = self._scope, self.keep_last
-        versions = await self._write(
-            lambda conn: checkpoints.put(
+        audited = sealed.get(AUDIT_LOG)
+
+        def put(conn: Connection) -> dict[str, int]:
+            now = time.time()
+            versions = checkpoints.put(
                 conn,
                 scope,
                 envelope,
                 encoded,
                 sealed,
-                time.time(),
+                now,
                 keep_last=keep_last,
                 lease=lease,
                 clear=clear,
             )
-        )
+            if audited:  # a fork or an import carries the audit log: project it too
+                audit.project(conn, scope, envelope.thread_id, audited, now)
+            return versions
+
+        versions = await self._write(put)
         return envelope.model_copy(update={"logs": versions})
 
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
@@ -304,9 +314,51 @@ class SQLStore(BaseStore):
         self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
     ) -> None:
         scope = self._scope
+        write = audit.append if log == AUDIT_LOG else logs.append
         await self._write(
-            lambda conn: logs.append(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
+            lambda conn: write(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
         )
+
+    async def backfill_audit(
+        self,
+        thread_id: str | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> AuditBackfill:
+        """Fill the audit tables from audit log items written before them; idempotent.
+
+        One transaction per thread; rows already there are kept, so running it again adds
+        nothing. Items that do not decode or are not audit events are counted as
+        ``skipped`` and left alone.
+
+        Args:
+            thread_id: Only this thread; every thread of the namespace by default.
+            dry_run: Count what would be added; write nothing.
+            progress: Called with ``(done, total)`` threads as the backfill goes.
+        """
+        if thread_id is not None:
+            check_text("thread_id", thread_id)
+        scope = self._scope
+        if thread_id is None:
+            ids = await self._guarded(
+                self._read(lambda conn: audit.audit_threads(conn, scope, time.time()))
+            )
+        else:
+            ids = [thread_id]
+        total = AuditBackfill()
+        if progress is not None:
+            progress(0, len(ids))
+        for done, one in enumerate(ids, start=1):
+
+            def fill(conn: Connection, one: str = one) -> AuditBackfill:
+                return audit.backfill(conn, scope, one, time.time(), dry_run=dry_run)
+
+            run = self._read(fill, snapshot=True) if dry_run else self._write(fill)
+            total.add(await self._guarded(run))
+            if progress is not None:
+                progress(done, len(ids))
+        return total
 
     async def _read_log(
         self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None

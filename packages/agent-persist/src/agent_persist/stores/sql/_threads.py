@@ -102,13 +102,17 @@ def touch(conn: Connection, scope: Scope, thread_pk: int, now: float) -> None:
 def purge_threads(
     conn: Connection, scope: Scope, pks: Iterable[int], *, keep_rows: bool = False
 ) -> None:
-    """Delete the checkpoints, logs and log items of these threads (and their rows).
+    """Delete the checkpoints, logs, log items and audit rows of these threads (and their rows).
 
     Leases are not touched: they belong to workers, not to the data, and expire by themselves.
     """
     t = scope.tables
     for batch in chunks(list(pks)):
         log_pks = sa.select(t.logs.c.pk).where(t.logs.c.thread_pk.in_(batch))
+        for audit in (t.audit_messages, t.audit_tool_calls):  # the audit log's projection
+            conn.execute(audit.delete().where(audit.c.log_pk.in_(log_pks)))
+        keys = sa.select(t.threads.c.key).where(t.threads.c.pk.in_(batch))
+        conn.execute(t.audit_sessions.delete().where(t.audit_sessions.c.thread_key.in_(keys)))
         conn.execute(t.items.delete().where(t.items.c.log_pk.in_(log_pks)))
         conn.execute(t.logs.delete().where(t.logs.c.thread_pk.in_(batch)))
         conn.execute(t.checkpoints.delete().where(t.checkpoints.c.thread_pk.in_(batch)))
