@@ -56,9 +56,10 @@ def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpo
             "was modified after the envelope was built; build a new envelope instead"
         )
     header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
+    bound = codec.for_checkpoint(envelope.thread_id, envelope.checkpoint_id, header)
     return EncodedCheckpoint(
         header=canonical_json(header, what="envelope", max_depth=MAX_JSON_DEPTH + 1).decode(),
-        payload=codec.seal_bytes(encoded),
+        payload=bound.seal_bytes(encoded),
     )
 
 
@@ -86,6 +87,7 @@ def decode_checkpoint(
     refused like any other damage.
     """
     fields = _load_object(header, where=f"{where}: header", max_depth=MAX_JSON_DEPTH + 1)
+    bound = codec.for_checkpoint(thread_id, checkpoint_id, fields)
     fields = upgrade_header(fields, where=where)
     stored_ids = (fields.get("thread_id"), fields.get("checkpoint_id"))
     if stored_ids != (thread_id, checkpoint_id):
@@ -94,7 +96,7 @@ def decode_checkpoint(
             f"{stored_ids[0]!r}, not to the checkpoint {checkpoint_id!r} of thread "
             f"{thread_id!r} it is stored as; it was copied or changed outside agent-persist"
         )
-    canonical = codec.unseal(payload, where=f"{where}: payload")
+    canonical = bound.unseal(payload, where=f"{where}: payload")
     if payload_checksum(canonical) != fields.get("checksum"):
         raise ChecksumMismatchError(
             f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
