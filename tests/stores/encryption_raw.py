@@ -115,7 +115,11 @@ class MemoryRaw(Raw):
             for thread_id, thread in space.threads.items():
                 parts.append(f"{namespace} {thread_id}")
                 for checkpoint in thread.checkpoints:
-                    parts += [checkpoint.header, repr(checkpoint.payload), repr(checkpoint.metadata)]
+                    parts += [
+                        checkpoint.header,
+                        repr(checkpoint.payload),
+                        repr(checkpoint.metadata),
+                    ]
                 for name, log in thread.logs.items():
                     parts += [name, *(repr(item.data) for item in log.items)]
         return "\n".join(parts).encode()
@@ -192,9 +196,7 @@ class SQLRaw(Raw):
             await engine.dispose()
 
     def _thread_pk(self) -> str:
-        return (
-            f"(SELECT pk FROM {self.table('threads')} WHERE namespace = :ns AND thread_id = :t)"
-        )
+        return f"(SELECT pk FROM {self.table('threads')} WHERE namespace = :ns AND thread_id = :t)"
 
     async def dump(self) -> bytes:
         rows: list[str] = []
@@ -406,9 +408,10 @@ class RedisRaw(Raw):
 
     async def items(self, store: BaseStore, thread_id: str, log: str) -> list[bytes]:
         base = self._keys(store).log(thread_id, log)
-        return [await self._hget(base + ":i", seq.decode()) for seq in await self._seqs(
-            store, thread_id, log
-        )]
+        return [
+            await self._hget(base + ":i", seq.decode())
+            for seq in await self._seqs(store, thread_id, log)
+        ]
 
     async def set_item(
         self, store: BaseStore, thread_id: str, log: str, index: int, value: bytes
@@ -441,9 +444,7 @@ class RedisRaw(Raw):
             await client.aclose()
 
 
-async def open_raw(
-    name: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Raw]:
+async def open_raw(name: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Raw]:
     """Yield the :class:`Raw` of a back end; closes the stores it opened afterwards."""
     raw: Raw
     if name == "memory":
@@ -454,6 +455,8 @@ async def open_raw(
         url = request.getfixturevalue("postgres_url")
         raw = SQLRaw("postgres", url, request.getfixturevalue("postgres_schema"))
     else:
-        raw = RedisRaw(request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix"))
+        raw = RedisRaw(
+            request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+        )
     yield raw
     await raw.close()

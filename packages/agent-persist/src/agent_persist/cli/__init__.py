@@ -5,6 +5,7 @@
     $ agent-persist migrate --dry-run
     $ agent-persist migrate --report migration.json --plugin myapp.persist:registry
     $ agent-persist export --all -o backup/ && agent-persist import --url redis://... backup/
+    $ agent-persist rekey --dry-run      # encrypted stores: re-wrap data keys after a rotation
 
 Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``,
 ``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``; ``verify`` and ``migrate``
@@ -46,6 +47,7 @@ from ._maintain import prune
 from ._migrate import migrate
 from ._plugins import PLUGINS_ENV
 from ._quarantine import quarantine
+from ._rekey import rekey
 from ._transfer import export
 from ._verify import verify
 
@@ -82,7 +84,19 @@ Every command takes --url (or ${URL_ENV}), --namespace, --schema (PostgreSQL), -
 register) names a Registry, a function taking a registry to register into, or one
 returning a Registry."""
 
-for _command in (ls, show, history, diff, export, import_, migrate, verify, prune, quarantine):
+for _command in (
+    ls,
+    show,
+    history,
+    diff,
+    export,
+    import_,
+    migrate,
+    verify,
+    prune,
+    quarantine,
+    rekey,
+):
     cli.add_command(_command)
 
 
