@@ -407,3 +407,16 @@ async def test_fuzz_a_sealed_item_opens_as_written_or_raises_a_typed_error(
     with pytest.raises(AgentPersistError, match="'t'") as raised:
         await store.read_log("t", "log")
     assert isinstance(raised.value, EncryptionError | CodecError)
+
+
+async def test_a_refused_pop_leaves_the_item(raw: Raw) -> None:
+    store = await sealed_store(raw)
+    await write_thread(store, "t")
+    item = bytearray((await raw.items(store, "t", "transcript"))[-1])
+    item[-1] ^= 1
+    await raw.set_item(store, "t", "transcript", -1, bytes(item))
+    before = await raw.dump()
+    with pytest.raises(DecryptionError, match="'t'"):
+        await store.pop("t", "transcript")
+    assert await raw.dump() == before
+    assert await store.log_length("t", "transcript") == 3

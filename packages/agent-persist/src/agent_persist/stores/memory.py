@@ -346,11 +346,12 @@ class MemoryStore(BaseStore):
         live = self._items(thread_id, log)
         if not live:
             return None
+        item = self._decode_items(thread_id, log, live[-1:])[0]  # a bad item stays put
         thread = self._touch(thread_id)
         stored = thread.logs[log]
         stored.version += 1
         stored.remove(live[-1])
-        return self._decode_items(thread_id, log, live[-1:])[0]
+        return item
 
     async def _clear_log(self, thread_id: str, log: str) -> None:
         if self._items(thread_id, log):
