@@ -365,6 +365,10 @@ def test_bad_encryption_arguments() -> None:
         Encryption("secret")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="key_store"):
         MemoryStore(encryption=Encryption(ring(a=KEY_A)))
+    with pytest.raises(TypeError, match="key_store"):
+        Encryption(ring(a=KEY_A), key_store=42)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="shred_on_delete"):
+        Encryption(ring(a=KEY_A), shred_on_delete="no")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="primary"):
         KeyRing({"a": KEY_A}, primary="b")
 

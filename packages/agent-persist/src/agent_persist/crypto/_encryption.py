@@ -43,6 +43,11 @@ class Encryption:
     ) -> None:
         if not isinstance(keys, KeyManagementService):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"keys must be a KeyRing or KeyManagementService, got {keys!r}")
+        if key_store is not None and not isinstance(key_store, str):
+            from ..stores.base import BaseStore
+
+            if not isinstance(key_store, BaseStore):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(f"key_store must be a store URL or a store, got {key_store!r}")
         if not isinstance(shred_on_delete, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError("shred_on_delete must be a bool")
         self.keys = keys
