@@ -26,6 +26,7 @@ __all__ = ["MAX_DECODED_SIZE", "Codec", "PayloadCodec", "ZlibCodec", "register_c
 
 _BASE = "json"
 _SEPARATOR = b":"
+_SEALED = "aes256gcm"  # agent_persist.crypto's frame name, opened only by an encrypted store
 
 
 @runtime_checkable
@@ -166,6 +167,11 @@ class PayloadCodec:
             raise CodecError(f"{where}: not written by agent-persist (no codec frame)")
         for name in reversed(names[1:]):
             codec = self._own.get(name) or _registry.get(name)
+            if codec is None and name == _SEALED:
+                raise CodecError(
+                    f"{where}: sealed by an encrypted store; open the store with "
+                    "encryption=Encryption(key_ring) (agent_persist.crypto) to read it"
+                )
             if codec is None:
                 raise CodecError(
                     f"{where}: written with codec {name!r}, which is not registered here; "

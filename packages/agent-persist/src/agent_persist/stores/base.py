@@ -285,6 +285,12 @@ class BaseStore(abc.ABC):
         self.encryption = encryption
         self._sealing: SealingCodec | None = None
         if encryption is not None:
+            from ..crypto import Encryption  # only here: the crypto extra may be absent
+
+            if not isinstance(encryption, Encryption):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    f"encryption must be an Encryption, got {type(encryption).__name__}"
+                )
             self._sealing = encryption.codec(self.codec, namespace)
             self.codec = self._sealing
 
