@@ -90,3 +90,37 @@ def test_rekey_with_a_key_missing_from_the_ring_fails_naming_the_thread(sqlite: 
     assert result.exit_code == 1
     assert "'t0'" in result.output
     assert "'old'" in result.output
+
+
+async def _put_two(backend: Backend, keys: KeyRing) -> None:
+    from cli_support import first
+
+    async with _open(backend, keys) as store:
+        head = await store.put(first("s", payload={"secret": "SEALED-VALUE"}))
+        await store.put(head.next(payload={"secret": "SEALED-VALUE-2"}))
+
+
+def test_show_diff_verify_open_sealed_data_with_keys_env(sqlite: Backend) -> None:
+    arun(_put_two(sqlite, KeyRing({"old": KEY_OLD}, primary="old")))
+    env = _env("old", old=KEY_OLD)
+    shown = sqlite.invoke("show", "s", "--keys-env", "AGENT_PERSIST_", env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "SEALED-VALUE-2" in shown.output
+    changed = sqlite.invoke("diff", "s", "--keys-env", "AGENT_PERSIST_", env=env)
+    assert changed.exit_code == 0, changed.output
+    assert "SEALED-VALUE-2" in changed.output
+    checked = sqlite.invoke("verify", "--keys-env", "AGENT_PERSIST_", env=env)
+    assert checked.exit_code == 0, checked.output
+
+
+def test_show_without_keys_says_the_data_is_sealed(sqlite: Backend) -> None:
+    arun(_put_two(sqlite, KeyRing({"old": KEY_OLD}, primary="old")))
+    result = sqlite.invoke("show", "s")
+    assert result.exit_code == 1
+    assert "sealed by an encrypted store" in result.output
+    assert "SEALED-VALUE" not in result.output
+    wrong = sqlite.invoke("show", "s", "--keys-env", "AGENT_PERSIST_", env=_env("new", new=KEY_NEW))
+    assert wrong.exit_code == 1
+    assert "UnknownKeyError" in wrong.output or "not in the key ring" in wrong.output
+    lone = sqlite.invoke("show", "s", "--key-store", "sqlite:///elsewhere.db")
+    assert lone.exit_code == 2

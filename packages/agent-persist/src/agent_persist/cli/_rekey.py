@@ -11,21 +11,19 @@ primary is skipped, so an interrupted run is finished by running it again.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import click
 
 from ._app import (
     EXIT_CODES,
-    EXIT_USAGE,
     Command,
     StoreOptions,
     echo_json,
-    fail,
     run,
     store_options,
 )
+from ._keys import DEFAULT_PREFIX, with_keys
 from ._output import plural, progress_bar
 
 __all__ = ["rekey"]
@@ -40,7 +38,7 @@ __all__ = ["rekey"]
 @click.option(
     "--keys-env",
     "keys_prefix",
-    default="AGENT_PERSIST_",
+    default=DEFAULT_PREFIX,
     show_default=True,
     help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), PREFIXPRIMARY_KEY.",
 )
@@ -59,19 +57,9 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
     are skipped, so the command is resumable. Once it has run, the old keys can be
     destroyed, and with them what any backup of the key store held of deleted threads.
     """
-    from ..crypto import Encryption, KeyRing
     from ..crypto import rekey as rekey_store
 
-    try:
-        ring = KeyRing.from_env(keys_prefix)
-    except ValueError as exc:
-        raise fail(f"key ring: {exc}", EXIT_USAGE) from exc
-    extra: dict[str, Any] = {
-        **options.config.store_options,
-        "encryption": Encryption(ring, key_store=key_store),
-    }
-    config = dataclasses.replace(options.config, store_options=extra)
-    encrypted = dataclasses.replace(options, config=config)
+    encrypted, primary = with_keys(options, keys_prefix, key_store)
 
     async def work(store: Any) -> Any:
         with progress_bar("re-wrapping", force=options.config.terminal) as advance:
@@ -84,7 +72,7 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
                 "threads": report.threads,
                 "rewrapped": report.rewrapped,
                 "already_primary": report.already_primary,
-                "primary": ring.primary_key_id,
+                "primary": primary,
                 "dry_run": dry_run,
             }
         )
@@ -93,6 +81,6 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
     verb = "would re-wrap" if dry_run else "re-wrapped"
     prefix = "dry run: " if dry_run else ""
     options.out.line(
-        f"{prefix}{verb} {keys} under key {ring.primary_key_id!r}; "
+        f"{prefix}{verb} {keys} under key {primary!r}; "
         f"{report.already_primary} of {plural(report.threads, 'thread')} already under it"
     )
