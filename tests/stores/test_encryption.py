@@ -24,6 +24,7 @@ from agent_persist.errors import (
     CodecError,
     DecryptionError,
     EncryptionError,
+    InvalidPayloadError,
     ShreddedThreadError,
     UnknownKeyError,
 )
@@ -426,3 +427,16 @@ async def test_a_refused_pop_leaves_the_item(raw: Raw) -> None:
         await store.pop("t", "transcript")
     assert await raw.dump() == before
     assert await store.log_length("t", "transcript") == 3
+
+
+async def test_a_refused_write_makes_no_data_key(raw: Raw) -> None:
+    store = await sealed_store(raw)
+    await store.append("other", "log", ["x"])  # the key store exists and holds a key
+    before = await raw.dump()
+    with pytest.raises(InvalidPayloadError):
+        await store.append("new", "log", ["fine", float("nan")])
+    with pytest.raises(InvalidPayloadError):
+        await store.put(envelope("new"), appends={"log": [{1, 2}]})
+    await store.append("new", "log", [])
+    assert await raw.dump() == before
+    assert await store.list_threads() != []

@@ -46,8 +46,8 @@ class EncodedCheckpoint:
     payload: bytes
 
 
-def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpoint:
-    """Encode an envelope; refuses one whose payload no longer matches its checksum."""
+def canonical_payload(envelope: Envelope) -> bytes:
+    """The payload's canonical JSON; refuses one that no longer matches its checksum."""
     # The constructor checked the payload's depth; a matching checksum proves it is that one.
     encoded = canonical_json(envelope.payload, what="payload", max_depth=None)
     if payload_checksum(encoded) != envelope.checksum:
@@ -55,6 +55,15 @@ def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpo
             f"checkpoint {envelope.checkpoint_id} of thread {envelope.thread_id!r}: the payload "
             "was modified after the envelope was built; build a new envelope instead"
         )
+    return encoded
+
+
+def encode_checkpoint(
+    envelope: Envelope, codec: PayloadCodec, *, encoded: bytes | None = None
+) -> EncodedCheckpoint:
+    """Encode an envelope (``encoded``: its :func:`canonical_payload`, if already made)."""
+    if encoded is None:
+        encoded = canonical_payload(envelope)
     header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
     bound = codec.for_checkpoint(envelope.thread_id, envelope.checkpoint_id, header)
     return EncodedCheckpoint(

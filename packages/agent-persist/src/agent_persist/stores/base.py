@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from typing_extensions import Self
 
 from .. import _otel
-from .._json import JSON
+from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
@@ -74,9 +74,9 @@ from ._arguments import (
 )
 from ._records import (
     EncodedCheckpoint,
+    canonical_payload,
     check_metadata_filter,
     encode_checkpoint,
-    encode_item,
     json_lines,
 )
 from ._types import Lease, ThreadInfo
@@ -392,12 +392,16 @@ class BaseStore(abc.ABC):
         checked = check_appends(appends)
         check_lease(lease, envelope.thread_id)
         clear = check_log_names("clear_logs", clear_logs)
-        await self._data_key(envelope.thread_id, create=True)
         with _otel.checkpoint_write(self, envelope) as scope:
-            encoded = encode_checkpoint(envelope, self.codec)
+            # Everything refusable is refused before a data key is made (the key store too
+            # stays as it was), then sealed under that key.
+            payload = canonical_payload(envelope)
+            plain = {n: self._encode(f"appends[{n!r}]", items) for n, items in checked.items()}
+            await self._data_key(envelope.thread_id, create=True)
+            encoded = encode_checkpoint(envelope, self.codec, encoded=payload)
             sealed = {
                 n: self._seal(envelope.thread_id, n, f"appends[{n!r}]", items)
-                for n, items in checked.items()
+                for n, items in plain.items()
             }
             size = -1
             if scope.recording or logger.isEnabledFor(logging.DEBUG):
@@ -537,11 +541,17 @@ class BaseStore(abc.ABC):
 
     # -- logs ----------------------------------------------------------------------------
 
-    def _seal(self, thread_id: str, log: str, name: str, items: Sequence[Any]) -> list[bytes]:
-        """Seal a write's items, refusing what is not a sequence of JSON items."""
+    @staticmethod
+    def _encode(name: str, items: Sequence[Any]) -> list[bytes]:
+        """A write's items as canonical JSON, refusing what is not a sequence of JSON items."""
+        what = f"an item of {name}"
+        return [canonical_json(item, what=what) for item in check_items(name, items)]
+
+    def _seal(self, thread_id: str, log: str, name: str, encoded: Sequence[bytes]) -> list[bytes]:
+        """Seal encoded items for one log (a codec may refuse one: too large, say)."""
         what = f"an item of {name}"
         codec = self.codec.for_log(thread_id, log)
-        return [encode_item(item, codec, what=what) for item in check_items(name, items)]
+        return [codec.seal_bytes(item, what=what) for item in encoded]
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
@@ -550,9 +560,10 @@ class BaseStore(abc.ABC):
         check_text("thread_id", thread_id)
         check_text("log", log)
         check_lease(lease, thread_id)
-        await self._data_key(thread_id, create=True)
-        sealed = self._seal(thread_id, log, "items", items)
-        if sealed:
+        encoded = self._encode("items", items)
+        if encoded:
+            await self._data_key(thread_id, create=True)
+            sealed = self._seal(thread_id, log, "items", encoded)
             await self._guarded(self._append(thread_id, log, sealed, lease))
 
     async def read_log(
