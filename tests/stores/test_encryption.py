@@ -440,3 +440,39 @@ async def test_a_refused_write_makes_no_data_key(raw: Raw) -> None:
     await store.append("new", "log", [])
     assert await raw.dump() == before
     assert await store.list_threads() != []
+
+
+class _FakeKMS:
+    """A key-management service double: wraps by key id, as a KMS client would."""
+
+    def __init__(self, *, short: bool = False, broken: bool = False) -> None:
+        self.inner = ring(kms=KEY_A)
+        self.short = short
+        self.broken = broken
+
+    @property
+    def primary_key_id(self) -> str:
+        return "kms"
+
+    async def wrap(self, key_id: str, data_key: bytes, *, associated_data: bytes) -> bytes:
+        return await self.inner.wrap(key_id, data_key, associated_data=associated_data)
+
+    async def unwrap(self, key_id: str, wrapped: bytes, *, associated_data: bytes) -> bytes:
+        if self.broken:
+            raise ConnectionError("the KMS is down")
+        key = await self.inner.unwrap(key_id, wrapped, associated_data=associated_data)
+        return key[:16] if self.short else key
+
+
+async def test_a_key_management_service_holds_the_primary() -> None:
+    keys = MemoryStore()
+    store = MemoryStore(encryption=Encryption(_FakeKMS(), key_store=keys))
+    await store.append("t", "log", [CANARY])
+    assert await store.read_log("t", "log") == [CANARY]
+    for kms, problem in ((_FakeKMS(short=True), "16 bytes"), (_FakeKMS(broken=True), "down")):
+        other = MemoryStore(
+            shared=store._namespaces,  # pyright: ignore[reportPrivateUsage]
+            encryption=Encryption(kms, key_store=keys),
+        )
+        with pytest.raises(DecryptionError, match=f"'t'.*{problem}"):
+            await other.read_log("t", "log")

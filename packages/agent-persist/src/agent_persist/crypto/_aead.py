@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "Encryption (agent_persist.crypto)", "crypto", "cryptography"
     ) from exc
 
-__all__ = ["KEY_BYTES", "InvalidTag", "new_key", "open_sealed", "seal"]
+__all__ = ["AESGCM", "KEY_BYTES", "InvalidTag", "new_key", "open_sealed", "seal"]
 
 KEY_BYTES = 32
 _VERSION = b"\x01"
@@ -31,15 +31,20 @@ def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def seal(key: bytes, data: bytes, associated: bytes) -> bytes:
-    """Encrypt and authenticate ``data``, binding ``associated`` (not stored)."""
+def seal(key: bytes | AESGCM, data: bytes, associated: bytes) -> bytes:
+    """Encrypt and authenticate ``data``, binding ``associated`` (not stored).
+
+    ``key`` may be an ``AESGCM`` already built from the key (saves its setup per value).
+    """
     nonce = os.urandom(_NONCE_BYTES)
-    return _VERSION + nonce + AESGCM(key).encrypt(nonce, data, associated)
+    cipher = AESGCM(key) if isinstance(key, bytes) else key
+    return _VERSION + nonce + cipher.encrypt(nonce, data, associated)
 
 
-def open_sealed(key: bytes, sealed: bytes, associated: bytes) -> bytes:
+def open_sealed(key: bytes | AESGCM, sealed: bytes, associated: bytes) -> bytes:
     """Undo :func:`seal`; ``InvalidTag`` (or ``ValueError``) when anything does not match."""
     if sealed[:1] != _VERSION or len(sealed) < 1 + _NONCE_BYTES + 16:
         raise ValueError("not a sealed value of a known format")
     nonce = sealed[1 : 1 + _NONCE_BYTES]
-    return AESGCM(key).decrypt(nonce, sealed[1 + _NONCE_BYTES :], associated)
+    cipher = AESGCM(key) if isinstance(key, bytes) else key
+    return cipher.decrypt(nonce, sealed[1 + _NONCE_BYTES :], associated)

@@ -64,7 +64,7 @@ class SealingCodec(PayloadCodec):
         self.namespace = namespace
         self.keys = keys
         self.key_store = key_store
-        self._data_keys: dict[str, bytes | None] = {}
+        self._data_keys: dict[str, _aead.AESGCM | None] = {}
 
     @property
     def name(self) -> str:
@@ -89,14 +89,20 @@ class SealingCodec(PayloadCodec):
         if wrapped is None:
             self._data_keys[thread_id] = None
             return
-        self._data_keys[thread_id] = await self.unwrap(thread_id, wrapped)
+        self._data_keys[thread_id] = _aead.AESGCM(await self.unwrap(thread_id, wrapped))
 
     async def unwrap(self, thread_id: str, wrapped: WrappedKey) -> bytes:
         """The plain data key of a stored wrap; typed errors naming the thread."""
         context = key_context(self.namespace, thread_id)
-        return await self._call(
+        key = await self._call(
             thread_id, self.keys.unwrap(wrapped.key_id, wrapped.wrapped, associated_data=context)
         )
+        if len(key) != _aead.KEY_BYTES:
+            raise DecryptionError(
+                f"thread {thread_id!r}: the key service unwrapped {len(key)} bytes, not a "
+                f"{_aead.KEY_BYTES}-byte data key"
+            )
+        return key
 
     async def _call(self, thread_id: str, operation: Awaitable[bytes]) -> bytes:
         try:
@@ -118,8 +124,8 @@ class SealingCodec(PayloadCodec):
         """Drop the thread's data key from memory (it was shredded)."""
         self._data_keys.pop(thread_id, None)
 
-    def data_key(self, thread_id: str, where: str) -> bytes:
-        """The loaded data key; :class:`ShreddedThreadError` if the thread has none."""
+    def data_key(self, thread_id: str, where: str) -> _aead.AESGCM:
+        """The loaded data key's cipher; :class:`ShreddedThreadError` if the thread has none."""
         key = self._data_keys.get(thread_id)
         if key is None:
             raise ShreddedThreadError(
