@@ -138,6 +138,14 @@ class PayloadCodec:
         del thread_id, checkpoint_id, header
         return self
 
+    def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
+        """The values re-framed as plain JSON, if this codec opens them all in one go.
+
+        ``None`` (the default) means "decode them one by one", which also names a bad one.
+        """
+        del sealed
+        return None
+
     def seal(self, value: JSON, *, what: str = "payload") -> bytes:
         """Encode a JSON value for storage."""
         return self.seal_bytes(canonical_json(value, what=what), what=what)

@@ -153,6 +153,8 @@ def decode_items(
     error, a count that does not match, an item nested too deep) falls back to item by item,
     which raises the typed error naming the bad item.
     """
+    if not _all_plain(sealed):
+        sealed = codec.open_all(sealed) or sealed  # sealed items, decrypted in one pass
     if _all_plain(sealed) and _all_within_depth(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
