@@ -57,3 +57,14 @@ def test_unknown_url_schemes_are_refused(url: str) -> None:
 def test_memory_urls_share_data_by_name() -> None:
     assert open_store("memory://a")._threads is open_store("memory://a")._threads  # type: ignore[attr-defined]
     assert open_store("memory://")._threads is not open_store("memory://")._threads  # type: ignore[attr-defined]
+
+
+def test_encryption_without_cryptography_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in list(sys.modules):
+        if name.startswith("agent_persist.crypto"):
+            monkeypatch.delitem(sys.modules, name)
+    hide(monkeypatch, "cryptography")
+    with pytest.raises(MissingDependencyError, match=r'pip install "agent-persist\[crypto\]"'):
+        importlib.import_module("agent_persist.crypto")

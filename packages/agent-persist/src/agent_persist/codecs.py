@@ -16,7 +16,7 @@ Reading needs only the codecs named in the frame to be registered (with
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from ._json import JSON, canonical_json
@@ -26,6 +26,7 @@ __all__ = ["MAX_DECODED_SIZE", "Codec", "PayloadCodec", "ZlibCodec", "register_c
 
 _BASE = "json"
 _SEPARATOR = b":"
+_SEALED = "aes256gcm"  # agent_persist.crypto's frame name, opened only by an encrypted store
 
 
 @runtime_checkable
@@ -113,12 +114,37 @@ class PayloadCodec:
             if _registry.get(codec.name) is not codec:
                 register_codec(codec)
         self._codecs = tuple(codecs)
+        self._own = {codec.name: codec for codec in codecs}
         self._frame = "+".join([_BASE, *(c.name for c in codecs)]).encode() + _SEPARATOR
 
     @property
     def name(self) -> str:
         """The chain as written in the frame, for example ``json+zlib``."""
         return self._frame[:-1].decode()
+
+    def for_log(self, thread_id: str, log: str) -> PayloadCodec:
+        """The codec that seals and opens the items of one log (itself, unless it encrypts).
+
+        An encrypting codec (:mod:`agent_persist.crypto`) binds each item to its namespace,
+        thread and log, so an item copied elsewhere fails to open.
+        """
+        del thread_id, log
+        return self
+
+    def for_checkpoint(
+        self, thread_id: str, checkpoint_id: str, header: Mapping[str, object]
+    ) -> PayloadCodec:
+        """The codec for one checkpoint's payload, bound to its header when it encrypts."""
+        del thread_id, checkpoint_id, header
+        return self
+
+    def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
+        """The values re-framed as plain JSON, if this codec opens them all in one go.
+
+        ``None`` (the default) means "decode them one by one", which also names a bad one.
+        """
+        del sealed
+        return None
 
     def seal(self, value: JSON, *, what: str = "payload") -> bytes:
         """Encode a JSON value for storage."""
@@ -148,7 +174,12 @@ class PayloadCodec:
         if not separator or names[0] != _BASE:
             raise CodecError(f"{where}: not written by agent-persist (no codec frame)")
         for name in reversed(names[1:]):
-            codec = _registry.get(name)
+            codec = self._own.get(name) or _registry.get(name)
+            if codec is None and name == _SEALED:
+                raise CodecError(
+                    f"{where}: sealed by an encrypted store; open the store with "
+                    "encryption=Encryption(key_ring) (agent_persist.crypto) to read it"
+                )
             if codec is None:
                 raise CodecError(
                     f"{where}: written with codec {name!r}, which is not registered here; "

@@ -26,6 +26,8 @@ __all__ = [
     "ConflictError",
     "CorruptCheckpointError",
     "CorruptJournalError",
+    "DecryptionError",
+    "EncryptionError",
     "EventLoopMismatchError",
     "FutureVersionError",
     "InvalidPayloadError",
@@ -38,12 +40,14 @@ __all__ = [
     "MissingDependencyError",
     "MissingMigrationError",
     "NotFoundError",
+    "ShreddedThreadError",
     "StoreError",
     "StoreSchemaError",
     "StoreUnavailableError",
     "ThreadBusyError",
     "ThreadNotFoundError",
     "ToolOutcomeUnknownError",
+    "UnknownKeyError",
     "UnknownKindError",
 ]
 
@@ -104,6 +108,28 @@ class ChecksumMismatchError(CorruptCheckpointError):
 
 class CodecError(CorruptCheckpointError):
     """A payload encoded with a codec that is unknown here or that fails to decode it."""
+
+
+class EncryptionError(AgentPersistError):
+    """Base class of the errors of encrypted stores (:mod:`agent_persist.crypto`).
+
+    Each names the thread; nothing stored is changed by the call that raises it.
+    """
+
+
+class DecryptionError(EncryptionError):
+    """A sealed value that does not open: a wrong key, tampering, or a copy from elsewhere.
+
+    Elsewhere is another row, thread or namespace; tampering includes an edited header.
+    """
+
+
+class UnknownKeyError(EncryptionError, LookupError):
+    """A data key wrapped by a key id the key ring does not hold."""
+
+
+class ShreddedThreadError(EncryptionError):
+    """Sealed data of a thread whose data key was destroyed (crypto-shredded): unreadable."""
 
 
 class UnknownKindError(AgentPersistError, LookupError):

@@ -6,6 +6,7 @@
     $ agent-persist migrate --report migration.json --plugin myapp.persist:registry
     $ agent-persist export --all -o backup/ && agent-persist import --url redis://... backup/
     $ agent-persist audit backfill --namespace audit --dry-run
+    $ agent-persist rekey --dry-run      # encrypted stores: re-wrap data keys after a rotation
 
 Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``,
 ``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``; ``verify`` and ``migrate``
@@ -48,6 +49,7 @@ from ._maintain import prune
 from ._migrate import migrate
 from ._plugins import PLUGINS_ENV
 from ._quarantine import quarantine
+from ._rekey import rekey
 from ._transfer import export
 from ._verify import verify
 
@@ -96,6 +98,7 @@ for _command in (
     prune,
     quarantine,
     audit,
+    rekey,
 ):
     cli.add_command(_command)
 

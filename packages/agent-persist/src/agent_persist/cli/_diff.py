@@ -23,6 +23,7 @@ from ..errors import CheckpointNotFoundError
 from ..stores.base import BaseStore
 from ._app import EXIT_CODES, Command, StoreOptions, echo_json, run, shown, store_options
 from ._inspect import HEADER_FIELDS, header, resolve_checkpoint
+from ._keys import key_options
 from ._output import stamp
 
 __all__ = ["Difference", "diff", "differences"]
@@ -144,6 +145,7 @@ async def _pair(
     short_help="Show what changed between two checkpoints, with values.",
 )
 @store_options
+@key_options
 @click.argument("thread_id", metavar="THREAD")
 @click.argument("old_id", metavar="[A]", required=False)
 @click.argument("new_id", metavar="[B]", required=False)

@@ -30,6 +30,7 @@ from ._app import (
     shown,
     store_options,
 )
+from ._keys import key_options
 from ._output import STATUS_STYLES
 
 __all__ = ["header", "history", "ls", "resolve_checkpoint", "show"]
@@ -212,6 +213,7 @@ def _field_text(name: str, value: Any) -> str:
 
 @click.command(cls=Command, epilog=EXIT_CODES, short_help="Show a checkpoint's header and payload.")
 @store_options
+@key_options
 @click.argument("thread_id", metavar="THREAD")
 @click.option(
     "--checkpoint",

@@ -38,6 +38,7 @@ from ._app import (
     shown,
     store_options,
 )
+from ._keys import key_options
 from ._output import plural, progress_bar
 from ._plugins import plugin_option
 from ._transfer import LogView
@@ -269,6 +270,7 @@ async def verify_store(
     cls=Command, epilog=EXIT_CODES, short_help="Read everything back and report what is wrong."
 )
 @store_options
+@key_options
 @plugin_option
 def verify(options: StoreOptions, plugins: tuple[str, ...]) -> None:
     """Read every checkpoint of every thread and report anything wrong.

@@ -52,15 +52,26 @@ DEFAULT_URL = "sqlite:///agent_persist.db"
 _SQL_SCHEMES = ("sqlite", "postgresql", "postgres")
 _REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _memory_spaces: dict[str, dict[str, Any]] = {}
+_DATA_ONLY_OPTIONS = frozenset({"namespace", "ttl", "keep_last", "codec", "encryption"})
+"""Options of the data store a default key store does not take (keys never expire)."""
 
 
 def open_store(url: str = DEFAULT_URL, **options: Any) -> BaseStore:
     """Build the store a URL names; ``options`` go to its constructor (namespace, ttl, ...).
 
     ``memory://NAME`` stores with the same NAME share their data within the process.
+    With ``encryption=`` (:class:`agent_persist.crypto.Encryption`) and no key store named,
+    the data keys live on the same back end under namespace ``<namespace>.keys``.
     """
     scheme = urlsplit(url).scheme.lower()
     base_scheme = scheme.split("+", 1)[0]
+    encryption = options.get("encryption")
+    if encryption is not None and getattr(encryption, "key_store", None) is None:
+        # The default key store: the same back end, under a namespace of its own.
+        shared = {k: v for k, v in options.items() if k not in _DATA_ONLY_OPTIONS}
+        options["encryption"] = encryption.with_default_key_store(
+            url, options.get("namespace", "default"), shared
+        )
     if base_scheme == "memory":
         name = url.split("://", 1)[1] if "://" in url else ""
         shared = _memory_spaces.setdefault(name, {}) if name else None

@@ -46,8 +46,8 @@ class EncodedCheckpoint:
     payload: bytes
 
 
-def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpoint:
-    """Encode an envelope; refuses one whose payload no longer matches its checksum."""
+def canonical_payload(envelope: Envelope) -> bytes:
+    """The payload's canonical JSON; refuses one that no longer matches its checksum."""
     # The constructor checked the payload's depth; a matching checksum proves it is that one.
     encoded = canonical_json(envelope.payload, what="payload", max_depth=None)
     if payload_checksum(encoded) != envelope.checksum:
@@ -55,10 +55,20 @@ def encode_checkpoint(envelope: Envelope, codec: PayloadCodec) -> EncodedCheckpo
             f"checkpoint {envelope.checkpoint_id} of thread {envelope.thread_id!r}: the payload "
             "was modified after the envelope was built; build a new envelope instead"
         )
+    return encoded
+
+
+def encode_checkpoint(
+    envelope: Envelope, codec: PayloadCodec, *, encoded: bytes | None = None
+) -> EncodedCheckpoint:
+    """Encode an envelope (``encoded``: its :func:`canonical_payload`, if already made)."""
+    if encoded is None:
+        encoded = canonical_payload(envelope)
     header = envelope.model_dump(mode="json", exclude=set(_NOT_IN_HEADER))
+    bound = codec.for_checkpoint(envelope.thread_id, envelope.checkpoint_id, header)
     return EncodedCheckpoint(
         header=canonical_json(header, what="envelope", max_depth=MAX_JSON_DEPTH + 1).decode(),
-        payload=codec.seal_bytes(encoded),
+        payload=bound.seal_bytes(encoded),
     )
 
 
@@ -86,6 +96,7 @@ def decode_checkpoint(
     refused like any other damage.
     """
     fields = _load_object(header, where=f"{where}: header", max_depth=MAX_JSON_DEPTH + 1)
+    bound = codec.for_checkpoint(thread_id, checkpoint_id, fields)
     fields = upgrade_header(fields, where=where)
     stored_ids = (fields.get("thread_id"), fields.get("checkpoint_id"))
     if stored_ids != (thread_id, checkpoint_id):
@@ -94,7 +105,7 @@ def decode_checkpoint(
             f"{stored_ids[0]!r}, not to the checkpoint {checkpoint_id!r} of thread "
             f"{thread_id!r} it is stored as; it was copied or changed outside agent-persist"
         )
-    canonical = codec.unseal(payload, where=f"{where}: payload")
+    canonical = bound.unseal(payload, where=f"{where}: payload")
     if payload_checksum(canonical) != fields.get("checksum"):
         raise ChecksumMismatchError(
             f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
@@ -142,6 +153,8 @@ def decode_items(
     error, a count that does not match, an item nested too deep) falls back to item by item,
     which raises the typed error naming the bad item.
     """
+    if not _all_plain(sealed):
+        sealed = codec.open_all(sealed) or sealed  # sealed items, decrypted in one pass
     if _all_plain(sealed) and _all_within_depth(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:

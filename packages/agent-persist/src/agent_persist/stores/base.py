@@ -45,12 +45,12 @@ import time
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import Self
 
 from .. import _otel
-from .._json import JSON
+from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
 from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
@@ -76,12 +76,16 @@ from ._arguments import (
 from ._audit import AUDIT_LOG, check_audit_events
 from ._records import (
     EncodedCheckpoint,
+    canonical_payload,
     check_metadata_filter,
     encode_checkpoint,
-    encode_item,
     json_lines,
 )
 from ._types import Lease, ThreadInfo
+
+if TYPE_CHECKING:
+    from ..crypto import Encryption
+    from ..crypto._codec import SealingCodec
 
 __all__ = ["BaseStore", "CheckpointStore", "Lease", "ThreadInfo"]
 
@@ -267,6 +271,7 @@ class BaseStore(abc.ABC):
         ttl: timedelta | None = None,
         keep_last: int | None = None,
         codec: PayloadCodec | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
         check_namespace(namespace)
         if ttl is not None:
@@ -279,6 +284,17 @@ class BaseStore(abc.ABC):
         self.ttl = ttl
         self.keep_last = keep_last
         self.codec = codec or PayloadCodec()
+        self.encryption = encryption
+        self._sealing: SealingCodec | None = None
+        if encryption is not None:
+            from ..crypto import Encryption  # only here: the crypto extra may be absent
+
+            if not isinstance(encryption, Encryption):  # pyright: ignore[reportUnnecessaryIsInstance]
+                raise TypeError(
+                    f"encryption must be an Encryption, got {type(encryption).__name__}"
+                )
+            self._sealing = encryption.codec(self.codec, namespace)
+            self.codec = self._sealing
 
     @property
     def backend(self) -> str:
@@ -322,12 +338,40 @@ class BaseStore(abc.ABC):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def setup(self) -> None:
-        """See :meth:`CheckpointStore.setup`."""
+        """See :meth:`CheckpointStore.setup`; sets the key store up too when encrypting."""
         await self._guarded(self._setup())
+        if self._sealing is not None:
+            await self._sealing.key_store.setup()
 
     async def close(self) -> None:
-        """See :meth:`CheckpointStore.close`."""
-        await self._guarded(self._close())
+        """See :meth:`CheckpointStore.close`; closes a key store this store opened."""
+        try:
+            await self._guarded(self._close())
+        finally:
+            if self._sealing is not None:
+                await self._sealing.key_store.close()
+
+    async def _data_key(self, thread_id: str, *, create: bool = False) -> None:
+        """Have the thread's data key at hand before sealing or opening its data."""
+        if self._sealing is not None:
+            await self._guarded(self._sealing.load(thread_id, create=create))
+
+    async def shred_thread(self, thread_id: str) -> bool:
+        """Destroy the thread's data key: its ciphertext, wherever a copy is, is unreadable.
+
+        ``delete_thread`` does this itself unless the store's ``Encryption`` was built with
+        ``shred_on_delete=False`` (a legal hold); this is how the hold ends. ``False`` if
+        the thread had no data key.
+
+        Raises:
+            ValueError: The store does not encrypt.
+        """
+        check_text("thread_id", thread_id)
+        if self._sealing is None:
+            raise ValueError("shred_thread needs a store opened with encryption=")
+        shredded = await self._guarded(self._sealing.key_store.delete(thread_id))
+        self._sealing.forget(thread_id)
+        return shredded
 
     # -- history -------------------------------------------------------------------------
 
@@ -351,8 +395,16 @@ class BaseStore(abc.ABC):
         check_lease(lease, envelope.thread_id)
         clear = check_log_names("clear_logs", clear_logs)
         with _otel.checkpoint_write(self, envelope) as scope:
-            encoded = encode_checkpoint(envelope, self.codec)
-            sealed = {n: self._seal(f"appends[{n!r}]", items) for n, items in checked.items()}
+            # Everything refusable is refused before a data key is made (the key store too
+            # stays as it was), then sealed under that key.
+            payload = canonical_payload(envelope)
+            plain = {n: self._encode(f"appends[{n!r}]", items) for n, items in checked.items()}
+            await self._data_key(envelope.thread_id, create=True)
+            encoded = encode_checkpoint(envelope, self.codec, encoded=payload)
+            sealed = {
+                n: self._seal(envelope.thread_id, n, f"appends[{n!r}]", items)
+                for n, items in plain.items()
+            }
             size = -1
             if scope.recording or logger.isEnabledFor(logging.DEBUG):
                 size = len(encoded.payload) + sum(sum(map(len, s)) for s in sealed.values())
@@ -403,6 +455,7 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.get`."""
         check_text("thread_id", thread_id)
         check_optional_text("checkpoint_id", checkpoint_id)
+        await self._data_key(thread_id)
         with _otel.checkpoint_read(self, thread_id, checkpoint_id) as scope:
             envelope = await self._guarded(self._get(thread_id, checkpoint_id))
             scope.checkpoint(envelope)
@@ -427,6 +480,7 @@ class BaseStore(abc.ABC):
         check_count("limit", limit)
         check_optional_text("before", before)
         wanted = check_metadata_filter(metadata)
+        await self._data_key(thread_id)
         return await self._guarded(
             self._list_checkpoints(thread_id, limit=limit, before=before, wanted=wanted)
         )
@@ -442,6 +496,8 @@ class BaseStore(abc.ABC):
     async def delete_thread(self, thread_id: str) -> bool:
         """See :meth:`CheckpointStore.delete_thread`."""
         check_text("thread_id", thread_id)
+        if self._sealing is not None and self.encryption and self.encryption.shred_on_delete:
+            await self.shred_thread(thread_id)
         return await self._guarded(self._delete_thread(thread_id))
 
     async def fork(
@@ -487,10 +543,17 @@ class BaseStore(abc.ABC):
 
     # -- logs ----------------------------------------------------------------------------
 
-    def _seal(self, name: str, items: Sequence[Any]) -> list[bytes]:
-        """Seal a write's items, refusing what is not a sequence of JSON items."""
+    @staticmethod
+    def _encode(name: str, items: Sequence[Any]) -> list[bytes]:
+        """A write's items as canonical JSON, refusing what is not a sequence of JSON items."""
         what = f"an item of {name}"
-        return [encode_item(item, self.codec, what=what) for item in check_items(name, items)]
+        return [canonical_json(item, what=what) for item in check_items(name, items)]
+
+    def _seal(self, thread_id: str, log: str, name: str, encoded: Sequence[bytes]) -> list[bytes]:
+        """Seal encoded items for one log (a codec may refuse one: too large, say)."""
+        what = f"an item of {name}"
+        codec = self.codec.for_log(thread_id, log)
+        return [codec.seal_bytes(item, what=what) for item in encoded]
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
@@ -499,8 +562,10 @@ class BaseStore(abc.ABC):
         check_text("thread_id", thread_id)
         check_text("log", log)
         check_lease(lease, thread_id)
-        sealed = self._seal("items", items)
-        if sealed:
+        encoded = self._encode("items", items)
+        if encoded:
+            await self._data_key(thread_id, create=True)
+            sealed = self._seal(thread_id, log, "items", encoded)
             await self._guarded(self._append(thread_id, log, sealed, lease))
 
     async def append_audit(
@@ -527,8 +592,10 @@ class BaseStore(abc.ABC):
         checked = check_audit_events(events)
         now = time.time()
         stamped = [event if "at" in event else {**event, "at": now} for event in checked]
-        sealed = self._seal("events", stamped)
-        if sealed:
+        encoded = self._encode("events", stamped)
+        if encoded:
+            await self._data_key(thread_id, create=True)
+            sealed = self._seal(thread_id, AUDIT_LOG, "events", encoded)
             await self._guarded(self._append(thread_id, AUDIT_LOG, sealed, lease))
 
     async def read_log(
@@ -544,6 +611,7 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return []
+        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOG, thread_id, log) as scope:
             items = await self._guarded(
                 self._read_log(thread_id, log, start=start, stop=stop, version=version)
@@ -579,6 +647,7 @@ class BaseStore(abc.ABC):
                 wanted[name] = (start, stop, version)
         if not wanted:
             return found
+        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOGS, thread_id, ",".join(wanted)) as scope:
             found.update(await self._guarded(self._read_logs(thread_id, wanted)))
             scope.set(_otel.LOG_ITEMS, sum(map(len, found.values())))
@@ -597,6 +666,7 @@ class BaseStore(abc.ABC):
         self._check_tail(thread_id, log, count)
         if count == 0:
             return []
+        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.TAIL, thread_id, log) as scope:
             items = await self._guarded(self._tail(thread_id, log, count))
             scope.set(_otel.LOG_ITEMS, len(items))
@@ -627,6 +697,7 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return b""
+        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOG_LINES, thread_id, log) as scope:
             lines = await self._guarded(
                 self._read_log_lines(thread_id, log, start=start, stop=stop, version=version)
@@ -639,6 +710,7 @@ class BaseStore(abc.ABC):
         self._check_tail(thread_id, log, count)
         if count == 0:
             return b""
+        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.TAIL_LINES, thread_id, log) as scope:
             lines = await self._guarded(self._tail_lines(thread_id, log, count))
             scope.set(_otel.LOG_BYTES, len(lines))
@@ -659,6 +731,7 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.pop`."""
         check_text("thread_id", thread_id)
         check_text("log", log)
+        await self._data_key(thread_id)
         return await self._guarded(self._pop(thread_id, log))
 
     async def clear_log(self, thread_id: str, log: str) -> None:

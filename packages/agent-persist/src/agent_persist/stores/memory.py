@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._json import JSON
 from ..codecs import PayloadCodec
@@ -35,6 +35,9 @@ from ._records import (
     metadata_matches,
 )
 from .base import BaseStore, Lease, ThreadInfo
+
+if TYPE_CHECKING:
+    from ..crypto import Encryption
 
 __all__ = ["MemoryStore"]
 
@@ -113,8 +116,11 @@ class MemoryStore(BaseStore):
         keep_last: int | None = None,
         codec: PayloadCodec | None = None,
         shared: dict[str, _Namespace] | None = None,
+        encryption: Encryption | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
+        super().__init__(
+            namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec, encryption=encryption
+        )
         self._namespaces: dict[str, _Namespace] = {} if shared is None else shared
 
     @property
@@ -316,7 +322,7 @@ class MemoryStore(BaseStore):
         where = f"{describe('memory', thread_id)}: log {log!r}"
         return decode_items(
             [item.data for item in items],
-            self.codec,
+            self.codec.for_log(thread_id, log),
             where=lambda i: f"{where} item {items[i].seq}",
         )
 
@@ -340,11 +346,12 @@ class MemoryStore(BaseStore):
         live = self._items(thread_id, log)
         if not live:
             return None
+        item = self._decode_items(thread_id, log, live[-1:])[0]  # a bad item stays put
         thread = self._touch(thread_id)
         stored = thread.logs[log]
         stored.version += 1
         stored.remove(live[-1])
-        return self._decode_items(thread_id, log, live[-1:])[0]
+        return item
 
     async def _clear_log(self, thread_id: str, log: str) -> None:
         if self._items(thread_id, log):

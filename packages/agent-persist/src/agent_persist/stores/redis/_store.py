@@ -56,7 +56,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -99,6 +99,9 @@ from ._leases import Leases, millis
 from ._logs import decode_reply_items
 from ._schema import recorded_layout, upgrade
 from ._scripts import ALL_SCRIPTS, Scripts
+
+if TYPE_CHECKING:
+    from ...crypto import Encryption
 
 __all__ = ["RedisStore"]
 
@@ -171,8 +174,11 @@ class RedisStore(BaseStore):
         pool_timeout: float | timedelta = POOL_TIMEOUT,
         wait_replicas: int | None = None,
         wait_timeout: float | timedelta = 5.0,
+        encryption: Encryption | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
+        super().__init__(
+            namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec, encryption=encryption
+        )
         self._keys = RedisKeys(prefix, namespace)
         self._clients: LoopBound[Client]
         replicas = check_pool_size("wait_replicas", wait_replicas, minimum=0) or 0
@@ -479,7 +485,9 @@ class RedisStore(BaseStore):
         seen = "" if version is None else str(version)
         args = [log, seen, start, "" if stop is None else stop]
         reply = await self._run(self._scripts.read, [self._keys.thread(thread_id)], args)
-        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(
+            reply, self.codec.for_log(thread_id, log), where=self._log_where(thread_id, log)
+        )
 
     async def _read_logs(
         self, thread_id: str, wanted: Mapping[str, tuple[int, int | None, int]]
@@ -500,14 +508,20 @@ class RedisStore(BaseStore):
                 await self._scripts.read(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
         return {
-            name: decode_reply_items(reply, self.codec, where=self._log_where(thread_id, name))
+            name: decode_reply_items(
+                reply,
+                self.codec.for_log(thread_id, name),
+                where=self._log_where(thread_id, name),
+            )
             for name, reply in zip(wanted, replies, strict=True)
         }
 
     async def _tail(self, thread_id: str, log: str, count: int) -> list[JSON]:
         keys = [self._keys.thread(thread_id)]
         reply = await self._run(self._scripts.tail, keys, [log, count])
-        return decode_reply_items(reply, self.codec, where=self._log_where(thread_id, log))
+        return decode_reply_items(
+            reply, self.codec.for_log(thread_id, log), where=self._log_where(thread_id, log)
+        )
 
     async def _read_log_lines(
         self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
@@ -564,7 +578,7 @@ class RedisStore(BaseStore):
             newest = await self._run(self._scripts.tail, [self._keys.thread(thread_id)], [log, 1])
             if len(newest) < 2:
                 return None
-            (item,) = decode_reply_items(newest, self.codec, where=where)
+            (item,) = decode_reply_items(newest, self.codec.for_log(thread_id, log), where=where)
             args = [encode_id(thread_id), log, self._ttl_arg, text(newest[0])]
             await self._note_thread(thread_id)
             reply = await self._write(self._scripts.pop, self._thread_keys(thread_id), args)

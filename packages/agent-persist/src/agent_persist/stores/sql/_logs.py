@@ -142,7 +142,7 @@ def append(
 def _decode(scope: Scope, thread_id: str, name: str, seq: int, data: Any) -> JSON:
     return decode_item(
         as_blob(data),
-        scope.codec,
+        scope.codec.for_log(thread_id, name),
         where=lambda: f"{scope.where(thread_id)}: log {name!r} item {seq}",
     )
 
@@ -153,7 +153,7 @@ def _decode_rows(
     """Decode ``(seq, data)`` tuples."""
     return decode_items(
         [data if type(data) is bytes else as_blob(data) for _, data in rows],
-        scope.codec,
+        scope.codec.for_log(thread_id, name),
         where=lambda i: f"{scope.where(thread_id)}: log {name!r} item {rows[i][0]}",
     )
 

@@ -58,6 +58,8 @@ from ._statements import Scope, Statements
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from ...crypto import Encryption
+
 __all__ = ["AuditBackfill", "SQLStore"]
 
 T = TypeVar("T")
@@ -128,8 +130,11 @@ class SQLStore(BaseStore):
         pool_timeout: float | timedelta = POOL_TIMEOUT,
         busy_timeout: float = 30.0,
         connect_timeout: float = 10.0,
+        encryption: Encryption | None = None,
     ) -> None:
-        super().__init__(namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec)
+        super().__init__(
+            namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec, encryption=encryption
+        )
         options = EngineOptions(
             pool_size=check_pool_size("pool_size", pool_size),
             max_overflow=check_pool_size("max_overflow", max_overflow, minimum=0),

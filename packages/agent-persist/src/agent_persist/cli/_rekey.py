@@ -1,0 +1,86 @@
+"""``agent-persist rekey``: re-wrap every thread's data key under the key ring's primary key.
+
+    agent-persist rekey --url postgresql://... --dry-run
+    agent-persist rekey --url postgresql://...            # resumable: run it again if cut
+
+The key ring comes from the environment (``AGENT_PERSIST_KEY_<ID>`` holds each key in
+base64, ``AGENT_PERSIST_PRIMARY_KEY`` names the primary; ``--keys-env`` changes the prefix).
+Only the small wrapped keys are rewritten, never the data; a key already wrapped by the
+primary is skipped, so an interrupted run is finished by running it again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ._app import (
+    EXIT_CODES,
+    Command,
+    StoreOptions,
+    echo_json,
+    run,
+    store_options,
+)
+from ._keys import DEFAULT_PREFIX, with_keys
+from ._output import plural, progress_bar
+
+__all__ = ["rekey"]
+
+
+@click.command(
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Re-wrap every thread's data key under the primary key.",
+)
+@store_options
+@click.option(
+    "--keys-env",
+    "keys_prefix",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), PREFIXPRIMARY_KEY.",
+)
+@click.option(
+    "--key-store",
+    default=None,
+    help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
+)
+@click.option("--dry-run", is_flag=True, help="Count the keys to re-wrap; write nothing.")
+def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_run: bool) -> None:
+    """Re-wrap every thread's data key under the primary key of the key ring.
+
+    Run it after adding a new primary key to the ring (keep the old keys in it until the
+    run ends): data keys wrapped by an old key are unwrapped and wrapped again by the
+    primary; the data itself is not read or rewritten. Keys already under the primary
+    are skipped, so the command is resumable. Once it has run, the old keys can be
+    destroyed, and with them what any backup of the key store held of deleted threads.
+    """
+    from ..crypto import rekey as rekey_store
+
+    encrypted, primary = with_keys(options, keys_prefix, key_store)
+
+    async def work(store: Any) -> Any:
+        with progress_bar("re-wrapping", force=options.config.terminal) as advance:
+            return await rekey_store(store, dry_run=dry_run, progress=advance)
+
+    report = run(encrypted, work)
+    if options.as_json:
+        echo_json(
+            {
+                "threads": report.threads,
+                "rewrapped": report.rewrapped,
+                "already_primary": report.already_primary,
+                "primary": primary,
+                "dry_run": dry_run,
+            }
+        )
+        return
+    keys = plural(report.rewrapped, "data key")
+    verb = "would re-wrap" if dry_run else "re-wrapped"
+    prefix = "dry run: " if dry_run else ""
+    options.out.line(
+        f"{prefix}{verb} {keys} under key {primary!r}; "
+        f"{report.already_primary} of {plural(report.threads, 'thread')} already under it"
+    )

@@ -1,0 +1,231 @@
+"""The sealing codec: AES-256-GCM under each thread's data key, bound to where a value lives.
+
+A sealed value's frame is the inner chain's followed by ``+aes256gcm`` (for example
+``json+zlib+aes256gcm:``): the inner chain (compression) runs first, then the result is
+encrypted. Values whose frame does not end so (written before encryption was turned on) are
+read through the inner chain as they always were.
+
+The associated data (authenticated, not stored) of a log item is its namespace, thread and
+log name; that of a payload is its namespace, thread, checkpoint id and header (kind,
+schema version, parent, step, status, stop reason, metadata, checksum). A log item's
+position is not bound: the SQL and Redis stores assign it inside their write, after the
+item is sealed, so an item moved within its own log still opens (one moved to another log,
+thread or namespace does not).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import TYPE_CHECKING, cast
+
+from .._json import JSON, canonical_json
+from ..codecs import PayloadCodec
+from ..errors import AgentPersistError, DecryptionError, EncryptionError, ShreddedThreadError
+from . import _aead
+
+if TYPE_CHECKING:
+    from ._keyring import KeyManagementService
+    from ._keystore import KeyStore, WrappedKey
+
+__all__ = ["SEALED", "SealingCodec"]
+
+SEALED = "aes256gcm"
+_SEALED_SUFFIX = b"+" + SEALED.encode()
+_BOUND_HEADER = (
+    "kind",
+    "schema_version",
+    "parent_id",
+    "step",
+    "status",
+    "stop_reason",
+    "metadata",
+    "checksum",
+)
+
+
+def key_context(namespace: str, thread_id: str) -> bytes:
+    """What a wrapped data key is bound to: a wrap copied to another thread fails to open."""
+    return canonical_json(["agent-persist:data-key:v1", namespace, thread_id])
+
+
+class SealingCodec(PayloadCodec):
+    """A store's codec when it encrypts: holds the data keys of the threads it has used."""
+
+    def __init__(
+        self,
+        inner: PayloadCodec,
+        *,
+        namespace: str,
+        keys: KeyManagementService,
+        key_store: KeyStore,
+    ) -> None:
+        super().__init__()
+        self.inner = inner
+        self.namespace = namespace
+        self.keys = keys
+        self.key_store = key_store
+        self._data_keys: dict[str, _aead.AESGCM | None] = {}
+
+    @property
+    def name(self) -> str:
+        """The inner chain followed by ``+aes256gcm``."""
+        return f"{self.inner.name}+{SEALED}"
+
+    # -- data keys -----------------------------------------------------------------------
+
+    async def load(self, thread_id: str, *, create: bool) -> None:
+        """Have the thread's data key at hand (made and stored first if ``create``)."""
+        if self._data_keys.get(thread_id) is not None:
+            return
+        wrapped = await self.key_store.get(thread_id)
+        if wrapped is None and create:
+            data_key = _aead.new_key()
+            key_id = self.keys.primary_key_id
+            context = key_context(self.namespace, thread_id)
+            blob = await self._call(
+                thread_id, self.keys.wrap(key_id, data_key, associated_data=context)
+            )
+            wrapped = await self.key_store.create(thread_id, key_id, blob)
+        if wrapped is None:
+            self._data_keys[thread_id] = None
+            return
+        self._data_keys[thread_id] = _aead.AESGCM(await self.unwrap(thread_id, wrapped))
+
+    async def unwrap(self, thread_id: str, wrapped: WrappedKey) -> bytes:
+        """The plain data key of a stored wrap; typed errors naming the thread."""
+        context = key_context(self.namespace, thread_id)
+        key = await self._call(
+            thread_id, self.keys.unwrap(wrapped.key_id, wrapped.wrapped, associated_data=context)
+        )
+        if len(key) != _aead.KEY_BYTES:
+            raise DecryptionError(
+                f"thread {thread_id!r}: the key service unwrapped {len(key)} bytes, not a "
+                f"{_aead.KEY_BYTES}-byte data key"
+            )
+        return key
+
+    async def _call(self, thread_id: str, operation: Awaitable[bytes]) -> bytes:
+        try:
+            result = await operation
+        except EncryptionError as exc:
+            raise type(exc)(f"thread {thread_id!r}: {exc}") from exc
+        except AgentPersistError:
+            raise
+        except Exception as exc:
+            raise DecryptionError(
+                f"thread {thread_id!r}: the key service failed on its data key: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(result, bytes) or len(result) == 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise DecryptionError(f"thread {thread_id!r}: the key service returned no bytes")
+        return result
+
+    def forget(self, thread_id: str) -> None:
+        """Drop the thread's data key from memory (it was shredded)."""
+        self._data_keys.pop(thread_id, None)
+
+    def data_key(self, thread_id: str, where: str) -> _aead.AESGCM:
+        """The loaded data key's cipher; :class:`ShreddedThreadError` if the thread has none."""
+        key = self._data_keys.get(thread_id)
+        if key is None:
+            raise ShreddedThreadError(
+                f"{where}: thread {thread_id!r} is sealed but its data key is gone "
+                "(crypto-shredded, or the key store is not the one it was written with)"
+            )
+        return key
+
+    # -- binding -------------------------------------------------------------------------
+
+    def for_log(self, thread_id: str, log: str) -> PayloadCodec:
+        """Items of one log, bound to namespace, thread and log name."""
+        context: JSON = ["agent-persist:item:v1", self.namespace, thread_id, log]
+        return _Bound(self, thread_id, context)
+
+    def for_checkpoint(
+        self, thread_id: str, checkpoint_id: str, header: Mapping[str, object]
+    ) -> PayloadCodec:
+        """A payload, bound to namespace, thread, checkpoint and header."""
+        bound = {name: header.get(name) for name in _BOUND_HEADER}
+        context = ["agent-persist:payload:v1", self.namespace, thread_id, checkpoint_id, bound]
+        return _Bound(self, thread_id, cast("JSON", context))
+
+    def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
+        """Refused: a sealed value must know where it goes (use :meth:`for_log`)."""
+        raise EncryptionError(f"{what}: an encrypting codec seals only bound to a thread")
+
+    def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
+        """A value in clear (written before encryption); a sealed one needs a binding."""
+        if _is_sealed(sealed):
+            raise DecryptionError(f"{where}: a sealed value read without its thread")
+        return self.inner.unseal(sealed, where=where)
+
+
+_PLAIN_SEALED = b"json" + _SEALED_SUFFIX + b":"
+
+
+def _fail() -> bytes:
+    raise ValueError("not a sealed plain JSON item")
+
+
+def _is_sealed(value: bytes) -> bool:
+    frame, separator, _ = bytes(value[:256]).partition(b":")
+    return bool(separator) and frame.endswith(_SEALED_SUFFIX)
+
+
+class _Bound(PayloadCodec):
+    """A :class:`SealingCodec` bound to one thread and place."""
+
+    def __init__(self, owner: SealingCodec, thread_id: str, context: JSON) -> None:
+        super().__init__()
+        self._owner = owner
+        self._thread_id = thread_id
+        self._context = canonical_json(context, max_depth=None)
+
+    @property
+    def name(self) -> str:
+        """The owner's frame name."""
+        return self._owner.name
+
+    def _associated(self, inner_frame: bytes) -> bytes:
+        return self._context + b"\n" + inner_frame
+
+    def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
+        """Run the inner chain, then encrypt under the thread's data key."""
+        inner = self._owner.inner.seal_bytes(encoded, what=what)
+        frame, _, body = inner.partition(b":")
+        key = self._owner.data_key(self._thread_id, what)
+        return frame + _SEALED_SUFFIX + b":" + _aead.seal(key, body, self._associated(frame))
+
+    def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
+        """Many sealed plain-JSON items decrypted in one loop; ``None`` at any doubt."""
+        prefix = _PLAIN_SEALED
+        size = len(prefix)
+        try:
+            cipher = self._owner.data_key(self._thread_id, "")
+            associated = self._associated(b"json")
+            return [
+                b"json:" + _aead.open_sealed(cipher, data[size:], associated)
+                if data[:size] == prefix
+                else _fail()
+                for data in sealed
+            ]
+        except Exception:
+            return None
+
+    def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
+        """Decrypt (a clear value passes to the inner chain), then undo the inner chain."""
+        data = bytes(sealed)
+        if not _is_sealed(data):
+            return self._owner.inner.unseal(data, where=where)
+        frame, _, body = data.partition(b":")
+        inner_frame = frame[: -len(_SEALED_SUFFIX)]
+        key = self._owner.data_key(self._thread_id, where)
+        try:
+            plain = _aead.open_sealed(key, body, self._associated(inner_frame))
+        except (_aead.InvalidTag, ValueError) as exc:
+            raise DecryptionError(
+                f"{where}: the sealed value of thread {self._thread_id!r} does not open: it "
+                "was tampered with, copied from another row, thread or namespace, or its "
+                "header was edited"
+            ) from exc
+        return self._owner.inner.unseal(inner_frame + b":" + plain, where=where)
