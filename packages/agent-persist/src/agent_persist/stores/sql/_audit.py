@@ -13,9 +13,10 @@ inserted with ``ON CONFLICT DO NOTHING``, so a backfill over items already proje
 nothing. Popping or clearing the audit log leaves the rows (they record what happened);
 deleting or expiring the thread deletes them with it (``purge_threads``).
 
-Encryption (issue 11, another branch): the projection decodes the items it writes, so once
-items are sealed, ``content``, ``input`` and ``output`` must be sealed too or left ``NULL``
-here; roles, models, names, tokens, cost, durations and times are meant to stay in clear.
+Encryption: the projection decodes the items it writes with the store's base codec, which
+cannot open items sealed under a thread's data key, so on an encrypted store no message or
+tool-call row is written (nothing leaks in clear). Projecting the names and numbers of
+sealed events, with ``content``, ``input`` and ``output`` left ``NULL``, is left to do.
 """
 
 from __future__ import annotations
