@@ -5,14 +5,26 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from cli_support import Backend, arun
 
-from agent_persist.crypto import Encryption, KeyRing
 from agent_persist.errors import UnknownKeyError
 from agent_persist.stores import open_store
 from agent_persist.stores.base import BaseStore
+
+if TYPE_CHECKING:
+    from agent_persist.crypto import KeyRing
+
+pytestmark = pytest.mark.needs_extras  # agent-persist[crypto]; imported lazily below
+
+
+def _ring(key_id: str, key: bytes) -> KeyRing:
+    from agent_persist.crypto import KeyRing
+
+    return KeyRing({key_id: key}, primary=key_id)
+
 
 KEY_OLD = os.urandom(32)
 KEY_NEW = os.urandom(32)
@@ -30,6 +42,8 @@ def _env(primary: str | None = None, **keys: bytes) -> dict[str, str | None]:
 def _open(backend: Backend, keys: KeyRing) -> BaseStore:
     url, rest = backend.args[1], backend.args[2:]
     options: dict[str, Any] = {rest[0].removeprefix("--"): rest[1]} if rest else {}
+    from agent_persist.crypto import Encryption
+
     return open_store(url, encryption=Encryption(keys), **options)
 
 
@@ -45,7 +59,7 @@ async def _read(backend: Backend, keys: KeyRing, thread_id: str) -> Any:
 
 
 def test_rekey_dry_run_then_rewraps_and_skips_on_rerun(backend: Backend) -> None:
-    arun(_write(backend, KeyRing({"old": KEY_OLD}, primary="old"), 3))
+    arun(_write(backend, _ring("old", KEY_OLD), 3))
     env = _env("new", old=KEY_OLD, new=KEY_NEW)
 
     dry = backend.invoke("rekey", "--dry-run", "--json", env=env)
@@ -57,7 +71,7 @@ def test_rekey_dry_run_then_rewraps_and_skips_on_rerun(backend: Backend) -> None
         "primary": "new",
         "dry_run": True,
     }
-    only_new = KeyRing({"new": KEY_NEW}, primary="new")
+    only_new = _ring("new", KEY_NEW)
     try:
         arun(_read(backend, only_new, "t0"))
     except UnknownKeyError:
@@ -85,7 +99,7 @@ def test_rekey_without_keys_is_a_usage_error(sqlite: Backend) -> None:
 
 
 def test_rekey_with_a_key_missing_from_the_ring_fails_naming_the_thread(sqlite: Backend) -> None:
-    arun(_write(sqlite, KeyRing({"old": KEY_OLD}, primary="old"), 1))
+    arun(_write(sqlite, _ring("old", KEY_OLD), 1))
     result = sqlite.invoke("rekey", env=_env("new", new=KEY_NEW))
     assert result.exit_code == 1
     assert "'t0'" in result.output
@@ -101,7 +115,7 @@ async def _put_two(backend: Backend, keys: KeyRing) -> None:
 
 
 def test_show_diff_verify_open_sealed_data_with_keys_env(sqlite: Backend) -> None:
-    arun(_put_two(sqlite, KeyRing({"old": KEY_OLD}, primary="old")))
+    arun(_put_two(sqlite, _ring("old", KEY_OLD)))
     env = _env("old", old=KEY_OLD)
     shown = sqlite.invoke("show", "s", "--keys-env", "AGENT_PERSIST_", env=env)
     assert shown.exit_code == 0, shown.output
@@ -114,7 +128,7 @@ def test_show_diff_verify_open_sealed_data_with_keys_env(sqlite: Backend) -> Non
 
 
 def test_show_without_keys_says_the_data_is_sealed(sqlite: Backend) -> None:
-    arun(_put_two(sqlite, KeyRing({"old": KEY_OLD}, primary="old")))
+    arun(_put_two(sqlite, _ring("old", KEY_OLD)))
     result = sqlite.invoke("show", "s")
     assert result.exit_code == 1
     assert "sealed by an encrypted store" in result.output
