@@ -98,6 +98,7 @@ async def test_interruption_approved_in_a_new_process(durable_backend: Backend) 
         assert (await store.get("s-1")).status is Status.DONE
 
 
+@pytest.mark.sweep
 @pytest.mark.parametrize("kill_at", [2, 4])
 async def test_sigkill_inside_a_run_repays_nothing(
     durable_backend: Backend, tmp_path: Path, kill_at: int

@@ -142,12 +142,14 @@ async def sweep(backend: Backend, journal: bool, parallel: int) -> tuple[int, in
     return model, tools
 
 
+@pytest.mark.sweep
 async def test_a_crash_at_every_event_repays_nothing(backend: Backend) -> None:
     assert await sweep(backend, journal=True, parallel=1) == (0, 0)
     model, _ = await sweep(backend, journal=False, parallel=1)
     assert model > 0, "the contrast shows nothing"  # one tool a turn: no finished tool lost
 
 
+@pytest.mark.sweep
 async def test_parallel_tools_a_crash_repays_no_model_call(backend: Backend) -> None:
     """Two tool calls a turn: the Runner cancels the sibling of a tool whose worker died.
 
