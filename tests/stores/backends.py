@@ -174,6 +174,30 @@ async def journal_turns(
     return counts
 
 
+async def redis_journal_keys(raw: Any, store: BaseStore, thread_id: str) -> int:
+    """The journal's stored entries on Redis: items and seqs, live, mirrored or stamped removed."""
+    from agent_persist.stores.redis import RedisStore
+    from agent_persist.stores.redis._keys import RedisKeys
+
+    assert isinstance(store, RedisStore)
+    log = RedisKeys(store.prefix, store.namespace).log(thread_id, JOURNAL)
+    hashes = [await raw.hlen(log + suffix) for suffix in (":i", ":r")]
+    lists = [await raw.llen(log + suffix) for suffix in (":o", ":q", ":d")]
+    return sum(hashes) + sum(lists)
+
+
+async def check_redis_journal_freed(store: BaseStore, raw: Any) -> None:
+    """``clear_logs`` in the put frees every journal key; a clear after it keeps them all."""
+
+    def entries(thread_id: str) -> Callable[[], Awaitable[int]]:
+        return lambda: redis_journal_keys(raw, store, thread_id)
+
+    assert await journal_turns(store, "t", entries("t")) == [0] * 12
+    kept = await journal_turns(store, "u", entries("u"), clear_in_put=False)
+    # each removed item: its data, its stamp and its place in the collection queue
+    assert kept == [9 * (turn + 1) for turn in range(12)]
+
+
 def redis_tamper(prefix: str, raw: Any) -> Tamper:
     """The conformance suite's ``tamper`` on Redis: overwrite a stored header or payload.
 

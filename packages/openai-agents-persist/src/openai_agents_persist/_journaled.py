@@ -121,11 +121,16 @@ def _model_request(
     tools: list[Tool],
     output_schema: AgentOutputSchemaBase | None,
     handoffs: list[Handoff[Any, Any]],
+    tracing: ModelTracing,
+    *,
     previous_response_id: str | None,
     conversation_id: str | None,
     prompt: ResponsePromptParam | None,
 ) -> dict[str, Any]:
-    """What a model call depends on: instructions, input, settings, tools and the rest."""
+    """What a model call depends on: instructions, input, settings, tools and the rest.
+
+    Takes a ``Model`` call's own arguments; ``tracing`` does not change the reply.
+    """
     schema: Any = None
     if output_schema is not None and not output_schema.is_plain_text():
         schema = {"name": output_schema.name(), "schema": plain(output_schema.json_schema())}
@@ -207,16 +212,11 @@ class JournaledModel(Model):
         prompt: ResponsePromptParam | None,
     ) -> ModelResponse:
         """The recorded response to this request, or the wrapped model's (recorded)."""
+        args = (system_instructions, input, model_settings, tools, output_schema, handoffs, tracing)
 
         def call() -> Awaitable[ModelResponse]:
             return self._inner.get_response(
-                system_instructions,
-                input,
-                model_settings,
-                tools,
-                output_schema,
-                handoffs,
-                tracing,
+                *args,
                 previous_response_id=previous_response_id,
                 conversation_id=conversation_id,
                 prompt=prompt,
@@ -225,21 +225,15 @@ class JournaledModel(Model):
         active = _ACTIVE.get()
         if active is None:
             return await call()
-        request = _model_request(
-            system_instructions,
-            input,
-            model_settings,
-            tools,
-            output_schema,
-            handoffs,
-            previous_response_id,
-            conversation_id,
-            prompt,
-        )
         return await active.journal.model_call(
             active.position(),
             self._stream,
-            request,
+            _model_request(
+                *args,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            ),
             call,
             dump=_dump_response,
             load=_load_response,
@@ -265,17 +259,12 @@ class JournaledModel(Model):
         id); when a backend leaves the completed response's output empty, the items of the
         ``output_item.done`` events are recorded in it, as the Runner would use them.
         """
+        args = (system_instructions, input, model_settings, tools, output_schema, handoffs, tracing)
 
         def live() -> AsyncIterator[TResponseStreamEvent]:
             return _completed_with_items(
                 self._inner.stream_response(
-                    system_instructions,
-                    input,
-                    model_settings,
-                    tools,
-                    output_schema,
-                    handoffs,
-                    tracing,
+                    *args,
                     previous_response_id=previous_response_id,
                     conversation_id=conversation_id,
                     prompt=prompt,
@@ -285,21 +274,15 @@ class JournaledModel(Model):
         active = _ACTIVE.get()
         if active is None:
             return live()
-        request = _model_request(
-            system_instructions,
-            input,
-            model_settings,
-            tools,
-            output_schema,
-            handoffs,
-            previous_response_id,
-            conversation_id,
-            prompt,
-        )
         stream = active.journal.model_stream(
             active.position(),
             self._stream,
-            request,
+            _model_request(
+                *args,
+                previous_response_id=previous_response_id,
+                conversation_id=conversation_id,
+                prompt=prompt,
+            ),
             live,
             is_final=lambda event: isinstance(event, ResponseCompletedEvent),
             replay=lambda event: [cast("TResponseStreamEvent", event)],
