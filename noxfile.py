@@ -49,7 +49,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def tests_minimal(session: nox.Session) -> None:
     """The core alone, no extras: SQLite works and every extra fails with its install command."""
-    session.install(f"./{CORE}", "pytest", "pytest-asyncio", "hypothesis")
+    session.install(f"./{CORE}", "pytest", "pytest-asyncio", "pytest-xdist", "hypothesis")
     session.run(
         "python",
         "-c",

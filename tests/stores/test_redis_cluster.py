@@ -35,6 +35,9 @@ from agent_persist.stores.redis._keys import RedisKeys
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
 
+# One worker runs this module under pytest-xdist, so one cluster is started, not one per worker.
+pytestmark = pytest.mark.xdist_group("redis_cluster")
+
 Factory = Callable[..., Awaitable[RedisStore]]
 
 
