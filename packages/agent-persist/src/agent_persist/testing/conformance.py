@@ -884,9 +884,10 @@ class StoreConformance:
         await self._assert_lease_cannot_write(store, old, head)
 
     async def test_an_expired_lease_cannot_write(self, store: BaseStore) -> None:
-        short = await store.acquire_lease("t", "worker-a", ttl=timedelta(milliseconds=300))
+        # a second for the put under its lease, however loaded the machine
+        short = await store.acquire_lease("t", "worker-a", ttl=timedelta(seconds=1))
         head = await store.put(envelope("t"), appends={"log": [1]}, lease=short)
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(1.15)
         await self._assert_lease_cannot_write(store, short, head)
 
     async def test_a_released_or_reacquired_lease_cannot_write(self, store: BaseStore) -> None:
@@ -926,12 +927,13 @@ class StoreConformance:
             await store.prune("missing", keep_last=1)
 
     async def test_ttl_expires_idle_threads(self, store_factory: StoreFactory) -> None:
-        store = await store_factory(ttl=timedelta(milliseconds=600))
+        # "busy" has 0.6 s left when the checks start: room for a loaded machine's delays
+        store = await store_factory(ttl=timedelta(milliseconds=1500))
         await self.chain(store, "idle", 2)
         await store.append("idle-log", "log", ["x"])
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.75)
         await self.chain(store, "busy", 1)
-        await asyncio.sleep(0.45)
+        await asyncio.sleep(0.9)
         with pytest.raises(ThreadNotFoundError):
             await store.get("idle")
         assert await store.read_log("idle", "transcript") == []
