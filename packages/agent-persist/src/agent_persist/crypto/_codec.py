@@ -11,6 +11,10 @@ schema version, parent, step, status, stop reason, metadata, checksum). A log it
 position is not bound: the SQL and Redis stores assign it inside their write, after the
 item is sealed, so an item moved within its own log still opens (one moved to another log,
 thread or namespace does not).
+
+Text columns (the content of the SQL audit tables) are sealed by :meth:`SealingCodec.seal_text`
+under the same data key as ``aes256gcm:`` and base64, bound to namespace, thread and place
+(table, column, log position), so a value copied to another row, column or thread fails.
 """
 
 from __future__ import annotations
