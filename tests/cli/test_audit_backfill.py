@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import sqlite3
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from cli_support import Backend, arun, invoke
 
+from agent_persist.stores import open_store
 from agent_persist.stores.base import BaseStore
 from agent_persist.stores.sql import SQLStore
 from agent_persist.stores.sql._schema import build_tables
@@ -110,3 +115,43 @@ def test_backfill_refuses_a_memory_store() -> None:
         "agent-persist: audit backfill: a memory store has no audit tables (only the SQL "
         "stores do); its audit report is read through the API, nothing to backfill\n"
     )
+
+
+@pytest.mark.needs_extras  # agent-persist[crypto], imported lazily
+def test_backfill_of_an_encrypted_store_needs_keys_env_and_seals_content(sqlite: Backend) -> None:
+    from agent_persist.crypto import Encryption, KeyRing
+
+    key = os.urandom(32)
+    url = sqlite.args[1]
+
+    async def seed() -> None:
+        encryption = Encryption(KeyRing({"k": key}, primary="k"))
+        async with open_store(url, encryption=encryption) as store:
+            assert isinstance(store, SQLStore)
+            await store.append_audit("s", EVENTS)
+            await _forget_rows(store)
+
+    arun(seed())
+    blind = sqlite.invoke("audit", "backfill", "--json")
+    assert blind.exit_code == 1
+    assert _counts(blind.stdout)["skipped"] == 3
+    env: dict[str, str | None] = {"AGENT_PERSIST_KEY_k": base64.b64encode(key).decode()}
+    done = sqlite.invoke("audit", "backfill", "--json", "--keys-env", "AGENT_PERSIST_", env=env)
+    assert done.exit_code == 0, done.output
+    assert _counts(done.stdout) == {
+        "threads": 1,
+        "sessions": 0,
+        "messages": 2,
+        "tool_calls": 1,
+        "skipped": 0,
+    }
+    path = url.removeprefix("sqlite:///")
+    connection = sqlite3.connect(path)
+    try:
+        rows = connection.execute(
+            "SELECT role, content FROM agent_persist_audit_messages ORDER BY seq"
+        ).fetchall()
+    finally:
+        connection.close()
+    assert [role for role, _ in rows] == ["user", "assistant"]
+    assert all(content.startswith("aes256gcm:") for _, content in rows)

@@ -1,4 +1,4 @@
-"""Long tool outputs stored short in the history, in full in the session's tool_outputs log."""
+"""Long tool outputs stored short in the history, in full in the session's audit trail."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from agents.run_config import CallModelData, ModelInputData
 from agents.testing import ScriptedModel, assistant_message, function_call
 from oa_support import Backend
 
+from agent_persist.stores.sql import SQLStore
 from openai_agents_persist import StoreSession
 from openai_agents_persist.errors import CorruptItemError
 from openai_agents_persist.tool_outputs import (
+    AUDIT_LOG,
     TOOL_OUTPUTS_LOG,
     StoreToolOutputs,
     full_tool_output,
@@ -59,7 +61,7 @@ async def test_a_long_output_is_stored_short_with_a_reference_to_the_full_one(
     config = RunConfig(call_model_input_filter=policy.model_input_filter)
     short = (
         "a log of 5003 x\n"
-        f"[tool output of 5012 characters stored short; full output: {TOOL_OUTPUTS_LOG}#0]"
+        f"[tool output of 5012 characters stored short; full output: {AUDIT_LOG}#0]"
     )
     async with backend.open() as store:
         session = StoreSession("s", store=store, tool_outputs=policy, checkpoints=checkpoints)
@@ -70,13 +72,29 @@ async def test_a_long_output_is_stored_short_with_a_reference_to_the_full_one(
         assert outputs_in(model.calls[2].input) == [short]
         [item] = [i for i in await session.get_items() if i.get("type") == "function_call_output"]
         assert item["output"] == short
-        assert tool_output_reference(item) == (TOOL_OUTPUTS_LOG, 0)
+        assert tool_output_reference(item) == (AUDIT_LOG, 0)
         assert await full_tool_output(session, item) == FULL
-        assert await store.read_log("s", TOOL_OUTPUTS_LOG) == [
-            {"call_id": "c1", "chars": 5_012, "output": FULL}
-        ]
+        [event] = await store.read_log("s", AUDIT_LOG)
+        assert isinstance(event, dict)
+        assert isinstance(event.pop("at"), float)
+        assert event == {
+            "event": "tool_call",
+            "call_id": "c1",
+            "name": "read_log",
+            "input": "{}",
+            "output": FULL,
+            "chars": 5_012,
+        }
+        if isinstance(store, SQLStore):  # the full output is the tool-call row's output
+            [row] = await store.read_audit_rows("s", "tool_calls")
+            assert (row["seq"], row["call_id"], row["name"], row["output"]) == (
+                1,
+                "c1",
+                "read_log",
+                FULL,
+            )
         assert summaries == [5_012]  # one summary, shared by the store and the same turn
-        # the audit log of outputs outlives clear_session; a new session reads it too
+        # the audit trail outlives clear_session; a new session reads it too
         await session.clear_session()
         assert await full_tool_output(StoreSession("s", store=store), item) == FULL
 
@@ -92,7 +110,7 @@ async def test_without_the_filter_the_same_turn_sees_the_full_output(backend: Ba
         await Runner.run(agent, "again", session=session)
         [sent] = outputs_in(model.calls[2].input)
         assert sent == FULL[:100] + (
-            "\n[tool output of 5012 characters stored short; full output: tool_outputs#0]"
+            "\n[tool output of 5012 characters stored short; full output: audit#0]"
         )
 
 
@@ -107,12 +125,30 @@ async def test_short_outputs_and_references_that_point_nowhere(backend: Backend)
         assert first == small
         assert await full_tool_output(session, first) == "short"
         assert await full_tool_output(session, second) == "y" * 11
+        [event] = await store.read_log("s", AUDIT_LOG)  # no function_call: name unknown
+        assert isinstance(event, dict)
+        assert (event["name"], event["call_id"], "input" in event) == ("unknown", "c1", False)
         # a reference whose position moved is found by its call id; one to nothing raises
-        await store.append("s", TOOL_OUTPUTS_LOG, [{"call_id": "c9", "output": "z"}])
-        moved = {**second, "output": "[full output: tool_outputs#5]", "call_id": "c9"}
+        await store.append("s", AUDIT_LOG, [{"call_id": "c9", "output": "z"}])
+        moved = {**second, "output": "[full output: audit#5]", "call_id": "c9"}
         assert await full_tool_output(session, moved) == "z"
         with pytest.raises(CorruptItemError, match="'c7'"):
             await full_tool_output(session, {**moved, "call_id": "c7"})
+        # a reference of the earlier tool_outputs log still resolves
+        await store.append("s", TOOL_OUTPUTS_LOG, [{"call_id": "c8", "output": "old"}])
+        old = {**second, "output": "[full output: tool_outputs#0]", "call_id": "c8"}
+        assert await full_tool_output(session, old) == "old"
+        # the function_call of an earlier write names the tool; a bad call id is left out
+        call = {"type": "function_call", "call_id": "c2", "name": "t" * 300, "arguments": "{}"}
+        await session.add_items([call])  # pyright: ignore[reportArgumentType]
+        late = {"type": "function_call_output", "call_id": "c2", "output": "w" * 11}
+        bad_id = {"type": "function_call_output", "call_id": "", "output": "v" * 11}
+        await session.add_items([late, bad_id])  # pyright: ignore[reportArgumentType]
+        *_, named, unnamed = await store.read_log("s", AUDIT_LOG)
+        assert isinstance(named, dict)
+        assert isinstance(unnamed, dict)
+        assert (named["name"], named["input"], named["call_id"]) == ("t" * 256, "{}", "c2")
+        assert (unnamed["name"], "call_id" in unnamed) == ("unknown", False)
     with pytest.raises(ValueError, match="max_chars"):
         StoreToolOutputs(max_chars=0)
     with pytest.raises(TypeError, match="tool_outputs"):
@@ -137,7 +173,15 @@ async def test_a_filter_before_the_save_summarises_once() -> None:
     assert (filtered.input, filtered.instructions) == ([{**item, "output": "short"}], "i")
     [stored], records = await policy.split([item], start=3)
     assert stored["output"] == (
-        "short\n[tool output of 11 characters stored short; full output: tool_outputs#3]"
+        "short\n[tool output of 11 characters stored short; full output: audit#3]"
     )
-    assert records == [{"call_id": "c1", "chars": 11, "output": "y" * 11}]
+    [record] = records
+    assert isinstance(record.pop("at"), float)
+    assert record == {
+        "event": "tool_call",
+        "call_id": "c1",
+        "name": "unknown",
+        "chars": 11,
+        "output": "y" * 11,
+    }
     assert calls == ["y" * 11]

@@ -157,6 +157,7 @@ class MemoryRaw(Raw):
 
 
 _TABLES = ("threads", "checkpoints", "logs", "log_items")
+AUDIT_TABLES = ("audit_sessions", "audit_messages", "audit_tool_calls")
 
 
 class SQLRaw(Raw):
@@ -200,7 +201,7 @@ class SQLRaw(Raw):
 
     async def dump(self) -> bytes:
         rows: list[str] = []
-        for name in _TABLES:
+        for name in (*_TABLES, *AUDIT_TABLES):
             rows += [repr(row) for row in await self.q(f"SELECT * FROM {self.table(name)}")]
         return "\n".join(rows).encode()
 

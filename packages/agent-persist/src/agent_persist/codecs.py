@@ -138,6 +138,20 @@ class PayloadCodec:
         del thread_id, checkpoint_id, header
         return self
 
+    def seal_text(self, thread_id: str, place: JSON, text: str) -> str:
+        """A text column's value as stored (the audit tables' content).
+
+        Itself, unless the codec encrypts: then sealed under the thread's data key and
+        bound to ``place``.
+        """
+        del thread_id, place
+        return text
+
+    def open_text(self, thread_id: str, place: JSON, stored: str, *, where: str) -> str:
+        """Undo :meth:`seal_text` (a clear store's columns are read as they are)."""
+        del thread_id, place, where
+        return stored
+
     def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
         """The values re-framed as plain JSON, if this codec opens them all in one go.
 

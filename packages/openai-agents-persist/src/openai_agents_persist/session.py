@@ -64,9 +64,12 @@ from .errors import CorruptItemError, InvalidLimitError
 from .items import ITEM_FORMATS, ItemFormats, is_encrypted_envelope, wrap_item
 from .retention import touch
 from .summaries import SUMMARIES_LOG, SummaryRecord
-from .tool_outputs import TOOL_OUTPUTS_LOG, StoreToolOutputs
+from .tool_outputs import AUDIT_LOG, StoreToolOutputs
 
 __all__ = ["ITEMS_LOG", "StoreSession"]
+
+_CALL_LOOKBACK = 50
+"""How many recent history items a long output's ``function_call`` is looked for in."""
 
 ITEMS_LOG = "items"
 """The name of the log that holds a session's items."""
@@ -107,7 +110,7 @@ class StoreSession:
         tool_outputs: A write-time policy for long tool outputs
             (:class:`~openai_agents_persist.tool_outputs.StoreToolOutputs`): the history
             stores them short, with a reference to the full output in the session's
-            ``tool_outputs`` log.
+            audit trail (its ``audit`` log; on SQL, a row of the tool-calls audit table).
     """
 
     def __init__(
@@ -364,17 +367,23 @@ class StoreSession:
         outputs: list[dict[str, Any]] = []
         policy = self._tool_outputs
         if policy is not None and any(policy.is_long(item) for item in items):
-            start = await self.store.log_length(self.session_id, TOOL_OUTPUTS_LOG)
-            items, outputs = await policy.split(list(items), start=start)
+            start = await self.store.log_length(self.session_id, AUDIT_LOG)
+            items, outputs = await policy.split(list(items), start=start, lookup=self._call)
         stored = [wrap_item(item) for item in items]
         if not self._checkpoints:
             if outputs:  # first, so a stored reference never points at nothing
-                await self.store.append(
-                    self.session_id, TOOL_OUTPUTS_LOG, outputs, lease=self._held()
-                )
+                await self.store.append_audit(self.session_id, outputs, lease=self._held())
             await self.store.append(self.session_id, ITEMS_LOG, stored, lease=self._held())
             return
-        await self._checkpoint(stored, wrapper, {TOOL_OUTPUTS_LOG: outputs} if outputs else None)
+        await self._checkpoint(stored, wrapper, {AUDIT_LOG: outputs} if outputs else None)
+
+    async def _call(self, call_id: str) -> dict[str, Any] | None:
+        """The history's ``function_call`` item of ``call_id`` (its tool name), if recent."""
+        for item in reversed(await self.get_items(limit=_CALL_LOOKBACK)):
+            fields = cast("dict[str, Any]", item)
+            if fields.get("type") == "function_call" and fields.get("call_id") == call_id:
+                return fields
+        return None
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None
@@ -477,8 +486,8 @@ class StoreSession:
     async def clear_session(self, *, wrapper: RunContextWrapper[Any] | None = None) -> None:
         """Remove every item and the running summary of them.
 
-        Checkpoints keep the items they saw; the full tool outputs stay in the
-        ``tool_outputs`` log (the audit trail of outputs) until the thread is deleted.
+        Checkpoints keep the items they saw; the full tool outputs stay in the session's
+        audit trail (its ``audit`` log) until the thread is deleted.
         """
         await self.store.clear_log(self.session_id, ITEMS_LOG)
         await self.store.clear_log(self.session_id, SUMMARIES_LOG)

@@ -1,4 +1,4 @@
-"""Long tool outputs stored short in the history, in full in the session's audit log.
+"""Long tool outputs stored short in the history, in full in the session's audit trail.
 
     outputs = StoreToolOutputs(max_chars=2_000, summarize=my_summarizer)   # or no summarizer
     session = StoreSession("user-1", store=store, tool_outputs=outputs)
@@ -8,11 +8,14 @@
 
 When ``add_items`` receives a ``function_call_output`` whose text output is longer than
 ``max_chars``, the history item is stored with a short form (the summarizer's answer, or the
-first ``max_chars`` characters) ending in a reference line ``[... full output:
-tool_outputs#12]``, and the full output goes to the session's ``tool_outputs`` log at that
-position, as ``{"call_id", "chars", "output"}``, in the same atomic write when checkpoints are
-on (before the items otherwise, so a reference never points at nothing). Later turns read the
-short form from the session.
+first ``max_chars`` characters) ending in a reference line ``[... full output: audit#12]``,
+and the full output goes to the session's audit trail at that position: a ``tool_call``
+audit event (``call_id``, the tool's ``name`` and ``input`` from its ``function_call`` item,
+``output``, ``chars``), in the same atomic write when checkpoints are on (before the items
+otherwise, so a reference never points at nothing). On the SQL stores that event is also a
+row of ``agent_persist_audit_tool_calls`` whose ``output`` column holds the full output
+(sealed when the store encrypts); on memory and Redis it is read through the API. Later
+turns read the short form from the session.
 
 The same turn: the SDK does not read the session back within a run; the model's next call in
 the turn is built from the run's own items, which hold the tool's full output. Passing
@@ -20,15 +23,19 @@ the turn is built from the run's own items, which hold the tool's full output. P
 the same short form there too (the SDK saves a tool's output before the model call that
 follows it, so the filter finds the stored form, reference included).
 
-The ``tool_outputs`` log is a plain log of the session's thread: the audit trail of full
-outputs, projectable later into audit tables. ``clear_session`` leaves it (as checkpoints
-keep the items they saw); deleting the thread removes it.
+The ``audit`` log is the one :class:`~openai_agents_persist.audit.AuditTrail` and
+``BaseStore.append_audit`` write: if the run's audit hooks write to the session's own store
+and namespace, a long output is recorded twice (once by the hooks, with its duration, once
+by this policy). ``clear_session`` leaves the trail (as checkpoints keep the items they
+saw); deleting the thread removes it. References written by earlier releases point at the
+``tool_outputs`` log and still resolve.
 """
 
 from __future__ import annotations
 
 import inspect
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -40,6 +47,7 @@ if TYPE_CHECKING:
     from .session import StoreSession
 
 __all__ = [
+    "AUDIT_LOG",
     "TOOL_OUTPUTS_LOG",
     "OutputSummarizer",
     "StoreToolOutputs",
@@ -47,8 +55,17 @@ __all__ = [
     "tool_output_reference",
 ]
 
+AUDIT_LOG = "audit"
+"""The log that holds the full outputs stored short: the session's audit trail."""
+
 TOOL_OUTPUTS_LOG = "tool_outputs"
-"""The log of a session's full tool outputs (those stored short in its history)."""
+"""Where full outputs were kept before they joined the audit trail; references to it resolve."""
+
+CallLookup: TypeAlias = Callable[[str], Awaitable["dict[str, Any] | None"]]
+"""Finds an earlier ``function_call`` item by its call id (the history's, for a tool name)."""
+
+_MAX_NAME = 256
+"""The longest tool name or call id the audit tables index."""
 
 OutputSummarizer: TypeAlias = Callable[[str], "str | Awaitable[str]"]
 """Summarises one long tool output (usually a call to a cheap model)."""
@@ -110,14 +127,18 @@ class StoreToolOutputs:
         return await summary if inspect.isawaitable(summary) else summary
 
     async def split(
-        self, items: list[Any], *, start: int
+        self, items: list[Any], *, start: int, lookup: CallLookup | None = None
     ) -> tuple[list[Any], list[dict[str, Any]]]:
-        """``items`` with long outputs stored short, and the full-output records to log.
+        """``items`` with long outputs stored short, and the audit events of the full outputs.
 
-        ``start`` is the ``tool_outputs`` log's length: the first record's position.
+        ``start`` is the ``audit`` log's length: the first event's position. The tool's name
+        and input come from its ``function_call`` item, found in ``items`` or else through
+        ``lookup`` (the session's history); ``"unknown"`` when neither has it.
         """
         shaped: list[Any] = []
         records: list[dict[str, Any]] = []
+        fielded = [cast("dict[str, Any]", item) for item in items if isinstance(item, dict)]
+        calls = {f.get("call_id"): f for f in fielded if f.get("type") == "function_call"}
         for item in items:
             if not self.is_long(item):
                 shaped.append(item)
@@ -130,9 +151,12 @@ class StoreToolOutputs:
             summary = await self.shorten(output) if made is None else made
             short = (
                 f"{summary}\n[tool output of {len(output)} characters stored short; "
-                f"full output: {TOOL_OUTPUTS_LOG}#{position}]"
+                f"full output: {AUDIT_LOG}#{position}]"
             )
-            records.append({"call_id": call_id, "chars": len(output), "output": output})
+            call = calls.get(call_id)
+            if call is None and lookup is not None and isinstance(call_id, str):
+                call = await lookup(call_id)
+            records.append(_event(call_id, call, output))
             if isinstance(call_id, str):
                 _remember(self._short, call_id, short)
             shaped.append({**fields, "output": short})
@@ -191,6 +215,24 @@ def _remember(cache: dict[str, str], call_id: str, short: str) -> None:
     cache[call_id] = short
     while len(cache) > _REMEMBERED:
         del cache[next(iter(cache))]
+
+
+def _event(call_id: Any, call: dict[str, Any] | None, output: str) -> dict[str, Any]:
+    """The ``tool_call`` audit event of a full output (names cut to what the tables index)."""
+    name = call.get("name") if call is not None else None
+    arguments = call.get("arguments") if call is not None else None
+    event: dict[str, Any] = {
+        "event": "tool_call",
+        "name": name[:_MAX_NAME] if isinstance(name, str) and name else "unknown",
+        "output": output,
+        "chars": len(output),
+        "at": time.time(),
+    }
+    if isinstance(call_id, str) and 0 < len(call_id) <= _MAX_NAME:
+        event["call_id"] = call_id
+    if arguments is not None:
+        event["input"] = arguments
+    return event
 
 
 def _is_output_of(record: Any, call_id: Any) -> bool:

@@ -3,6 +3,7 @@
     agent-persist audit backfill --url sqlite:///agents.db --namespace audit --dry-run
     agent-persist audit backfill --url postgresql://... --namespace audit
     agent-persist audit backfill --url sqlite:///agents.db --thread session-1 --json
+    agent-persist audit backfill --url sqlite:///agents.db --keys-env AGENT_PERSIST_  # sealed
 
 The work is the store's own ``SQLStore.backfill_audit``: one transaction per thread, rows
 already there kept, so running it twice adds nothing. Memory and Redis stores have no
@@ -29,6 +30,7 @@ from ._app import (
     store_options,
 )
 from ._errors import OneLineErrors
+from ._keys import key_options
 from ._output import plural, progress_bar
 
 if TYPE_CHECKING:
@@ -48,6 +50,7 @@ def audit() -> None:
     short_help="Fill the audit tables from existing audit logs.",
 )
 @store_options
+@key_options
 @click.option("--thread", "thread_id", default=None, help="Only this thread (session).")
 @click.option("--dry-run", is_flag=True, help="Count what would be added; write nothing.")
 def backfill(options: StoreOptions, thread_id: str | None, dry_run: bool) -> None:
@@ -57,7 +60,9 @@ def backfill(options: StoreOptions, thread_id: str | None, dry_run: bool) -> Non
     agent_persist_audit_messages or agent_persist_audit_tool_calls, and the thread its
     row in agent_persist_audit_sessions. Idempotent: rows already there are kept, so a
     second run adds nothing. Items that are damaged or not audit events are left as they
-    are and counted as skipped (exit 1). --dry-run counts and writes nothing.
+    are and counted as skipped (exit 1). --dry-run counts and writes nothing. On an
+    encrypted store give --keys-env: sealed items are opened, and the rows' content,
+    input and output are sealed under each thread's data key (without it they are skipped).
     """
 
     async def work(store: BaseStore) -> AuditBackfill:

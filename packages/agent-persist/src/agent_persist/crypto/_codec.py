@@ -11,10 +11,15 @@ schema version, parent, step, status, stop reason, metadata, checksum). A log it
 position is not bound: the SQL and Redis stores assign it inside their write, after the
 item is sealed, so an item moved within its own log still opens (one moved to another log,
 thread or namespace does not).
+
+Text columns (the content of the SQL audit tables) are sealed by :meth:`SealingCodec.seal_text`
+under the same data key as ``aes256gcm:`` and base64, bound to namespace, thread and place
+(table, column, log position), so a value copied to another row, column or thread fails.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -27,9 +32,11 @@ if TYPE_CHECKING:
     from ._keyring import KeyManagementService
     from ._keystore import KeyStore, WrappedKey
 
-__all__ = ["SEALED", "SealingCodec"]
+__all__ = ["SEALED", "TEXT_PREFIX", "SealingCodec"]
 
 SEALED = "aes256gcm"
+TEXT_PREFIX = SEALED + ":"
+"""How a sealed text column starts (then the base64 of the sealed bytes)."""
 _SEALED_SUFFIX = b"+" + SEALED.encode()
 _BOUND_HEADER = (
     "kind",
@@ -148,6 +155,37 @@ class SealingCodec(PayloadCodec):
         bound = {name: header.get(name) for name in _BOUND_HEADER}
         context = ["agent-persist:payload:v1", self.namespace, thread_id, checkpoint_id, bound]
         return _Bound(self, thread_id, cast("JSON", context))
+
+    def seal_text(self, thread_id: str, place: JSON, text: str) -> str:
+        """A text column sealed under the thread's data key: ``aes256gcm:`` and base64.
+
+        The associated data binds it to namespace, thread and ``place`` (for the audit
+        tables: table, column and the row's log position), so a value copied to another
+        row, column or thread fails to open.
+        """
+        key = self.data_key(thread_id, "an audit column")
+        sealed = _aead.seal(
+            key, text.encode("utf-8", "surrogatepass"), self._column(thread_id, place)
+        )
+        return TEXT_PREFIX + base64.b64encode(sealed).decode("ascii")
+
+    def open_text(self, thread_id: str, place: JSON, stored: str, *, where: str) -> str:
+        """Undo :meth:`seal_text`; a value without the prefix was written in clear before."""
+        if not stored.startswith(TEXT_PREFIX):
+            return stored
+        key = self.data_key(thread_id, where)
+        try:
+            sealed = base64.b64decode(stored[len(TEXT_PREFIX) :], validate=True)
+            plain = _aead.open_sealed(key, sealed, self._column(thread_id, place))
+            return plain.decode("utf-8", "surrogatepass")
+        except (_aead.InvalidTag, ValueError) as exc:
+            raise DecryptionError(
+                f"{where}: the sealed column of thread {thread_id!r} does not open: it was "
+                "tampered with or copied from another row, column, thread or namespace"
+            ) from exc
+
+    def _column(self, thread_id: str, place: JSON) -> bytes:
+        return canonical_json(["agent-persist:column:v1", self.namespace, thread_id, place])
 
     def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
         """Refused: a sealed value must know where it goes (use :meth:`for_log`)."""

@@ -585,7 +585,9 @@ class BaseStore(abc.ABC):
         with no message: ``model``, tokens, cost), ``tool_call`` (``name``, ``call_id``,
         ``input``, ``output``, ``duration_ms``) or ``session`` (``user``), and ``at`` in
         seconds since the epoch (the current time when missing). A refused event
-        (``TypeError``/``ValueError`` naming it) writes nothing.
+        (``TypeError``/``ValueError`` naming it) writes nothing. On an encrypted store the
+        items are sealed and the rows' ``content``, ``input`` and ``output`` too (under the
+        thread's data key); names and numbers stay in clear columns.
         """
         check_text("thread_id", thread_id)
         check_lease(lease, thread_id)

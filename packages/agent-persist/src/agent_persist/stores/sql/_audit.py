@@ -13,10 +13,13 @@ inserted with ``ON CONFLICT DO NOTHING``, so a backfill over items already proje
 nothing. Popping or clearing the audit log leaves the rows (they record what happened);
 deleting or expiring the thread deletes them with it (``purge_threads``).
 
-Encryption: the projection decodes the items it writes with the store's base codec, which
-cannot open items sealed under a thread's data key, so on an encrypted store no message or
-tool-call row is written (nothing leaks in clear). Projecting the names and numbers of
-sealed events, with ``content``, ``input`` and ``output`` left ``NULL``, is left to do.
+Encryption: on a store opened with ``encryption=``, the items are opened under the thread's
+data key (loaded by the write that appends them, or by the backfill) and every row is
+written: names and numbers (role, model, tool name, call id, tokens, cost, duration, times,
+ids) in clear columns, ``content``, ``input`` and ``output`` sealed under the same data key
+(``aes256gcm:`` and base64, bound to namespace, thread, table, column and ``seq``; see
+``PayloadCodec.seal_text``). :func:`read_rows` opens them again; a shredded thread's rows
+are deleted with it, and any copy of them no longer opens.
 """
 
 from __future__ import annotations
@@ -37,7 +40,19 @@ from . import _logs as logs
 from ._schema import as_blob
 from ._statements import Scope, digest
 
-__all__ = ["AuditBackfill", "append", "audit_threads", "backfill", "project"]
+__all__ = [
+    "CONTENT_COLUMNS",
+    "AuditBackfill",
+    "append",
+    "audit_threads",
+    "backfill",
+    "project",
+    "read_rows",
+]
+
+
+CONTENT_COLUMNS = {"messages": ("content",), "tool_calls": ("input", "output")}
+"""The columns that hold what was said or done: sealed when the store encrypts."""
 
 
 @dataclass
@@ -105,6 +120,11 @@ def _project(
         if table == "sessions":
             user = row["user_id"] or user
         else:
+            for column in CONTENT_COLUMNS[table]:
+                if row[column] is not None:
+                    row[column] = scope.codec.seal_text(
+                        thread_id, [table, column, seq], row[column]
+                    )
             rows[table].append({"log_pk": log_pk, "seq": seq, **where, **row})
     for table, name in ((t.audit_messages, "messages"), (t.audit_tool_calls, "tool_calls")):
         if rows[name]:
@@ -159,7 +179,7 @@ def _event(scope: Scope, thread_id: str, seq: int, data: Any) -> dict[str, Any] 
     """The audit event an item holds, or ``None`` when it is damaged or not an event."""
     where = lambda: f"{scope.where(thread_id)}: log {AUDIT_LOG!r} item {seq}"  # noqa: E731
     try:
-        value = decode_item(as_blob(data), scope.codec, where=where)
+        value = decode_item(as_blob(data), scope.codec.for_log(thread_id, AUDIT_LOG), where=where)
         return check_audit_events([value])[0]
     except (AgentPersistError, TypeError, ValueError, RecursionError):
         return None
@@ -240,3 +260,28 @@ def backfill(
     added = _project(conn, scope, thread_id, log_pk, numbered)
     found.messages, found.tool_calls = added.messages, added.tool_calls
     return found
+
+
+def read_rows(conn: Connection, scope: Scope, thread_id: str, table: str) -> list[dict[str, Any]]:
+    """The thread's rows of ``messages`` or ``tool_calls`` in log order, content opened.
+
+    The caller has loaded the thread's data key when the store encrypts.
+    """
+    t = scope.tables
+    found = t.audit_messages if table == "messages" else t.audit_tool_calls
+    result = conn.execute(
+        sa.select(found)
+        .where(found.c.thread_key == digest(scope.namespace, thread_id))
+        .order_by(found.c.seq)
+    )
+    rows: list[dict[str, Any]] = []
+    for record in result.mappings():
+        row = {k: v for k, v in record.items() if k not in ("thread_key", "log_pk")}
+        for column in CONTENT_COLUMNS[table]:
+            if row[column] is not None:
+                where = f"{scope.where(thread_id)}: audit {table} row {row['seq']} {column}"
+                row[column] = scope.codec.open_text(
+                    thread_id, [table, column, row["seq"]], str(row[column]), where=where
+                )
+        rows.append(row)
+    return rows

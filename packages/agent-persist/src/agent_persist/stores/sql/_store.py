@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -355,6 +355,8 @@ class SQLStore(BaseStore):
         if progress is not None:
             progress(0, len(ids))
         for done, one in enumerate(ids, start=1):
+            # Sealed items open, and content columns seal, under the thread's data key.
+            await self._data_key(one, create=not dry_run)
 
             def fill(conn: Connection, one: str = one) -> AuditBackfill:
                 return audit.backfill(conn, scope, one, time.time(), dry_run=dry_run)
@@ -364,6 +366,29 @@ class SQLStore(BaseStore):
             if progress is not None:
                 progress(done, len(ids))
         return total
+
+    async def read_audit_rows(
+        self, thread_id: str, table: Literal["messages", "tool_calls"]
+    ) -> list[dict[str, Any]]:
+        """The thread's rows of an audit table, oldest first, content opened.
+
+        What a SQL or BI tool sees in ``agent_persist_audit_<table>`` (without the internal
+        ``thread_key`` and ``log_pk``), except that on an encrypted store the sealed
+        ``content``, ``input`` and ``output`` come back opened under the thread's data key.
+
+        Raises:
+            ValueError: ``table`` is not ``"messages"`` or ``"tool_calls"``.
+            DecryptionError: A sealed column does not open (tampered, or copied from
+                another row); ``ShreddedThreadError`` when the thread's key is gone.
+        """
+        check_text("thread_id", thread_id)
+        if table not in ("messages", "tool_calls"):
+            raise ValueError(f"table must be 'messages' or 'tool_calls', got {table!r}")
+        await self._data_key(thread_id)
+        scope = self._scope
+        return await self._guarded(
+            self._read(lambda conn: audit.read_rows(conn, scope, thread_id, table))
+        )
 
     async def _read_log(
         self, thread_id: str, log: str, *, start: int, stop: int | None, version: int | None
