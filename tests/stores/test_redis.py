@@ -182,7 +182,7 @@ async def test_concurrent_setup_and_a_layout_from_the_future(
     make_store: Factory, prefix: str, raw: Redis
 ) -> None:
     await asyncio.gather(*(make_store() for _ in range(8)))
-    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert await raw.get(f"{prefix}:schema") == str(schema.LAYOUT_VERSION).encode()
     await raw.set(f"{prefix}:schema", 99)
     with pytest.raises(StoreSchemaError, match="99"):
         await make_store()
@@ -197,7 +197,7 @@ async def test_auto_setup_runs_once_before_the_first_operation(
 ) -> None:
     async with RedisStore.from_url(redis_url, prefix=prefix) as _:
         pass
-    await raw.set(f"{prefix}:schema", 4)
+    await raw.set(f"{prefix}:schema", schema.LAYOUT_VERSION + 1)
     lazy = RedisStore.from_url(redis_url, prefix=prefix)
     try:
         with pytest.raises(StoreSchemaError):
@@ -494,7 +494,7 @@ async def test_setup_upgrades_layout_2_keys_to_one_hash_tag_per_thread(
     await raw.set(f"{prefix}:schema", 2)
 
     await asyncio.gather(*(make_store(namespace="a") for _ in range(4)))  # concurrent setups
-    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert await raw.get(f"{prefix}:schema") == str(schema.LAYOUT_VERSION).encode()
     assert sorted([k async for k in raw.scan_iter(match=f"{prefix}:*")]) == before
     for namespace in ("a", "b"):
         store = await make_store(namespace=namespace)
@@ -533,7 +533,7 @@ async def test_setup_upgrades_layout_1_keys(make_store: Factory, raw: Redis, pre
     await raw.set(f"{prefix}:schema", 1)
 
     new = await make_store(namespace="a")
-    assert await raw.get(f"{prefix}:schema") == b"3"
+    assert await raw.get(f"{prefix}:schema") == str(schema.LAYOUT_VERSION).encode()
     for namespace in ("a", "b"):
         store = await make_store(namespace=namespace)
         for thread_id, logs in {"t1": "xyz", "t2": "x", "t3": ["gone"]}.items():
@@ -569,28 +569,34 @@ async def test_layout_steps_run_in_order_each_recorded_once(
 ) -> None:
     """A declared step runs after the ones before it are recorded, and never again after."""
     seen: list[bytes | None] = []
+    last = schema.LAYOUT_VERSION
+    test_version = last + 1
 
-    async def layout_4(client: Any, keys: Any, scripts: Any) -> None:
+    async def layout_test(client: Any, keys: Any, scripts: Any) -> None:
         """A test step: notes the layout recorded when it runs."""
         seen.append(await raw.get(f"{prefix}:schema"))
 
-    step = schema.LayoutStep(4, "a test step", layout_4)
+    step = schema.LayoutStep(test_version, "a test step", layout_test)
     monkeypatch.setattr(schema, "LAYOUT_STEPS", (*schema.LAYOUT_STEPS, step))
-    monkeypatch.setattr(schema, "LAYOUT_VERSION", 4)
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", test_version)
     await make_store()
-    assert await raw.get(f"{prefix}:schema") == b"4"  # a new database: the newest, no step
+    # a new database: the newest, no step
+    assert await raw.get(f"{prefix}:schema") == str(test_version).encode()
     assert seen == []
     await raw.set(f"{prefix}:schema", 1)
     await asyncio.gather(*(make_store() for _ in range(4)))
-    assert await raw.get(f"{prefix}:schema") == b"4"
+    assert await raw.get(f"{prefix}:schema") == str(test_version).encode()
     assert seen
-    assert not {b"1", b"2"} & set(seen)  # step 4 runs only once step 3 is recorded
+    # the test step runs only once every step before it is recorded
+    assert not set(seen) & {str(version).encode() for version in range(1, last)}
     runs = len(seen)
     await make_store()
     assert len(seen) == runs
-    monkeypatch.setattr(schema, "LAYOUT_STEPS", schema.LAYOUT_STEPS[:3])
-    monkeypatch.setattr(schema, "LAYOUT_VERSION", 3)
-    with pytest.raises(StoreSchemaError, match="layout version 4, newer than this code's 3"):
+    monkeypatch.setattr(schema, "LAYOUT_STEPS", schema.LAYOUT_STEPS[:last])
+    monkeypatch.setattr(schema, "LAYOUT_VERSION", last)
+    with pytest.raises(
+        StoreSchemaError, match=f"layout version {test_version}, newer than this code's {last}"
+    ):
         await make_store()
 
 

@@ -31,7 +31,8 @@ from agent_persist.errors import (
     ThreadNotFoundError,
 )
 from agent_persist.stores.redis import RedisStore
-from agent_persist.stores.redis._keys import RedisKeys
+from agent_persist.stores.redis import _store as redis_store_module
+from agent_persist.stores.redis._keys import RedisKeys, encode_id
 from agent_persist.testing import StoreConformance, StoreFactory, Tamper
 from agent_persist.testing.conformance import envelope
 
@@ -123,6 +124,56 @@ async def test_threads_of_one_namespace_spread_over_every_master(
         assert raw.keyslot(keys.lease(f"t{number}")) == slot
     listed = await store.list_threads()
     assert sorted(info.thread_id for info in listed) == sorted(f"t{n}" for n in range(30))
+    # the index too: its shards are on every master, the unsharded index is not used
+    members = {keys.index_shard(encode_id(f"t{n}")) for n in range(30)}
+    assert len(members) > 8
+    assert len({node.name for node in map(raw.get_node_from_key, members) if node}) == 3
+    assert not await raw.exists(keys.index)
+
+
+@pytest.mark.redis
+async def test_listing_merges_the_index_shards_newest_first_page_by_page(
+    make_store: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of 3 over 16 shards: every thread once, newest first; limits and filters hold."""
+    monkeypatch.setattr(redis_store_module, "_PAGE", 3)
+    store = await make_store()
+    written = [f"t{number}" for number in range(20)]
+    for number, thread in enumerate(written):
+        await store.put(envelope(thread, metadata={"even": number % 2 == 0}))
+    newest_first = written[::-1]
+    assert [info.thread_id for info in await store.list_threads()] == newest_first
+    assert [info.thread_id for info in await store.list_threads(limit=7)] == newest_first[:7]
+    evens = [info.thread_id for info in await store.list_threads(metadata={"even": True})]
+    assert evens == newest_first[1::2]
+    await store.put(envelope("t3", parent=await store.get("t3")))  # re-scored: newest now
+    assert (await store.list_threads(limit=1))[0].thread_id == "t3"
+
+
+@pytest.mark.redis
+async def test_setup_splits_an_unsharded_index(
+    make_store: Factory, raw: RedisCluster, prefix: str
+) -> None:
+    """Layout 4: a layout-3 index ``P:{N}:threads`` is moved into its shards by ``setup()``."""
+    store = await make_store()
+    keys = RedisKeys(store.prefix, store.namespace)
+    threads = [f"t{number}" for number in range(25)]
+    for thread in threads:
+        await store.put(envelope(thread))
+    scores: dict[bytes, float] = {}
+    for shard in keys.index_shards:  # back to layout 3: one index
+        scores.update(dict(await raw.zrange(shard, 0, -1, withscores=True)))
+        await raw.delete(shard)
+    await raw.zadd(keys.index, scores)
+    await raw.set(f"{prefix}:schema", 3)
+    await asyncio.gather(*(make_store() for _ in range(3)))  # concurrent setups
+    assert await raw.get(f"{prefix}:schema") == b"4"
+    assert not await raw.exists(keys.index)
+    moved: dict[bytes, float] = {}
+    for shard in keys.index_shards:
+        moved.update(dict(await raw.zrange(shard, 0, -1, withscores=True)))
+    assert moved == scores
+    assert [info.thread_id for info in await store.list_threads()] == threads[::-1]
 
 
 @pytest.mark.redis
@@ -133,13 +184,15 @@ async def test_the_index_is_a_hint_repaired_by_purge(
     store = await make_store()
     keys = RedisKeys(store.prefix, store.namespace)
     await store.put(envelope("kept"))
-    await raw.zadd(keys.index, {"6f727068616e": 1})  # 'orphan', as a crash would leave it
+    orphan = encode_id("orphan")
+    await raw.zadd(keys.index_shard(orphan), {orphan: 1})  # as a crash would leave it
     assert [info.thread_id for info in await store.list_threads()] == ["kept"]
     assert await store.purge_expired() == 1
-    assert await raw.zcard(keys.index) == 1
-    # a member re-scored since the check stays: a write re-created its thread meanwhile
+    assert await raw.zscore(keys.index_shard(orphan), orphan) is None
+    kept = keys.index_shard(encode_id("kept"))
+    assert await raw.zcard(kept) == 1
     assert await store.delete_thread("kept")
-    assert await raw.zcard(keys.index) == 0
+    assert await raw.zcard(kept) == 0
 
 
 @pytest.mark.redis

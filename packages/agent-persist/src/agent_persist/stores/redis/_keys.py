@@ -12,13 +12,16 @@ Hash tags (layout 3). The text inside the first ``{...}`` of a key is its Redis 
 tag: keys with the same tag live in one slot, and a script may only touch keys of one slot.
 Every key of a thread carries the tag ``{N.T}`` (namespace and thread, ``.`` is no hex
 digit), so a thread's keys share a slot and the threads of one namespace spread over all
-16,384 slots. Only the namespace's thread index has the tag ``{N}``.
+16,384 slots. The namespace's thread index has the tag ``{N}`` on one server; on a cluster
+(layout 4) it is split into :data:`INDEX_SHARDS` sorted sets tagged ``{N#k}`` (``k`` two hex
+digits, by CRC-32 of the member), so a namespace's index writes spread over shards too.
 
 The layout (``N`` the namespace, ``T`` a thread, ``L`` a log, all hex):
 
 =============================  ==========================================================
 ``P:schema``                   string: the key layout's version (:mod:`._schema`)
 ``P:{N}:threads``              sorted set: ``T`` scored by last update (µs since epoch)
+``P:{N#k}:threads``            on a cluster instead: shard ``k`` of that sorted set
 ``P:{N.T}:lease``              hash ``owner``, ``token``; expires with the lease
 ``P:{N.T}:t``                  hash: head id, kind, sv, step, status, meta, n, updated
 ``P:{N.T}:t:c``                hash: ``h:<id>`` header, ``p:<id>`` payload,
@@ -45,10 +48,12 @@ epoch (:func:`to_micros`), reply bytes through :func:`text`.
 
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "INDEX_SHARDS",
     "STORE",
     "RedisKeys",
     "decode_id",
@@ -56,6 +61,7 @@ __all__ = [
     "from_micros",
     "header_field",
     "payload_field",
+    "shard_number",
     "text",
     "to_micros",
 ]
@@ -78,6 +84,15 @@ def decode_id(value: bytes | str) -> str:
     return bytes.fromhex(text).decode("utf-8")
 
 
+INDEX_SHARDS = 16
+"""Shards of a namespace's thread index on a cluster (changing it is a new layout step)."""
+
+
+def shard_number(member: str) -> int:
+    """Which cluster index shard holds an index member (a thread id's hex): by CRC-32."""
+    return zlib.crc32(member.encode("ascii")) % INDEX_SHARDS
+
+
 class RedisKeys:
     """The key names of one store: one prefix, one namespace."""
 
@@ -92,9 +107,18 @@ class RedisKeys:
         self.schema = f"{prefix}:schema"
         """The key holding the layout version, shared by every namespace of the prefix."""
         self.index = f"{prefix}:{{{self.namespace_hex}}}:threads"
-        """The namespace's threads, scored by last update."""
+        """The namespace's threads, scored by last update (on one server)."""
+        self.index_shards = tuple(
+            f"{prefix}:{{{self.namespace_hex}#{shard:02x}}}:threads"
+            for shard in range(INDEX_SHARDS)
+        )
+        """On a cluster: the index split by thread, each shard in a slot of its own."""
         self.thread_key_parts = (f"{prefix}:{{{self.namespace_hex}.", "}:t")
         """A thread key is these two around an index member (the hex of the thread id)."""
+
+    def index_shard(self, member: str) -> str:
+        """The cluster index shard of an index member (a thread id's hex)."""
+        return self.index_shards[shard_number(member)]
 
     def member_thread(self, member: str) -> str:
         """The thread key of an index member (a thread id's hex)."""

@@ -28,13 +28,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from ...errors import StoreSchemaError
-from ._keys import RedisKeys
+from ._keys import RedisKeys, shard_number
 from ._lua import HELPERS
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis as OneServer
-    from redis.asyncio import RedisCluster
 
     Redis = OneServer | RedisCluster
 
@@ -221,12 +222,39 @@ async def _move_threads(
         await pipe.execute()
 
 
+async def _layout_4(client: Redis, keys: RedisKeys, scripts: Scripts) -> None:
+    """On a cluster, split each namespace's thread index into shards ``P:{N#k}:threads``.
+
+    One sorted set per namespace put every write of a tenant on one shard; now a thread's
+    member lives in the shard its id hashes to (:func:`~._keys.shard_number`). Each member
+    is added to its shard with its score (``ZADD GT``: a newer score stays), then removed
+    from the old index, page by page, so a step interrupted or run twice at once leaves the
+    same keys. One server keeps its single index (its scripts write it with the thread).
+    """
+    if not isinstance(client, RedisCluster):
+        return
+    raw: Any = client
+    async for found in raw.scan_iter(match=keys.pattern(":{*}:threads"), _type="ZSET"):
+        index = bytes(found).decode()
+        root = index[: -len(":threads")]  # P:{N}, or P:{N#k} for a shard
+        if "#" in root:
+            continue
+        while page := await raw.zrange(index, 0, _PAGE - 1, withscores=True):
+            async with raw.pipeline(transaction=False) as pipe:
+                for member, score in page:
+                    shard = f"{root[:-1]}#{shard_number(bytes(member).decode()):02x}}}:threads"
+                    pipe.zadd(shard, {member: score}, gt=True)
+                await pipe.execute()
+            await raw.zrem(index, *(member for member, _ in page))
+
+
 LAYOUT_STEPS: tuple[LayoutStep, ...] = (
     LayoutStep(1, "threads, checkpoints, logs and leases in hashes, lists, sorted sets", _layout_1),
     LayoutStep(2, "each log's mirror (:d) exact: scripts changing a log change it too", _layout_2),
     LayoutStep(
         3, "each thread its own hash tag {N.T}: threads spread over cluster slots", _layout_3
     ),
+    LayoutStep(4, "on a cluster, each namespace's thread index split into shards", _layout_4),
 )
 """Every layout ever released, oldest first. Append only."""
 

@@ -29,10 +29,10 @@ without flags reach undeclared keys of the slot it runs in; declaring each one i
 possible, since which logs a thread has is only known inside the script (``HKEYS`` of
 its log versions).
 
-The namespace's thread index (``P:{N}:threads``, used by ``list_threads`` and
-``purge_expired``) lives in its own slot, so on a cluster no script can write it together
-with the thread. The thread's own keys are the truth and the index is a hint, kept in this
-order:
+The namespace's thread index (used by ``list_threads`` and ``purge_expired``) is, on a
+cluster, :data:`~._keys.INDEX_SHARDS` sorted sets ``P:{N#k}:threads`` in slots of their own
+(:mod:`._cluster_index`), so no script can write it together with the thread. The
+thread's own keys are the truth and the index is a hint, kept in this order:
 
 * every write first adds the thread to the index (``ZADD``, scored now), then runs its
   script: a crash in between leaves a member whose thread is missing or older, never a
@@ -42,8 +42,9 @@ order:
   one seen when checking (``PURGE_INDEX``): a write racing the purge re-scored it first.
 
 So ``list_threads`` never misses a thread that exists, at the cost of one more round trip
-per write on a cluster (the index write; one server keeps doing both in one script). The
-index is one sorted set per namespace: one small ``ZADD`` per write on one shard.
+per write on a cluster (the index write; one server keeps doing both in one script). A
+thread's member is in the shard its id hashes to, so one tenant's index writes spread over
+the shards as its threads do.
 
 Replication is asynchronous: a write acknowledged by the master can be lost if the master
 fails before its replicas have it. ``wait_replicas=N`` makes each write wait (``WAIT``)
@@ -54,7 +55,7 @@ Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,7 @@ from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
 from .._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
 from ..base import BaseStore, Lease, ThreadInfo
+from . import _cluster_index as cluster_index
 from ._checkpoints import (
     THREAD_ROW,
     check_listing,
@@ -324,7 +326,7 @@ class RedisStore(BaseStore):
         if self._cluster:
             await self._ensure_ready()
             now = to_micros(datetime.now(timezone.utc))
-            await self._client.zadd(self._keys.index, {encode_id(thread_id): now})
+            await cluster_index.note(self._client, self._keys, thread_id, now)
 
     # -- checkpoints ---------------------------------------------------------------------
 
@@ -411,16 +413,7 @@ class RedisStore(BaseStore):
     ) -> list[ThreadInfo]:
         """The namespace's index, newest first."""
         found: dict[str, ThreadInfo] = {}
-        offset = 0
-        while limit is None or len(found) < limit:
-            if self._cluster:
-                reply = await self._thread_rows(offset)
-            else:
-                reply = await self._run(
-                    self._scripts.list_threads,
-                    [self._keys.index],
-                    [*self._keys.thread_key_parts, offset, _PAGE],
-                )
+        async for reply in self._thread_pages():
             for index in range(0, len(reply), THREAD_ROW):
                 info = decode_thread(reply[index : index + THREAD_ROW])
                 if info is None or info.thread_id in found:
@@ -428,39 +421,39 @@ class RedisStore(BaseStore):
                 full = limit is not None and len(found) >= limit
                 if not full and metadata_matches(info.metadata, wanted):
                     found[info.thread_id] = info
-            if len(reply) < _PAGE * THREAD_ROW:
+            if limit is not None and len(found) >= limit:
                 break
-            offset += _PAGE
         return list(found.values())
 
-    async def _thread_rows(self, offset: int) -> list[Any]:
-        """A page of ``LIST_THREADS`` rows on a cluster: the index, then each thread's slot.
+    async def _thread_pages(self) -> AsyncIterator[list[Any]]:
+        """Pages of ``LIST_THREADS`` rows, newest first, to the end of the index.
 
-        Not one atomic read: a thread written meanwhile shows its state of either moment.
+        On a cluster, the index shards merged, then each thread read in its own slot: not
+        one atomic read, so a thread written meanwhile shows its state of either moment.
         """
-        await self._ensure_ready()
-        client: Any = self._client
-        members: list[bytes] = await client.zrevrange(self._keys.index, offset, offset + _PAGE - 1)
-        if not members:
-            return []
-        fields = ("head", "kind", "sv", "step", "status", "meta", "updated")
-        async with client.gate, client.pipeline(transaction=False) as pipe:
-            for member in members:
-                key = self._keys.member_thread(member.decode("ascii"))
-                pipe.hmget(key, fields)
-                pipe.zcard(key + ":z")
-            replies: list[Any] = await pipe.execute()
-        rows: list[Any] = []
-        for member, summary, count in zip(members, replies[::2], replies[1::2], strict=True):
-            rows += [member, *summary, count]
-        return rows
+        if self._cluster:
+            await self._ensure_ready()
+            async for members in cluster_index.newest_pages(self._client, self._keys, _PAGE):
+                yield await cluster_index.thread_rows(self._client, self._keys, members)
+            return
+        offset = 0
+        while True:
+            reply = await self._run(
+                self._scripts.list_threads,
+                [self._keys.index],
+                [*self._keys.thread_key_parts, offset, _PAGE],
+            )
+            yield reply
+            if len(reply) < _PAGE * THREAD_ROW:
+                return
+            offset += _PAGE
 
     async def _delete_thread(self, thread_id: str) -> bool:
         """Every key of the thread, its lease too; on a cluster the index member after."""
         keys = self._written_keys(thread_id)
         existed = await self._write(self._scripts.delete_thread, keys, [encode_id(thread_id)])
         if self._cluster:
-            await self._client.zrem(self._keys.index, encode_id(thread_id))
+            await cluster_index.drop(self._client, self._keys, thread_id)
         return bool(existed)
 
     # -- logs ----------------------------------------------------------------------------
@@ -630,34 +623,29 @@ class RedisStore(BaseStore):
         Walks the index with ``ZSCAN`` (no pattern), so it never blocks the server for long.
         """
         await self._ensure_ready()
-        index, purged, cursor = self._keys.index, 0, 0
-        while True:
-            scan = self._client.zscan(index, cursor, count=_PAGE)  # pyright: ignore[reportUnknownMemberType]
-            cursor, page = await scan
-            if self._cluster:
-                purged += await self._purge_page(page)
-            elif page:
-                args = [*self._keys.thread_key_parts, *(member for member, _ in page)]
-                purged += int(await self._run(self._scripts.purge, [index], args))
-            if cursor == 0:
-                return purged
+        indexes = self._keys.index_shards if self._cluster else (self._keys.index,)
+        purged = 0
+        for index in indexes:
+            cursor = 0
+            while True:
+                scan = self._client.zscan(index, cursor, count=_PAGE)  # pyright: ignore[reportUnknownMemberType]
+                cursor, page = await scan
+                purged += await self._purge_page(index, page)
+                if cursor == 0:
+                    break
+        return purged
 
-    async def _purge_page(self, page: Sequence[Any]) -> int:
-        """On a cluster: check each thread in its slot, then drop the unchanged members."""
+    async def _purge_page(self, index: str, page: Sequence[Any]) -> int:
+        """Drop the members of ``page`` whose thread is gone (on a cluster: if unchanged)."""
         if not page:
             return 0
-        client: Any = self._client
-        async with client.gate, client.pipeline(transaction=False) as pipe:
-            for member, _ in page:
-                pipe.exists(self._keys.member_thread(member.decode("ascii")))
-            exists: list[int] = await pipe.execute()
-        gone: list[Any] = []
-        for (member, score), alive in zip(page, exists, strict=True):
-            if not alive:
-                gone += [member, int(score)]
+        if not self._cluster:
+            args = [*self._keys.thread_key_parts, *(member for member, _ in page)]
+            return int(await self._run(self._scripts.purge, [index], args))
+        gone = await cluster_index.stale_members(self._client, self._keys, page)
         if not gone:
             return 0
-        return int(await self._run(self._scripts.purge_index, [self._keys.index], gone))
+        return int(await self._run(self._scripts.purge_index, [index], gone))
 
 
 async def _eval_and_wait(
