@@ -38,6 +38,30 @@ def _all_plain(sealed: Sequence[bytes]) -> bool:
     return bool(sealed) and set(map(_frame_of, sealed)) == {PLAIN_FRAME}
 
 
+_SEALED_SUFFIX = b"+aes256gcm"  # agent_persist.crypto's frame, recognised without importing it
+
+
+def is_sealed(data: bytes) -> bool:
+    """Whether a stored value was sealed by an encrypted store (its frame ends so)."""
+    frame, separator, _ = bytes(data[:256]).partition(b":")
+    return bool(separator) and frame.endswith(_SEALED_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One stored payload or log item as bytes, with what binds it, for sealing in place.
+
+    ``log`` names the log of an item; ``checkpoint_id`` and ``header`` (the stored header
+    text) are a payload's. ``locator`` is the back end's own address of the value.
+    """
+
+    log: str | None
+    checkpoint_id: str | None
+    header: str | None
+    locator: Any
+    data: bytes
+
+
 @dataclass(frozen=True, slots=True)
 class EncodedCheckpoint:
     """An envelope ready to store."""
