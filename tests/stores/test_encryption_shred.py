@@ -96,3 +96,13 @@ async def test_a_rekey_by_another_store_is_not_mistaken_for_a_shredding(raw: Raw
     assert (await rekey(rotated)).rewrapped == 1
     await worker_a.append("t", "log", ["two"])  # same data key, wrapped anew: no error
     assert await rotated.read_log("t", "log") == ["one", "two"]
+
+
+async def test_a_fork_is_sealed_under_its_own_key(raw: Raw) -> None:
+    store = await _open(raw)
+    await store.put(envelope("t", payload={"n": 1}), appends={"log": ["one"]})
+    forked = await store.fork("t", "f")
+    await store.delete_thread("t")  # shreds t's key: the fork does not depend on it
+    reader = await _open(raw)
+    assert await reader.get("f") == forked
+    assert await reader.read_log("f", "log") == ["one"]
