@@ -49,7 +49,20 @@ __all__ = ["rekey", "seal"]
     help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
 )
 @click.option("--dry-run", is_flag=True, help="Count the keys to re-wrap; write nothing.")
-def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_run: bool) -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Threads worked on at once.",
+)
+def rekey(
+    options: StoreOptions,
+    keys_prefix: str,
+    key_store: str | None,
+    dry_run: bool,
+    concurrency: int,
+) -> None:
     """Re-wrap every thread's data key under the primary key of the key ring.
 
     Run it after adding a new primary key to the ring (keep the old keys in it until the
@@ -64,7 +77,9 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
 
     async def work(store: Any) -> Any:
         with progress_bar("re-wrapping", force=options.config.terminal) as advance:
-            return await rekey_store(store, dry_run=dry_run, progress=advance)
+            return await rekey_store(
+                store, dry_run=dry_run, progress=advance, concurrency=concurrency
+            )
 
     report = run(encrypted, work)
     if options.as_json:
@@ -106,7 +121,20 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
     help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
 )
 @click.option("--dry-run", is_flag=True, help="Count the values to seal; write nothing.")
-def seal(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_run: bool) -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Threads worked on at once.",
+)
+def seal(
+    options: StoreOptions,
+    keys_prefix: str,
+    key_store: str | None,
+    dry_run: bool,
+    concurrency: int,
+) -> None:
     """Seal, in place, every payload and log item the store still holds in clear.
 
     Run it once after turning encryption on for an existing store (workers may keep
@@ -121,7 +149,9 @@ def seal(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_run
 
     async def work(store: Any) -> Any:
         with progress_bar("sealing", force=options.config.terminal) as advance:
-            return await seal_store(store, dry_run=dry_run, progress=advance)
+            return await seal_store(
+                store, dry_run=dry_run, progress=advance, concurrency=concurrency
+            )
 
     report = run(encrypted, work)
     if options.as_json:

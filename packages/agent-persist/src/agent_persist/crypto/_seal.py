@@ -6,11 +6,12 @@ report = await seal(store, dry_run=True)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ._codec import SealingCodec
+from ._parallel import each
 
 if TYPE_CHECKING:
     from ..stores.base import BaseStore
@@ -33,6 +34,7 @@ async def seal(
     *,
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    concurrency: int = 1,
 ) -> SealReport:
     """Seal in place every payload and log item of every thread still stored in clear.
 
@@ -42,7 +44,7 @@ async def seal(
     :meth:`~agent_persist.stores.BaseStore.seal_thread`), so writers may keep running.
     Sealed values are skipped, so a run interrupted half way is finished by running it
     again, and a second run finds nothing to do. ``progress(done, total)`` is called after
-    each thread.
+    each thread; ``concurrency`` threads are sealed at once (the command uses 8).
 
     Raises:
         ValueError: ``store`` was not opened with ``encryption=``.
@@ -50,13 +52,14 @@ async def seal(
     if not isinstance(store.codec, SealingCodec):
         raise ValueError("seal needs a store opened with encryption=Encryption(...)")
     thread_ids = [info.thread_id for info in await store.list_threads()]
-    values = touched = 0
-    for done, thread_id in enumerate(thread_ids, start=1):
-        count = await store.seal_thread(thread_id, dry_run=dry_run)
-        values += count
-        touched += count > 0
-        if progress is not None:
-            progress(done, len(thread_ids))
+
+    def one(thread_id: str) -> Awaitable[int]:
+        return store.seal_thread(thread_id, dry_run=dry_run)
+
+    counts = await each(thread_ids, one, concurrency=concurrency, progress=progress)
     return SealReport(
-        threads=len(thread_ids), threads_sealed=touched, values=values, dry_run=dry_run
+        threads=len(thread_ids),
+        threads_sealed=sum(count > 0 for count in counts),
+        values=sum(counts),
+        dry_run=dry_run,
     )
