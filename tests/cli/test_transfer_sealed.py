@@ -166,3 +166,20 @@ def test_a_clear_export_imported_with_keys_is_sealed(sqlite: Backend, tmp_path: 
     assert arun(_use(_open(sqlite, "enc"), _contents)) == source
     with pytest.raises(Exception, match="sealed by an encrypted store"):
         arun(_use(_open(sqlite, "enc", keys=False), lambda s: s.get("s")))
+
+
+def test_a_sealed_export_restores_its_own_thread_with_replace(
+    sqlite: Backend, tmp_path: Path
+) -> None:
+    arun(_use(_open(sqlite), _write))
+    before = arun(_use(_open(sqlite), _contents))
+    assert sqlite.invoke("export", "s", "-o", str(tmp_path / "s.json")).exit_code == 0
+    arun(_use(_open(sqlite), lambda s: s.append("s", "items", ["changed since"])))
+    # Everything is opened before --replace deletes (and shreds) the thread, then sealed
+    # again under the new thread's new key.
+    done = sqlite.invoke("import", str(tmp_path / "s.json"), "--replace", *KEYS, env=ENV)
+    assert done.exit_code == 0, done.output
+    assert arun(_use(_open(sqlite), _contents)) == before
+    # The old key is gone with the old thread: the export cannot be opened any more.
+    again = sqlite.invoke("import", str(tmp_path / "s.json"), "--namespace", "x", *KEYS, env=ENV)
+    assert again.exit_code == 1
