@@ -179,3 +179,16 @@ def test_seal_dry_run_then_seals_and_a_rerun_finds_nothing(sqlite: Backend) -> N
     again = sqlite.invoke("seal", "--json", env=env)
     assert json.loads(again.output)["values"] == 0
     assert sqlite.invoke("seal", "--concurrency", "0", env=env).exit_code == 2
+
+
+def test_seal_and_rekey_draw_a_bar_only_on_a_terminal(sqlite: Backend) -> None:
+    arun(_write_clear(sqlite, 2))
+    env = _env("new", new=KEY_NEW)
+    quiet = sqlite.invoke("seal", "--dry-run", env=env)
+    assert quiet.exit_code == 0, quiet.output
+    assert "sealing" not in quiet.stderr
+    for args, label in ((("seal",), "sealing"), (("rekey", "--dry-run"), "re-wrapping")):
+        drawn = sqlite.invoke(*args, env=env, terminal=True)
+        assert drawn.exit_code == 0, drawn.output
+        assert label in drawn.stderr
+        assert label not in drawn.stdout
