@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sqlite3
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -138,3 +140,55 @@ def test_show_without_keys_says_the_data_is_sealed(sqlite: Backend) -> None:
     assert "UnknownKeyError" in wrong.output or "not in the key ring" in wrong.output
     lone = sqlite.invoke("show", "s", "--key-store", "sqlite:///elsewhere.db")
     assert lone.exit_code == 2
+
+
+async def _write_clear(backend: Backend, threads: int) -> None:
+    url, rest = backend.args[1], backend.args[2:]
+    options: dict[str, Any] = {rest[0].removeprefix("--"): rest[1]} if rest else {}
+    async with open_store(url, **options) as store:
+        for index in range(threads):
+            await store.append(f"t{index}", "log", [f"secret {index}", "more"])
+
+
+def _raw_items(backend: Backend) -> list[bytes]:
+    connection = sqlite3.connect(Path(backend.args[1].removeprefix("sqlite:///")))
+    try:
+        return [row[0] for row in connection.execute("SELECT data FROM agent_persist_log_items")]
+    finally:
+        connection.close()
+
+
+def test_seal_dry_run_then_seals_and_a_rerun_finds_nothing(sqlite: Backend) -> None:
+    arun(_write_clear(sqlite, 3))
+    env = _env("new", new=KEY_NEW)
+    dry = sqlite.invoke("seal", "--dry-run", "--json", env=env)
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output) == {
+        "threads": 3,
+        "threads_sealed": 3,
+        "values": 6,
+        "primary": "new",
+        "dry_run": True,
+    }
+    assert all(item.startswith(b"json:") for item in _raw_items(sqlite))
+    done = sqlite.invoke("seal", "--concurrency", "2", env=env)
+    assert done.exit_code == 0, done.output
+    assert "sealed 6 values in 3 threads of 3" in done.output
+    assert all(item.startswith(b"json+aes256gcm:") for item in _raw_items(sqlite))
+    assert arun(_read(sqlite, _ring("new", KEY_NEW), "t2")) == ["secret 2", "more"]
+    again = sqlite.invoke("seal", "--json", env=env)
+    assert json.loads(again.output)["values"] == 0
+    assert sqlite.invoke("seal", "--concurrency", "0", env=env).exit_code == 2
+
+
+def test_seal_and_rekey_draw_a_bar_only_on_a_terminal(sqlite: Backend) -> None:
+    arun(_write_clear(sqlite, 2))
+    env = _env("new", new=KEY_NEW)
+    quiet = sqlite.invoke("seal", "--dry-run", env=env)
+    assert quiet.exit_code == 0, quiet.output
+    assert "sealing" not in quiet.stderr
+    for args, label in ((("seal",), "sealing"), (("rekey", "--dry-run"), "re-wrapping")):
+        drawn = sqlite.invoke(*args, env=env, terminal=True)
+        assert drawn.exit_code == 0, drawn.output
+        assert label in drawn.stderr
+        assert label not in drawn.stdout

@@ -7,6 +7,7 @@
     $ agent-persist export --all -o backup/ && agent-persist import --url redis://... backup/
     $ agent-persist audit backfill --namespace audit --dry-run
     $ agent-persist rekey --dry-run      # encrypted stores: re-wrap data keys after a rotation
+    $ agent-persist seal                 # turning encryption on: seal what is still in clear
 
 Every command takes ``--url`` (default: ``$AGENT_PERSIST_URL``), ``--namespace``,
 ``--schema`` (PostgreSQL), ``--prefix`` (Redis) and ``--json``; ``verify`` and ``migrate``
@@ -49,7 +50,7 @@ from ._maintain import prune
 from ._migrate import migrate
 from ._plugins import PLUGINS_ENV
 from ._quarantine import quarantine
-from ._rekey import rekey
+from ._rekey import rekey, seal
 from ._transfer import export
 from ._verify import verify
 
@@ -99,6 +100,7 @@ for _command in (
     quarantine,
     audit,
     rekey,
+    seal,
 ):
     cli.add_command(_command)
 

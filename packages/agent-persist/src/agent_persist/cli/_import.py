@@ -12,6 +12,7 @@ the copy read before deleting them, so a refused import leaves the store as it w
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,10 @@ from ._app import (
     store_options,
 )
 from ._errors import describe
-from ._import_plan import Plan, PlannedThread, plan_thread, read_import
+from ._import_plan import Plan, PlannedThread, plan_records, plan_thread, read_records
+from ._keys import with_keys
 from ._output import plural, progress_bar
+from ._sealed import open_sealed, sealed_namespace
 from ._transfer import export_thread
 
 __all__ = ["import_", "import_thread"]
@@ -73,6 +76,49 @@ async def import_thread(
         if written is not None:
             written.add(thread_id)
     return len(plan) - 1
+
+
+async def open_records(records: list[tuple[Any, str]], source: StoreOptions) -> None:
+    """Open the sealed values of the records with the data keys of the store they came from.
+
+    Each sealed thread names the namespace it was sealed in; its data key is read from
+    that namespace's key store (of ``source``), so a thread shredded there stays unreadable.
+    """
+    stores: dict[str, BaseStore] = {}
+    try:
+        for record, where in records:
+            namespace = sealed_namespace(record)
+            if namespace is None:
+                continue
+            if namespace not in stores:
+                stores[namespace] = dataclasses.replace(source, namespace=namespace).open()
+                await stores[namespace].setup()
+            await _open_record(record, stores[namespace], where)
+    finally:
+        for opened in stores.values():
+            await opened.close()
+
+
+async def _open_record(record: dict[str, Any], store: BaseStore, where: str) -> None:
+    from ..crypto._codec import SealingCodec  # the crypto extra: only with --keys-env
+
+    codec = store.codec
+    if not isinstance(codec, SealingCodec):  # pragma: no cover - opened with keys
+        raise TypeError("the source store must be opened with encryption")
+    thread_id = record.get("thread_id")
+    if not isinstance(thread_id, str):
+        return  # refused by the plan, with its place
+    await codec.load(thread_id, create=False)
+
+    async def open_item(log: str, sealed: bytes, spot: str) -> bytes:
+        return codec.for_log(thread_id, log).unseal(sealed, where=spot)
+
+    async def open_payload(checkpoint: dict[str, Any], sealed: bytes, spot: str) -> bytes:
+        checkpoint_id = str(checkpoint.get("checkpoint_id"))
+        bound = codec.for_checkpoint(thread_id, checkpoint_id, checkpoint)
+        return bound.unseal(sealed, where=spot)
+
+    await open_sealed(record, open_item=open_item, open_payload=open_payload, where=where)
 
 
 class _Import:
@@ -144,19 +190,61 @@ class _Import:
 @click.option(
     "--replace", is_flag=True, help="Delete an existing thread of the same id before importing."
 )
-def import_(options: StoreOptions, paths: tuple[Path, ...], replace: bool) -> None:
+@click.option(
+    "--keys-env",
+    "keys_prefix",
+    default=None,
+    help="The key ring of the environment (PREFIXKEY_<ID>, PREFIXPRIMARY_KEY): opens sealed "
+    "exports, and the store is written encrypted (each thread sealed under its own key).",
+)
+@click.option(
+    "--key-store",
+    default=None,
+    help="With --keys-env: URL of the key store, if not the store's own.",
+)
+@click.option(
+    "--source-url",
+    default=None,
+    help="With --keys-env: the store a sealed export came from, if not this one (its data "
+    "keys are read from its key store, namespace <namespace>.keys).",
+)
+def import_(
+    options: StoreOptions,
+    paths: tuple[Path, ...],
+    replace: bool,
+    keys_prefix: str | None,
+    key_store: str | None,
+    source_url: str | None,
+) -> None:
     """Import threads from export files or directories (- reads stdin), all or nothing.
 
     Every file is checked before anything is written; a damaged file is refused whole
     (exit 1, naming the file, thread and checkpoint). A thread that already exists refuses
-    the import (exit 1, nothing written) unless --replace is given.
+    the import (exit 1, nothing written) unless --replace is given. A sealed export (of an
+    encrypted store, without --decrypt) needs --keys-env: its values are opened with the
+    source thread's data key and sealed again under the target thread's own key; without
+    keys it is refused (exit 1, nothing written).
     """
     for path in paths:
         if str(path) != "-" and not path.exists():
             raise click.BadParameter(f"{path} does not exist", param_hint="PATHS")
-    threads = read_import(paths)
+    if keys_prefix is None and (key_store is not None or source_url is not None):
+        raise click.UsageError("--key-store and --source-url need --keys-env")
+    records = read_records(paths)
+    sealed = any(sealed_namespace(record) is not None for record, _ in records)
+    threads = [] if sealed and keys_prefix is not None else plan_records(records)
+    source = options
+    if keys_prefix is not None:
+        if source_url is not None:
+            source = dataclasses.replace(options, url=source_url)
+        options, _ = with_keys(options, keys_prefix, key_store)
+        source, _ = with_keys(source, keys_prefix, key_store)
 
     async def work(store: BaseStore) -> tuple[int, list[str]]:
+        nonlocal threads
+        if sealed and keys_prefix is not None:
+            await open_records(records, source)
+            threads = plan_records(records)
         existing = {t.thread_id for t in await store.list_threads()}
         clashes = [t.thread_id for t in threads if t.thread_id in existing]
         if clashes and not replace:

@@ -26,11 +26,19 @@ from pydantic import ValidationError
 
 from .._json import JSON
 from ..envelope import Envelope
-from ..errors import CorruptCheckpointError, InvalidPayloadError
+from ..errors import CorruptCheckpointError, EncryptionError, InvalidPayloadError
 from ..versions import upgrade_header
+from ._sealed import SEALED_FIELD
 from ._transfer import FORMAT, FORMAT_VERSION
 
-__all__ = ["MAX_NESTING", "PlannedThread", "plan_thread", "read_import"]
+__all__ = [
+    "MAX_NESTING",
+    "PlannedThread",
+    "plan_records",
+    "plan_thread",
+    "read_import",
+    "read_records",
+]
 
 MAX_NESTING = 256
 """The deepest payload, metadata value or log item accepted, in nested arrays/objects.
@@ -76,33 +84,46 @@ def read_import(paths: tuple[Path, ...]) -> list[PlannedThread]:
         FutureVersionError: A file or envelope format newer than this code.
         OSError: A file that cannot be read.
     """
+    return plan_records(read_records(paths))
+
+
+def read_records(paths: tuple[Path, ...]) -> list[tuple[Any, str]]:
+    """Every thread record of the files, parsed but not checked, with where it was read."""
     files: list[Path] = []
     for path in paths:
         files.extend(sorted(path.glob("*.json")) if path.is_dir() else [path])
-    planned: list[PlannedThread] = []
-    thread_seen: dict[str, str] = {}
-    checkpoint_seen: dict[str, str] = {}
+    records: list[tuple[Any, str]] = []
     for file in files:
         source = "stdin" if str(file) == "-" else str(file)
         data = _stdin_bytes() if str(file) == "-" else file.read_bytes()
         for index, record in enumerate(_thread_records(parse(data, where=source), source)):
-            thread = plan_thread(record, where=f"{source}: threads[{index}]")
-            if thread.thread_id in thread_seen:
+            records.append((record, f"{source}: threads[{index}]"))
+    return records
+
+
+def plan_records(records: list[tuple[Any, str]]) -> list[PlannedThread]:
+    """The threads of :func:`read_records`, each checked (see :func:`plan_thread`)."""
+    planned: list[PlannedThread] = []
+    thread_seen: dict[str, str] = {}
+    checkpoint_seen: dict[str, str] = {}
+    for record, where in records:
+        thread = plan_thread(record, where=where)
+        if thread.thread_id in thread_seen:
+            raise CorruptCheckpointError(
+                f"{thread.where}: thread {thread.thread_id!r} is also in "
+                f"{thread_seen[thread.thread_id]}"
+            )
+        thread_seen[thread.thread_id] = thread.where
+        for envelope, _ in thread.plan:
+            if envelope is None:
+                continue
+            first = checkpoint_seen.setdefault(envelope.checkpoint_id, thread.where)
+            if first != thread.where:
                 raise CorruptCheckpointError(
-                    f"{thread.where}: thread {thread.thread_id!r} is also in "
-                    f"{thread_seen[thread.thread_id]}"
+                    f"{thread.where}: checkpoint id {envelope.checkpoint_id!r} is also used "
+                    f"in {first}"
                 )
-            thread_seen[thread.thread_id] = thread.where
-            for envelope, _ in thread.plan:
-                if envelope is None:
-                    continue
-                first = checkpoint_seen.setdefault(envelope.checkpoint_id, thread.where)
-                if first != thread.where:
-                    raise CorruptCheckpointError(
-                        f"{thread.where}: checkpoint id {envelope.checkpoint_id!r} is also used "
-                        f"in {first}"
-                    )
-            planned.append(thread)
+        planned.append(thread)
     return planned
 
 
@@ -191,6 +212,12 @@ def plan_thread(record: Any, *, where: str) -> PlannedThread:
     if not isinstance(thread_id, str):
         raise CorruptCheckpointError(f"{where}: no thread_id string")
     where = f"{where} (thread {thread_id!r})"
+    if fields.get(SEALED_FIELD) is not None:
+        raise EncryptionError(
+            f"{where}: sealed by an encrypted store (exported without --decrypt); import it "
+            "with --keys-env PREFIX (the key ring it was sealed with), or export it again "
+            "with --decrypt; nothing was imported"
+        )
     checkpoints = fields.get("checkpoints")
     if not isinstance(checkpoints, list) or not checkpoints:
         raise CorruptCheckpointError(f"{where}: 'checkpoints' is not a non-empty list")

@@ -1,8 +1,9 @@
 """``--keys-env`` and ``--key-store``: open an encrypted store with the key ring of the environment.
 
 ``show``, ``diff`` and ``verify`` take them to open sealed data; without them, sealed data
-is reported as such ("sealed by an encrypted store"). ``rekey`` always uses a key ring.
-``export`` does not take them: exports of an encrypted store stay sealed.
+is reported as such ("sealed by an encrypted store"). ``rekey`` and ``seal`` always use a
+key ring; ``export`` takes them only with ``--decrypt`` (exports stay sealed otherwise), and
+``import`` to open sealed exports and seal what it writes.
 """
 
 from __future__ import annotations

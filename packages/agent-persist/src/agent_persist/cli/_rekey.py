@@ -1,7 +1,8 @@
-"""``agent-persist rekey``: re-wrap every thread's data key under the key ring's primary key.
+"""``rekey`` and ``seal``: re-wrap data keys under the primary; seal what is still in clear.
 
     agent-persist rekey --url postgresql://... --dry-run
     agent-persist rekey --url postgresql://...            # resumable: run it again if cut
+    agent-persist seal --url postgresql://...             # turn encryption on: seal the rest
 
 The key ring comes from the environment (``AGENT_PERSIST_KEY_<ID>`` holds each key in
 base64, ``AGENT_PERSIST_PRIMARY_KEY`` names the primary; ``--keys-env`` changes the prefix).
@@ -26,7 +27,7 @@ from ._app import (
 from ._keys import DEFAULT_PREFIX, with_keys
 from ._output import plural, progress_bar
 
-__all__ = ["rekey"]
+__all__ = ["rekey", "seal"]
 
 
 @click.command(
@@ -48,7 +49,20 @@ __all__ = ["rekey"]
     help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
 )
 @click.option("--dry-run", is_flag=True, help="Count the keys to re-wrap; write nothing.")
-def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_run: bool) -> None:
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Threads worked on at once.",
+)
+def rekey(
+    options: StoreOptions,
+    keys_prefix: str,
+    key_store: str | None,
+    dry_run: bool,
+    concurrency: int,
+) -> None:
     """Re-wrap every thread's data key under the primary key of the key ring.
 
     Run it after adding a new primary key to the ring (keep the old keys in it until the
@@ -63,7 +77,9 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
 
     async def work(store: Any) -> Any:
         with progress_bar("re-wrapping", force=options.config.terminal) as advance:
-            return await rekey_store(store, dry_run=dry_run, progress=advance)
+            return await rekey_store(
+                store, dry_run=dry_run, progress=advance, concurrency=concurrency
+            )
 
     report = run(encrypted, work)
     if options.as_json:
@@ -83,4 +99,75 @@ def rekey(options: StoreOptions, keys_prefix: str, key_store: str | None, dry_ru
     options.out.line(
         f"{prefix}{verb} {keys} under key {primary!r}; "
         f"{report.already_primary} of {plural(report.threads, 'thread')} already under it"
+    )
+
+
+@click.command(
+    cls=Command,
+    epilog=EXIT_CODES,
+    short_help="Seal every payload and log item still stored in clear.",
+)
+@store_options
+@click.option(
+    "--keys-env",
+    "keys_prefix",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), PREFIXPRIMARY_KEY.",
+)
+@click.option(
+    "--key-store",
+    default=None,
+    help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
+)
+@click.option("--dry-run", is_flag=True, help="Count the values to seal; write nothing.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Threads worked on at once.",
+)
+def seal(
+    options: StoreOptions,
+    keys_prefix: str,
+    key_store: str | None,
+    dry_run: bool,
+    concurrency: int,
+) -> None:
+    """Seal, in place, every payload and log item the store still holds in clear.
+
+    Run it once after turning encryption on for an existing store (workers may keep
+    running): each thread gets its data key, and its clear values are replaced by sealed
+    ones with the same content, so checkpoint ids, headers and log versions do not change.
+    A value is replaced only if it still holds what was read, so a concurrent writer is
+    never overwritten; sealed values are skipped, so the command is resumable.
+    """
+    from ..crypto import seal as seal_store
+
+    encrypted, primary = with_keys(options, keys_prefix, key_store)
+
+    async def work(store: Any) -> Any:
+        with progress_bar("sealing", force=options.config.terminal) as advance:
+            return await seal_store(
+                store, dry_run=dry_run, progress=advance, concurrency=concurrency
+            )
+
+    report = run(encrypted, work)
+    if options.as_json:
+        echo_json(
+            {
+                "threads": report.threads,
+                "threads_sealed": report.threads_sealed,
+                "values": report.values,
+                "primary": primary,
+                "dry_run": dry_run,
+            }
+        )
+        return
+    verb = "would seal" if dry_run else "sealed"
+    prefix = "dry run: " if dry_run else ""
+    options.out.line(
+        f"{prefix}{verb} {plural(report.values, 'value')} in "
+        f"{plural(report.threads_sealed, 'thread')} of {report.threads}"
     )

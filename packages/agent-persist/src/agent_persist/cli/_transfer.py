@@ -17,6 +17,7 @@ imported as a root (``parent_id`` null).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -39,7 +40,9 @@ from ._app import (
     run,
     store_options,
 )
+from ._keys import with_keys
 from ._output import plural, progress_bar
+from ._sealed import SEALED_FIELD, KeepSealed
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "LogView", "export", "export_thread", "file_name"]
 
@@ -128,6 +131,23 @@ def file_name(thread_id: str) -> str:
 @click.command(cls=Command, epilog=EXIT_CODES)
 @store_options
 @click.argument("thread_ids", metavar="[THREAD]...", nargs=-1)
+@click.option(
+    "--decrypt",
+    is_flag=True,
+    help="Open sealed data (needs --keys-env): the export holds it in clear.",
+)
+@click.option(
+    "--keys-env",
+    "keys_prefix",
+    default=None,
+    help="With --decrypt: the key ring of the environment, PREFIXKEY_<ID> (base64) and "
+    "PREFIXPRIMARY_KEY.",
+)
+@click.option(
+    "--key-store",
+    default=None,
+    help="With --decrypt: URL of the key store, if not the store's own.",
+)
 @click.option("--all", "every", is_flag=True, help="Export every thread of the namespace.")
 @click.option(
     "-o",
@@ -137,15 +157,38 @@ def file_name(thread_id: str) -> str:
     help="A directory (one file per thread), a .json file, or - for stdout (the default).",
 )
 def export(
-    options: StoreOptions, thread_ids: tuple[str, ...], every: bool, output: Path | None
+    options: StoreOptions,
+    thread_ids: tuple[str, ...],
+    every: bool,
+    output: Path | None,
+    decrypt: bool,
+    keys_prefix: str | None,
+    key_store: str | None,
 ) -> None:
     """Export threads (every checkpoint, payloads and logs) as JSON.
 
     Output to a directory writes one file per thread, named by a slug and a digest of its id
-    (the id itself is inside), which suits version control.
+    (the id itself is inside), which suits version control. Data an encrypted store sealed
+    stays sealed in the export (bound to its namespace and thread; unreadable once the
+    thread is deleted there), unless --decrypt is given with the key ring.
     """
     if bool(thread_ids) == every:
         raise click.UsageError("name one or more THREADs, or pass --all")
+    keep = KeepSealed()
+    if decrypt:
+        if keys_prefix is None:
+            raise click.UsageError("--decrypt needs --keys-env PREFIX (the key ring)")
+        options, _ = with_keys(options, keys_prefix, key_store)
+    elif keys_prefix is not None or key_store is not None:
+        raise click.UsageError(
+            "--keys-env and --key-store open sealed data only with --decrypt; "
+            "without it, sealed data is exported sealed"
+        )
+    else:
+        config = dataclasses.replace(
+            options.config, store_options={**options.config.store_options, "codec": keep}
+        )
+        options = dataclasses.replace(options, config=config)
 
     async def work(store: BaseStore) -> list[dict[str, Any]]:
         ids = list(thread_ids)
@@ -156,7 +199,10 @@ def export(
         with progress_bar("exporting", force=options.config.terminal) as advance:
             advance(0, len(ids))
             for thread_id in ids:
-                exported.append(await export_thread(store, thread_id))
+                record = await export_thread(store, thread_id)
+                if thread_id in keep.sealed_threads:
+                    record[SEALED_FIELD] = {"namespace": store.namespace}
+                exported.append(record)
                 advance(len(exported), len(ids))
         return exported
 

@@ -10,7 +10,8 @@ Needs the ``crypto`` extra (``pip install "agent-persist[crypto]"``)::
 
 Each thread gets a random data key, wrapped by the ring's primary key and kept in a key
 store apart from the data; ``delete_thread`` destroys it (crypto-shredding) and
-:func:`rekey` re-wraps every data key under a new primary. The keys belong to the store
+:func:`rekey` re-wraps every data key under a new primary; :func:`seal` seals what an
+existing store still holds in clear. The keys belong to the store
 opened with them: two stores with different rings in one process each read their own data.
 """
 
@@ -19,5 +20,14 @@ from __future__ import annotations
 from ._encryption import Encryption
 from ._keyring import KeyManagementService, KeyRing
 from ._rekey import RekeyReport, rekey
+from ._seal import SealReport, seal
 
-__all__ = ["Encryption", "KeyManagementService", "KeyRing", "RekeyReport", "rekey"]
+__all__ = [
+    "Encryption",
+    "KeyManagementService",
+    "KeyRing",
+    "RekeyReport",
+    "SealReport",
+    "rekey",
+    "seal",
+]

@@ -72,6 +72,9 @@ class SealingCodec(PayloadCodec):
         self.keys = keys
         self.key_store = key_store
         self._data_keys: dict[str, _aead.AESGCM | None] = {}
+        self._held: dict[str, WrappedKey] = {}
+        """Per thread: the wrap of the data key loaded (to tell whether it is still current)."""
+        self._plain: dict[str, bytes] = {}
 
     @property
     def name(self) -> str:
@@ -81,10 +84,27 @@ class SealingCodec(PayloadCodec):
     # -- data keys -----------------------------------------------------------------------
 
     async def load(self, thread_id: str, *, create: bool) -> None:
-        """Have the thread's data key at hand (made and stored first if ``create``)."""
-        if self._data_keys.get(thread_id) is not None:
+        """Have the thread's data key at hand (made and stored first if ``create``).
+
+        A write (``create``) always asks the key store whether the key held in memory is
+        still the thread's: another store may have deleted (shredded) the thread since,
+        and sealing under a destroyed key would write data nobody can read. That is a
+        :class:`ShreddedThreadError` (the key is forgotten, so writing again starts the
+        thread afresh under a new key). A read trusts the key held; see :meth:`stale`.
+        """
+        held = self._held.get(thread_id)
+        if held is not None and not create:
             return
         wrapped = await self.key_store.get(thread_id)
+        if held is not None:
+            if wrapped is not None and await self._same_key(thread_id, held, wrapped):
+                return
+            self.forget(thread_id)
+            raise ShreddedThreadError(
+                f"thread {thread_id!r}: its data key was destroyed (the thread was deleted or "
+                "shredded by another store) while this store held it; nothing was written. "
+                "Writing again starts the thread afresh under a new data key"
+            )
         if wrapped is None and create:
             data_key = _aead.new_key()
             key_id = self.keys.primary_key_id
@@ -96,7 +116,39 @@ class SealingCodec(PayloadCodec):
         if wrapped is None:
             self._data_keys[thread_id] = None
             return
-        self._data_keys[thread_id] = _aead.AESGCM(await self.unwrap(thread_id, wrapped))
+        plain = await self.unwrap(thread_id, wrapped)
+        self._held[thread_id] = wrapped
+        self._plain[thread_id] = plain
+        self._data_keys[thread_id] = _aead.AESGCM(plain)
+
+    async def _same_key(self, thread_id: str, held: WrappedKey, stored: WrappedKey) -> bool:
+        """Whether ``stored`` wraps the key held (the same wrap, or one a rekey made)."""
+        if stored.checkpoint_id != held.checkpoint_id:
+            if held.serial is not None or stored.serial is not None:
+                if stored.serial != held.serial:
+                    return False
+            elif await self.unwrap(thread_id, stored) != self._plain[thread_id]:
+                return False  # keys stored before serials: compared by unwrapping
+        self._held[thread_id] = stored
+        return True
+
+    async def stale(self, thread_id: str) -> bool:
+        """Whether the key held for the thread is no longer its key in the key store.
+
+        Forgets it if so (the next :meth:`load` reads the key store again): the thread was
+        deleted by another store, and perhaps started again under a new key.
+        """
+        held = self._held.get(thread_id)
+        if held is None:
+            if thread_id in self._data_keys:  # known to have no key: perhaps it has one now
+                self.forget(thread_id)
+                return True
+            return False
+        wrapped = await self.key_store.get(thread_id)
+        if wrapped is not None and await self._same_key(thread_id, held, wrapped):
+            return False
+        self.forget(thread_id)
+        return True
 
     async def unwrap(self, thread_id: str, wrapped: WrappedKey) -> bytes:
         """The plain data key of a stored wrap; typed errors naming the thread."""
@@ -130,6 +182,8 @@ class SealingCodec(PayloadCodec):
     def forget(self, thread_id: str) -> None:
         """Drop the thread's data key from memory (it was shredded)."""
         self._data_keys.pop(thread_id, None)
+        self._held.pop(thread_id, None)
+        self._plain.pop(thread_id, None)
 
     def data_key(self, thread_id: str, where: str) -> _aead.AESGCM:
         """The loaded data key's cipher; :class:`ShreddedThreadError` if the thread has none."""

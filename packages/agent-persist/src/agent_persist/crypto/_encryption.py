@@ -29,7 +29,8 @@ class Encryption:
             (opened with the data store's namespace); or a store the caller owns.
         shred_on_delete: ``True`` (the default): ``delete_thread`` destroys the thread's data
             key, so every copy of its ciphertext (backups, replicas, exports) becomes
-            unreadable. ``False`` keeps the data key for a legal hold: the rows are deleted
+            unreadable, and so does ``purge_expired`` for threads that expired (on a store
+            with a ``ttl``). ``False`` keeps the data key for a legal hold: the rows are deleted
             but retained copies of the ciphertext stay readable until
             :meth:`~agent_persist.stores.BaseStore.shred_thread` is called.
     """

@@ -10,6 +10,7 @@ is a ``put`` on top and a prune of the old wrap, and shredding is ``delete_threa
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -32,6 +33,10 @@ class WrappedKey:
     key_id: str
     wrapped: bytes
     checkpoint_id: str
+    serial: str | None = None
+    """Random, made with the data key and kept by a re-wrap: tells "same key, wrapped
+    anew" (a rekey) from "another key" (the thread was shredded and started again) without
+    unwrapping. ``None`` for keys stored before it existed."""
 
 
 class KeyStore:
@@ -64,7 +69,7 @@ class KeyStore:
             kind=KEY_KIND,
             schema_version=1,
             thread_id=thread_id,
-            payload=_payload(key_id, wrapped),
+            payload=_payload(key_id, wrapped, os.urandom(12).hex()),
             producer=_PRODUCER,
         )
         try:
@@ -83,7 +88,7 @@ class KeyStore:
                 kind=KEY_KIND,
                 schema_version=1,
                 thread_id=thread_id,
-                payload=_payload(key_id, wrapped),
+                payload=_payload(key_id, wrapped, old.serial),
                 producer=_PRODUCER,
                 parent_id=current.checkpoint_id,
                 step=current.step + 1,
@@ -100,8 +105,11 @@ class KeyStore:
         return [info.thread_id for info in await self.store.list_threads()]
 
 
-def _payload(key_id: str, wrapped: bytes) -> dict[str, Any]:
-    return {"key_id": key_id, "wrapped": base64.b64encode(wrapped).decode("ascii")}
+def _payload(key_id: str, wrapped: bytes, serial: str | None) -> dict[str, Any]:
+    payload = {"key_id": key_id, "wrapped": base64.b64encode(wrapped).decode("ascii")}
+    if serial is not None:
+        payload["serial"] = serial
+    return payload
 
 
 def _decode(envelope: Envelope) -> WrappedKey:
@@ -118,8 +126,11 @@ def _decode(envelope: Envelope) -> WrappedKey:
         raise CorruptCheckpointError(
             f"key store: the data key of thread {envelope.thread_id!r} is damaged ({exc})"
         ) from exc
-    if not isinstance(key_id, str):
+    serial = fields.get("serial")
+    if not isinstance(key_id, str) or not isinstance(serial, str | None):
         raise CorruptCheckpointError(
             f"key store: the data key of thread {envelope.thread_id!r} has no key id"
         )
-    return WrappedKey(key_id=key_id, wrapped=wrapped, checkpoint_id=envelope.checkpoint_id)
+    return WrappedKey(
+        key_id=key_id, wrapped=wrapped, checkpoint_id=envelope.checkpoint_id, serial=serial
+    )

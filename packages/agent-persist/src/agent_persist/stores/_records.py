@@ -8,6 +8,7 @@ the same transaction). Decoding checks everything and raises typed errors that s
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,46 @@ _after_frame = itemgetter(slice(_PLAIN_LEN, None))
 def _all_plain(sealed: Sequence[bytes]) -> bool:
     """Whether every item is plain JSON, checked by C-level maps (no Python loop)."""
     return bool(sealed) and set(map(_frame_of, sealed)) == {PLAIN_FRAME}
+
+
+_SEALED_SUFFIX = b"+aes256gcm"  # agent_persist.crypto's frame, recognised without importing it
+
+
+def is_sealed(data: bytes) -> bool:
+    """Whether a stored value was sealed by an encrypted store (its frame ends so)."""
+    frame, separator, _ = bytes(data[:256]).partition(b":")
+    return bool(separator) and frame.endswith(_SEALED_SUFFIX)
+
+
+SEALED_MARK = "$sealed"
+"""The key of the object a sealed value is exported as, when it is not opened."""
+
+
+def stand_in(data: bytes) -> bytes | None:
+    """What a codec that keeps sealed values sealed (a sealed export) gives for ``data``.
+
+    ``{"$sealed": "<base64 of the stored bytes>"}`` as canonical JSON, for a sealed value
+    only: its checksum cannot be checked without the key, so reading accepts exactly this
+    in place of the payload (nothing else: anything a key opened is checked).
+    """
+    if not is_sealed(data):
+        return None
+    return canonical_json({SEALED_MARK: base64.b64encode(bytes(data)).decode("ascii")})
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    """One stored payload or log item as bytes, with what binds it, for sealing in place.
+
+    ``log`` names the log of an item; ``checkpoint_id`` and ``header`` (the stored header
+    text) are a payload's. ``locator`` is the back end's own address of the value.
+    """
+
+    log: str | None
+    checkpoint_id: str | None
+    header: str | None
+    locator: Any
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +147,7 @@ def decode_checkpoint(
             f"{thread_id!r} it is stored as; it was copied or changed outside agent-persist"
         )
     canonical = bound.unseal(payload, where=f"{where}: payload")
-    if payload_checksum(canonical) != fields.get("checksum"):
+    if payload_checksum(canonical) != fields.get("checksum") and canonical != stand_in(payload):
         raise ChecksumMismatchError(
             f"{where}: the payload does not match its checksum {fields.get('checksum')!r}; "
             "the stored row was changed or damaged outside agent-persist"

@@ -42,7 +42,7 @@ from __future__ import annotations
 import abc
 import logging
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
@@ -50,10 +50,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 from typing_extensions import Self
 
 from .. import _otel
-from .._json import JSON, canonical_json
+from .._json import JSON, MAX_JSON_DEPTH, canonical_json
 from ..codecs import PayloadCodec
 from ..envelope import Envelope
-from ..errors import AgentPersistError, ConflictError, NotFoundError, StoreError
+from ..errors import (
+    AgentPersistError,
+    ConflictError,
+    CorruptCheckpointError,
+    EncryptionError,
+    NotFoundError,
+    StoreError,
+)
 from ._arguments import (
     check_age,
     check_appends,
@@ -76,10 +83,14 @@ from ._arguments import (
 from ._audit import AUDIT_LOG, check_audit_events
 from ._records import (
     EncodedCheckpoint,
+    StoredValue,
     canonical_payload,
     check_metadata_filter,
+    describe,
     encode_checkpoint,
+    is_sealed,
     json_lines,
+    load_json,
 )
 from ._types import Lease, ThreadInfo
 
@@ -356,6 +367,73 @@ class BaseStore(abc.ABC):
         if self._sealing is not None:
             await self._guarded(self._sealing.load(thread_id, create=create))
 
+    async def seal_thread(self, thread_id: str, *, dry_run: bool = False) -> int:
+        """Seal in place every payload and log item of the thread still stored in clear.
+
+        For turning encryption on for an existing store (see
+        :func:`agent_persist.crypto.seal`). What reads back, checkpoint ids, headers and log
+        versions stay as they were; only the stored bytes change. Each value is replaced
+        only if it still holds the bytes read (compare-and-set), so a concurrent writer is
+        never overwritten: a value it removed is skipped, one it added is sealed by the
+        next run. Returns how many values were sealed (would be, with ``dry_run``).
+
+        Raises:
+            ValueError: The store does not encrypt.
+            CodecError: A clear value is damaged; nothing of the thread was sealed.
+        """
+        check_text("thread_id", thread_id)
+        if self._sealing is None:
+            raise ValueError("seal_thread needs a store opened with encryption=")
+        values = await self._guarded(self._stored_values(thread_id))
+        clear = [value for value in values if not is_sealed(value.data)]
+        if dry_run or not clear:
+            return len(clear)
+        codec, inner = self._sealing, self._sealing.inner
+        opened: list[tuple[StoredValue, PayloadCodec, bytes]] = []
+        for value in clear:
+            if value.log is not None:
+                where = describe(self.backend, thread_id) + f": log {value.log!r}"
+                bound = codec.for_log(thread_id, value.log)
+            else:
+                checkpoint_id = value.checkpoint_id or ""
+                where = describe(self.backend, thread_id, checkpoint_id)
+                header = load_json(
+                    value.header or "", where=f"{where}: header", max_depth=MAX_JSON_DEPTH + 1
+                )
+                if not isinstance(header, dict):
+                    raise CorruptCheckpointError(f"{where}: the header is not an object")
+                bound = codec.for_checkpoint(thread_id, checkpoint_id, header)
+            opened.append((value, bound, inner.unseal(value.data, where=where)))
+        await self._data_key(thread_id, create=True)  # only once every value opened
+        changes = [(value, bound.seal_bytes(plain)) for value, bound, plain in opened]
+        return await self._guarded(self._replace_values(thread_id, changes))
+
+    async def _stored_values(self, thread_id: str) -> list[StoredValue]:
+        """Every payload and log item of the live thread, as stored (for :meth:`seal_thread`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot seal values in place")
+
+    async def _replace_values(
+        self, thread_id: str, changes: Sequence[tuple[StoredValue, bytes]]
+    ) -> int:
+        """Replace each value that still holds its bytes; returns how many were replaced."""
+        raise NotImplementedError(f"{type(self).__name__} cannot seal values in place")
+
+    async def _opened(self, thread_id: str, read: Callable[[], Awaitable[T]]) -> T:
+        """Run a read of the thread's sealed data; once more if the key held was stale.
+
+        A store holds the data keys it used; if another store deleted the thread since
+        (and perhaps started it again under a new key), the read fails to open and the
+        key store says so: the key is reloaded and the read runs again.
+        """
+        await self._data_key(thread_id)
+        try:
+            return await self._guarded(read())
+        except EncryptionError:
+            if self._sealing is None or not await self._guarded(self._sealing.stale(thread_id)):
+                raise
+        await self._data_key(thread_id)
+        return await self._guarded(read())
+
     async def shred_thread(self, thread_id: str) -> bool:
         """Destroy the thread's data key: its ciphertext, wherever a copy is, is unreadable.
 
@@ -455,9 +533,8 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.get`."""
         check_text("thread_id", thread_id)
         check_optional_text("checkpoint_id", checkpoint_id)
-        await self._data_key(thread_id)
         with _otel.checkpoint_read(self, thread_id, checkpoint_id) as scope:
-            envelope = await self._guarded(self._get(thread_id, checkpoint_id))
+            envelope = await self._opened(thread_id, lambda: self._get(thread_id, checkpoint_id))
             scope.checkpoint(envelope)
         logger.debug(
             "thread %r: read checkpoint %r (step %d)",
@@ -480,9 +557,9 @@ class BaseStore(abc.ABC):
         check_count("limit", limit)
         check_optional_text("before", before)
         wanted = check_metadata_filter(metadata)
-        await self._data_key(thread_id)
-        return await self._guarded(
-            self._list_checkpoints(thread_id, limit=limit, before=before, wanted=wanted)
+        return await self._opened(
+            thread_id,
+            lambda: self._list_checkpoints(thread_id, limit=limit, before=before, wanted=wanted),
         )
 
     async def list_threads(
@@ -496,7 +573,7 @@ class BaseStore(abc.ABC):
     async def delete_thread(self, thread_id: str) -> bool:
         """See :meth:`CheckpointStore.delete_thread`."""
         check_text("thread_id", thread_id)
-        if self._sealing is not None and self.encryption and self.encryption.shred_on_delete:
+        if self._sealing is not None and self._shreds():
             await self.shred_thread(thread_id)
         return await self._guarded(self._delete_thread(thread_id))
 
@@ -613,10 +690,10 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return []
-        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOG, thread_id, log) as scope:
-            items = await self._guarded(
-                self._read_log(thread_id, log, start=start, stop=stop, version=version)
+            items = await self._opened(
+                thread_id,
+                lambda: self._read_log(thread_id, log, start=start, stop=stop, version=version),
             )
             scope.set(_otel.LOG_ITEMS, len(items))
         return items
@@ -649,9 +726,8 @@ class BaseStore(abc.ABC):
                 wanted[name] = (start, stop, version)
         if not wanted:
             return found
-        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOGS, thread_id, ",".join(wanted)) as scope:
-            found.update(await self._guarded(self._read_logs(thread_id, wanted)))
+            found.update(await self._opened(thread_id, lambda: self._read_logs(thread_id, wanted)))
             scope.set(_otel.LOG_ITEMS, sum(map(len, found.values())))
         return found
 
@@ -668,9 +744,8 @@ class BaseStore(abc.ABC):
         self._check_tail(thread_id, log, count)
         if count == 0:
             return []
-        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.TAIL, thread_id, log) as scope:
-            items = await self._guarded(self._tail(thread_id, log, count))
+            items = await self._opened(thread_id, lambda: self._tail(thread_id, log, count))
             scope.set(_otel.LOG_ITEMS, len(items))
         return items
 
@@ -789,8 +864,43 @@ class BaseStore(abc.ABC):
         )
 
     async def purge_expired(self) -> int:
-        """See :meth:`CheckpointStore.purge_expired`."""
+        """See :meth:`CheckpointStore.purge_expired`.
+
+        On an encrypted store with a ``ttl`` and ``shred_on_delete`` (the default), the
+        data keys of expired threads are destroyed first (crypto-shredding, as
+        ``delete_thread`` does): every key older than the ``ttl`` whose thread is not live.
+        That also catches threads a back end expired by itself (Redis key expiry).
+        """
+        if self._sealing is not None and self.ttl is not None and self._shreds():
+            await self._shred_expired(self.ttl)
         return await self._guarded(self._purge_expired())
+
+    def _shreds(self) -> bool:
+        return self.encryption is not None and self.encryption.shred_on_delete
+
+    async def _shred_expired(self, ttl: timedelta) -> int:
+        """Destroy the data keys of threads that expired; returns how many.
+
+        A key younger than the ``ttl`` is kept even if its thread is not live yet: its
+        first write may be in flight. Only a thread written again in the instant between
+        the listing below and its key's deletion could lose that write; a writer holding
+        the key then gets :class:`~agent_persist.errors.ShreddedThreadError`.
+        """
+        assert self._sealing is not None  # noqa: S101 - checked by the caller
+        key_store = self._sealing.key_store
+        cutoff = time.time() - ttl.total_seconds()
+        keyed = await self._guarded(key_store.store.list_threads())
+        old = [info.thread_id for info in keyed if info.updated_at.timestamp() <= cutoff]
+        if not old:
+            return 0
+        live = {info.thread_id for info in await self.list_threads()}
+        shredded = 0
+        for thread_id in old:
+            if thread_id not in live:
+                shredded += await self.shred_thread(thread_id)
+        if shredded:
+            logger.info("shredded the data keys of %d expired threads", shredded)
+        return shredded
 
     # -- what each back end implements: I/O only, arguments already checked --------------
 

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ._records import (
     EncodedCheckpoint,
+    StoredValue,
     decode_checkpoint,
     decode_items,
     describe,
@@ -294,6 +295,38 @@ class MemoryStore(BaseStore):
         existed = self._find(thread_id) is not None
         self._threads.pop(thread_id, None)
         return existed
+
+    async def _stored_values(self, thread_id: str) -> list[StoredValue]:
+        thread = self._find(thread_id)
+        if thread is None:
+            return []
+        values = [
+            StoredValue(None, c.checkpoint_id, c.header, c, c.payload) for c in thread.checkpoints
+        ]
+        for name, log in thread.logs.items():
+            values.extend(StoredValue(name, None, None, item, item.data) for item in log.items)
+        return values
+
+    async def _replace_values(
+        self, thread_id: str, changes: Sequence[tuple[StoredValue, bytes]]
+    ) -> int:
+        thread = self._find(thread_id)
+        if thread is None:
+            return 0
+        present = {id(c) for c in thread.checkpoints}
+        present.update(id(item) for log in thread.logs.values() for item in log.items)
+        replaced = 0
+        for value, data in changes:
+            target = value.locator
+            if id(target) not in present:
+                continue  # removed since it was read
+            if isinstance(target, _Checkpoint) and target.payload == value.data:
+                target.payload = data
+                replaced += 1
+            elif isinstance(target, _Item) and target.data == value.data:
+                target.data = data
+                replaced += 1
+        return replaced
 
     # -- logs ----------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from ._leases import ACQUIRE_LEASE, RELEASE_LEASE, RENEW_LEASE
 from ._logs import APPEND, CLEAR, POP, READ, TAIL
 from ._retention import PRUNE, PURGE, PURGE_INDEX
 from ._schema import MOVE_THREAD, SET_LAYOUT, UPGRADE_MIRRORS
+from ._seal import REPLACE_VALUES, STORED_VALUES
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis, RedisCluster
@@ -69,3 +70,4 @@ class Scripts:
         self.acquire_lease = load(ACQUIRE_LEASE)
         self.renew_lease = load(RENEW_LEASE)
         self.release_lease = load(RELEASE_LEASE)
+        self.stored_values, self.replace_values = load(STORED_VALUES), load(REPLACE_VALUES)

@@ -76,9 +76,10 @@ from ...errors import (
 )
 from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
-from .._records import EncodedCheckpoint, describe, metadata_matches, plain_lines
+from .._records import EncodedCheckpoint, StoredValue, describe, metadata_matches, plain_lines
 from ..base import BaseStore, Lease, ThreadInfo
 from . import _cluster_index as cluster_index
+from . import _seal as sealing
 from ._checkpoints import (
     THREAD_ROW,
     check_listing,
@@ -616,6 +617,19 @@ class RedisStore(BaseStore):
         if removed < 0:
             raise ThreadNotFoundError(f"{describe(STORE, thread_id)} does not exist")
         return removed
+
+    async def _stored_values(self, thread_id: str) -> list[StoredValue]:
+        reply = await self._run(self._scripts.stored_values, [self._keys.thread(thread_id)], [])
+        return sealing.stored_values(reply)
+
+    async def _replace_values(
+        self, thread_id: str, changes: Sequence[tuple[StoredValue, bytes]]
+    ) -> int:
+        keys, replaced = [self._keys.thread(thread_id)], 0
+        for first in range(0, len(changes), 500):  # a script's arguments stay bounded
+            args = sealing.replace_args(changes[first : first + 500])
+            replaced += int(await self._write(self._scripts.replace_values, keys, args))
+        return replaced
 
     async def _purge_expired(self) -> int:
         """Expiry deletes the keys, this the index.

@@ -34,13 +34,14 @@ from ...errors import AgentPersistError
 from .._arguments import check_pool_size, check_pool_timeout, check_text
 from .._audit import AUDIT_LOG
 from .._loops import LoopLock
-from .._records import EncodedCheckpoint
+from .._records import EncodedCheckpoint, StoredValue
 from ..base import BaseStore, Lease, ThreadInfo
 from . import _audit as audit
 from . import _checkpoints as checkpoints
 from . import _leases as leases
 from . import _logs as logs
 from . import _retention as retention
+from . import _seal as sealing
 from ._audit import AuditBackfill
 from ._engine import (
     POOL_TIMEOUT,
@@ -498,6 +499,18 @@ class SQLStore(BaseStore):
                 conn, scope, thread_id, time.time(), keep_last=keep_last, older_than=age
             )
         )
+
+    async def _stored_values(self, thread_id: str) -> list[StoredValue]:
+        scope = self._scope
+        return await self._read(
+            lambda conn: sealing.stored_values(conn, scope, thread_id, time.time()), snapshot=True
+        )
+
+    async def _replace_values(
+        self, thread_id: str, changes: Sequence[tuple[StoredValue, bytes]]
+    ) -> int:
+        scope = self._scope
+        return await self._write(lambda conn: sealing.replace_values(conn, scope, changes))
 
     async def _purge_expired(self) -> int:
         """Also drops leases that ran out."""
