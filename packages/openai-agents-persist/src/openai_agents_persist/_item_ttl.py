@@ -63,14 +63,18 @@ class ItemTTL:
         """The current time in whole seconds: an item's ``at`` when written now."""
         return int(self.clock())
 
+    def oldest(self) -> int:
+        """The oldest write time still readable now (Fernet's test: ``at + ttl >= now``)."""
+        return self.now() - self.seconds
+
     def fresh(self, stored: Sequence[Any]) -> list[Any]:
         """The stored items whose time has not run out (their order kept)."""
-        oldest = self.now() - self.seconds
+        oldest = self.oldest()
         return [entry for entry in stored if _at(entry) >= oldest]
 
     def is_fresh(self, stored: Any) -> bool:
         """Whether one stored item is still within its time."""
-        return _at(stored) >= self.now() - self.seconds
+        return _at(stored) >= self.oldest()
 
 
 def _at(stored: Any) -> float:

@@ -56,7 +56,7 @@ from agent_persist.telemetry import resuming
 
 from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
 from ._deprecated import warn_renamed
-from ._item_lines import current_items, parse_lines
+from ._item_lines import current_items, parse_lines, stamped_items
 from ._item_ttl import Clock, ItemTTL
 from .checkpoints import (
     TURN_KIND,
@@ -334,16 +334,18 @@ class StoreSession:
                 )
             except CorruptCheckpointError:
                 return None
-            stored = parse_lines(lines)
-            if stored is None:
-                return None
-            try:
-                items = self._formats.unwrap_all(ttl.fresh(stored), where=self._where)
-            except CorruptItemError:
-                return None
+            items = None if self._formats.renames else stamped_items(lines, ttl.oldest())
+            if items is None:
+                stored = parse_lines(lines)
+                if stored is None:
+                    return None
+                try:
+                    items = self._formats.unwrap_all(ttl.fresh(stored), where=self._where)
+                except CorruptItemError:
+                    return None
             if limit is None or window is None:
                 return items
-            if len(items) >= limit or len(stored) < window:
+            if len(items) >= limit or (lines.count(b"\n") + 1 if lines else 0) < window:
                 return items[-limit:]
             window *= 2
 
