@@ -53,23 +53,34 @@ def item(n: int) -> dict[str, Any]:
 
 
 async def measure(sessions: dict[str, Any], items: int, repeat: int) -> dict[str, dict[str, float]]:
-    """Median ms of ``add_items`` and ``get_items()`` of ``items`` items, per contender."""
+    """Median ms of ``add_items`` and ``get_items()`` of ``items`` items, per contender.
+
+    ``add``/``get`` are elapsed times; ``add_cpu``/``get_cpu`` this process's CPU time in
+    the same calls (the client's own work, which the machine's other load does not change;
+    the database server's work is not in it, for either side).
+    """
     batch = [item(n) for n in range(items)]
-    times: dict[str, dict[str, list[float]]] = {name: {"add": [], "get": []} for name in sessions}
+    metrics = ("add", "get", "add_cpu", "get_cpu")
+    times = {name: {metric: list[float]() for metric in metrics} for name in sessions}
     names = list(sessions)
+
+    def record(name: str, metric: str, wall: float, cpu: float) -> None:
+        times[name][metric].append((time.perf_counter() - wall) * 1000)
+        times[name][f"{metric}_cpu"].append((time.process_time() - cpu) * 1000)
+
     for _ in range(repeat):
         random.shuffle(names)
         for name in names:
             session = sessions[name]
             await session.clear_session()
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             await session.add_items(batch)
-            times[name]["add"].append((time.perf_counter() - start) * 1000)
+            record(name, "add", wall, cpu)
         random.shuffle(names)
         for name in names:
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             got = await sessions[name].get_items()
-            times[name]["get"].append((time.perf_counter() - start) * 1000)
+            record(name, "get", wall, cpu)
             if len(got) != items:
                 raise SystemExit(f"{name} read {len(got)} items of {items}")
     return {
@@ -170,20 +181,32 @@ async def main() -> None:
             await drop_redis_prefix(REDIS_URL, prefix)
 
     n = args.items
-    print(f"| store | session | add_items of {n:,} | get_items() of {n:,} |")
-    print("| --- | --- | ---: | ---: |")
+    print(f"| store | session | add_items of {n:,} | get_items() of {n:,} | client CPU add / get |")
+    print("| --- | --- | ---: | ---: | ---: |")
     for backend, rows in results.items():
         for name in CONTENDERS:
             row = rows[name]
-            print(f"| {backend} | {name} | {row['add']:.1f} ms | {row['get']:.1f} ms |")
-    print(f"\n| store | ours encrypted (ttl) / SDK (target <= {TARGET}x) | encrypted / clear |")
-    print("| --- | --- | --- |")
+            print(
+                f"| {backend} | {name} | {row['add']:.1f} ms | {row['get']:.1f} ms "
+                f"| {row['add_cpu']:.0f} / {row['get_cpu']:.0f} ms |"
+            )
+    print(
+        f"\n| store | ours encrypted (ttl) / SDK, target <= {TARGET}x | client CPU "
+        "| ours encrypted / in clear |"
+    )
+    print("| --- | --- | --- | --- |")
     for backend, rows in results.items():
         mine, sdk, clear = rows[CONTENDERS[0]], rows[CONTENDERS[3]], rows[CONTENDERS[2]]
         sealed = rows[CONTENDERS[1]]
-        vs_sdk = "  ".join(f"{m} {mine[m] / sdk[m]:.2f}x" for m in ("add", "get"))
-        overhead = "  ".join(f"{m} {sealed[m] / clear[m]:.2f}x" for m in ("add", "get"))
-        print(f"| {backend} | {vs_sdk} | {overhead} |")
+        print(
+            f"| {backend} | {ratios(mine, sdk)} | {ratios(mine, sdk, '_cpu')} "
+            f"| {ratios(sealed, clear)} |"
+        )
+
+
+def ratios(a: dict[str, float], b: dict[str, float], suffix: str = "") -> str:
+    """``add`` and ``get`` of ``a`` over ``b``."""
+    return ", ".join(f"{m} {a[m + suffix] / b[m + suffix]:.2f}x" for m in ("add", "get"))
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oa_support import Backend
 
-from agent_persist import BaseStore, open_store
+from agent_persist import BaseStore, canonical_json, open_store
 from agent_persist.crypto import Encryption, KeyRing
-from openai_agents_persist import ITEMS_LOG, EncryptedStoreSession, StoreSession
+from openai_agents_persist import ITEMS_LOG, EncryptedStoreSession, StoreSession, wrap_item
+from openai_agents_persist._item_lines import stamped_items
 
 TTL = 10
 START = 1_800_000_000.5
@@ -211,3 +212,37 @@ async def test_wrapping_a_session_on_an_encrypted_store_keeps_working() -> None:
             assert await session.get_items() == [message(1), message(2)]
             assert await session.pop_item() == message(2)
             assert await session.get_items() == [message(1)]
+
+
+async def test_items_from_a_clock_that_went_back_are_each_judged_by_their_own_time() -> None:
+    """Writers whose clocks disagree interleave old and new times: each item is judged alone."""
+    clock = Clock()
+    async with open_store("memory://", encryption=Encryption(RING)) as store:
+        session = StoreSession("s", store=store, ttl=TTL, clock=clock)
+        await session.add_items([message(1)])
+        clock.now -= 2 * TTL  # a writer whose clock is behind
+        await session.add_items([message(2)])
+        clock.now += 2 * TTL + 3
+        await session.add_items([message(3)])
+        assert await session.get_items() == [message(1), message(3)]
+        assert await session.get_items(1) == [message(3)]
+        assert await session.get_items(2) == [message(1), message(3)]
+        assert await session.pop_item() == message(3)
+        assert await session.pop_item() == message(1)  # the newest readable, past message 2
+        assert await session.pop_item() is None
+        assert await store.log_length("s", ITEMS_LOG) == 0
+
+
+def test_stamped_lines_are_cut_where_the_readable_items_start() -> None:
+    def line(at: int, n: int) -> bytes:
+        return canonical_json(wrap_item(message(n), at=at))
+
+    stamped = b"\n".join([line(100, 1), line(105, 2), line(110, 3)])
+    assert stamped_items(stamped, 100) == [message(1), message(2), message(3)]
+    assert stamped_items(stamped, 101) == [message(2), message(3)]
+    assert stamped_items(stamped, 111) == []
+    assert stamped_items(b"", 0) == []
+    interleaved = b"\n".join([line(100, 1), line(90, 2), line(110, 3)])
+    assert stamped_items(interleaved, 95) is None  # judged one by one instead
+    untimed = b"\n".join([line(100, 1), canonical_json(wrap_item(message(2)))])
+    assert stamped_items(untimed, 0) is None
