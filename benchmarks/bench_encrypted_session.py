@@ -9,7 +9,8 @@ items' write times sealed with them: what the SDK's wrapper offers), the same wi
 ttl, the same session on the store in clear, and the SDK's ``EncryptedSession(ttl=600)``
 (Fernet) over its ``SQLiteSession``, its ``SQLAlchemySession`` on PostgreSQL (asyncpg) and
 its ``RedisSession``. The contenders are called in turn, each call in a new order, so a
-burst of load on the shared machine slows all of them rather than one. Target: ours
+burst of load on the shared machine slows all of them rather than one; each call starts
+after a full garbage collection. Target: ours
 encrypted <= 0.5x the SDK's for both calls on each store; the overhead of encryption is
 ours encrypted over ours in clear. Servers come from ``AGENT_PERSIST_POSTGRES_URL`` /
 ``AGENT_PERSIST_REDIS_URL``; an unreachable one is skipped. Read the numbers as ratios.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import statistics
@@ -57,7 +59,10 @@ async def measure(sessions: dict[str, Any], items: int, repeat: int) -> dict[str
 
     ``add``/``get`` are elapsed times; ``add_cpu``/``get_cpu`` this process's CPU time in
     the same calls (the client's own work, which the machine's other load does not change;
-    the database server's work is not in it, for either side).
+    the database server's work is not in it, for either side). Each call starts after a
+    full garbage collection, so a collection of the benchmark's own heap (every call here
+    allocates some 10,000 objects) does not land on whichever contender crosses the
+    threshold.
     """
     batch = [item(n) for n in range(items)]
     metrics = ("add", "get", "add_cpu", "get_cpu")
@@ -73,11 +78,13 @@ async def measure(sessions: dict[str, Any], items: int, repeat: int) -> dict[str
         for name in names:
             session = sessions[name]
             await session.clear_session()
+            gc.collect()
             wall, cpu = time.perf_counter(), time.process_time()
             await session.add_items(batch)
             record(name, "add", wall, cpu)
         random.shuffle(names)
         for name in names:
+            gc.collect()
             wall, cpu = time.perf_counter(), time.process_time()
             got = await sessions[name].get_items()
             record(name, "get", wall, cpu)
