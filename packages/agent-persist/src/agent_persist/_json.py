@@ -110,7 +110,8 @@ def canonical_json(
         raise InvalidPayloadError(f"{what} is not plain JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidPayloadError(
-            f"{what} nests deeper than the limit of {max_depth} arrays and objects"
+            f"{what} nests deeper than the limit of {max_depth} arrays and objects "
+            "(or holds itself)"
         ) from exc
     if max_depth is not None and json_depth_exceeds(encoded, max_depth):
         raise InvalidPayloadError(
