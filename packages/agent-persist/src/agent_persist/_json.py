@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
 from .errors import InvalidPayloadError
@@ -37,6 +37,34 @@ INT64_MAX = 2**63 - 1
 _encoder = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+
+
+def _prebuilt(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` without its per-call setup, when this Python allows it.
+
+    ``JSONEncoder.encode`` builds the C encoder anew on every call (``iterencode``), which
+    costs about as much as encoding a small value. This builds it once, with the same
+    arguments ``iterencode`` passes for ``encoder`` (no circular-reference markers: a cycle
+    raises ``RecursionError``, as deep nesting does), and checks it gives the same text;
+    otherwise (no C accelerator, another signature) it is ``encoder.encode``.
+    """
+    make: Any = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        basestring = json.encoder.encode_basestring
+        iterencode = make(None, encoder.default, basestring, None, ":", ",", True, False, False)
+        sample: dict[str, Any] = {"b": [1.5, None, True, -(2**70)], "a": '\u00e9\n"', "c": {}}
+        if "".join(iterencode(sample, 0)) != encoder.encode(sample):
+            return encoder.encode
+    except Exception:
+        return encoder.encode
+
+    def encode(value: Any) -> str:
+        return "".join(iterencode(value, 0))
+
+    return encode
+
+
+_encode = _prebuilt(_encoder)
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
 _NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
 
@@ -77,12 +105,13 @@ def canonical_json(
             deeper than ``max_depth``.
     """
     try:
-        encoded = _encoder.encode(value).encode("utf-8")
+        encoded = _encode(value).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise InvalidPayloadError(f"{what} is not plain JSON: {exc}") from exc
     except RecursionError as exc:
         raise InvalidPayloadError(
-            f"{what} nests deeper than the limit of {max_depth} arrays and objects"
+            f"{what} nests deeper than the limit of {max_depth} arrays and objects "
+            "(or holds itself)"
         ) from exc
     if max_depth is not None and json_depth_exceeds(encoded, max_depth):
         raise InvalidPayloadError(

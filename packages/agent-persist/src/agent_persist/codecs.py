@@ -160,6 +160,19 @@ class PayloadCodec:
         del sealed
         return None
 
+    def seal_all(self, encoded: Sequence[bytes], *, what: str = "payload") -> list[bytes]:
+        """:meth:`seal_bytes` of many values (an encrypting codec seals them in one pass)."""
+        return [self.seal_bytes(value, what=what) for value in encoded]
+
+    @property
+    def seals_logs(self) -> bool:
+        """Whether log items are stored other than as plain JSON (so a read must open them).
+
+        ``False`` here: plain items are joined as stored; an encrypting codec says ``True``
+        and opens them in one pass (:meth:`open_all`).
+        """
+        return False
+
     def seal(self, value: JSON, *, what: str = "payload") -> bytes:
         """Encode a JSON value for storage."""
         return self.seal_bytes(canonical_json(value, what=what), what=what)

@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from typing import Any, cast
 
 from .items import ITEM_FORMAT_VERSION
 
-__all__ = ["current_items", "parse_lines"]
+__all__ = ["current_items", "parse_lines", "stamped_items"]
 
 _PREFIX = b'{"item":'
 _SDK = b',"sdk":"'
 _SUFFIX = re.compile(rb',"sdk":"[^"\\\n]*","v":' + str(ITEM_FORMAT_VERSION).encode() + rb"\}")
+_STAMP = re.compile(rb'\n\{"at":(-?[0-9]+),')
+"""The write time that starts every item a session with a ``ttl`` wrote, after the newline
+before it (``"at"`` sorts first in canonical JSON, and a raw newline only ever separates two
+items; a literal newline first lets the search skip ahead, unlike ``^``)."""
 _MAX_SDK_VERSIONS = 16
 """Beyond this many SDK versions in one read, the item-by-item path is as fast."""
 
@@ -65,6 +70,34 @@ def current_items(lines: bytes) -> list[Any] | None:
     except ValueError:
         return None
     return cast("list[Any]", items) if len(items) == seams + 1 else None
+
+
+def stamped_items(lines: bytes, oldest: int) -> list[Any] | None:
+    """The items of ``lines`` written at ``oldest`` or later, if they are the newest ones.
+
+    For a session with a ``ttl``: every item must carry its write time and be at the
+    current format, and the items still in time must follow every expired one (the usual
+    case: items expire oldest first). The times are found and cut off by two regular
+    expression passes, and the rest is :func:`current_items`. ``None`` otherwise: the
+    caller parses every stored item and filters them one by one.
+    """
+    if not lines:
+        return []
+    body = b"\n" + lines
+    times = _STAMP.findall(body)
+    if len(times) != body.count(b"\n"):
+        return None
+    ats = list(map(int, times))
+    first = bisect_left(ats, oldest) if ats[0] < oldest else 0  # exact when sorted
+    readable_before = first > 0 and max(ats[:first]) >= oldest
+    expired_after = first < len(ats) and min(ats[first:]) < oldest
+    if readable_before or expired_after:
+        return None  # expired and readable items interleaved: filter one by one
+    if first == len(ats):
+        return []
+    if first:
+        body = b"\n" + b"\n".join(lines.split(b"\n")[first:])
+    return current_items(_STAMP.sub(b"\n{", body)[1:])
 
 
 def parse_lines(lines: bytes) -> list[Any] | None:

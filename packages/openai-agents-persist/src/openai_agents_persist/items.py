@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 ITEM_FORMAT_VERSION = 1
-"""The item format this code writes. 0: a bare SDK item; 1: ``{"v", "sdk", "item"}``."""
+"""The item format this code writes. 0: a bare SDK item; 1: ``{"v", "sdk", "item"}``, plus
+``"at"`` (the write time) from a session with a ``ttl``."""
 
 SDK_VERSION = version("openai-agents")
 """The openai-agents version recorded with every item written."""
@@ -46,9 +47,15 @@ ItemMigration = Callable[[Any], Any]
 _F = TypeVar("_F", bound=ItemMigration)
 
 
-def wrap_item(item: Any) -> dict[str, Any]:
-    """The stored form of an item: the item with its format and SDK versions."""
-    return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item}
+def wrap_item(item: Any, *, at: int | None = None) -> dict[str, Any]:
+    """The stored form of an item: the item with its format and SDK versions.
+
+    ``at`` (whole seconds since the epoch) is the write time a session with a ``ttl``
+    records, so its reads can skip items past their time; older readers ignore it.
+    """
+    if at is None:
+        return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item}
+    return {"v": ITEM_FORMAT_VERSION, "sdk": SDK_VERSION, "item": item, "at": at}
 
 
 def is_encrypted_envelope(item: Any) -> bool:

@@ -19,6 +19,10 @@ item's position, with what to do next; ``on_bad_item="skip"`` leaves such items 
 ``get_items`` instead, with one warning each. ``pop_item`` never removes one nor steps over
 it: it raises in both modes, and ``agent-persist quarantine`` moves the item aside.
 
+On a store opened with ``encryption=`` every item is sealed by the store, and ``ttl=600``
+gives the SDK ``EncryptedSession``'s expiry: items older than the ttl are skipped on read and
+dropped by ``pop_item`` (:mod:`._item_ttl`); the write time is sealed with the item.
+
 Under the SDK's ``EncryptedSession``, use :class:`~openai_agents_persist.EncryptedStoreSession`:
 the SDK's wrapper authenticates items before popping them only over its own ``SQLiteSession``
 and, over any other session, drops every item a wrong key cannot decrypt.
@@ -26,7 +30,9 @@ and, over any other session, drops every item a wrong key cannot decrypt.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, cast
 
@@ -50,7 +56,8 @@ from agent_persist.telemetry import resuming
 
 from ._bad_items import BadItem, BadItemPolicy, OnBadItem, logger, reason_of
 from ._deprecated import warn_renamed
-from ._item_lines import current_items, parse_lines
+from ._item_lines import current_items, parse_lines, stamped_items
+from ._item_ttl import Clock, ItemTTL
 from .checkpoints import (
     TURN_KIND,
     StateHook,
@@ -111,6 +118,16 @@ class StoreSession:
             (:class:`~openai_agents_persist.tool_outputs.StoreToolOutputs`): the history
             stores them short, with a reference to the full output in the session's
             audit trail (its ``audit`` log; on SQL, a row of the tool-calls audit table).
+        ttl: How long each item stays readable, in seconds (or a ``timedelta``), as the
+            SDK's ``EncryptedSession(ttl=...)``: every item is stored with its write time,
+            and ``get_items`` skips items older than ``ttl`` (``limit`` counts the readable
+            ones) while ``pop_item`` drops them and returns the newest readable one. Items
+            with no write time (written without a ``ttl``) count as expired. Expired items
+            stay stored until popped, cleared or expired with the thread (the store's own
+            ``ttl``, which is another thing: it removes a whole idle thread). ``None`` (the
+            default): items never expire.
+        clock: Where ``ttl`` reads the time (``time.time`` by default; a test passes a
+            clock it controls).
     """
 
     def __init__(
@@ -127,6 +144,8 @@ class StoreSession:
         write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
         lease: Callable[[], Lease] | None = None,
         tool_outputs: StoreToolOutputs | None = None,
+        ttl: int | timedelta | None = None,
+        clock: Clock = time.time,
     ) -> None:
         if not isinstance(session_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
             raise TypeError(f"session_id must be a str, got {type(session_id).__name__}")
@@ -144,6 +163,7 @@ class StoreSession:
         self._write_attempts = check_attempts(write_attempts)
         self._lease = lease
         self._tool_outputs = tool_outputs
+        self._ttl = ItemTTL.of(ttl, clock)
         self._usage = UsageTracker()
         self._head: Envelope | None = None
         self._head_loaded = False
@@ -223,6 +243,8 @@ class StoreSession:
             "write_attempts",
             "lease",
             "tool_outputs",
+            "ttl",
+            "clock",
         }
         mine = {k: v for k, v in options.items() if k in session_keys}
         theirs = {k: v for k, v in options.items() if k not in session_keys}
@@ -254,7 +276,7 @@ class StoreSession:
 
         ``limit`` falls back to ``session_settings.limit``; 0 gives ``[]``. With
         ``on_bad_item="skip"``, damaged items are left out and ``limit`` counts readable
-        items, as in the SDK's own sessions.
+        items, as in the SDK's own sessions; with a ``ttl``, so are expired items.
 
         Raises:
             InvalidLimitError: ``limit`` is negative.
@@ -266,7 +288,12 @@ class StoreSession:
             raise InvalidLimitError(f"{self._where}: limit must not be negative, got {resolved}")
         if resolved == 0:
             return []
-        items = None if self._damaged_at else await self._read_fast(resolved)
+        if self._damaged_at:
+            items = None
+        elif self._ttl is None:
+            items = await self._read_fast(resolved)
+        else:
+            items = await self._read_fresh(resolved, self._ttl)
         if items is None:  # a damaged item somewhere: read around it
             items = await self._read_around_damage(resolved)
         if items and self._refresh_on_read:
@@ -294,6 +321,37 @@ class StoreSession:
         except CorruptItemError:
             return None
 
+    async def _read_fresh(self, limit: int | None, ttl: ItemTTL) -> list[Any] | None:
+        """The newest ``limit`` unexpired items, or ``None`` if an item cannot be read.
+
+        As the SDK's ``EncryptedSession``: the newest ``limit`` stored items are read, and
+        the window doubles while expired ones leave fewer than ``limit`` readable.
+        """
+        window = limit
+        while True:
+            try:
+                lines = await (
+                    self.store.read_log_lines(self.session_id, ITEMS_LOG)
+                    if window is None
+                    else self.store.tail_lines(self.session_id, ITEMS_LOG, window)
+                )
+            except CorruptCheckpointError:
+                return None
+            items = None if self._formats.renames else stamped_items(lines, ttl.oldest())
+            if items is None:
+                stored = parse_lines(lines)
+                if stored is None:
+                    return None
+                try:
+                    items = self._formats.unwrap_all(ttl.fresh(stored), where=self._where)
+                except CorruptItemError:
+                    return None
+            if limit is None or window is None:
+                return items
+            if len(items) >= limit or (lines.count(b"\n") + 1 if lines else 0) < window:
+                return items[-limit:]
+            window *= 2
+
     async def _read_around_damage(self, limit: int | None) -> list[Any]:
         """Read item by item where needed, naming each damaged item (raise, or skip and log).
 
@@ -309,7 +367,8 @@ class StoreSession:
         while True:
             older, older_bad = await self._read_range(start, stop)
             items, bad = older + items, older_bad + bad
-            if limit is None or len(items) >= limit or start == 0 or not self._bad_items.skips:
+            widen = self._bad_items.skips or self._ttl is not None
+            if limit is None or len(items) >= limit or start == 0 or not widen:
                 break
             start, stop = max(0, start - (limit - len(items))), start
         self._bad_items.handle(bad)
@@ -327,16 +386,20 @@ class StoreSession:
         )
         items: list[Any] = []
         bad: list[BadItem] = []
+        ttl = self._ttl
         for part in parts:
             if part.error is not None:
                 bad.append(BadItem(part.start, reason_of(part.error), readable=False))
                 continue
+            values = part.values if ttl is None else ttl.fresh(part.values)
             try:
-                items += self._formats.unwrap_all(part.values, where=self._where)
+                items += self._formats.unwrap_all(values, where=self._where)
                 continue
             except CorruptItemError:
                 pass  # a value that is not an item: find it
             for position, value in enumerate(part.values, part.start):
+                if ttl is not None and not ttl.is_fresh(value):
+                    continue
                 try:
                     items.append(self._formats.unwrap(value, where=self._where))
                 except CorruptItemError as exc:
@@ -369,7 +432,8 @@ class StoreSession:
         if policy is not None and any(policy.is_long(item) for item in items):
             start = await self.store.log_length(self.session_id, AUDIT_LOG)
             items, outputs = await policy.split(list(items), start=start, lookup=self._call)
-        stored = [wrap_item(item) for item in items]
+        at = None if self._ttl is None else self._ttl.now()
+        stored = [wrap_item(item, at=at) for item in items]
         if not self._checkpoints:
             if outputs:  # first, so a stored reference never points at nothing
                 await self.store.append_audit(self.session_id, outputs, lease=self._held())
@@ -393,7 +457,9 @@ class StoreSession:
         The newest item is read before it is popped, so a damaged one is neither removed
         nor stepped over, whatever ``on_bad_item`` says: removing it would lose it (a store
         cannot put back bytes it cannot decode), stepping over it would remove an item the
-        caller did not mean (the Runner pops to undo its newest input).
+        caller did not mean (the Runner pops to undo its newest input). With a ``ttl``,
+        expired items are removed and skipped, as the SDK's ``EncryptedSession`` does; the
+        newest unexpired one is returned (``None`` when none is left).
 
         Raises:
             DamagedItemError: The newest item cannot be read; it stays where it was.
@@ -432,23 +498,30 @@ class StoreSession:
         return cast("TResponseInputItem | None", await self._pop(check))
 
     async def _pop(self, check: Callable[[Any], object] | None) -> Any:
-        """Read the newest item, ``check`` it, pop it; ``None`` when there is none."""
-        newest = await self._newest()
-        if not newest:
-            return None
-        if check is not None:
-            check(newest[0])
-        stored = await self._pop_stored()
-        if stored is None:
-            return None
-        item = await self._unwrap_popped(stored)
-        if check is not None and item != newest[0]:  # another writer got in between
-            try:
-                check(item)
-            except Exception:
-                await self.store.append(self.session_id, ITEMS_LOG, [stored])
-                raise
-        return item
+        """Read the newest item, ``check`` it, pop it; ``None`` when there is none.
+
+        With a ``ttl``, an expired item is checked and popped too, then dropped, and the
+        next one tried (as the SDK's ``EncryptedSession`` authenticates even expired items
+        before it removes them).
+        """
+        while True:
+            newest = await self._newest()
+            if not newest:
+                return None
+            if check is not None:
+                check(newest[0])
+            stored = await self._pop_stored()
+            if stored is None:
+                return None
+            item = await self._unwrap_popped(stored)
+            if check is not None and item != newest[0]:  # another writer got in between
+                try:
+                    check(item)
+                except Exception:
+                    await self.store.append(self.session_id, ITEMS_LOG, [stored])
+                    raise
+            if self._ttl is None or self._ttl.is_fresh(stored):
+                return item
 
     async def _newest(self) -> list[Any]:
         """The newest item without removing it (``[]`` when there is none)."""

@@ -19,11 +19,21 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess witho
         "Encryption (agent_persist.crypto)", "crypto", "cryptography"
     ) from exc
 
-__all__ = ["AESGCM", "KEY_BYTES", "InvalidTag", "new_key", "open_sealed", "seal"]
+__all__ = [
+    "AESGCM",
+    "KEY_BYTES",
+    "NONCE_BYTES",
+    "VERSION",
+    "InvalidTag",
+    "new_key",
+    "open_sealed",
+    "seal",
+]
 
 KEY_BYTES = 32
-_VERSION = b"\x01"
-_NONCE_BYTES = 12
+VERSION = b"\x01"
+"""The first byte of every sealed value (the format: version, nonce, ciphertext and tag)."""
+NONCE_BYTES = 12
 
 
 def new_key() -> bytes:
@@ -36,15 +46,15 @@ def seal(key: bytes | AESGCM, data: bytes, associated: bytes) -> bytes:
 
     ``key`` may be an ``AESGCM`` already built from the key (saves its setup per value).
     """
-    nonce = os.urandom(_NONCE_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
     cipher = AESGCM(key) if isinstance(key, bytes) else key
-    return _VERSION + nonce + cipher.encrypt(nonce, data, associated)
+    return VERSION + nonce + cipher.encrypt(nonce, data, associated)
 
 
 def open_sealed(key: bytes | AESGCM, sealed: bytes, associated: bytes) -> bytes:
     """Undo :func:`seal`; ``InvalidTag`` (or ``ValueError``) when anything does not match."""
-    if sealed[:1] != _VERSION or len(sealed) < 1 + _NONCE_BYTES + 16:
+    if sealed[:1] != VERSION or len(sealed) < 1 + NONCE_BYTES + 16:
         raise ValueError("not a sealed value of a known format")
-    nonce = sealed[1 : 1 + _NONCE_BYTES]
+    nonce = sealed[1 : 1 + NONCE_BYTES]
     cipher = AESGCM(key) if isinstance(key, bytes) else key
-    return cipher.decrypt(nonce, sealed[1 + _NONCE_BYTES :], associated)
+    return cipher.decrypt(nonce, sealed[1 + NONCE_BYTES :], associated)

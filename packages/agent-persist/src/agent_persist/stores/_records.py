@@ -232,6 +232,23 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     return b"\n".join(map(_after_frame, present))
 
 
+def open_lines(sealed: Sequence[bytes | None], codec: PayloadCodec) -> bytes | None:
+    """The JSON Lines of stored items: plain ones as stored, sealed ones opened in one pass.
+
+    For an encrypting codec (``codec.seals_logs``) the decrypted items are joined as they
+    are: each was canonical JSON when it was sealed, and its tag proves it is unchanged.
+    ``None`` at any doubt (a missing or damaged item, another codec): the caller decodes
+    item by item, which names the bad one.
+    """
+    lines = plain_lines(sealed)
+    if lines is not None or not codec.seals_logs:
+        return lines
+    opened = codec.open_all(cast("Sequence[bytes]", sealed))
+    if opened is None or not _all_within_depth(opened):
+        return None
+    return b"\n".join(map(_after_frame, opened))
+
+
 def _all_within_depth(sealed: Sequence[bytes]) -> bool:
     """Whether every plain item nests at most :data:`MAX_JSON_DEPTH` deep.
 

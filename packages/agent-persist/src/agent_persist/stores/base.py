@@ -629,8 +629,7 @@ class BaseStore(abc.ABC):
     def _seal(self, thread_id: str, log: str, name: str, encoded: Sequence[bytes]) -> list[bytes]:
         """Seal encoded items for one log (a codec may refuse one: too large, say)."""
         what = f"an item of {name}"
-        codec = self.codec.for_log(thread_id, log)
-        return [codec.seal_bytes(item, what=what) for item in encoded]
+        return self.codec.for_log(thread_id, log).seal_all(encoded, what=what)
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None

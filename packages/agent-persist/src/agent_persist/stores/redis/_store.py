@@ -76,7 +76,13 @@ from ...errors import (
 )
 from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
-from .._records import EncodedCheckpoint, StoredValue, describe, metadata_matches, plain_lines
+from .._records import (
+    EncodedCheckpoint,
+    StoredValue,
+    describe,
+    metadata_matches,
+    open_lines,
+)
 from ..base import BaseStore, Lease, ThreadInfo
 from . import _cluster_index as cluster_index
 from . import _seal as sealing
@@ -528,7 +534,8 @@ class RedisStore(BaseStore):
         """
         lines = None
         if version is None and start == 0 and stop is None:
-            lines = plain_lines(await self._mirror(thread_id, log, 0))
+            mirror = await self._mirror(thread_id, log, 0)
+            lines = open_lines(mirror, self.codec.for_log(thread_id, log))
         if lines is None:  # a slice, a checkpoint's view, another codec, a missing item
             return await super()._read_log_lines(
                 thread_id, log, start=start, stop=stop, version=version
@@ -537,7 +544,8 @@ class RedisStore(BaseStore):
 
     async def _tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
         """One ``LRANGE`` of the mirror's last items."""
-        lines = plain_lines(await self._mirror(thread_id, log, -count))
+        mirror = await self._mirror(thread_id, log, -count)
+        lines = open_lines(mirror, self.codec.for_log(thread_id, log))
         if lines is None:  # another codec, or a missing item (reported by the slow path)
             return await super()._tail_lines(thread_id, log, count)
         return lines

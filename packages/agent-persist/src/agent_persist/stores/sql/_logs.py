@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..._json import JSON
-from .._records import decode_item, decode_items
+from .._records import decode_item, decode_items, open_lines
 from ..base import Lease
 from ._leases import hold
 from ._schema import as_blob
@@ -261,9 +261,14 @@ def read_lines(
     start: int = 0,
     stop: int | None = None,
 ) -> bytes | None:
-    """:func:`read_items` as JSON Lines, or ``None`` when an item is not plain JSON."""
-    query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=True)
-    return _lines(query.rows(conn, **params))
+    """:func:`read_items` as JSON Lines, or ``None`` when an item is not plain JSON.
+
+    Sealed items (an encrypted store) are read as stored and opened in one pass.
+    """
+    sealed = scope.codec.seals_logs
+    query, params = _read_query(scope, thread_id, name, now, version, start, stop, lines=not sealed)
+    rows = query.rows(conn, **params)
+    return _opened(scope, thread_id, name, rows) if sealed else _lines(rows)
 
 
 def tail(
@@ -282,11 +287,21 @@ def tail_lines(
 ) -> bytes | None:
     """:func:`tail` as JSON Lines, or ``None`` when an item is not plain JSON."""
     alive_after = scope.alive_after(now)
-    rows = scope.sql.lines_tail.rows(
+    sealed = scope.codec.seals_logs
+    query = scope.sql.tail if sealed else scope.sql.lines_tail
+    rows = query.rows(
         conn, **scope.key(thread_id), name_key=digest(name), alive_after=alive_after, count=count
     )
     rows.reverse()
-    return _lines(rows)
+    return _opened(scope, thread_id, name, rows) if sealed else _lines(rows)
+
+
+def _opened(
+    scope: Scope, thread_id: str, name: str, rows: Sequence[tuple[Any, ...]]
+) -> bytes | None:
+    """The JSON Lines of ``(seq, data)`` rows of sealed items, or ``None`` at any doubt."""
+    datas = [data if type(data) is bytes else as_blob(data) for _, data in rows]
+    return open_lines(datas, scope.codec.for_log(thread_id, name))
 
 
 def _lines(rows: list[Any]) -> bytes | None:
