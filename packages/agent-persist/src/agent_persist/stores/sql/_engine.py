@@ -171,6 +171,13 @@ class Runner(Protocol):
         """Run ``fn`` in a write transaction; commit if it returns, roll back if it raises."""
         ...
 
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, which sends a single write statement (atomic by itself).
+
+        On PostgreSQL in autocommit: no ``BEGIN`` or ``COMMIT``, one round trip in all.
+        """
+        ...
+
     async def dispose(self) -> None:
         """Close the engine's connections if this runner created the engine."""
         ...
@@ -398,6 +405,10 @@ class SQLiteRunner:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
         return await self._hop(fn, "BEGIN IMMEDIATE")
 
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """:meth:`write`: SQLite has no round trips to save."""
+        return await self.write(fn)
+
     async def dispose(self) -> None:
         """Stop the workers and close their connections (the last close checkpoints the WAL).
 
@@ -516,6 +527,21 @@ class PostgresRunner:
             engines.gate or contextlib.nullcontext(),
             engines.engine.connect() as conn,
             conn.begin(),
+        ):
+            return await conn.run_sync(fn)
+
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``'s one statement in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
+
+        Behind a pooler in transaction mode, in a transaction all the same (see
+        :meth:`_PostgresEngines.of`).
+        """
+        engines = self._engines.get()
+        if engines.single is engines.engine:  # behind a pooler
+            return await self.write(fn)
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            engines.single.connect() as conn,
         ):
             return await conn.run_sync(fn)
 
