@@ -23,7 +23,8 @@ executes it as one transaction:
   opens and closes connections under load; transactions wait for one in arrival order
   (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
   says ``statement_cache_size=0`` (:mod:`._url`) and single statements run in a
-  transaction too.
+  transaction too. ``write_one`` runs a function that sends one write statement (the
+  checkpoint ``put`` function) in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
