@@ -6,6 +6,7 @@ server-side function in autocommit: one request and its reply, no ``BEGIN`` or `
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -185,3 +186,21 @@ async def test_a_version_2_database_is_upgraded_with_the_function(
         f'SELECT version FROM "{postgres_schema}".agent_persist_schema_version ORDER BY 1',
     )
     assert [row[0] for row in versions] == [1, 2, 3]
+
+
+async def test_a_first_put_on_an_expired_thread_purges_it_first(
+    postgres_url: str, postgres_schema: str
+) -> None:
+    """The function leaves an expired thread to the multi-statement path, which purges it."""
+    async with SQLStore(
+        postgres_url, schema=postgres_schema, ttl=timedelta(milliseconds=200)
+    ) as store:
+        old = await store.put(envelope("t"), appends={"log": [1, 2]})
+        await asyncio.sleep(0.4)
+        reborn = await store.put(envelope("t"), appends={"log": [3]})
+        assert reborn.logs == {"log": 1}
+        assert await store.read_log("t", "log") == [3]
+        assert [e.checkpoint_id for e in await store.list_checkpoints("t")] == [
+            reborn.checkpoint_id
+        ]
+        assert reborn.checkpoint_id != old.checkpoint_id
