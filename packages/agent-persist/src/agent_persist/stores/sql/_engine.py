@@ -644,7 +644,7 @@ def wrap_engine(engine: Any, options: EngineOptions) -> Runner:
         AsyncEngine = None
     if AsyncEngine is not None and isinstance(engine, AsyncEngine):
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
-            return PostgresRunner(engine, owned=False)
+            return PostgresRunner(engine, owned=False, pooler=behind_pooler(engine.url))
         raise InvalidStoreURLError(
             f"{mask(engine.url)}: the PostgreSQL store needs a postgresql+asyncpg async engine"
         )
