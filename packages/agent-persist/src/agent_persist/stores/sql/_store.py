@@ -10,11 +10,11 @@ Both databases run the same code: every operation is one sync SQLAlchemy Core fu
 ``Connection``, run as one transaction. SQLite drives the standard ``sqlite3`` module from a
 worker thread, one hop per transaction, in WAL mode with ``synchronous=NORMAL`` (a commit
 survives a process crash; an OS crash or power loss can lose the last few). PostgreSQL uses
-an asyncpg async engine and ``run_sync``; its checkpoint ``put`` is one call of a server-side
-function in autocommit, one round trip (:mod:`._server_put`). Each method here hands one function of
-:mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or :mod:`._retention` to the runner of
-:mod:`._engine`; those functions run the prebuilt statements of :mod:`._statements` on the
-tables of :mod:`._schema`. Nothing is ever built from user strings: ids, log names and
+an asyncpg async engine and ``run_sync``; its checkpoint ``put`` is one call of a
+server-side function in autocommit, one round trip (:mod:`._server_put`). Each method here
+hands one function of :mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or
+:mod:`._retention` to the runner of :mod:`._engine`; those functions run the prebuilt
+statements of :mod:`._statements` on the tables of :mod:`._schema`. Nothing is ever built from user strings: ids, log names and
 metadata keys are bound parameters.
 """
 
