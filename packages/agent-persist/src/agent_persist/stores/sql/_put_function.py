@@ -205,7 +205,8 @@ def put_statement(schema: str | None) -> sa.TextualSelect:
     names = [name for name, _, _ in _PARAMETERS]
     arguments = ", ".join(f":p_{name}" for name in names)
     # Only the quoted schema and fixed names are formatted in; every value is bound.
+    call = f"{_qualifier(schema)}{PUT_FUNCTION}({arguments})"
     text = sa.text(
-        f"SELECT o_pk, o_logs, o_count FROM {_qualifier(schema)}{PUT_FUNCTION}({arguments})"  # noqa: S608
+        f"SELECT o_pk, o_logs, o_count FROM {call}"  # noqa: S608
     ).bindparams(*(sa.bindparam(f"p_{name}", type_=kind) for name, _, kind in _PARAMETERS))
     return text.columns(o_pk=sa.BigInteger(), o_logs=sa.Text(), o_count=sa.Integer())

@@ -14,8 +14,8 @@ an asyncpg async engine and ``run_sync``; its checkpoint ``put`` is one call of 
 server-side function in autocommit, one round trip (:mod:`._server_put`). Each method here
 hands one function of :mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or
 :mod:`._retention` to the runner of :mod:`._engine`; those functions run the prebuilt
-statements of :mod:`._statements` on the tables of :mod:`._schema`. Nothing is ever built from user strings: ids, log names and
-metadata keys are bound parameters.
+statements of :mod:`._statements` on the tables of :mod:`._schema`. Nothing is ever built
+from user strings: ids, log names and metadata keys are bound parameters.
 """
 
 from __future__ import annotations
