@@ -9,7 +9,8 @@
 
 The proxy runs in the test's event loop and listens on 127.0.0.1 only. It understands just
 enough of each wire protocol to count requests and replies: PostgreSQL's messages (a cycle
-is a simple ``Query`` or an extended-query batch ended by ``Sync``, its reply ends with
+is a simple ``Query`` or an extended-query batch ended by ``Sync``, labelled ``EXECUTE`` and
+the SQL of the statements it binds, or the SQL it only prepares; its reply ends with
 ``ReadyForQuery``; the startup and SSL negotiation count as cycles too) and Redis's RESP
 (one reply per command). So a fault can hit exactly the n-th round trip of a call: the
 server runs the request to its end and only the reply is lost, the case where a client
@@ -77,6 +78,8 @@ class _PostgresFraming:
     startup: bool = True  # the client's untyped messages first: SSLRequest, StartupMessage
     ssl_answers: int = 0  # single-byte server answers still due to SSLRequests
     parsed: list[bytes] = field(default_factory=lambda: [])
+    bound: list[bytes] = field(default_factory=lambda: [])
+    statements: dict[bytes, bytes] = field(default_factory=lambda: {})  # name -> its SQL
 
     def requests(self, buf: bytes) -> list[tuple[int, bytes | None]]:
         """Complete client messages at the front of ``buf``: (size, label where a cycle ends)."""
@@ -108,9 +111,18 @@ class _PostgresFraming:
             if kind == b"Q":
                 label = body.rstrip(b"\x00")
             elif kind == b"P":
-                self.parsed.append(body.split(b"\x00", 2)[1])
+                name, query, _ = body.split(b"\x00", 2)
+                self.statements[name] = query
+                self.parsed.append(query)
+            elif kind == b"B":  # runs a statement parsed earlier, maybe in another cycle
+                name = body.split(b"\x00", 2)[1]
+                self.bound.append(self.statements.get(name, b"?"))
             elif kind == b"S":
-                label, self.parsed = b"; ".join(self.parsed) or b"SYNC", []
+                if self.bound:  # a cycle that executes: "EXECUTE " and the statements' SQL
+                    label = b"EXECUTE " + b"; ".join(self.bound)
+                else:  # a prepare only (Parse, Describe)
+                    label = b"; ".join(self.parsed) or b"SYNC"
+                self.parsed, self.bound = [], []
             out.append((size, label))
             pos += size
         return out
@@ -228,6 +240,7 @@ class _Link:
             for size, label in self.framing.requests(bytes(buf)):
                 del buf[:size]
                 if label is not None:
+                    self.proxy.requests.append(label)
                     self.pending.append(_Request(label, self.proxy.doom(label)))
             if clipped:
                 await self._strike()
@@ -291,6 +304,8 @@ class FaultProxy:
         self.fired = 0
         self.accepted = 0
         self.refusing = False
+        self.requests: list[bytes] = []
+        """Every round trip's label, in order (PostgreSQL: the statements a ``Sync`` ends)."""
         self._links: set[_Link] = set()
         self._handlers = 0
         self._armed: _Armed | None = None

@@ -35,6 +35,7 @@ from ._leases import hold
 from ._logs import append_all, clear_all
 from ._retention import trim
 from ._schema import as_blob, as_text, load_object
+from ._server_put import call_put, conflict
 from ._statements import Scope, digest
 from ._threads import claim_thread, find_thread, missing_thread, purge_threads
 
@@ -52,6 +53,7 @@ def put(
     keep_last: int | None,
     lease: Lease | None = None,
     clear: Sequence[str] = (),
+    slow: bool = False,
 ) -> dict[str, int]:
     """Move the head, clear, append, pin every log and add the checkpoint, in one transaction.
 
@@ -59,6 +61,8 @@ def put(
     The logs named in ``clear`` are emptied before the appends (:func:`._logs.clear_all`),
     so the versions pinned see them empty; a refusal below rolls the clearing back too.
 
+    On PostgreSQL all of it is one statement calling the server-side function
+    (:mod:`._server_put`), unless ``slow``: then, as on SQLite, one statement at a time.
     Cost: one thread row update, one upsert and one batch insert per appended log, one update
     of the thread's log rows (not their items) and one insert: O(new items + number of logs),
     plus O(cleared items) for ``clear``.
@@ -69,7 +73,34 @@ def put(
     Raises:
         ConflictError: The head is not ``envelope.parent_id``, or the id is already used.
         LeaseLostError: ``lease`` no longer holds the thread.
+        SlowPath: PostgreSQL's function left the put to the client (nothing was written);
+            run it again with ``slow=True``.
     """
+    if scope.sql.put_one is not None and not slow:
+        pk, versions, count = call_put(
+            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear
+        )
+    else:
+        pk, versions, count = _put_statements(
+            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear
+        )
+    if keep_last is not None and count > keep_last:
+        trim(conn, scope, pk, keep_last)
+    return versions
+
+
+def _put_statements(
+    conn: Connection,
+    scope: Scope,
+    envelope: Envelope,
+    encoded: EncodedCheckpoint,
+    appends: Mapping[str, Sequence[bytes]],
+    now: float,
+    *,
+    lease: Lease | None,
+    clear: Sequence[str],
+) -> tuple[int, dict[str, int], int]:
+    """:func:`put` one statement at a time: the thread's pk, the versions, its checkpoint count."""
     hold(conn, scope, lease, now)
     # Move the head: ``envelope`` becomes it only if its parent is the head; the thread's
     # row stays locked until the transaction ends.
@@ -86,7 +117,7 @@ def put(
         thread = claim_thread(conn, scope, envelope.thread_id, now, create=True)
         assert thread is not None  # noqa: S101 - create=True always returns a thread
         if thread.head_id is not None:
-            raise _conflict(scope, envelope, thread.head_id)
+            raise conflict(scope, envelope, thread.head_id)
         row = scope.sql.set_head(conn, pk=thread.pk, **head).one()
     else:
         alive_after = scope.alive_after(now)
@@ -97,7 +128,7 @@ def put(
         row = moved.first()
         if row is None:
             current = find_thread(conn, scope, envelope.thread_id, now)
-            raise _conflict(scope, envelope, current.head_id if current else None)
+            raise conflict(scope, envelope, current.head_id if current else None)
     pk, position, count = row.pk, row.next_position - 1, row.checkpoint_count
     clear_all(conn, scope, pk, clear)
     append_all(conn, scope, pk, appends)
@@ -117,16 +148,7 @@ def put(
     ).first()
     if inserted is None:
         raise ConflictError(f"{scope.where(envelope.thread_id, envelope.checkpoint_id)} exists")
-    if keep_last is not None and count > keep_last:
-        trim(conn, scope, pk, keep_last)
-    return versions
-
-
-def _conflict(scope: Scope, envelope: Envelope, head: str | None) -> ConflictError:
-    return ConflictError(
-        f"{scope.where(envelope.thread_id)}: expected head {envelope.parent_id!r} "
-        f"but the head is {head!r}"
-    )
+    return pk, versions, count
 
 
 def _decode(scope: Scope, thread_id: str, row: Any) -> Envelope:

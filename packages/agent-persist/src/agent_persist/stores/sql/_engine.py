@@ -23,7 +23,8 @@ executes it as one transaction:
   opens and closes connections under load; transactions wait for one in arrival order
   (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
   says ``statement_cache_size=0`` (:mod:`._url`) and single statements run in a
-  transaction too.
+  transaction too. ``write_one`` runs a function that sends one write statement (the
+  checkpoint ``put`` function) in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
@@ -169,6 +170,13 @@ class Runner(Protocol):
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in a write transaction; commit if it returns, roll back if it raises."""
+        ...
+
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, which sends a single write statement (atomic by itself).
+
+        On PostgreSQL in autocommit: no ``BEGIN`` or ``COMMIT``, one round trip in all.
+        """
         ...
 
     async def dispose(self) -> None:
@@ -398,6 +406,10 @@ class SQLiteRunner:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
         return await self._hop(fn, "BEGIN IMMEDIATE")
 
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """:meth:`write`: SQLite has no round trips to save."""
+        return await self.write(fn)
+
     async def dispose(self) -> None:
         """Stop the workers and close their connections (the last close checkpoints the WAL).
 
@@ -519,6 +531,21 @@ class PostgresRunner:
         ):
             return await conn.run_sync(fn)
 
+    async def write_one(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``'s one statement in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
+
+        Behind a pooler in transaction mode, in a transaction all the same (see
+        :meth:`_PostgresEngines.of`).
+        """
+        engines = self._engines.get()
+        if engines.single is engines.engine:  # behind a pooler
+            return await self.write(fn)
+        async with (
+            engines.gate or contextlib.nullcontext(),
+            engines.single.connect() as conn,
+        ):
+            return await conn.run_sync(fn)
+
     async def dispose(self) -> None:
         """Close every loop's pool if this runner created them (another loop's on that loop)."""
         await self._engines.close()
@@ -617,7 +644,7 @@ def wrap_engine(engine: Any, options: EngineOptions) -> Runner:
         AsyncEngine = None
     if AsyncEngine is not None and isinstance(engine, AsyncEngine):
         if engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg":
-            return PostgresRunner(engine, owned=False)
+            return PostgresRunner(engine, owned=False, pooler=behind_pooler(engine.url))
         raise InvalidStoreURLError(
             f"{mask(engine.url)}: the PostgreSQL store needs a postgresql+asyncpg async engine"
         )

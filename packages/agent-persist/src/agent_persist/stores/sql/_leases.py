@@ -22,7 +22,7 @@ from ...errors import LeaseHeldError, LeaseLostError
 from ..base import Lease
 from ._statements import Scope
 
-__all__ = ["acquire", "hold", "release", "renew"]
+__all__ = ["acquire", "hold", "lease_lost", "release", "renew"]
 
 _ATTEMPTS = 5
 
@@ -85,10 +85,15 @@ def hold(conn: Connection, scope: Scope, lease: Lease | None, now: float) -> Non
         return
     found = scope.sql.hold_lease(conn, **scope.key(lease.thread_id), token=lease.token, now=now)
     if found.first() is None:
-        raise LeaseLostError(
-            f"{scope.where(lease.thread_id)}: the lease of {lease.owner!r} "
-            "expired or was taken over; nothing was written"
-        )
+        raise lease_lost(scope, lease)
+
+
+def lease_lost(scope: Scope, lease: Lease) -> LeaseLostError:
+    """The error for a write refused because ``lease`` no longer holds its thread."""
+    return LeaseLostError(
+        f"{scope.where(lease.thread_id)}: the lease of {lease.owner!r} "
+        "expired or was taken over; nothing was written"
+    )
 
 
 def renew(conn: Connection, scope: Scope, lease: Lease, now: float, *, ttl: float) -> Lease:

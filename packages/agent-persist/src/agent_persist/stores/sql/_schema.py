@@ -44,6 +44,7 @@ from sqlalchemy.types import TypeEngine
 from ..._json import canonical_json
 from ...errors import CorruptCheckpointError, StoreSchemaError
 from .._records import load_json
+from ._put_function import create_put_function
 
 __all__ = [
     "DDL_STEPS",
@@ -310,9 +311,14 @@ def _step_2(conn: Connection, schema: str | None) -> None:
     metadata.create_all(conn, tables=list(_define_audit_v2(metadata)), checkfirst=False)
 
 
+def _step_3(conn: Connection, schema: str | None) -> None:
+    create_put_function(conn, schema)  # PostgreSQL only; SQLite records the version alone
+
+
 DDL_STEPS: tuple[DDLStep, ...] = (
     DDLStep(1, "threads, checkpoints, logs, log items and leases", _step_1),
     DDLStep(2, "audit projection: audit_sessions, audit_messages, audit_tool_calls", _step_2),
+    DDLStep(3, "PostgreSQL: function agent_persist_put_1, a put in one round trip", _step_3),
 )
 """Every step ever released, oldest first. Append only."""
 

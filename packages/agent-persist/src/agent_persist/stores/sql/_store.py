@@ -10,11 +10,12 @@ Both databases run the same code: every operation is one sync SQLAlchemy Core fu
 ``Connection``, run as one transaction. SQLite drives the standard ``sqlite3`` module from a
 worker thread, one hop per transaction, in WAL mode with ``synchronous=NORMAL`` (a commit
 survives a process crash; an OS crash or power loss can lose the last few). PostgreSQL uses
-an asyncpg async engine and ``run_sync``. Each method here hands one function of
-:mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or :mod:`._retention` to the runner of
-:mod:`._engine`; those functions run the prebuilt statements of :mod:`._statements` on the
-tables of :mod:`._schema`. Nothing is ever built from user strings: ids, log names and
-metadata keys are bound parameters.
+an asyncpg async engine and ``run_sync``; its checkpoint ``put`` is one call of a
+server-side function in autocommit, one round trip (:mod:`._server_put`). Each method here
+hands one function of :mod:`._checkpoints`, :mod:`._logs`, :mod:`._leases` or
+:mod:`._retention` to the runner of :mod:`._engine`; those functions run the prebuilt
+statements of :mod:`._statements` on the tables of :mod:`._schema`. Nothing is ever built
+from user strings: ids, log names and metadata keys are bound parameters.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from ._engine import (
 )
 from ._errors import translate_error
 from ._schema import build_tables, migrate
+from ._server_put import SlowPath
 from ._statements import Scope, Statements
 
 if TYPE_CHECKING:
@@ -242,6 +244,12 @@ class SQLStore(BaseStore):
             await self._setup()
         return await self._runner.write(fn)
 
+    async def _write_one(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn``, which sends one write statement (see :meth:`Runner.write_one`)."""
+        if self._auto_setup and not self._ready:
+            await self._setup()
+        return await self._runner.write_one(fn)
+
     async def _read(self, fn: Callable[[Connection], T], *, snapshot: bool = False) -> T:
         """Run a read; ``snapshot=True`` when ``fn`` runs several statements."""
         if self._auto_setup and not self._ready:
@@ -258,10 +266,15 @@ class SQLStore(BaseStore):
         lease: Lease | None,
         clear: Sequence[str],
     ) -> Envelope:
+        """One round trip on PostgreSQL, unless ``keep_last`` trims or an audit log projects.
+
+        The server-side function (:mod:`._server_put`) runs alone in autocommit; what
+        follows it in Python (trimming, the audit projection) makes it a transaction.
+        """
         scope, keep_last = self._scope, self.keep_last
         audited = sealed.get(AUDIT_LOG)
 
-        def put(conn: Connection) -> dict[str, int]:
+        def put(conn: Connection, *, slow: bool = False) -> dict[str, int]:
             now = time.time()
             versions = checkpoints.put(
                 conn,
@@ -273,12 +286,19 @@ class SQLStore(BaseStore):
                 keep_last=keep_last,
                 lease=lease,
                 clear=clear,
+                slow=slow,
             )
             if audited:  # a fork or an import carries the audit log: project it too
                 audit.project(conn, scope, envelope.thread_id, audited, now)
             return versions
 
-        versions = await self._write(put)
+        try:
+            if scope.sql.put_one is not None and keep_last is None and not audited:
+                versions = await self._write_one(put)
+            else:
+                versions = await self._write(put)
+        except SlowPath:  # an expired thread or a race: nothing written, one statement at a time
+            versions = await self._write(lambda conn: put(conn, slow=True))
         return envelope.model_copy(update={"logs": versions})
 
     async def _get(self, thread_id: str, checkpoint_id: str | None) -> Envelope:
