@@ -602,17 +602,17 @@ async def test_layout_steps_run_in_order_each_recorded_once(
 
 @pytest.mark.redis
 async def test_the_mirror_expires_with_its_thread(make_store: Factory, raw: Redis) -> None:
-    store = await make_store(ttl=timedelta(milliseconds=300))
+    store = await make_store(ttl=timedelta(seconds=1))
     keys = RedisKeys(store.prefix, store.namespace)
     await store.append("t", "log", ["a"])
     await store.put(envelope("t"), appends={"log": ["b"]})
-    mirror_ttl, thread_ttl = (
-        await raw.pttl(keys.mirror("t", "log")),
-        await raw.pttl(keys.thread("t")),
-    )
-    assert 0 < mirror_ttl <= 300
+    async with raw.pipeline(transaction=True) as pipe:  # both read at one moment
+        pipe.pttl(keys.mirror("t", "log"))
+        pipe.pttl(keys.thread("t"))
+        mirror_ttl, thread_ttl = await pipe.execute()
+    assert 0 < mirror_ttl <= 1000
     assert abs(mirror_ttl - thread_ttl) < 50
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(1.2)
     assert not await raw.exists(keys.mirror("t", "log"), keys.thread("t"))
     assert await store.read_log_lines("t", "log") == b""
     assert await store.tail_lines("t", "log", 5) == b""

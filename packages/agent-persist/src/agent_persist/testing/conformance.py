@@ -1039,8 +1039,9 @@ class StoreConformance:
             )
             with pytest.raises(CorruptCheckpointError) as raised:
                 await store.get("t")
-            assert bad.checkpoint_id in str(raised.value)
-            assert source.checkpoint_id in str(raised.value)
+            assert bad.checkpoint_id in str(raised.value), str(raised.value)
+            # (a message naming an earlier source means a stale read: say which it was)
+            assert source.checkpoint_id in str(raised.value), (source.thread_id, raised.value)
             with pytest.raises(CorruptCheckpointError):
                 await store.get("t", bad.checkpoint_id)
             with pytest.raises(CorruptCheckpointError):
