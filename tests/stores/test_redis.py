@@ -178,6 +178,17 @@ async def test_keep_last_collects_removed_items_without_reading_the_log(
 
 
 @pytest.mark.redis
+async def test_listing_after_the_loop_shut_down_its_async_generators(
+    make_store: Factory,
+) -> None:
+    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop."""
+    store = await make_store()
+    await store.put(envelope("t"))
+    await asyncio.get_running_loop().shutdown_asyncgens()
+    assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+
+
+@pytest.mark.redis
 async def test_concurrent_setup_and_a_layout_from_the_future(
     make_store: Factory, prefix: str, raw: Redis
 ) -> None:

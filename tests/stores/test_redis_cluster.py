@@ -177,6 +177,17 @@ async def test_setup_splits_an_unsharded_index(
 
 
 @pytest.mark.redis
+async def test_listing_after_the_loop_shut_down_its_async_generators(
+    make_store: Factory,
+) -> None:
+    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop."""
+    store = await make_store()
+    await store.put(envelope("t"))
+    await asyncio.get_running_loop().shutdown_asyncgens()
+    assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+
+
+@pytest.mark.redis
 async def test_the_index_is_a_hint_repaired_by_purge(
     make_store: Factory, raw: RedisCluster
 ) -> None:

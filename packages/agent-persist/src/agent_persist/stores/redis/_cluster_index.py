@@ -1,7 +1,7 @@
 """A namespace's thread index on a Redis Cluster: sharded by thread, merged when listed.
 
     await note(client, keys, thread_id, now)          # before the thread's own write
-    async for page in newest_pages(client, keys, 200): ...   # members, newest first
+    members = await NewestFirst(client, keys, 200).next_page()  # newest first, a page
     gone = await stale_members(client, keys, shard, page)    # for ``PURGE_INDEX``
 
 On one server the index is one sorted set, written by the same script as the thread. On a
@@ -16,12 +16,12 @@ shard. The thread's keys stay the truth and the index a hint (see :mod:`._store`
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ._keys import RedisKeys, encode_id
 
-__all__ = ["drop", "newest_pages", "note", "stale_members", "thread_rows"]
+__all__ = ["NewestFirst", "drop", "note", "stale_members", "thread_rows"]
 
 THREAD_FIELDS = ("head", "kind", "sv", "step", "status", "meta", "updated")
 """The thread hash's fields a listing row holds, in ``LIST_THREADS``' order."""
@@ -39,40 +39,55 @@ async def drop(client: Any, keys: RedisKeys, thread_id: str) -> None:
     await client.zrem(keys.index_shard(member), member)
 
 
-async def newest_pages(client: Any, keys: RedisKeys, page: int) -> AsyncIterator[list[bytes]]:
-    """The members of every shard, newest first, in pages of ``page``.
+class NewestFirst:
+    """The members of every shard, newest first, a page per :meth:`next_page` call.
 
-    The first page of every shard comes in one pipelined round trip; a shard's next page
-    is fetched when the merge has used up the one it holds. Not one atomic read: a thread
-    written meanwhile may show up twice or not at all in this listing, as with any paging.
+    A plain object, not an async generator: the store may be used from a loop whose async
+    generators were shut down (the Agents SDK's ``Runner.run_sync`` does that), and a
+    listing stopped early leaves nothing to close. The first call reads the first page of
+    every shard in one pipelined round trip; a shard's next page is read when the merge has
+    used up the one it holds. Not one atomic read: a thread written meanwhile may show up
+    twice or not at all, as with any paging.
     """
-    shards = keys.index_shards
-    async with client.gate, client.pipeline(transaction=False) as pipe:
-        for shard in shards:
-            pipe.zrevrange(shard, 0, page - 1, withscores=True)
-        firsts: list[list[tuple[bytes, float]]] = await pipe.execute()
-    offsets = [len(first) for first in firsts]
-    heap = [(-first[0][1], n, 0) for n, first in enumerate(firsts) if first]
-    heapq.heapify(heap)
-    buffers = firsts
-    out: list[bytes] = []
-    while heap:
-        _, n, position = heapq.heappop(heap)
-        out.append(buffers[n][position][0])
-        position += 1
-        if position == len(buffers[n]) and len(buffers[n]) == page:
-            buffers[n] = await client.zrevrange(
-                shards[n], offsets[n], offsets[n] + page - 1, withscores=True
-            )
-            offsets[n] += len(buffers[n])
-            position = 0
-        if position < len(buffers[n]):
-            heapq.heappush(heap, (-buffers[n][position][1], n, position))
-        if len(out) == page:
-            yield out
-            out = []
-    if out:
-        yield out
+
+    def __init__(self, client: Any, keys: RedisKeys, page: int) -> None:
+        self._client, self._shards, self._page = client, keys.index_shards, page
+        self._started = False
+        self._buffers: list[list[tuple[bytes, float]]] = []
+        self._offsets: list[int] = []
+        self._heap: list[tuple[float, int, int]] = []
+
+    async def next_page(self) -> list[bytes]:
+        """Up to ``page`` more members; an empty list once every shard is used up."""
+        if not self._started:
+            await self._start()
+        buffers, heap, page = self._buffers, self._heap, self._page
+        out: list[bytes] = []
+        while heap and len(out) < page:
+            _, n, position = heapq.heappop(heap)
+            out.append(buffers[n][position][0])
+            position += 1
+            if position == len(buffers[n]) and len(buffers[n]) == page:
+                start = self._offsets[n]
+                buffers[n] = await self._client.zrevrange(
+                    self._shards[n], start, start + page - 1, withscores=True
+                )
+                self._offsets[n] += len(buffers[n])
+                position = 0
+            if position < len(buffers[n]):
+                heapq.heappush(heap, (-buffers[n][position][1], n, position))
+        return out
+
+    async def _start(self) -> None:
+        client, page = self._client, self._page
+        async with client.gate, client.pipeline(transaction=False) as pipe:
+            for shard in self._shards:
+                pipe.zrevrange(shard, 0, page - 1, withscores=True)
+            firsts: list[list[tuple[bytes, float]]] = await pipe.execute()
+        self._started, self._buffers = True, firsts
+        self._offsets = [len(first) for first in firsts]
+        self._heap = [(-first[0][1], n, 0) for n, first in enumerate(firsts) if first]
+        heapq.heapify(self._heap)
 
 
 async def thread_rows(client: Any, keys: RedisKeys, members: Sequence[bytes]) -> list[Any]:

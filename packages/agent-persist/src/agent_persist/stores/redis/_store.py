@@ -55,7 +55,8 @@ Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -420,7 +421,8 @@ class RedisStore(BaseStore):
     ) -> list[ThreadInfo]:
         """The namespace's index, newest first."""
         found: dict[str, ThreadInfo] = {}
-        async for reply in self._thread_pages():
+        listing = _Listing()
+        while reply := await self._thread_page(listing):
             for index in range(0, len(reply), THREAD_ROW):
                 info = decode_thread(reply[index : index + THREAD_ROW])
                 if info is None or info.thread_id in found:
@@ -428,32 +430,37 @@ class RedisStore(BaseStore):
                 full = limit is not None and len(found) >= limit
                 if not full and metadata_matches(info.metadata, wanted):
                     found[info.thread_id] = info
-            if limit is not None and len(found) >= limit:
+            if listing.done or (limit is not None and len(found) >= limit):
                 break
         return list(found.values())
 
-    async def _thread_pages(self) -> AsyncIterator[list[Any]]:
-        """Pages of ``LIST_THREADS`` rows, newest first, to the end of the index.
+    async def _thread_page(self, listing: _Listing) -> list[Any]:
+        """The next page of ``LIST_THREADS`` rows, newest first; empty at the end.
 
-        On a cluster, the index shards merged, then each thread read in its own slot: not
-        one atomic read, so a thread written meanwhile shows its state of either moment.
+        A coroutine, not an async generator: the store may be used from a loop whose async
+        generators were shut down (the Agents SDK's ``Runner.run_sync`` does that). On a
+        cluster, the index shards merged, then each thread read in its own slot: not one
+        atomic read, so a thread written meanwhile shows its state of either moment.
         """
-        if self._cluster:
-            await self._ensure_ready()
-            async for members in cluster_index.newest_pages(self._client, self._keys, _PAGE):
-                yield await cluster_index.thread_rows(self._client, self._keys, members)
-            return
-        offset = 0
-        while True:
+        if listing.done:
+            return []
+        if not self._cluster:
             reply = await self._run(
                 self._scripts.list_threads,
                 [self._keys.index],
-                [*self._keys.thread_key_parts, offset, _PAGE],
+                [*self._keys.thread_key_parts, listing.offset, _PAGE],
             )
-            yield reply
-            if len(reply) < _PAGE * THREAD_ROW:
-                return
-            offset += _PAGE
+            listing.offset += _PAGE
+            listing.done = len(reply) < _PAGE * THREAD_ROW
+            return reply
+        if listing.merge is None:
+            await self._ensure_ready()
+            listing.merge = cluster_index.NewestFirst(self._client, self._keys, _PAGE)
+        members = await listing.merge.next_page()
+        listing.done = len(members) < _PAGE
+        if not members:
+            return []
+        return await cluster_index.thread_rows(self._client, self._keys, members)
 
     async def _delete_thread(self, thread_id: str) -> bool:
         """Every key of the thread, its lease too; on a cluster the index member after."""
@@ -668,6 +675,15 @@ class RedisStore(BaseStore):
         if not gone:
             return 0
         return int(await self._run(self._scripts.purge_index, [index], gone))
+
+
+@dataclass(slots=True)
+class _Listing:
+    """Where a ``list_threads`` is in the namespace's index (see ``_thread_page``)."""
+
+    offset: int = 0
+    merge: cluster_index.NewestFirst | None = None
+    done: bool = False
 
 
 async def _eval_and_wait(
