@@ -86,3 +86,13 @@ def test_storable_checks_name_the_path(value: Any, message: str) -> None:
 
 def test_storable_values_pass() -> None:
     check_storable({"a": [INT64_MAX, INT64_MIN, True, 1.5, None, "\u2028 🤖"]}, what="metadata")
+
+
+def test_a_value_that_holds_itself_is_refused_and_the_encoder_recovers() -> None:
+    """No recursion to the stack's end: refused at once, and the next value encodes."""
+    looped: list[Any] = [1]
+    looped.append({"again": looped})
+    with pytest.raises(InvalidPayloadError, match="Circular reference"):
+        canonical_json(looped)
+    shared = {"x": 1}  # the same object twice is no cycle
+    assert canonical_json([shared, shared, looped[0]]) == b'[{"x":1},{"x":1},1]'

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias, cast
 
@@ -43,23 +44,40 @@ def _prebuilt(encoder: json.JSONEncoder) -> Callable[[Any], str]:
     """``encoder.encode`` without its per-call setup, when this Python allows it.
 
     ``JSONEncoder.encode`` builds the C encoder anew on every call (``iterencode``), which
-    costs about as much as encoding a small value. This builds it once, with the same
-    arguments ``iterencode`` passes for ``encoder`` (no circular-reference markers: a cycle
-    raises ``RecursionError``, as deep nesting does), and checks it gives the same text;
+    costs about as much as encoding a small value. This builds it once per thread, with the
+    arguments ``iterencode`` passes for ``encoder`` and a circular-reference markers dict of
+    its own (a value holding itself raises ``ValueError``, as with ``encoder.encode``; the
+    markers a failed call leaves behind are cleared), and checks it gives the same text;
     otherwise (no C accelerator, another signature) it is ``encoder.encode``.
     """
     make: Any = getattr(json.encoder, "c_make_encoder", None)
+    basestring = json.encoder.encode_basestring
+
+    def build() -> tuple[dict[int, Any], Any]:
+        markers: dict[int, Any] = {}
+        return markers, make(
+            markers, encoder.default, basestring, None, ":", ",", True, False, False
+        )
+
     try:
-        basestring = json.encoder.encode_basestring
-        iterencode = make(None, encoder.default, basestring, None, ":", ",", True, False, False)
+        _, iterencode = build()
         sample: dict[str, Any] = {"b": [1.5, None, True, -(2**70)], "a": '\u00e9\n"', "c": {}}
         if "".join(iterencode(sample, 0)) != encoder.encode(sample):
             return encoder.encode
     except Exception:
         return encoder.encode
+    local = threading.local()
 
     def encode(value: Any) -> str:
-        return "".join(iterencode(value, 0))
+        try:
+            markers, iterencode = local.encoder
+        except AttributeError:
+            markers, iterencode = local.encoder = build()
+        try:
+            return "".join(iterencode(value, 0))
+        except BaseException:
+            markers.clear()
+            raise
 
     return encode
 
