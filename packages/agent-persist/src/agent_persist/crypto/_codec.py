@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, cast
 from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..errors import AgentPersistError, DecryptionError, EncryptionError, ShreddedThreadError
+from ..stores._records import is_sealed
 from . import _aead
 
 if TYPE_CHECKING:
@@ -253,7 +254,7 @@ class SealingCodec(PayloadCodec):
 
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
         """A value in clear (written before encryption); a sealed one needs a binding."""
-        if _is_sealed(sealed):
+        if is_sealed(sealed):
             raise DecryptionError(f"{where}: a sealed value read without its thread")
         return self.inner.unseal(sealed, where=where)
 
@@ -266,11 +267,6 @@ _NONCE = _aead.NONCE_BYTES
 
 def _fail() -> bytes:
     raise ValueError("not a sealed plain JSON item")
-
-
-def _is_sealed(value: bytes) -> bool:
-    frame, separator, _ = bytes(value[:256]).partition(b":")
-    return bool(separator) and frame.endswith(_SEALED_SUFFIX)
 
 
 class _Bound(PayloadCodec):
@@ -347,7 +343,7 @@ class _Bound(PayloadCodec):
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
         """Decrypt (a clear value passes to the inner chain), then undo the inner chain."""
         data = bytes(sealed)
-        if not _is_sealed(data):
+        if not is_sealed(data):
             return self._owner.inner.unseal(data, where=where)
         frame, _, body = data.partition(b":")
         inner_frame = frame[: -len(_SEALED_SUFFIX)]

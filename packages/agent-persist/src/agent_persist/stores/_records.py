@@ -39,7 +39,8 @@ def _all_plain(sealed: Sequence[bytes]) -> bool:
     return bool(sealed) and set(map(_frame_of, sealed)) == {PLAIN_FRAME}
 
 
-_SEALED_SUFFIX = b"+aes256gcm"  # agent_persist.crypto's frame, recognised without importing it
+_SEALED_SUFFIX = b"+aes256gcm"
+"""How agent_persist.crypto's frames end (recognised here without importing the extra)."""
 
 
 def is_sealed(data: bytes) -> bool:
