@@ -40,7 +40,9 @@ REPLACE_VALUES = (
     + r"""
 -- KEYS: thread. ARGV: groups of kind ('p' payload, 'i' item), checkpoint id or log name,
 -- seq, old bytes, new bytes. Returns how many values still held their old bytes.
-local replaced = 0
+-- Each log changed gets its mirror rebuilt once, from its live items, at the end: O(items)
+-- per log, where finding and setting each item in the mirror list would be O(items) each.
+local replaced, changed = 0, {}
 for g = 1, #ARGV, 5 do
   local kind, ref, seq, old, new = ARGV[g], ARGV[g + 1], ARGV[g + 2], ARGV[g + 3], ARGV[g + 4]
   if kind == 'p' then
@@ -50,14 +52,24 @@ for g = 1, #ARGV, 5 do
       replaced = replaced + 1
     end
   else
-    local i, o, r, q, d = log_keys(KEYS[1], ref)
+    local i = log_keys(KEYS[1], ref)
     if redis.call('HGET', i, seq) == old then
       redis.call('HSET', i, seq, new)
-      local at = redis.call('LPOS', o, seq)
-      if at and redis.call('LINDEX', d, at) == old then redis.call('LSET', d, at, new) end
+      changed[ref] = true
       replaced = replaced + 1
     end
   end
+end
+for name in pairs(changed) do
+  local items, order, _, _, mirror = log_keys(KEYS[1], name)
+  redis.call('DEL', mirror)
+  local seqs = redis.call('LRANGE', order, 0, -1)
+  for first = 1, #seqs, 1000 do
+    local data = redis.call('HMGET', items, unpack(seqs, first, math.min(first + 999, #seqs)))
+    for j = 1, #data do data[j] = data[j] or '' end
+    redis.call('RPUSH', mirror, unpack(data))
+  end
+  same_ttl(KEYS[1], mirror)
 end
 return replaced
 """
