@@ -12,6 +12,7 @@ primary is skipped, so an interrupted run is finished by running it again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -30,32 +31,44 @@ from ._output import plural, progress_bar
 __all__ = ["rekey", "seal"]
 
 
+def _ring_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options ``rekey`` and ``seal`` share: the key ring, the key store, concurrency."""
+    for option in reversed(
+        (
+            click.option(
+                "--keys-env",
+                "keys_prefix",
+                default=DEFAULT_PREFIX,
+                show_default=True,
+                help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), "
+                "PREFIXPRIMARY_KEY.",
+            ),
+            click.option(
+                "--key-store",
+                default=None,
+                help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
+            ),
+            click.option(
+                "--concurrency",
+                type=click.IntRange(min=1),
+                default=8,
+                show_default=True,
+                help="Threads worked on at once.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.command(
     cls=Command,
     epilog=EXIT_CODES,
     short_help="Re-wrap every thread's data key under the primary key.",
 )
 @store_options
-@click.option(
-    "--keys-env",
-    "keys_prefix",
-    default=DEFAULT_PREFIX,
-    show_default=True,
-    help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), PREFIXPRIMARY_KEY.",
-)
-@click.option(
-    "--key-store",
-    default=None,
-    help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
-)
+@_ring_options
 @click.option("--dry-run", is_flag=True, help="Count the keys to re-wrap; write nothing.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Threads worked on at once.",
-)
 def rekey(
     options: StoreOptions,
     keys_prefix: str,
@@ -108,26 +121,8 @@ def rekey(
     short_help="Seal every payload and log item still stored in clear.",
 )
 @store_options
-@click.option(
-    "--keys-env",
-    "keys_prefix",
-    default=DEFAULT_PREFIX,
-    show_default=True,
-    help="Prefix of the key ring's variables: PREFIXKEY_<ID> (base64), PREFIXPRIMARY_KEY.",
-)
-@click.option(
-    "--key-store",
-    default=None,
-    help="URL of the key store, if not the store's own (namespace <namespace>.keys).",
-)
+@_ring_options
 @click.option("--dry-run", is_flag=True, help="Count the values to seal; write nothing.")
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Threads worked on at once.",
-)
 def seal(
     options: StoreOptions,
     keys_prefix: str,
