@@ -183,3 +183,29 @@ def test_a_sealed_export_restores_its_own_thread_with_replace(
     # The old key is gone with the old thread: the export cannot be opened any more.
     again = sqlite.invoke("import", str(tmp_path / "s.json"), "--namespace", "x", *KEYS, env=ENV)
     assert again.exit_code == 1
+
+
+def test_import_with_a_source_url_does_not_set_up_the_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent_persist.stores.sql import SQLStore
+
+    source, target = sqlite_backend(tmp_path / "src.db"), sqlite_backend(tmp_path / "dst.db")
+    arun(_use(_open(source), _write))
+    assert source.invoke("export", "s", "-o", str(tmp_path / "s.json")).exit_code == 0
+    set_up: list[str] = []
+    setup = SQLStore.setup
+
+    async def recorded(store: SQLStore) -> None:
+        set_up.append(str(store._runner.engine.url.database))  # pyright: ignore[reportPrivateUsage]
+        await setup(store)
+
+    monkeypatch.setattr(SQLStore, "setup", recorded)
+    result = target.invoke(
+        "import", str(tmp_path / "s.json"), *KEYS, "--source-url", source.args[1], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    assert str(tmp_path / "dst.db") in set_up
+    assert str(tmp_path / "src.db") not in set_up  # only read, never set up
+    monkeypatch.undo()
+    assert arun(_use(_open(target), _contents)) == arun(_use(_open(source), _contents))

@@ -11,7 +11,8 @@ from agents.testing import ScriptedModel, assistant_message, function_call
 from oa_support import Backend
 
 from agent_persist.stores.sql import SQLStore
-from openai_agents_persist import StoreSession
+from damage_support import GARBAGE, damage_log_item
+from openai_agents_persist import ITEMS_LOG, StoreSession
 from openai_agents_persist.errors import CorruptItemError
 from openai_agents_persist.tool_outputs import (
     AUDIT_LOG,
@@ -185,3 +186,22 @@ async def test_a_filter_before_the_save_summarises_once() -> None:
         "output": "y" * 11,
     }
     assert calls == ["y" * 11]
+
+
+async def test_a_damaged_old_item_does_not_refuse_a_long_output(durable_backend: Backend) -> None:
+    """The tool's name is looked up around the damage; the write goes through."""
+    policy = StoreToolOutputs(max_chars=10)
+    old = {"type": "message", "role": "user", "content": "old"}
+    call = {"type": "function_call", "call_id": "c1", "name": "lookup", "arguments": "{}"}
+    async with durable_backend.open() as store:
+        session = StoreSession("s", store=store, tool_outputs=policy, refresh_on_read=True)
+        await session.add_items([old, call])  # pyright: ignore[reportArgumentType]
+        await damage_log_item(
+            durable_backend.url, "s", ITEMS_LOG, 0, GARBAGE, **durable_backend.options
+        )
+        output = {"type": "function_call_output", "call_id": "c1", "output": "y" * 11}
+        await session.add_items([output])  # pyright: ignore[reportArgumentType]
+        [event] = await store.read_log("s", AUDIT_LOG)
+        assert isinstance(event, dict)
+        assert (event["name"], event["input"], event["call_id"]) == ("lookup", "{}", "c1")
+        assert await store.log_length("s", ITEMS_LOG) == 3

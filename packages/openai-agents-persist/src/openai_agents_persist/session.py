@@ -442,12 +442,45 @@ class StoreSession:
         await self._checkpoint(stored, wrapper, {AUDIT_LOG: outputs} if outputs else None)
 
     async def _call(self, call_id: str) -> dict[str, Any] | None:
-        """The history's ``function_call`` item of ``call_id`` (its tool name), if recent."""
-        for item in reversed(await self.get_items(limit=_CALL_LOOKBACK)):
+        """The history's ``function_call`` item of ``call_id`` (its tool name), if recent.
+
+        Called inside ``add_items``: a pure read (no ``refresh_on_read`` touch, no damage
+        bookkeeping), and best effort: an item that cannot be read is stepped over and a
+        read that fails gives ``None`` (the tool then shows as unknown), never an error
+        that would refuse the write.
+        """
+        try:
+            recent = await self._recent_values()
+        except AgentPersistError:
+            return None
+        for value in reversed(recent):
+            try:
+                item = self._formats.unwrap(value, where=self._where)
+            except AgentPersistError:
+                continue
+            if not isinstance(item, dict):
+                continue
             fields = cast("dict[str, Any]", item)
             if fields.get("type") == "function_call" and fields.get("call_id") == call_id:
                 return fields
         return None
+
+    async def _recent_values(self) -> list[Any]:
+        """The newest stored values for :meth:`_call`, read around damaged ones."""
+        try:
+            stored = parse_lines(
+                await self.store.tail_lines(self.session_id, ITEMS_LOG, _CALL_LOOKBACK)
+            )
+        except CorruptCheckpointError:
+            stored = None
+        if stored is not None:
+            return stored
+        stop = await self.store.log_length(self.session_id, ITEMS_LOG)
+        start = max(0, stop - _CALL_LOOKBACK)
+        parts = await read_around_damage(
+            self.store, self.session_id, ITEMS_LOG, start=start, stop=stop
+        )
+        return [value for part in parts for value in part.values]
 
     async def pop_item(
         self, *, wrapper: RunContextWrapper[Any] | None = None

@@ -83,20 +83,31 @@ async def open_records(records: list[tuple[Any, str]], source: StoreOptions) -> 
 
     Each sealed thread names the namespace it was sealed in; its data key is read from
     that namespace's key store (of ``source``), so a thread shredded there stays unreadable.
+    The source is only read: opened without ``setup`` (no DDL, no migration there).
     """
     stores: dict[str, BaseStore] = {}
+    read_only = _without_setup(source)
     try:
         for record, where in records:
             namespace = sealed_namespace(record)
             if namespace is None:
                 continue
             if namespace not in stores:
-                stores[namespace] = dataclasses.replace(source, namespace=namespace).open()
-                await stores[namespace].setup()
+                stores[namespace] = dataclasses.replace(read_only, namespace=namespace).open()
             await _open_record(record, stores[namespace], where)
     finally:
         for opened in stores.values():
             await opened.close()
+
+
+def _without_setup(source: StoreOptions) -> StoreOptions:
+    """``source`` opening its SQL or Redis store (and default key store) without setup."""
+    if source.url.lower().startswith("memory"):
+        return source  # no schema to set up, and no such option
+    extra = {**source.config.store_options, "auto_setup": False}
+    return dataclasses.replace(
+        source, config=dataclasses.replace(source.config, store_options=extra)
+    )
 
 
 async def _open_record(record: dict[str, Any], store: BaseStore, where: str) -> None:

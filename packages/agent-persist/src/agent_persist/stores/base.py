@@ -773,10 +773,12 @@ class BaseStore(abc.ABC):
         version = self._check_read(thread_id, log, start, stop, at)
         if version == -1 or (stop is not None and stop <= start):
             return b""
-        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.READ_LOG_LINES, thread_id, log) as scope:
-            lines = await self._guarded(
-                self._read_log_lines(thread_id, log, start=start, stop=stop, version=version)
+            lines = await self._opened(
+                thread_id,
+                lambda: self._read_log_lines(
+                    thread_id, log, start=start, stop=stop, version=version
+                ),
             )
             scope.set(_otel.LOG_BYTES, len(lines))
         return lines
@@ -786,9 +788,8 @@ class BaseStore(abc.ABC):
         self._check_tail(thread_id, log, count)
         if count == 0:
             return b""
-        await self._data_key(thread_id)
         with _otel.log_read(self, _otel.TAIL_LINES, thread_id, log) as scope:
-            lines = await self._guarded(self._tail_lines(thread_id, log, count))
+            lines = await self._opened(thread_id, lambda: self._tail_lines(thread_id, log, count))
             scope.set(_otel.LOG_BYTES, len(lines))
         return lines
 
@@ -807,8 +808,9 @@ class BaseStore(abc.ABC):
         """See :meth:`CheckpointStore.pop`."""
         check_text("thread_id", thread_id)
         check_text("log", log)
-        await self._data_key(thread_id)
-        return await self._guarded(self._pop(thread_id, log))
+        # Every back end opens the item before removing it: a retry under a reloaded key
+        # (see _opened) never pops twice.
+        return await self._opened(thread_id, lambda: self._pop(thread_id, log))
 
     async def clear_log(self, thread_id: str, log: str) -> None:
         """See :meth:`CheckpointStore.clear_log`."""
@@ -881,21 +883,21 @@ class BaseStore(abc.ABC):
         """Destroy the data keys of threads that expired; returns how many.
 
         A key younger than the ``ttl`` is kept even if its thread is not live yet: its
-        first write may be in flight. Only a thread written again in the instant between
-        the listing below and its key's deletion could lose that write; a writer holding
-        the key then gets :class:`~agent_persist.errors.ShreddedThreadError`.
+        first write may be in flight. Each older key's thread is checked to be absent
+        right before the key is deleted; only a thread written again in the instant
+        between that check and the deletion could lose that write (a writer holding the
+        key then gets :class:`~agent_persist.errors.ShreddedThreadError`).
         """
         assert self._sealing is not None  # noqa: S101 - checked by the caller
         key_store = self._sealing.key_store
         cutoff = time.time() - ttl.total_seconds()
         keyed = await self._guarded(key_store.store.list_threads())
         old = [info.thread_id for info in keyed if info.updated_at.timestamp() <= cutoff]
-        if not old:
-            return 0
-        live = {info.thread_id for info in await self.list_threads()}
         shredded = 0
         for thread_id in old:
-            if thread_id not in live:
+            # Asked of each thread just before its key goes, never inferred from a listing:
+            # a paged listing misses a thread written while it runs.
+            if not await self._guarded(self._thread_exists(thread_id)):
                 shredded += await self.shred_thread(thread_id)
         if shredded:
             logger.info("shredded the data keys of %d expired threads", shredded)
@@ -943,6 +945,12 @@ class BaseStore(abc.ABC):
         self, *, wanted: dict[str, JSON], limit: int | None
     ) -> list[ThreadInfo]:
         """Threads, most recently updated first."""
+
+    async def _thread_exists(self, thread_id: str) -> bool:
+        """Whether the thread is live now (not missing, not expired); one cheap query."""
+        return any(
+            info.thread_id == thread_id for info in await self._list_threads(wanted={}, limit=None)
+        )
 
     @abc.abstractmethod
     async def _delete_thread(self, thread_id: str) -> bool:

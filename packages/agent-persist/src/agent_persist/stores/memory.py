@@ -290,6 +290,9 @@ class MemoryStore(BaseStore):
         infos.sort(key=lambda info: info.updated_at, reverse=True)
         return infos if limit is None else infos[:limit]
 
+    async def _thread_exists(self, thread_id: str) -> bool:
+        return self._find(thread_id) is not None
+
     async def _delete_thread(self, thread_id: str) -> bool:
         self._leases.pop(thread_id, None)
         existed = self._find(thread_id) is not None

@@ -462,6 +462,11 @@ class RedisStore(BaseStore):
             return []
         return await cluster_index.thread_rows(self._client, self._keys, members)
 
+    async def _thread_exists(self, thread_id: str) -> bool:
+        """``EXISTS`` on the thread key: Redis expiry already removed an expired thread."""
+        await self._ensure_ready()
+        return bool(await self._client.exists(self._keys.thread(thread_id)))
+
     async def _delete_thread(self, thread_id: str) -> bool:
         """Every key of the thread, its lease too; on a cluster the index member after."""
         keys = self._written_keys(thread_id)

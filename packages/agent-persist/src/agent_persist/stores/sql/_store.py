@@ -57,6 +57,7 @@ from ._errors import translate_error
 from ._schema import build_tables, migrate
 from ._server_put import SlowPath
 from ._statements import Scope, Statements
+from ._threads import find_thread
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -328,6 +329,13 @@ class SQLStore(BaseStore):
             )
         )
 
+    async def _thread_exists(self, thread_id: str) -> bool:
+        """One indexed SELECT of the live thread row."""
+        scope = self._scope
+        return await self._read(
+            lambda conn: find_thread(conn, scope, thread_id, time.time()) is not None
+        )
+
     async def _delete_thread(self, thread_id: str) -> bool:
         scope = self._scope
         return await self._write(
@@ -405,10 +413,10 @@ class SQLStore(BaseStore):
         check_text("thread_id", thread_id)
         if table not in ("messages", "tool_calls"):
             raise ValueError(f"table must be 'messages' or 'tool_calls', got {table!r}")
-        await self._data_key(thread_id)
         scope = self._scope
-        return await self._guarded(
-            self._read(lambda conn: audit.read_rows(conn, scope, thread_id, table))
+        return await self._opened(
+            thread_id,
+            lambda: self._read(lambda conn: audit.read_rows(conn, scope, thread_id, table)),
         )
 
     async def _read_log(
