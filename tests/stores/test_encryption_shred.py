@@ -146,17 +146,17 @@ async def test_purge_keeps_the_key_of_a_thread_written_while_threads_are_listed(
     await store.append("long", "log", ["one"])
     for n in range(4):  # newer: "long" is on the second page
         await store.append(f"new{n}", "log", ["x"])
-    pages = store._thread_pages  # pyright: ignore[reportPrivateUsage]
+    page = store._thread_page  # pyright: ignore[reportPrivateUsage]
+    listed: list[int] = []
 
-    async def written_between_pages() -> AsyncIterator[list[Any]]:
-        first = True
-        async for page in pages():
-            yield page
-            if first:  # "long" moves to the top, past the next page's offset
-                first = False
-                await store.append("long", "log", ["two"])
+    async def written_between_pages(listing: Any) -> list[Any]:
+        rows = await page(listing)
+        if not listed:  # "long" moves to the top, past the next page's offset
+            listed.append(len(rows))
+            await store.append("long", "log", ["two"])
+        return rows
 
-    monkeypatch.setattr(store, "_thread_pages", written_between_pages)
+    monkeypatch.setattr(store, "_thread_page", written_between_pages)
     await store.purge_expired()
     reader = await _open(redis_raw)
     assert await reader.read_log("long", "log") in (["one"], ["one", "two"])
@@ -211,9 +211,17 @@ async def test_reads_and_pop_holding_a_stale_key_reload_it(raw: Raw) -> None:
     assert await worker_b.read_log("t", "log") == ["four"]
 
 
-async def test_audit_rows_holding_a_stale_key_reload_it(raw: Raw) -> None:
-    if raw.name not in ("sqlite", "postgres"):
-        pytest.skip("audit tables are SQL's")
+@pytest.fixture(
+    params=[b for b in BACKENDS if getattr(b, "values", (b,))[0] in ("sqlite", "postgres")]
+)
+async def sql_raw(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Raw]:
+    """The SQL back ends only: the audit tables are theirs."""
+    async for value in open_raw(request.param, request, tmp_path):
+        yield value
+
+
+async def test_audit_rows_holding_a_stale_key_reload_it(sql_raw: Raw) -> None:
+    raw = sql_raw
     worker_a, worker_b = await _open(raw), await _open(raw)
     assert isinstance(worker_a, SQLStore)
     message = {"event": "message", "role": "user", "content": "one", "at": 1.0}
