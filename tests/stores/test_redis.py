@@ -178,14 +178,26 @@ async def test_keep_last_collects_removed_items_without_reading_the_log(
 
 
 @pytest.mark.redis
-async def test_listing_after_the_loop_shut_down_its_async_generators(
-    make_store: Factory,
-) -> None:
-    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop."""
-    store = await make_store()
-    await store.put(envelope("t"))
-    await asyncio.get_running_loop().shutdown_asyncgens()
-    assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+def test_listing_after_the_loop_shut_down_its_async_generators(redis_url: str, prefix: str) -> None:
+    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop.
+
+    A loop of its own: the test's fixtures clean up with async generators of their own.
+    """
+
+    async def main() -> None:
+        store = RedisStore.from_url(redis_url, prefix=prefix)
+        try:
+            await store.put(envelope("t"))
+            await asyncio.get_running_loop().shutdown_asyncgens()
+            assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+            assert await store.delete_thread("t")
+        finally:
+            await store.close()
+            client = Redis.from_url(redis_url)
+            await client.delete(f"{prefix}:schema")
+            await client.aclose()
+
+    asyncio.run(main())
 
 
 @pytest.mark.redis

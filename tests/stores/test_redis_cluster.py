@@ -177,14 +177,28 @@ async def test_setup_splits_an_unsharded_index(
 
 
 @pytest.mark.redis
-async def test_listing_after_the_loop_shut_down_its_async_generators(
-    make_store: Factory,
+def test_listing_after_the_loop_shut_down_its_async_generators(
+    cluster: LocalCluster, prefix: str
 ) -> None:
-    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop."""
-    store = await make_store()
-    await store.put(envelope("t"))
-    await asyncio.get_running_loop().shutdown_asyncgens()
-    assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+    """``Runner.run_sync`` shuts a loop's async generators down and keeps using the loop.
+
+    A loop of its own: the test's fixtures clean up with async generators of their own.
+    """
+
+    async def main() -> None:
+        store = RedisStore.from_url(cluster.url, prefix=prefix)
+        try:
+            await store.put(envelope("t"))
+            await asyncio.get_running_loop().shutdown_asyncgens()
+            assert [info.thread_id for info in await store.list_threads(limit=1)] == ["t"]
+            assert await store.delete_thread("t")
+        finally:
+            await store.close()
+            client = RedisCluster(host="127.0.0.1", port=cluster.ports[0])
+            await client.delete(f"{prefix}:schema")
+            await client.aclose()
+
+    asyncio.run(main())
 
 
 @pytest.mark.redis
