@@ -163,3 +163,21 @@ async def test_backfill_of_sealed_items_writes_the_same_rows(raw: SQLRaw) -> Non
         "s", "tool_calls"
     )
     assert MARKER.encode() not in await raw.dump()
+
+
+async def test_seal_seals_the_audit_columns_written_in_clear(raw: SQLRaw) -> None:
+    """Turning encryption on: rows projected in clear are sealed too, by ``seal_thread``."""
+    before = await raw.open()
+    assert isinstance(before, SQLStore)
+    await before.append_audit("s", events())
+    assert MARKER.encode() in await raw.dump()  # the check below can fail
+    clear_rows = await before.read_audit_rows("s", "messages")
+    store = await sealed(raw)
+    assert await store.seal_thread("s", dry_run=True) == 5 + 4  # 5 items, 4 columns
+    assert await store.seal_thread("s") == 9
+    check_rows(*await clear_columns(raw, "s"))
+    assert MARKER.encode() not in await raw.dump()
+    assert await store.read_audit_rows("s", "messages") == clear_rows
+    [call] = await store.read_audit_rows("s", "tool_calls")
+    assert call["output"] == f"found {MARKER}"
+    assert await store.seal_thread("s") == 0  # resumable: nothing left in clear

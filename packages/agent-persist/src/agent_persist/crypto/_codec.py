@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, cast
 from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..errors import AgentPersistError, DecryptionError, EncryptionError, ShreddedThreadError
-from ..stores._records import is_sealed
+from ..stores._records import SEALED_TEXT_PREFIX, is_sealed
 from . import _aead
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["SEALED", "TEXT_PREFIX", "SealingCodec"]
 
 SEALED = "aes256gcm"
-TEXT_PREFIX = SEALED + ":"
+TEXT_PREFIX = SEALED_TEXT_PREFIX
 """How a sealed text column starts (then the base64 of the sealed bytes)."""
 _SEALED_SUFFIX = b"+" + SEALED.encode()
 _BOUND_HEADER = (

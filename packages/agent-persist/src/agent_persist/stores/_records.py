@@ -43,6 +43,10 @@ _SEALED_SUFFIX = b"+aes256gcm"
 """How agent_persist.crypto's frames end (recognised here without importing the extra)."""
 
 
+SEALED_TEXT_PREFIX = "aes256gcm:"
+"""How a text column sealed by agent_persist.crypto starts (then base64)."""
+
+
 def is_sealed(data: bytes) -> bool:
     """Whether a stored value was sealed by an encrypted store (its frame ends so)."""
     frame, separator, _ = bytes(data[:256]).partition(b":")

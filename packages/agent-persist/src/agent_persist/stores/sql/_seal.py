@@ -15,11 +15,12 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .._records import StoredValue
-from ._statements import Scope
+from .._records import SEALED_TEXT_PREFIX, StoredValue
+from ._audit import CONTENT_COLUMNS
+from ._statements import Scope, digest
 from ._threads import find_thread
 
-__all__ = ["replace_values", "stored_values"]
+__all__ = ["clear_audit_columns", "replace_audit_columns", "replace_values", "stored_values"]
 
 
 def stored_values(conn: Connection, scope: Scope, thread_id: str, now: float) -> list[StoredValue]:
@@ -67,5 +68,48 @@ def replace_values(
                 .where(items.c.log_pk == first, items.c.seq == second, items.c.data == value.data)
                 .values(data=data)
             )
+        replaced += conn.execute(statement).rowcount
+    return replaced
+
+
+AuditColumn = tuple[str, str, int, str]
+"""An audit table's name, a content column, the row's seq and the column's stored text."""
+
+
+def clear_audit_columns(conn: Connection, scope: Scope, thread_id: str) -> list[AuditColumn]:
+    """The thread's audit content columns still in clear (written before encryption)."""
+    found: list[AuditColumn] = []
+    key = digest(scope.namespace, thread_id)
+    for name, table in (
+        ("messages", scope.tables.audit_messages),
+        ("tool_calls", scope.tables.audit_tool_calls),
+    ):
+        for column in CONTENT_COLUMNS[name]:
+            col = table.c[column]
+            rows = conn.execute(
+                sa.select(table.c.seq, col).where(
+                    table.c.thread_key == key,
+                    col.is_not(None),
+                    sa.not_(col.startswith(SEALED_TEXT_PREFIX, autoescape=True)),
+                )
+            )
+            found.extend((name, column, row.seq, row[1]) for row in rows)
+    return found
+
+
+def replace_audit_columns(
+    conn: Connection, scope: Scope, thread_id: str, changes: Sequence[tuple[AuditColumn, str]]
+) -> int:
+    """Replace each column that still holds the text read (compare-and-set); how many."""
+    key = digest(scope.namespace, thread_id)
+    tables = {"messages": scope.tables.audit_messages, "tool_calls": scope.tables.audit_tool_calls}
+    replaced = 0
+    for (name, column, seq, old), new in changes:
+        table = tables[name]
+        statement = (
+            table.update()
+            .where(table.c.thread_key == key, table.c.seq == seq, table.c[column] == old)
+            .values({column: new})
+        )
         replaced += conn.execute(statement).rowcount
     return replaced

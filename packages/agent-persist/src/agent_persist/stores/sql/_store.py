@@ -528,6 +528,28 @@ class SQLStore(BaseStore):
             )
         )
 
+    async def seal_thread(self, thread_id: str, *, dry_run: bool = False) -> int:
+        """See :meth:`BaseStore.seal_thread`; also the audit tables' clear content columns.
+
+        Rows projected before encryption was turned on hold their ``content``, ``input``
+        and ``output`` in clear; each is sealed as a new row's would be, by compare-and-set.
+        """
+        count = await super().seal_thread(thread_id, dry_run=dry_run)
+        scope = self._scope
+        columns = await self._guarded(
+            self._read(lambda conn: sealing.clear_audit_columns(conn, scope, thread_id))
+        )
+        if dry_run or not columns:
+            return count + len(columns)
+        await self._data_key(thread_id, create=True)
+        changes = [
+            (column, scope.codec.seal_text(thread_id, [column[0], column[1], column[2]], column[3]))
+            for column in columns
+        ]
+        return count + await self._guarded(
+            self._write(lambda conn: sealing.replace_audit_columns(conn, scope, thread_id, changes))
+        )
+
     async def _stored_values(self, thread_id: str) -> list[StoredValue]:
         scope = self._scope
         return await self._read(
