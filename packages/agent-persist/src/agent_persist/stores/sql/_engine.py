@@ -58,7 +58,12 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from ...errors import InvalidStoreURLError, MissingDependencyError, StoreUnavailableError
+from ...errors import (
+    CorruptCheckpointError,
+    InvalidStoreURLError,
+    MissingDependencyError,
+    StoreUnavailableError,
+)
 from .._gate import FairGate
 from .._loops import LoopBound, PerLoop, Pinned
 from ._url import asyncpg_arguments, behind_pooler
@@ -388,13 +393,19 @@ class SQLiteRunner:
             if raw.in_transaction:
                 raw.commit()
             return result
-        except BaseException:
+        except BaseException as exc:
             try:
                 conn.rollback()
                 if raw.in_transaction:
                     raw.rollback()
             except Exception:
                 if kept:
+                    self._drop(conn)
+            else:
+                if kept and isinstance(exc, CorruptCheckpointError):
+                    # Seen in the conformance suite (about 1 run in 25 under load): the next
+                    # read on a connection whose read hit damaged data saw the database as
+                    # of that read. Damage is rare; a fresh connection costs little.
                     self._drop(conn)
             raise
 
