@@ -61,6 +61,20 @@ def _ring_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _over_threads(
+    options: StoreOptions, label: str, operation: Any, dry_run: bool, concurrency: int
+) -> Any:
+    """Run ``rekey`` or ``seal`` over every thread, with a progress bar on a terminal."""
+
+    async def work(store: Any) -> Any:
+        with progress_bar(label, force=options.config.terminal) as advance:
+            return await operation(
+                store, dry_run=dry_run, progress=advance, concurrency=concurrency
+            )
+
+    return run(options, work)
+
+
 @click.command(
     cls=Command,
     epilog=EXIT_CODES,
@@ -87,14 +101,7 @@ def rekey(
     from ..crypto import rekey as rekey_store
 
     encrypted, primary = with_keys(options, keys_prefix, key_store)
-
-    async def work(store: Any) -> Any:
-        with progress_bar("re-wrapping", force=options.config.terminal) as advance:
-            return await rekey_store(
-                store, dry_run=dry_run, progress=advance, concurrency=concurrency
-            )
-
-    report = run(encrypted, work)
+    report = _over_threads(encrypted, "re-wrapping", rekey_store, dry_run, concurrency)
     if options.as_json:
         echo_json(
             {
@@ -141,14 +148,7 @@ def seal(
     from ..crypto import seal as seal_store
 
     encrypted, primary = with_keys(options, keys_prefix, key_store)
-
-    async def work(store: Any) -> Any:
-        with progress_bar("sealing", force=options.config.terminal) as advance:
-            return await seal_store(
-                store, dry_run=dry_run, progress=advance, concurrency=concurrency
-            )
-
-    report = run(encrypted, work)
+    report = _over_threads(encrypted, "sealing", seal_store, dry_run, concurrency)
     if options.as_json:
         echo_json(
             {
