@@ -152,24 +152,36 @@ class PayloadCodec:
         del thread_id, place, where
         return stored
 
-    def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
-        """The values re-framed as plain JSON, if this codec opens them all in one go.
+    def open_all(self, sealed: Sequence[bytes], positions: Sequence[int]) -> list[bytes] | None:
+        """Log items re-framed as plain JSON, if this codec opens them all in one go.
 
+        ``positions`` are the items' ``seq`` in their log (an encrypting codec binds them).
         ``None`` (the default) means "decode them one by one", which also names a bad one.
         """
-        del sealed
+        del sealed, positions
         return None
 
-    def seal_all(self, encoded: Sequence[bytes], *, what: str = "payload") -> list[bytes]:
-        """:meth:`seal_bytes` of many values (an encrypting codec seals them in one pass)."""
+    def seal_items(self, encoded: Sequence[bytes], *, first: int, what: str) -> list[bytes]:
+        """Log items about to take the positions ``first, first + 1, ...`` in their log.
+
+        :meth:`seal_bytes` of each here; an encrypting codec seals them in one pass and
+        binds each to its position, so an item moved within its log fails to open.
+        """
+        del first
         return [self.seal_bytes(value, what=what) for value in encoded]
+
+    def unseal_item(self, sealed: bytes, position: int, *, where: str) -> bytes:
+        """:meth:`unseal` of the log item at ``position`` (``seq``) of its log."""
+        del position
+        return self.unseal(sealed, where=where)
 
     @property
     def seals_logs(self) -> bool:
         """Whether log items are stored other than as plain JSON (so a read must open them).
 
         ``False`` here: plain items are joined as stored; an encrypting codec says ``True``
-        and opens them in one pass (:meth:`open_all`).
+        and opens them in one pass (:meth:`open_all`). It also binds each item to its
+        position, so a store must know, before it seals, where the items will land.
         """
         return False
 

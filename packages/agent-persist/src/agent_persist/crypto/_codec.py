@@ -5,12 +5,14 @@ A sealed value's frame is the inner chain's followed by ``+aes256gcm`` (for exam
 encrypted. Values whose frame does not end so (written before encryption was turned on) are
 read through the inner chain as they always were.
 
-The associated data (authenticated, not stored) of a log item is its namespace, thread and
-log name; that of a payload is its namespace, thread, checkpoint id and header (kind,
-schema version, parent, step, status, stop reason, metadata, checksum). A log item's
-position is not bound: the SQL and Redis stores assign it inside their write, after the
-item is sealed, so an item moved within its own log still opens (one moved to another log,
-thread or namespace does not).
+The associated data (authenticated, not stored) of a log item is its namespace, thread, log
+name and position (its ``seq``: the log's version its append produced, never reused); that
+of a payload is its namespace, thread, checkpoint id and header (kind, schema version,
+parent, step, status, stop reason, metadata, checksum). So an item copied to another
+place of its own log, or to another log, thread or namespace, fails to open, and so do
+items reordered. Items sealed before positions were bound (first byte
+:data:`~._aead.VERSION` instead of :data:`~._aead.POSITIONED`) open without one;
+``agent-persist seal`` re-seals them with theirs.
 
 Text columns (the content of the SQL audit tables) are sealed by :meth:`SealingCodec.seal_text`
 under the same data key as ``aes256gcm:`` and base64, bound to namespace, thread and place
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, cast
 from .._json import JSON, canonical_json
 from ..codecs import PayloadCodec
 from ..errors import AgentPersistError, DecryptionError, EncryptionError, ShreddedThreadError
-from ..stores._records import SEALED_TEXT_PREFIX, is_sealed
+from ..stores._records import SEALED_TEXT_PREFIX, StoredValue, is_sealed
 from . import _aead
 
 if TYPE_CHECKING:
@@ -243,6 +245,16 @@ class SealingCodec(PayloadCodec):
     def _column(self, thread_id: str, place: JSON) -> bytes:
         return canonical_json(["agent-persist:column:v1", self.namespace, thread_id, place])
 
+    @staticmethod
+    def sealed_in_place(value: StoredValue) -> bool:
+        """Whether a stored value is sealed as this code seals it (items: with a position)."""
+        if not is_sealed(value.data):
+            return False
+        if value.log is None:
+            return True
+        _, _, body = value.data.partition(b":")
+        return body[:1] == _aead.POSITIONED
+
     def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
         """Refused: a sealed value must know where it goes (use :meth:`for_log`)."""
         raise EncryptionError(f"{what}: an encrypting codec seals only bound to a thread")
@@ -262,6 +274,8 @@ class SealingCodec(PayloadCodec):
 _PLAIN_SEALED = b"json" + _SEALED_SUFFIX + b":"
 _PLAIN = b"json:"
 _SEALED_HEAD = _PLAIN_SEALED + _aead.VERSION
+_POSITIONED_HEAD = _PLAIN_SEALED + _aead.POSITIONED
+_HEAD_SIZE = len(_SEALED_HEAD)
 _NONCE = _aead.NONCE_BYTES
 
 
@@ -270,7 +284,7 @@ def _fail() -> bytes:
 
 
 class _Bound(PayloadCodec):
-    """A :class:`SealingCodec` bound to one thread and place."""
+    """A :class:`SealingCodec` bound to one thread and place (a log, or a checkpoint)."""
 
     def __init__(self, owner: SealingCodec, thread_id: str, context: JSON) -> None:
         super().__init__()
@@ -288,72 +302,90 @@ class _Bound(PayloadCodec):
         """Log items are sealed: reads open them (see :class:`PayloadCodec`)."""
         return True
 
-    def _associated(self, inner_frame: bytes) -> bytes:
-        return self._context + b"\n" + inner_frame
+    def _associated(self, inner_frame: bytes, position: int | None = None) -> bytes:
+        bound = self._context + b"\n" + inner_frame
+        return bound if position is None else b"%s\n%d" % (bound, position)
 
     def seal_bytes(self, encoded: bytes, *, what: str = "payload") -> bytes:
-        """Run the inner chain, then encrypt under the thread's data key."""
+        """Run the inner chain, then encrypt under the thread's data key (a payload)."""
+        return self._seal_one(encoded, None, what=what)
+
+    def _seal_one(self, encoded: bytes, position: int | None, *, what: str) -> bytes:
         inner = self._owner.inner.seal_bytes(encoded, what=what)
         frame, _, body = inner.partition(b":")
         key = self._owner.data_key(self._thread_id, what)
-        return frame + _SEALED_SUFFIX + b":" + _aead.seal(key, body, self._associated(frame))
+        version = _aead.VERSION if position is None else _aead.POSITIONED
+        sealed = _aead.seal(key, body, self._associated(frame, position), version=version)
+        return frame + _SEALED_SUFFIX + b":" + sealed
 
-    def seal_all(self, encoded: Sequence[bytes], *, what: str = "payload") -> list[bytes]:
-        """Many values sealed in one loop: one call for all the nonces, no call per value.
+    def seal_items(self, encoded: Sequence[bytes], *, first: int, what: str) -> list[bytes]:
+        """Log items sealed in one loop, each bound to its position ``first + i``.
 
-        Each value is exactly what :meth:`seal_bytes` makes (its own random nonce, the same
-        associated data); values through a compressing inner chain go one by one.
+        One call for all the nonces, no call per value; items through a compressing inner
+        chain go one by one.
         """
         if self._owner.inner.name != "json":
-            return [self.seal_bytes(value, what=what) for value in encoded]
+            return [
+                self._seal_one(value, first + i, what=what) for i, value in enumerate(encoded)
+            ]
         encrypt = self._owner.data_key(self._thread_id, what).encrypt
         associated = self._associated(b"json")
         block = os.urandom(_NONCE * len(encoded))
-        nonces = [block[at : at + _NONCE] for at in range(0, len(block), _NONCE)]
-        head = _SEALED_HEAD
-        return [
-            head + nonce + encrypt(nonce, value, associated)
-            for nonce, value in zip(nonces, encoded, strict=True)
-        ]
+        head = _POSITIONED_HEAD
+        sealed: list[bytes] = []
+        for i, value in enumerate(encoded):
+            nonce = block[i * _NONCE : (i + 1) * _NONCE]
+            sealed.append(head + nonce + encrypt(nonce, value, b"%s\n%d" % (associated, first + i)))
+        return sealed
 
-    def open_all(self, sealed: Sequence[bytes]) -> list[bytes] | None:
+    def open_all(self, sealed: Sequence[bytes], positions: Sequence[int]) -> list[bytes] | None:
         """Many items opened in one loop, as plain JSON frames; ``None`` at any doubt.
 
-        Sealed plain-JSON items are decrypted, items in clear (written before encryption
-        was turned on) pass as they are; anything else (a compressed item, a damaged one)
+        Sealed plain-JSON items are decrypted (bound to their positions, or not for items
+        sealed before positions were), items in clear (written before encryption was
+        turned on) pass as they are; anything else (a compressed item, a damaged one)
         gives ``None``, and the caller opens item by item to name it.
         """
-        head = _SEALED_HEAD
-        size = len(head)
-        end = size + _NONCE
+        end = _HEAD_SIZE + _NONCE
         try:
             decrypt = self._owner.data_key(self._thread_id, "").decrypt
             associated = self._associated(b"json")
-            return [
-                _PLAIN + decrypt(data[size:end], data[end:], associated)
-                if data[:size] == head
-                else data
-                if data[:5] == _PLAIN
-                else _fail()
-                for data in sealed
-            ]
+            opened: list[bytes] = []
+            for data, position in zip(sealed, positions, strict=True):
+                head = data[:_HEAD_SIZE]
+                if head == _POSITIONED_HEAD:
+                    bound = b"%s\n%d" % (associated, position)
+                    opened.append(_PLAIN + decrypt(data[_HEAD_SIZE:end], data[end:], bound))
+                elif head == _SEALED_HEAD:
+                    opened.append(_PLAIN + decrypt(data[_HEAD_SIZE:end], data[end:], associated))
+                else:
+                    opened.append(data if data[:5] == _PLAIN else _fail())
         except Exception:
             return None
+        return opened
 
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
-        """Decrypt (a clear value passes to the inner chain), then undo the inner chain."""
+        """Decrypt a payload (a clear value passes to the inner chain), then the inner chain."""
+        return self._open_one(sealed, None, where=where)
+
+    def unseal_item(self, sealed: bytes, position: int, *, where: str) -> bytes:
+        """Decrypt the log item at ``position``, then undo the inner chain."""
+        return self._open_one(sealed, position, where=where)
+
+    def _open_one(self, sealed: bytes, position: int | None, *, where: str) -> bytes:
         data = bytes(sealed)
         if not is_sealed(data):
             return self._owner.inner.unseal(data, where=where)
         frame, _, body = data.partition(b":")
         inner_frame = frame[: -len(_SEALED_SUFFIX)]
         key = self._owner.data_key(self._thread_id, where)
+        bound = position if body[:1] == _aead.POSITIONED else None
         try:
-            plain = _aead.open_sealed(key, body, self._associated(inner_frame))
+            plain = _aead.open_sealed(key, body, self._associated(inner_frame, bound))
         except (_aead.InvalidTag, ValueError) as exc:
             raise DecryptionError(
                 f"{where}: the sealed value of thread {self._thread_id!r} does not open: it "
-                "was tampered with, copied from another row, thread or namespace, or its "
-                "header was edited"
+                "was tampered with, moved within its log, copied from another row, thread "
+                "or namespace, or its header was edited"
             ) from exc
         return self._owner.inner.unseal(inner_frame + b":" + plain, where=where)

@@ -55,26 +55,33 @@ def is_sealed(data: bytes) -> bool:
 
 SEALED_MARK = "$sealed"
 """The key of the object a sealed value is exported as, when it is not opened."""
+SEALED_POSITION = "at"
+"""The key of a sealed log item's position in that object (its ``seq`` in the source log)."""
 
 
-def stand_in(data: bytes) -> bytes | None:
+def stand_in(data: bytes, position: int | None = None) -> bytes | None:
     """What a codec that keeps sealed values sealed (a sealed export) gives for ``data``.
 
     ``{"$sealed": "<base64 of the stored bytes>"}`` as canonical JSON, for a sealed value
     only: its checksum cannot be checked without the key, so reading accepts exactly this
-    in place of the payload (nothing else: anything a key opened is checked).
+    in place of the payload (nothing else: anything a key opened is checked). A log item
+    also carries its position (``"at"``), which its associated data binds.
     """
     if not is_sealed(data):
         return None
-    return canonical_json({SEALED_MARK: base64.b64encode(bytes(data)).decode("ascii")})
+    kept: dict[str, JSON] = {SEALED_MARK: base64.b64encode(bytes(data)).decode("ascii")}
+    if position is not None:
+        kept[SEALED_POSITION] = position
+    return canonical_json(kept)
 
 
 @dataclass(frozen=True, slots=True)
 class StoredValue:
     """One stored payload or log item as bytes, with what binds it, for sealing in place.
 
-    ``log`` names the log of an item; ``checkpoint_id`` and ``header`` (the stored header
-    text) are a payload's. ``locator`` is the back end's own address of the value.
+    ``log`` and ``position`` (its ``seq``) place a log item; ``checkpoint_id`` and
+    ``header`` (the stored header text) are a payload's. ``locator`` is the back end's own
+    address of the value.
     """
 
     log: str | None
@@ -82,6 +89,7 @@ class StoredValue:
     header: str | None
     locator: Any
     data: bytes
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +182,11 @@ def encode_item(item: JSON, codec: PayloadCodec, *, what: str = "log item") -> b
     return codec.seal(item, what=what)
 
 
-def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], str]) -> JSON:
-    """Unseal one log item; ``where`` may be a callable, built only if the item is bad.
+def decode_item(
+    data: bytes, codec: PayloadCodec, *, position: int, where: str | Callable[[], str]
+) -> JSON:
+    """Unseal the log item at ``position`` (its ``seq``); ``where`` may be a callable, built
+    only if the item is bad.
 
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
     the error location is not formatted unless it is needed.
@@ -186,13 +197,17 @@ def decode_item(data: bytes, codec: PayloadCodec, *, where: str | Callable[[], s
         except (ValueError, RecursionError):
             pass  # report it below, with the location
     location = where() if callable(where) else where
-    return load_json(codec.unseal(data, where=location), where=location)
+    return load_json(codec.unseal_item(data, position, where=location), where=location)
 
 
 def decode_items(
-    sealed: Sequence[bytes], codec: PayloadCodec, *, where: Callable[[int], str]
+    sealed: Sequence[bytes],
+    codec: PayloadCodec,
+    *,
+    positions: Sequence[int],
+    where: Callable[[int], str],
 ) -> list[JSON]:
-    """Unseal many log items; ``where(i)`` names item ``i`` if it is bad.
+    """Unseal many log items at ``positions``; ``where(i)`` names item ``i`` if it is bad.
 
     Plain JSON items are parsed in one ``json.loads`` of an array built from them, several
     times faster than one call per item on long logs. Any doubt (another codec, a parse
@@ -200,7 +215,7 @@ def decode_items(
     which raises the typed error naming the bad item.
     """
     if not _all_plain(sealed):
-        sealed = codec.open_all(sealed) or sealed  # sealed items, decrypted in one pass
+        sealed = codec.open_all(sealed, positions) or sealed  # decrypted in one pass
     if _all_plain(sealed) and _all_within_depth(sealed):
         joined = b",".join(map(_after_frame, sealed))
         try:
@@ -210,7 +225,7 @@ def decode_items(
         if isinstance(values, list) and len(cast("list[JSON]", values)) == len(sealed):
             return cast("list[JSON]", values)
     return [
-        decode_item(data, codec, where=lambda i=index: where(i))
+        decode_item(data, codec, position=positions[index], where=lambda i=index: where(i))
         for index, data in enumerate(sealed)
     ]
 
@@ -237,8 +252,11 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
     return b"\n".join(map(_after_frame, present))
 
 
-def open_lines(sealed: Sequence[bytes | None], codec: PayloadCodec) -> bytes | None:
-    """The JSON Lines of stored items: plain ones as stored, sealed ones opened in one pass.
+def open_lines(
+    sealed: Sequence[bytes | None], codec: PayloadCodec, positions: Sequence[int]
+) -> bytes | None:
+    """The JSON Lines of stored items (at ``positions``): plain ones as stored, sealed ones
+    opened in one pass.
 
     For an encrypting codec (``codec.seals_logs``) the decrypted items are joined as they
     are: each was canonical JSON when it was sealed, and its tag proves it is unchanged.
@@ -248,7 +266,7 @@ def open_lines(sealed: Sequence[bytes | None], codec: PayloadCodec) -> bytes | N
     lines = plain_lines(sealed)
     if lines is not None or not codec.seals_logs:
         return lines
-    opened = codec.open_all(cast("Sequence[bytes]", sealed))
+    opened = codec.open_all(cast("Sequence[bytes]", sealed), positions)
     if opened is None or not _all_within_depth(opened):
         return None
     return b"\n".join(map(_after_frame, opened))

@@ -81,6 +81,7 @@ from ._arguments import (
     version_at,
 )
 from ._audit import AUDIT_LOG, check_audit_events
+from ._positions import MAX_ATTEMPTS, PositionCache, PositionsMoved
 from ._records import (
     EncodedCheckpoint,
     StoredValue,
@@ -88,7 +89,6 @@ from ._records import (
     check_metadata_filter,
     describe,
     encode_checkpoint,
-    is_sealed,
     json_lines,
     load_json,
 )
@@ -306,6 +306,7 @@ class BaseStore(abc.ABC):
                 )
             self._sealing = encryption.codec(self.codec, namespace)
             self.codec = self._sealing
+        self._positions = PositionCache()
 
     @property
     def backend(self) -> str:
@@ -368,7 +369,8 @@ class BaseStore(abc.ABC):
             await self._guarded(self._sealing.load(thread_id, create=create))
 
     async def seal_thread(self, thread_id: str, *, dry_run: bool = False) -> int:
-        """Seal in place every payload and log item of the thread still stored in clear.
+        """Seal in place every payload and log item of the thread still stored in clear, and
+        re-seal the log items sealed before their positions were bound.
 
         For turning encryption on for an existing store (see
         :func:`agent_persist.crypto.seal`). What reads back, checkpoint ids, headers and log
@@ -384,16 +386,18 @@ class BaseStore(abc.ABC):
         check_text("thread_id", thread_id)
         if self._sealing is None:
             raise ValueError("seal_thread needs a store opened with encryption=")
+        codec = self._sealing
         values = await self._guarded(self._stored_values(thread_id))
-        clear = [value for value in values if not is_sealed(value.data)]
+        clear = [value for value in values if not codec.sealed_in_place(value)]
         if dry_run or not clear:
             return len(clear)
-        codec, inner = self._sealing, self._sealing.inner
+        await self._data_key(thread_id)  # items sealed before positions were bound open
         opened: list[tuple[StoredValue, PayloadCodec, bytes]] = []
         for value in clear:
             if value.log is not None:
                 where = describe(self.backend, thread_id) + f": log {value.log!r}"
                 bound = codec.for_log(thread_id, value.log)
+                plain = bound.unseal_item(value.data, value.position or 0, where=where)
             else:
                 checkpoint_id = value.checkpoint_id or ""
                 where = describe(self.backend, thread_id, checkpoint_id)
@@ -403,9 +407,18 @@ class BaseStore(abc.ABC):
                 if not isinstance(header, dict):
                     raise CorruptCheckpointError(f"{where}: the header is not an object")
                 bound = codec.for_checkpoint(thread_id, checkpoint_id, header)
-            opened.append((value, bound, inner.unseal(value.data, where=where)))
+                plain = codec.inner.unseal(value.data, where=where)
+            opened.append((value, bound, plain))
         await self._data_key(thread_id, create=True)  # only once every value opened
-        changes = [(value, bound.seal_bytes(plain)) for value, bound, plain in opened]
+        changes = [
+            (
+                value,
+                bound.seal_bytes(plain)
+                if value.position is None
+                else bound.seal_items([plain], first=value.position, what="a log item")[0],
+            )
+            for value, bound, plain in opened
+        ]
         return await self._guarded(self._replace_values(thread_id, changes))
 
     async def _stored_values(self, thread_id: str) -> list[StoredValue]:
@@ -479,15 +492,19 @@ class BaseStore(abc.ABC):
             plain = {n: self._encode(f"appends[{n!r}]", items) for n, items in checked.items()}
             await self._data_key(envelope.thread_id, create=True)
             encoded = encode_checkpoint(envelope, self.codec, encoded=payload)
-            sealed = {
-                n: self._seal(envelope.thread_id, n, f"appends[{n!r}]", items)
-                for n, items in plain.items()
-            }
             size = -1
             if scope.recording or logger.isEnabledFor(logging.DEBUG):
-                size = len(encoded.payload) + sum(sum(map(len, s)) for s in sealed.values())
+                # the sealed size is the plain size plus a fixed overhead per item
+                size = len(encoded.payload) + sum(sum(map(len, s)) for s in plain.values())
                 scope.set(_otel.CHECKPOINT_BYTES, size)
-            stored = await self._put_encoded(envelope, encoded, sealed, lease, clear)
+
+            async def write(sealed: dict[str, list[bytes]], first: dict[str, int] | None) -> Envelope:
+                return await self._put_encoded(envelope, encoded, sealed, lease, clear, first)
+
+            stored = await self._write_items(envelope.thread_id, plain, write, clearing=clear)
+            self._positions.learn(
+                envelope.thread_id, {n: v for n, v in stored.logs.items() if n not in plain}
+            )
         logger.debug(
             "thread %r: wrote checkpoint %r (step %d, %d bytes)",
             stored.thread_id,
@@ -504,10 +521,11 @@ class BaseStore(abc.ABC):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
         clear: Sequence[str],
+        first: Mapping[str, int] | None,
     ) -> Envelope:
         """Write; a conflict with the same checkpoint already stored (a retry) returns it."""
         try:
-            return await self._guarded(self._put(envelope, encoded, sealed, lease, clear))
+            return await self._guarded(self._put(envelope, encoded, sealed, lease, clear, first))
         except ConflictError:
             stored = await self._stored_twin(envelope, encoded)
             if stored is None:
@@ -575,6 +593,7 @@ class BaseStore(abc.ABC):
         check_text("thread_id", thread_id)
         if self._sealing is not None and self._shreds():
             await self.shred_thread(thread_id)
+        self._positions.forget(thread_id)
         return await self._guarded(self._delete_thread(thread_id))
 
     async def fork(
@@ -626,10 +645,53 @@ class BaseStore(abc.ABC):
         what = f"an item of {name}"
         return [canonical_json(item, what=what) for item in check_items(name, items)]
 
-    def _seal(self, thread_id: str, log: str, name: str, encoded: Sequence[bytes]) -> list[bytes]:
-        """Seal encoded items for one log (a codec may refuse one: too large, say)."""
-        what = f"an item of {name}"
-        return self.codec.for_log(thread_id, log).seal_all(encoded, what=what)
+    async def _write_items(
+        self,
+        thread_id: str,
+        plain: Mapping[str, Sequence[bytes]],
+        write: Callable[[dict[str, list[bytes]], dict[str, int] | None], Awaitable[T]],
+        *,
+        clearing: Sequence[str] = (),
+    ) -> T:
+        """Seal each log's encoded items (a codec may refuse one: too large, say), then write.
+
+        An encrypting codec binds each item to its position, so the items are sealed where
+        the store's last known versions say they will land; the back end refuses the write
+        (:class:`PositionsMoved`, nothing written) if another writer moved a log since, and
+        they are sealed again where it says. A codec that binds nothing writes unchecked.
+        """
+        codec = self.codec
+
+        def seal(first: Mapping[str, int]) -> dict[str, list[bytes]]:
+            return {
+                name: codec.for_log(thread_id, name).seal_items(
+                    items, first=first.get(name, 0), what=f"an item of log {name!r}"
+                )
+                for name, items in plain.items()
+            }
+
+        if not codec.seals_logs or not plain:
+            return await write(seal({}), None)
+        first = self._positions.guess(thread_id, {name: name in clearing for name in plain})
+        for _ in range(MAX_ATTEMPTS):
+            sealed = seal(first)
+            try:
+                written = await write(sealed, first)
+            except PositionsMoved as moved:
+                logger.debug("thread %r: logs moved, sealing again at %r", thread_id, moved.first)
+                first = {name: moved.first.get(name, at) for name, at in first.items()}
+                continue
+            except AgentPersistError:
+                self._positions.forget(thread_id)
+                raise
+            self._positions.learn(
+                thread_id, {name: first[name] + len(items) - 1 for name, items in plain.items()}
+            )
+            return written
+        raise ConflictError(
+            f"{describe(self.backend, thread_id)}: other writers kept appending to its logs; "
+            f"the write was refused {MAX_ATTEMPTS} times and nothing was written"
+        )
 
     async def append(
         self, thread_id: str, log: str, items: Sequence[Any], *, lease: Lease | None = None
@@ -638,11 +700,21 @@ class BaseStore(abc.ABC):
         check_text("thread_id", thread_id)
         check_text("log", log)
         check_lease(lease, thread_id)
-        encoded = self._encode("items", items)
-        if encoded:
-            await self._data_key(thread_id, create=True)
-            sealed = self._seal(thread_id, log, "items", encoded)
-            await self._guarded(self._append(thread_id, log, sealed, lease))
+        await self._append_encoded(thread_id, log, self._encode("items", items), lease)
+
+    async def _append_encoded(
+        self, thread_id: str, log: str, encoded: list[bytes], lease: Lease | None
+    ) -> None:
+        """Seal and append encoded items (none: nothing to do)."""
+        if not encoded:
+            return
+        await self._data_key(thread_id, create=True)
+
+        async def write(sealed: dict[str, list[bytes]], first: dict[str, int] | None) -> None:
+            at = None if first is None else first[log]
+            await self._guarded(self._append(thread_id, log, sealed[log], lease, at))
+
+        await self._write_items(thread_id, {log: encoded}, write)
 
     async def append_audit(
         self, thread_id: str, events: Sequence[Mapping[str, Any]], *, lease: Lease | None = None
@@ -670,11 +742,7 @@ class BaseStore(abc.ABC):
         checked = check_audit_events(events)
         now = time.time()
         stamped = [event if "at" in event else {**event, "at": now} for event in checked]
-        encoded = self._encode("events", stamped)
-        if encoded:
-            await self._data_key(thread_id, create=True)
-            sealed = self._seal(thread_id, AUDIT_LOG, "events", encoded)
-            await self._guarded(self._append(thread_id, AUDIT_LOG, sealed, lease))
+        await self._append_encoded(thread_id, AUDIT_LOG, self._encode("events", stamped), lease)
 
     async def read_log(
         self,
@@ -810,12 +878,14 @@ class BaseStore(abc.ABC):
         check_text("log", log)
         # Every back end opens the item before removing it: a retry under a reloaded key
         # (see _opened) never pops twice.
+        self._positions.forget(thread_id, log)
         return await self._opened(thread_id, lambda: self._pop(thread_id, log))
 
     async def clear_log(self, thread_id: str, log: str) -> None:
         """See :meth:`CheckpointStore.clear_log`."""
         check_text("thread_id", thread_id)
         check_text("log", log)
+        self._positions.forget(thread_id, log)
         await self._guarded(self._clear_log(thread_id, log))
 
     # -- leases --------------------------------------------------------------------------
@@ -921,6 +991,7 @@ class BaseStore(abc.ABC):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
         clear: Sequence[str],
+        first: Mapping[str, int] | None,
     ) -> Envelope:
         """Store ``encoded`` as the new head with the sealed appends, atomically.
 
@@ -928,6 +999,9 @@ class BaseStore(abc.ABC):
         unless it is the thread's current, unexpired lease (same token). The logs named in
         ``clear`` (distinct names, maybe none, maybe missing) are emptied first, as
         :meth:`_clear_log` does, then the appends made, then the versions recorded.
+        With ``first`` (an encrypting codec), each log's first appended item must take
+        that ``seq`` (:func:`~._positions.first_after`): else :class:`PositionsMoved`
+        naming the ones it would take, and nothing written.
         """
 
     @abc.abstractmethod
@@ -958,9 +1032,15 @@ class BaseStore(abc.ABC):
 
     @abc.abstractmethod
     async def _append(
-        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+        self,
+        thread_id: str,
+        log: str,
+        sealed: Sequence[bytes],
+        lease: Lease | None,
+        first: int | None,
     ) -> None:
-        """Append sealed items (at least one); ``lease`` checked as :meth:`_put` does."""
+        """Append sealed items (at least one); ``lease`` and ``first`` checked as :meth:`_put`
+        does (the lease first)."""
 
     @abc.abstractmethod
     async def _read_log(

@@ -27,6 +27,7 @@ from ..errors import (
     LeaseLostError,
     ThreadNotFoundError,
 )
+from ._positions import PositionsMoved, first_after
 from ._records import (
     EncodedCheckpoint,
     StoredValue,
@@ -185,6 +186,7 @@ class MemoryStore(BaseStore):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
         clear: Sequence[str],
+        first: Mapping[str, int] | None,
     ) -> Envelope:
         with self._space.lock:  # re-entered: _guarded holds it already
             self._check_lease(lease)
@@ -199,6 +201,8 @@ class MemoryStore(BaseStore):
                 raise ConflictError(
                     f"{describe('memory', envelope.thread_id, envelope.checkpoint_id)} exists"
                 )
+            if first is not None:
+                self._check_positions(thread, first, clear)
             thread = self._touch(envelope.thread_id)
             for name in clear:
                 self._empty(thread, name)
@@ -307,7 +311,9 @@ class MemoryStore(BaseStore):
             StoredValue(None, c.checkpoint_id, c.header, c, c.payload) for c in thread.checkpoints
         ]
         for name, log in thread.logs.items():
-            values.extend(StoredValue(name, None, None, item, item.data) for item in log.items)
+            values.extend(
+                StoredValue(name, None, None, item, item.data, item.seq) for item in log.items
+            )
         return values
 
     async def _replace_values(
@@ -341,10 +347,30 @@ class MemoryStore(BaseStore):
             log.items.append(_Item(seq=log.version, data=data))
 
     async def _append(
-        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+        self,
+        thread_id: str,
+        log: str,
+        sealed: Sequence[bytes],
+        lease: Lease | None,
+        first: int | None,
     ) -> None:
         self._check_lease(lease)
+        if first is not None:
+            self._check_positions(self._find(thread_id), {log: first}, ())
         self._add_items(self._touch(thread_id), log, sealed)
+
+    @staticmethod
+    def _check_positions(
+        thread: _Thread | None, first: Mapping[str, int], clear: Sequence[str]
+    ) -> None:
+        """Refuse a write whose items were sealed for other positions than they would take."""
+        now: dict[str, int] = {}
+        for name in first:
+            log = thread.logs.get(name) if thread is not None else None
+            version, live = (log.version, bool(log.live())) if log is not None else (0, False)
+            now[name] = first_after(version, clearing=name in clear, live=live)
+        if now != first:
+            raise PositionsMoved(now)
 
     def _items(self, thread_id: str, log: str, version: int | None = None) -> list[_Item]:
         """The live items, or those log version ``version`` held."""
@@ -359,6 +385,7 @@ class MemoryStore(BaseStore):
         return decode_items(
             [item.data for item in items],
             self.codec.for_log(thread_id, log),
+            positions=[item.seq for item in items],
             where=lambda i: f"{where} item {items[i].seq}",
         )
 
