@@ -121,8 +121,8 @@ async def _open_record(record: dict[str, Any], store: BaseStore, where: str) -> 
         return  # refused by the plan, with its place
     await codec.load(thread_id, create=False)
 
-    async def open_item(log: str, sealed: bytes, spot: str) -> bytes:
-        return codec.for_log(thread_id, log).unseal(sealed, where=spot)
+    async def open_item(log: str, sealed: bytes, position: int, spot: str) -> bytes:
+        return codec.for_log(thread_id, log).unseal_item(sealed, position, where=spot)
 
     async def open_payload(checkpoint: dict[str, Any], sealed: bytes, spot: str) -> bytes:
         checkpoint_id = str(checkpoint.get("checkpoint_id"))

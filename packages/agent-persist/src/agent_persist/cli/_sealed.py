@@ -23,7 +23,7 @@ from typing import Any, cast
 from .._json import JSON
 from ..codecs import PayloadCodec
 from ..errors import CorruptCheckpointError
-from ..stores._records import SEALED_MARK, is_sealed, stand_in
+from ..stores._records import SEALED_MARK, SEALED_POSITION, is_sealed, stand_in
 
 __all__ = ["SEALED_FIELD", "KeepSealed", "open_sealed", "sealed_namespace"]
 
@@ -56,7 +56,14 @@ class _Keep(PayloadCodec):
 
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
         """The stand-in of a sealed value; a clear one opened as usual."""
-        kept = stand_in(sealed)
+        return self._keep(sealed, None, where=where)
+
+    def unseal_item(self, sealed: bytes, position: int, *, where: str) -> bytes:
+        """The stand-in of a sealed log item, with its position (which it is bound to)."""
+        return self._keep(sealed, position, where=where)
+
+    def _keep(self, sealed: bytes, position: int | None, *, where: str) -> bytes:
+        kept = stand_in(sealed, position)
         if kept is None:
             return super().unseal(sealed, where=where)
         self._owner.sealed_threads.add(self._thread_id)
@@ -81,14 +88,15 @@ def sealed_namespace(record: Any) -> str | None:
 async def open_sealed(
     record: dict[str, Any],
     *,
-    open_item: Callable[[str, bytes, str], Awaitable[bytes]],
+    open_item: Callable[[str, bytes, int, str], Awaitable[bytes]],
     open_payload: Callable[[dict[str, Any], bytes, str], Awaitable[bytes]],
     where: str,
 ) -> None:
     """Replace every sealed stand-in of a thread record by its opened value, in place.
 
-    ``open_item(log, sealed, where)`` and ``open_payload(checkpoint, sealed, where)`` return
-    the canonical JSON inside (typed errors when the key is gone or the value was changed).
+    ``open_item(log, sealed, position, where)`` and ``open_payload(checkpoint, sealed,
+    where)`` return the canonical JSON inside (typed errors when the key is gone or the
+    value was changed).
     """
     record.pop(SEALED_FIELD, None)
     checkpoints = record.get("checkpoints")
@@ -113,18 +121,27 @@ async def open_sealed(
             if not isinstance(added, list):
                 continue
             items = cast("list[Any]", added)
-            for position, item in enumerate(items):
-                spot = f"{at}: log {name!r} item {position}"
+            for index, item in enumerate(items):
+                spot = f"{at}: log {name!r} item {index}"
                 sealed = _sealed_bytes(item, where=spot)
                 if sealed is not None:
-                    items[position] = _load(await open_item(name, sealed, spot), where=spot)
+                    position = cast("dict[str, Any]", item).get(SEALED_POSITION, 0)
+                    opened = await open_item(name, sealed, position, spot)
+                    items[index] = _load(opened, where=spot)
 
 
 def _sealed_bytes(value: Any, *, where: str) -> bytes | None:
-    """The stored bytes of a stand-in ``{"$sealed": base64}``; ``None`` for any other value."""
-    if not isinstance(value, dict) or len(cast("dict[str, Any]", value)) != 1:
+    """The stored bytes of a stand-in ``{"$sealed": base64}``; ``None`` for any other value.
+
+    A log item's stand-in also holds its position (``"at"``).
+    """
+    if not isinstance(value, dict):
         return None
-    text = cast("dict[str, Any]", value).get(SEALED_MARK)
+    kept = cast("dict[str, Any]", value)
+    position = kept.get(SEALED_POSITION, 0)
+    if set(kept) - {SEALED_MARK, SEALED_POSITION} or type(position) is not int:
+        return None
+    text = kept.get(SEALED_MARK)
     if not isinstance(text, str):
         return None
     try:

@@ -49,9 +49,7 @@ def new_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
-def seal(
-    key: bytes | AESGCM, data: bytes, associated: bytes, *, version: bytes = VERSION
-) -> bytes:
+def seal(key: bytes | AESGCM, data: bytes, associated: bytes, *, version: bytes = VERSION) -> bytes:
     """Encrypt and authenticate ``data``, binding ``associated`` (not stored).
 
     ``key`` may be an ``AESGCM`` already built from the key (saves its setup per value).

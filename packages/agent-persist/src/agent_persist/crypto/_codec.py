@@ -325,9 +325,7 @@ class _Bound(PayloadCodec):
         chain go one by one.
         """
         if self._owner.inner.name != "json":
-            return [
-                self._seal_one(value, first + i, what=what) for i, value in enumerate(encoded)
-            ]
+            return [self._seal_one(value, first + i, what=what) for i, value in enumerate(encoded)]
         encrypt = self._owner.data_key(self._thread_id, what).encrypt
         associated = self._associated(b"json")
         block = os.urandom(_NONCE * len(encoded))

@@ -185,11 +185,10 @@ def encode_item(item: JSON, codec: PayloadCodec, *, what: str = "log item") -> b
 def decode_item(
     data: bytes, codec: PayloadCodec, *, position: int, where: str | Callable[[], str]
 ) -> JSON:
-    """Unseal the log item at ``position`` (its ``seq``); ``where`` may be a callable, built
-    only if the item is bad.
+    """Unseal the log item at ``position`` (its ``seq``); ``where`` may be a callable.
 
     Reading a log decodes thousands of items, so plain JSON items skip the codec lookup and
-    the error location is not formatted unless it is needed.
+    the error location (``where``) is not built unless the item is bad.
     """
     if data[:_PLAIN_LEN] == PLAIN_FRAME and not json_depth_exceeds(data[_PLAIN_LEN:]):
         try:
@@ -255,8 +254,7 @@ def plain_lines(sealed: Sequence[bytes | None]) -> bytes | None:
 def open_lines(
     sealed: Sequence[bytes | None], codec: PayloadCodec, positions: Sequence[int]
 ) -> bytes | None:
-    """The JSON Lines of stored items (at ``positions``): plain ones as stored, sealed ones
-    opened in one pass.
+    """The JSON Lines of stored items: plain ones as stored, sealed ones opened in one pass.
 
     For an encrypting codec (``codec.seals_logs``) the decrypted items are joined as they
     are: each was canonical JSON when it was sealed, and its tag proves it is unchanged.

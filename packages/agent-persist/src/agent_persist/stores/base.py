@@ -369,9 +369,9 @@ class BaseStore(abc.ABC):
             await self._guarded(self._sealing.load(thread_id, create=create))
 
     async def seal_thread(self, thread_id: str, *, dry_run: bool = False) -> int:
-        """Seal in place every payload and log item of the thread still stored in clear, and
-        re-seal the log items sealed before their positions were bound.
+        """Seal in place every payload and log item of the thread still stored in clear.
 
+        Log items sealed before their positions were bound are sealed again, with them.
         For turning encryption on for an existing store (see
         :func:`agent_persist.crypto.seal`). What reads back, checkpoint ids, headers and log
         versions stay as they were; only the stored bytes change. Each value is replaced
@@ -498,7 +498,9 @@ class BaseStore(abc.ABC):
                 size = len(encoded.payload) + sum(sum(map(len, s)) for s in plain.values())
                 scope.set(_otel.CHECKPOINT_BYTES, size)
 
-            async def write(sealed: dict[str, list[bytes]], first: dict[str, int] | None) -> Envelope:
+            async def write(
+                sealed: dict[str, list[bytes]], first: dict[str, int] | None
+            ) -> Envelope:
                 return await self._put_encoded(envelope, encoded, sealed, lease, clear, first)
 
             stored = await self._write_items(envelope.thread_id, plain, write, clearing=clear)
@@ -1039,8 +1041,7 @@ class BaseStore(abc.ABC):
         lease: Lease | None,
         first: int | None,
     ) -> None:
-        """Append sealed items (at least one); ``lease`` and ``first`` checked as :meth:`_put`
-        does (the lease first)."""
+        """Append sealed items (at least one); ``lease``, then ``first``, checked as in _put."""
 
     @abc.abstractmethod
     async def _read_log(

@@ -179,7 +179,8 @@ def _event(scope: Scope, thread_id: str, seq: int, data: Any) -> dict[str, Any] 
     """The audit event an item holds, or ``None`` when it is damaged or not an event."""
     where = lambda: f"{scope.where(thread_id)}: log {AUDIT_LOG!r} item {seq}"  # noqa: E731
     try:
-        value = decode_item(as_blob(data), scope.codec.for_log(thread_id, AUDIT_LOG), where=where)
+        codec = scope.codec.for_log(thread_id, AUDIT_LOG)
+        value = decode_item(as_blob(data), codec, position=seq, where=where)
         return check_audit_events([value])[0]
     except (AgentPersistError, TypeError, ValueError, RecursionError):
         return None
@@ -194,9 +195,10 @@ def append(
     now: float,
     *,
     lease: Lease | None = None,
+    first: int | None = None,
 ) -> None:
     """:func:`._logs.append` to the audit log, and :func:`project` the items, in one go."""
-    logs.append(conn, scope, thread_id, name, sealed, now, lease=lease)
+    logs.append(conn, scope, thread_id, name, sealed, now, lease=lease, first=first)
     project(conn, scope, thread_id, sealed, now)
 
 

@@ -53,6 +53,7 @@ def put(
     keep_last: int | None,
     lease: Lease | None = None,
     clear: Sequence[str] = (),
+    first: Mapping[str, int] | None = None,
     slow: bool = False,
 ) -> dict[str, int]:
     """Move the head, clear, append, pin every log and add the checkpoint, in one transaction.
@@ -73,16 +74,18 @@ def put(
     Raises:
         ConflictError: The head is not ``envelope.parent_id``, or the id is already used.
         LeaseLostError: ``lease`` no longer holds the thread.
+        PositionsMoved: ``first`` (given when items are bound to their positions) does not
+            say where each log's first appended item lands; nothing written.
         SlowPath: PostgreSQL's function left the put to the client (nothing was written);
             run it again with ``slow=True``.
     """
     if scope.sql.put_one is not None and not slow:
         pk, versions, count = call_put(
-            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear
+            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear, first=first
         )
     else:
         pk, versions, count = _put_statements(
-            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear
+            conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear, first=first
         )
     if keep_last is not None and count > keep_last:
         trim(conn, scope, pk, keep_last)
@@ -99,6 +102,7 @@ def _put_statements(
     *,
     lease: Lease | None,
     clear: Sequence[str],
+    first: Mapping[str, int] | None,
 ) -> tuple[int, dict[str, int], int]:
     """:func:`put` one statement at a time: the thread's pk, the versions, its checkpoint count."""
     hold(conn, scope, lease, now)
@@ -131,7 +135,7 @@ def _put_statements(
             raise conflict(scope, envelope, current.head_id if current else None)
     pk, position, count = row.pk, row.next_position - 1, row.checkpoint_count
     clear_all(conn, scope, pk, clear)
-    append_all(conn, scope, pk, appends)
+    append_all(conn, scope, pk, appends, first)
     # Every log's version as the new checkpoint sees it: ``pinned = version``, one statement.
     versions = {log.name: log.version for log in scope.sql.pin_logs(conn, thread_pk=pk)}
     inserted = scope.sql.insert_checkpoint(

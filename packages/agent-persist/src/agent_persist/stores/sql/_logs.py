@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ..._json import JSON
+from .._positions import PositionsMoved
 from .._records import decode_item, decode_items, open_lines
 from ..base import Lease
 from ._leases import hold
@@ -47,40 +48,79 @@ __all__ = [
 
 
 def append_items(
-    conn: Connection, scope: Scope, thread_pk: int, name: str, sealed: Sequence[bytes]
+    conn: Connection,
+    scope: Scope,
+    thread_pk: int,
+    name: str,
+    sealed: Sequence[bytes],
+    first: int | None = None,
 ) -> None:
     """Add sealed items to a log of a claimed thread, creating the log if needed.
 
     One upsert bumps the version by the item count and returns it, so the new items take
     ``version - n + 1 .. version`` without reading anything old: O(new items).
+
+    Raises:
+        PositionsMoved: ``first`` is not the ``seq`` the first item takes (the caller's
+            transaction rolls back).
     """
-    count = len(sealed)
+    if first is not None:
+        actual = _append_numbered(conn, scope, thread_pk, name, sealed)
+        if actual != first:
+            raise PositionsMoved({name: actual})
+        return
     if scope.sql.append_to_log is not None and sealed:
         scope.sql.append_to_log(
             conn,
             thread_pk=thread_pk,
             name_key=digest(name),
             name=name,
-            count=count,
+            count=len(sealed),
             datas=list(sealed),
         )
         return
+    _append_numbered(conn, scope, thread_pk, name, sealed)
+
+
+def _append_numbered(
+    conn: Connection, scope: Scope, thread_pk: int, name: str, sealed: Sequence[bytes]
+) -> int:
+    """:func:`append_items` in two statements; returns the ``seq`` the first item took."""
+    count = len(sealed)
     ((log_pk, version),) = scope.sql.upsert_log.rows(
         conn, thread_pk=thread_pk, name_key=digest(name), name=name, count=count
     )
+    first = version - count + 1
     if sealed:
-        first = version - count + 1
         scope.sql.insert_item.many(
             conn,
             [{"log_pk": log_pk, "seq": first + i, "data": data} for i, data in enumerate(sealed)],
         )
+    return first
 
 
 def append_all(
-    conn: Connection, scope: Scope, thread_pk: int, appends: Mapping[str, Sequence[bytes]]
+    conn: Connection,
+    scope: Scope,
+    thread_pk: int,
+    appends: Mapping[str, Sequence[bytes]],
+    first: Mapping[str, int] | None = None,
 ) -> None:
-    """:func:`append_items` for several logs; on PostgreSQL in one statement (one round trip)."""
+    """:func:`append_items` for several logs; on PostgreSQL in one statement (one round trip).
+
+    Raises:
+        PositionsMoved: ``first`` does not say where each log's first item lands (every
+            log is appended to first, so the error names them all; the caller's
+            transaction rolls back).
+    """
     batch = appends
+    if first is not None:
+        actual = {
+            name: _append_numbered(conn, scope, thread_pk, name, batch[name]) for name in batch
+        }
+        if actual != first:
+            raise PositionsMoved(actual)
+        return
     if scope.sql.append_to_logs is None or len(batch) < 2:  # one log: one statement anyway
         for name, sealed in appends.items():
             append_items(conn, scope, thread_pk, name, sealed)
@@ -107,11 +147,14 @@ def append(
     now: float,
     *,
     lease: Lease | None = None,
+    first: int | None = None,
 ) -> None:
     """Append to a log outside a checkpoint, creating (or reviving) the thread.
 
     Raises:
         LeaseLostError: ``lease`` no longer holds the thread (checked first, same transaction).
+        PositionsMoved: The first item does not land at ``first`` (the caller's
+            transaction rolls back).
     """
     hold(conn, scope, lease, now)
     if scope.sql.append_if_live is not None and sealed:
@@ -126,16 +169,19 @@ def append(
             datas=list(sealed),
         ).all()
         if inserted:
+            landed = min(seq for (seq,) in inserted)
+            if first is not None and landed != first:
+                raise PositionsMoved({name: landed})
             return
     live = scope.sql.claim_live_and_touch.rows(
         conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
     )
     if live:
-        append_items(conn, scope, live[0][0], name, sealed)
+        append_items(conn, scope, live[0][0], name, sealed, first)
         return
     thread = claim_thread(conn, scope, thread_id, now, create=True)
     assert thread is not None  # noqa: S101 - create=True always returns a thread
-    append_items(conn, scope, thread.pk, name, sealed)
+    append_items(conn, scope, thread.pk, name, sealed, first)
     touch(conn, scope, thread.pk, now)
 
 
@@ -143,6 +189,7 @@ def _decode(scope: Scope, thread_id: str, name: str, seq: int, data: Any) -> JSO
     return decode_item(
         as_blob(data),
         scope.codec.for_log(thread_id, name),
+        position=seq,
         where=lambda: f"{scope.where(thread_id)}: log {name!r} item {seq}",
     )
 
@@ -154,6 +201,7 @@ def _decode_rows(
     return decode_items(
         [data if type(data) is bytes else as_blob(data) for _, data in rows],
         scope.codec.for_log(thread_id, name),
+        positions=[seq for seq, _ in rows],
         where=lambda i: f"{scope.where(thread_id)}: log {name!r} item {rows[i][0]}",
     )
 
@@ -301,7 +349,7 @@ def _opened(
 ) -> bytes | None:
     """The JSON Lines of ``(seq, data)`` rows of sealed items, or ``None`` at any doubt."""
     datas = [data if type(data) is bytes else as_blob(data) for _, data in rows]
-    return open_lines(datas, scope.codec.for_log(thread_id, name))
+    return open_lines(datas, scope.codec.for_log(thread_id, name), [seq for seq, _ in rows])
 
 
 def _lines(rows: list[Any]) -> bytes | None:

@@ -1,15 +1,20 @@
 """The PostgreSQL function that runs a whole ``put`` on the server, and the DDL creating it.
 
-    create_put_function(conn, schema="agents")   # DDL step 3, inside migrate()
-    statement = put_statement("agents")           # SELECT ... FROM "agents".agent_persist_put_1
+    create_put_function(conn, schema="agents", version=2)   # DDL step 4, inside migrate()
+    statement = put_statement("agents")           # SELECT ... FROM "agents".agent_persist_put_2
 
 The body runs the statements of ``checkpoints.put`` in the same order (see
 :mod:`._server_put` for why a function and how it is called). It is created in the store's
 schema with the table names qualified by it (quoted), so schema-per-namespace deployments
 each get their own; without ``schema=``, it and the tables it names are found through
 ``search_path``, like every other statement of the store. Its name carries a number: a
-later change appends a DDL step creating ``agent_persist_put_2``; this body, once released,
-is never edited (a database may hold it).
+later change appends a DDL step creating the next; a body, once released, is never edited
+(a database may hold it, and an older release of the store may still call it).
+
+Version 2 (DDL step 4) takes ``p_firsts``: on an encrypted store each log item is sealed
+bound to its position, so the caller says where each log's first item must land, and the
+function refuses (``AP005``, the positions it would give now as the DETAIL) when another
+writer moved a log since. ``NULL`` checks nothing, as version 1 did.
 """
 
 from __future__ import annotations
@@ -24,18 +29,22 @@ __all__ = [
     "HEAD_MOVED",
     "ID_TAKEN",
     "LEASE_LOST",
+    "POSITIONS_MOVED",
     "PUT_FUNCTION",
     "SLOW",
     "create_put_function",
     "put_statement",
 ]
 
-PUT_FUNCTION = "agent_persist_put_1"
+_NAME = "agent_persist_put_{}"
+PUT_FUNCTION = _NAME.format(2)
+"""The function the store calls."""
 
 LEASE_LOST = "AP001"
 HEAD_MOVED = "AP002"
 ID_TAKEN = "AP003"
 SLOW = "AP004"
+POSITIONS_MOVED = "AP005"
 
 _BODY = """
 DECLARE
@@ -132,7 +141,25 @@ BEGIN
     END IF;
 END
 """
-"""The function's body (``{names}`` filled in); SQLSTATEs of class ``AP`` are our refusals."""
+"""Version 1's body (``{names}`` filled in); SQLSTATEs of class ``AP`` are our refusals."""
+
+_APPENDS = "    IF cardinality(p_name_keys) > 0 THEN\n"
+_CHECK_POSITIONS = """    IF p_firsts IS NOT NULL THEN
+        SELECT string_agg(to_json(w.name)::text || ':' || (coalesce(l.version, 0) + 1)::text,
+                ','), coalesce(bool_or(coalesce(l.version, 0) + 1 <> w.want), false)
+            INTO v_moved, v_bad
+            FROM unnest(p_name_keys, p_names, p_firsts) AS w (name_key, name, want)
+            LEFT JOIN {logs} AS l ON l.thread_pk = o_pk AND l.name_key = w.name_key;
+        IF v_bad THEN
+            RAISE EXCEPTION USING ERRCODE = '{positions_moved}',
+                MESSAGE = 'agent-persist: positions moved', DETAIL = '{{' || v_moved || '}}';
+        END IF;
+    END IF;
+"""
+_BODY_2 = _BODY.replace(
+    "    v_version bigint;\n", "    v_version bigint;\n    v_moved text;\n    v_bad boolean;\n"
+).replace(_APPENDS, _CHECK_POSITIONS + _APPENDS)
+"""Version 2: version 1, and the check of the positions after the logs are cleared."""
 
 _PARAMETERS: tuple[tuple[str, str, sa.types.TypeEngine[Any]], ...] = (
     ("key", "bytea", sa.LargeBinary()),
@@ -161,7 +188,9 @@ _PARAMETERS: tuple[tuple[str, str, sa.types.TypeEngine[Any]], ...] = (
     ("datas", "bytea[]", postgresql.ARRAY(sa.LargeBinary())),
     ("backs", "bigint[]", postgresql.ARRAY(sa.BigInteger())),
 )
-"""The function's parameters in order: name (``p_`` prefixed in SQL), SQL type, bind type."""
+"""Version 1's parameters in order: name (``p_`` prefixed in SQL), SQL type, bind type."""
+_PARAMETERS_2 = (*_PARAMETERS, ("firsts", "bigint[]", postgresql.ARRAY(sa.BigInteger())))
+_VERSIONS = {1: (_BODY, _PARAMETERS), 2: (_BODY_2, _PARAMETERS_2)}
 
 
 def _qualifier(schema: str | None) -> str:
@@ -171,8 +200,8 @@ def _qualifier(schema: str | None) -> str:
     return postgresql.dialect().identifier_preparer.quote_schema(schema) + "."
 
 
-def create_put_function(conn: Connection, schema: str | None) -> None:
-    """Create (or replace) :data:`PUT_FUNCTION` in ``schema``; a no-op on SQLite.
+def create_put_function(conn: Connection, schema: str | None, *, version: int) -> None:
+    """Create (or replace) version ``version`` of the function in ``schema``; a no-op on SQLite.
 
     The body is passed as a standard string literal (quotes doubled), so no schema name
     can end it early.
@@ -180,7 +209,8 @@ def create_put_function(conn: Connection, schema: str | None) -> None:
     if conn.dialect.name != "postgresql":
         return
     q = _qualifier(schema)
-    body = _BODY.format(
+    template, parameters = _VERSIONS[version]
+    body = template.format(
         leases=f"{q}agent_persist_leases",
         threads=f"{q}agent_persist_threads",
         logs=f"{q}agent_persist_logs",
@@ -190,11 +220,12 @@ def create_put_function(conn: Connection, schema: str | None) -> None:
         head_moved=HEAD_MOVED,
         id_taken=ID_TAKEN,
         slow=SLOW,
+        positions_moved=POSITIONS_MOVED,
     )
-    arguments = ", ".join(f"p_{name} {sql}" for name, sql, _ in _PARAMETERS)
+    arguments = ", ".join(f"p_{name} {sql}" for name, sql, _ in parameters)
     literal = "'" + body.replace("'", "''") + "'"
     conn.exec_driver_sql(
-        f"CREATE OR REPLACE FUNCTION {q}{PUT_FUNCTION}({arguments}, "
+        f"CREATE OR REPLACE FUNCTION {q}{_NAME.format(version)}({arguments}, "
         "OUT o_pk bigint, OUT o_logs text, OUT o_count integer) "
         f"LANGUAGE plpgsql VOLATILE AS {literal}"
     )
@@ -202,11 +233,11 @@ def create_put_function(conn: Connection, schema: str | None) -> None:
 
 def put_statement(schema: str | None) -> sa.TextualSelect:
     """The one ``SELECT`` calling :data:`PUT_FUNCTION`, every value a bound parameter."""
-    names = [name for name, _, _ in _PARAMETERS]
+    names = [name for name, _, _ in _PARAMETERS_2]
     arguments = ", ".join(f":p_{name}" for name in names)
     # Only the quoted schema and fixed names are formatted in; every value is bound.
     call = f"{_qualifier(schema)}{PUT_FUNCTION}({arguments})"
     text = sa.text(
         f"SELECT o_pk, o_logs, o_count FROM {call}"  # noqa: S608
-    ).bindparams(*(sa.bindparam(f"p_{name}", type_=kind) for name, _, kind in _PARAMETERS))
+    ).bindparams(*(sa.bindparam(f"p_{name}", type_=kind) for name, _, kind in _PARAMETERS_2))
     return text.columns(o_pk=sa.BigInteger(), o_logs=sa.Text(), o_count=sa.Integer())

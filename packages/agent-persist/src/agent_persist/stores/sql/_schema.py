@@ -312,13 +312,18 @@ def _step_2(conn: Connection, schema: str | None) -> None:
 
 
 def _step_3(conn: Connection, schema: str | None) -> None:
-    create_put_function(conn, schema)  # PostgreSQL only; SQLite records the version alone
+    create_put_function(conn, schema, version=1)  # PostgreSQL only; SQLite records the version
+
+
+def _step_4(conn: Connection, schema: str | None) -> None:
+    create_put_function(conn, schema, version=2)
 
 
 DDL_STEPS: tuple[DDLStep, ...] = (
     DDLStep(1, "threads, checkpoints, logs, log items and leases", _step_1),
     DDLStep(2, "audit projection: audit_sessions, audit_messages, audit_tool_calls", _step_2),
     DDLStep(3, "PostgreSQL: function agent_persist_put_1, a put in one round trip", _step_3),
+    DDLStep(4, "PostgreSQL: function agent_persist_put_2, checking log positions", _step_4),
 )
 """Every step ever released, oldest first. Append only."""
 

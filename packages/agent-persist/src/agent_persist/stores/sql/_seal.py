@@ -38,7 +38,7 @@ def stored_values(conn: Connection, scope: Scope, thread_id: str, now: float) ->
         )
     ]
     values.extend(
-        StoredValue(row.name, None, None, ("i", row.log_pk, row.seq), row.data)
+        StoredValue(row.name, None, None, ("i", row.log_pk, row.seq), row.data, row.seq)
         for row in conn.execute(
             sa.select(items.c.log_pk, items.c.seq, items.c.data, logs.c.name)
             .join(logs, logs.c.pk == items.c.log_pk)

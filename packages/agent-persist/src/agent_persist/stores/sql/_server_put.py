@@ -31,10 +31,11 @@ from sqlalchemy.engine import Connection
 
 from ...envelope import Envelope
 from ...errors import ConflictError
+from .._positions import PositionsMoved
 from .._records import EncodedCheckpoint
 from ..base import Lease
 from ._leases import lease_lost
-from ._put_function import HEAD_MOVED, ID_TAKEN, LEASE_LOST, SLOW
+from ._put_function import HEAD_MOVED, ID_TAKEN, LEASE_LOST, POSITIONS_MOVED, SLOW
 from ._statements import Scope, digest
 
 __all__ = ["SlowPath", "call_put", "conflict"]
@@ -62,12 +63,14 @@ def call_put(
     *,
     lease: Lease | None,
     clear: Sequence[str],
+    first: Mapping[str, int] | None = None,
 ) -> tuple[int, dict[str, int], int]:
     """Run :data:`PUT_FUNCTION`: the thread's pk, the log versions pinned, its checkpoint count.
 
     Raises:
         ConflictError: The head is not ``envelope.parent_id``, or the id is already used.
         LeaseLostError: ``lease`` no longer holds the thread.
+        PositionsMoved: ``first`` does not say where each log's first item lands.
         SlowPath: A case the multi-statement transaction handles; nothing was written.
     """
     assert scope.sql.put_one is not None  # noqa: S101 - PostgreSQL only
@@ -98,6 +101,7 @@ def call_put(
             item_keys=[keys[name] for name, sealed in appends.items() for _ in sealed],
             datas=[data for sealed in appends.values() for data in sealed],
             backs=[len(sealed) - 1 - i for sealed in appends.values() for i in range(len(sealed))],
+            firsts=None if first is None else [first[name] for name in appends],
         ).one()
     except sa_exc.DBAPIError as exc:
         refusal = _refusal(exc, scope, envelope, lease)
@@ -122,6 +126,8 @@ def _refusal(
         return ConflictError(f"{scope.where(envelope.thread_id, envelope.checkpoint_id)} exists")
     if state == SLOW:
         return SlowPath()
+    if state == POSITIONS_MOVED:
+        return PositionsMoved(json.loads(detail))
     return None
 
 

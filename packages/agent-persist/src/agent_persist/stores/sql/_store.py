@@ -266,6 +266,7 @@ class SQLStore(BaseStore):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
         clear: Sequence[str],
+        first: Mapping[str, int] | None,
     ) -> Envelope:
         """One round trip on PostgreSQL, unless ``keep_last`` trims or an audit log projects.
 
@@ -287,6 +288,7 @@ class SQLStore(BaseStore):
                 keep_last=keep_last,
                 lease=lease,
                 clear=clear,
+                first=first,
                 slow=slow,
             )
             if audited:  # a fork or an import carries the audit log: project it too
@@ -345,12 +347,19 @@ class SQLStore(BaseStore):
     # -- logs ----------------------------------------------------------------------------
 
     async def _append(
-        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+        self,
+        thread_id: str,
+        log: str,
+        sealed: Sequence[bytes],
+        lease: Lease | None,
+        first: int | None,
     ) -> None:
         scope = self._scope
         write = audit.append if log == AUDIT_LOG else logs.append
         await self._write(
-            lambda conn: write(conn, scope, thread_id, log, sealed, time.time(), lease=lease)
+            lambda conn: write(
+                conn, scope, thread_id, log, sealed, time.time(), lease=lease, first=first
+            )
         )
 
     async def backfill_audit(
