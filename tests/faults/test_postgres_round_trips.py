@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -17,7 +18,9 @@ import sqlalchemy as sa
 from fault_proxy import FaultProxy
 
 from agent_persist import canonical_json
+from agent_persist.crypto import Encryption, KeyRing
 from agent_persist.errors import ConflictError, LeaseLostError
+from agent_persist.stores import open_store
 from agent_persist.stores.sql import SQLStore
 from agent_persist.testing.conformance import envelope
 
@@ -39,7 +42,7 @@ async def proxied_store(
 
 
 def _is_put_call(label: bytes) -> bool:
-    return label.startswith(b"EXECUTE ") and b"agent_persist_put_1(" in label
+    return label.startswith(b"EXECUTE ") and b"agent_persist_put_2(" in label
 
 
 async def test_a_put_with_lease_clear_and_appends_is_one_round_trip(
@@ -87,6 +90,42 @@ async def test_a_refused_put_is_refused_in_its_round_trip_and_changes_nothing(
         second.checkpoint_id,
         first.checkpoint_id,
     ]
+
+
+async def test_an_encrypted_put_is_one_round_trip_and_one_more_after_another_writer(
+    proxied_store: tuple[SQLStore, FaultProxy], postgres_url: str, postgres_schema: str
+) -> None:
+    """Items sealed at their positions: the function checks them in its call.
+
+    Another writer's append moves the log: the put is refused in its round trip (nothing
+    written), sealed again where the refusal says, and sent once more.
+    """
+    store, proxy = proxied_store
+    keys = KeyRing({"k": os.urandom(32)}, primary="k")
+    sealed = open_store(
+        proxy.url(postgres_url), schema=postgres_schema, pool_size=1, encryption=Encryption(keys)
+    )
+    other = open_store(postgres_url, schema=postgres_schema, encryption=Encryption(keys))
+    try:
+        await sealed.setup()
+        head = await sealed.put(envelope("t"), appends={"log": ["a"], "journal": [1]})
+        head = await sealed.put(envelope("t", parent=head), appends={"log": ["b"]})
+        before = len(proxy.requests)
+        head = await sealed.put(
+            envelope("t", parent=head), appends={"log": ["c"], "journal": [2]}, clear_logs=["log"]
+        )
+        puts = [label for label in proxy.requests[before:] if _is_put_call(label)]
+        assert len(puts) == 1, puts  # (the other request reads the key store)
+        await other.append("t", "log", ["from another writer"])
+        before = len(proxy.requests)
+        await sealed.put(envelope("t", parent=head), appends={"log": ["d"], "journal": [3]})
+        puts = [label for label in proxy.requests[before:] if _is_put_call(label)]
+        assert len(puts) == 2, puts
+        assert await other.read_log("t", "log") == ["c", "from another writer", "d"]
+        assert await other.read_log("t", "journal") == [1, 2, 3]
+    finally:
+        await sealed.close()
+        await other.close()
 
 
 async def test_the_log_versions_are_stored_as_canonical_json(
@@ -162,7 +201,7 @@ async def test_without_a_schema_the_function_follows_the_search_path(
     found = await _raw(
         postgres_url,
         "SELECT n.nspname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-        "WHERE p.proname = 'agent_persist_put_1'",
+        "WHERE p.proname = 'agent_persist_put_2'",
     )
     assert (postgres_schema,) in [tuple(row) for row in found]
 
@@ -170,13 +209,14 @@ async def test_without_a_schema_the_function_follows_the_search_path(
 async def test_a_version_2_database_is_upgraded_with_the_function(
     postgres_url: str, postgres_schema: str
 ) -> None:
-    """Tables made before the function: setup() adds it (step 3) and keeps the data."""
+    """Tables made before the functions: setup() adds them (steps 3, 4), keeping the data."""
     async with SQLStore(postgres_url, schema=postgres_schema) as store:
         first = await store.put(envelope("t"), appends={"log": [1]})
     await _raw(
         postgres_url,
         f'DROP FUNCTION "{postgres_schema}".agent_persist_put_1',
-        f'DELETE FROM "{postgres_schema}".agent_persist_schema_version WHERE version = 3',
+        f'DROP FUNCTION "{postgres_schema}".agent_persist_put_2',
+        f'DELETE FROM "{postgres_schema}".agent_persist_schema_version WHERE version >= 3',
     )
     async with SQLStore(postgres_url, schema=postgres_schema) as store:
         second = await store.put(envelope("t", parent=first), appends={"log": [2]})
@@ -185,7 +225,7 @@ async def test_a_version_2_database_is_upgraded_with_the_function(
         postgres_url,
         f'SELECT version FROM "{postgres_schema}".agent_persist_schema_version ORDER BY 1',
     )
-    assert [row[0] for row in versions] == [1, 2, 3]
+    assert [row[0] for row in versions] == [1, 2, 3, 4]
 
 
 async def test_a_first_put_on_an_expired_thread_purges_it_first(

@@ -177,9 +177,17 @@ def test_decode_checkpoint_raises_only_contract_errors(
 @examples(1000, 20000)
 @given(st.lists(payload_bytes, max_size=6))
 def test_decode_items_raises_only_contract_errors(sealed: list[bytes]) -> None:
-    assert outside_contract(lambda: decode_items(sealed, CODEC, where=str)) is None
+    assert (
+        outside_contract(
+            lambda: decode_items(sealed, CODEC, positions=range(len(sealed)), where=str)
+        )
+        is None
+    )
     for data in sealed:
-        assert outside_contract(lambda data=data: decode_item(data, CODEC, where="item")) is None
+        assert (
+            outside_contract(lambda data=data: decode_item(data, CODEC, position=1, where="item"))
+            is None
+        )
         assert outside_contract(lambda data=data: CODEC.unseal(data)) is None
     assert outside_contract(lambda: plain_lines(sealed)) is None
 

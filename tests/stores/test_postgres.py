@@ -254,7 +254,7 @@ async def test_a_put_is_one_statement(postgres_url: str, pg_schema: str) -> None
         finally:
             sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
         assert len(statements) == 1  # the put function's call (see _server_put)
-        assert "agent_persist_put_1(" in statements[0]
+        assert "agent_persist_put_2(" in statements[0]
         assert await store.read_log("t", "a", at=second) == [1, 2, 3, {"four": 4}]
         assert await store.read_log("t", "b", at=second) == ["x"]
         assert await store.read_log("t", "c", at=second) == ["new", "log", "here"]

@@ -493,14 +493,15 @@ class BaseStore(abc.ABC):
             await self._data_key(envelope.thread_id, create=True)
             encoded = encode_checkpoint(envelope, self.codec, encoded=payload)
             size = -1
-            if scope.recording or logger.isEnabledFor(logging.DEBUG):
-                # the sealed size is the plain size plus a fixed overhead per item
-                size = len(encoded.payload) + sum(sum(map(len, s)) for s in plain.values())
-                scope.set(_otel.CHECKPOINT_BYTES, size)
+            measure = scope.recording or logger.isEnabledFor(logging.DEBUG)
 
             async def write(
                 sealed: dict[str, list[bytes]], first: dict[str, int] | None
             ) -> Envelope:
+                nonlocal size
+                if measure:
+                    size = len(encoded.payload) + sum(sum(map(len, s)) for s in sealed.values())
+                    scope.set(_otel.CHECKPOINT_BYTES, size)
                 return await self._put_encoded(envelope, encoded, sealed, lease, clear, first)
 
             stored = await self._write_items(envelope.thread_id, plain, write, clearing=clear)
