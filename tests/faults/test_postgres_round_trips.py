@@ -100,7 +100,7 @@ async def test_an_encrypted_put_is_one_round_trip_and_one_more_after_another_wri
     Another writer's append moves the log: the put is refused in its round trip (nothing
     written), sealed again where the refusal says, and sent once more.
     """
-    store, proxy = proxied_store
+    _, proxy = proxied_store
     keys = KeyRing({"k": os.urandom(32)}, primary="k")
     sealed = open_store(
         proxy.url(postgres_url), schema=postgres_schema, pool_size=1, encryption=Encryption(keys)
