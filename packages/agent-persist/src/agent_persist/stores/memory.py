@@ -367,8 +367,12 @@ class MemoryStore(BaseStore):
         now: dict[str, int] = {}
         for name in first:
             log = thread.logs.get(name) if thread is not None else None
-            version, live = (log.version, bool(log.live())) if log is not None else (0, False)
-            now[name] = first_after(version, clearing=name in clear, live=live)
+            if log is None:
+                now[name] = 1
+                continue
+            clearing = name in clear
+            live = clearing and any(item.removed_at is None for item in log.items)
+            now[name] = first_after(log.version, clearing=clearing, live=live)
         if now != first:
             raise PositionsMoved(now)
 
