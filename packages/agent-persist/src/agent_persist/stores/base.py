@@ -505,9 +505,16 @@ class BaseStore(abc.ABC):
                 return await self._put_encoded(envelope, encoded, sealed, lease, clear, first)
 
             stored = await self._write_items(envelope.thread_id, plain, write, clearing=clear)
-            self._positions.learn(
-                envelope.thread_id, {n: v for n, v in stored.logs.items() if n not in plain}
-            )
+            if self.codec.seals_logs:  # where the logs it did not append to stand now
+                untouched = {n: v for n, v in stored.logs.items() if n not in plain}
+                self._positions.learn(
+                    envelope.thread_id,
+                    {n: v for n, v in untouched.items() if n in clear},
+                    live=False,
+                )
+                self._positions.learn(
+                    envelope.thread_id, {n: v for n, v in untouched.items() if n not in clear}
+                )
         logger.debug(
             "thread %r: wrote checkpoint %r (step %d, %d bytes)",
             stored.thread_id,
