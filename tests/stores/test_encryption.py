@@ -7,9 +7,11 @@ around the store (:mod:`encryption_raw`) to prove what is and is not stored.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +27,13 @@ from agent_persist.errors import (
     DecryptionError,
     EncryptionError,
     InvalidPayloadError,
+    LeaseLostError,
     ShreddedThreadError,
     UnknownKeyError,
 )
 from agent_persist.stores import MemoryStore, open_store
+from agent_persist.stores._positions import PositionsMoved
+from agent_persist.stores._records import encode_checkpoint
 from agent_persist.stores.base import BaseStore
 from agent_persist.testing.conformance import envelope
 
@@ -148,6 +153,93 @@ async def test_swapped_payloads_and_items_fail_to_open_naming_the_thread(raw: Ra
     await raw.set_item(store, "thread-b", "transcript", 1, journal)
     with pytest.raises(DecryptionError, match="thread-b"):
         await store.read_log("thread-b", "transcript")
+
+
+async def test_items_swapped_within_their_log_fail_to_open_naming_the_thread(raw: Raw) -> None:
+    store = await sealed_store(raw)
+    head = await store.put(envelope("thread-swap"), appends={"log": ["first"]})
+    await store.append("thread-swap", "log", ["second", "third"])
+    head = await store.put(envelope("thread-swap", parent=head))  # sees the three items
+    assert await store.read_log_lines("thread-swap", "log") == b'"first"\n"second"\n"third"'
+    first, second, _ = await raw.items(store, "thread-swap", "log")
+    await raw.set_item(store, "thread-swap", "log", 0, second)  # the items and their mirror
+    await raw.set_item(store, "thread-swap", "log", 1, first)
+    before = await raw.dump()
+    reads = [
+        lambda: store.read_log("thread-swap", "log"),
+        lambda: store.read_log("thread-swap", "log", start=1),
+        lambda: store.read_log_lines("thread-swap", "log"),
+        lambda: store.tail("thread-swap", "log", 2),
+        lambda: store.tail_lines("thread-swap", "log", 3),
+        lambda: store.read_log("thread-swap", "log", at=head),
+        lambda: store.read_logs("thread-swap", ["log"], at=head),
+    ]
+    for read in reads:
+        with pytest.raises(DecryptionError, match="thread-swap"):
+            await read()
+    assert await raw.dump() == before
+    assert await store.pop("thread-swap", "log") == "third"  # an item left in its place
+    with pytest.raises(DecryptionError, match="thread-swap"):
+        await store.pop("thread-swap", "log")
+    assert await store.log_length("thread-swap", "log") == 2
+
+
+async def test_interleaved_writers_seal_every_item_where_it_lands(raw: Raw) -> None:
+    a, b = await sealed_store(raw), await sealed_store(raw)
+    head = await a.put(envelope("t"), appends={"log": ["a0"]})
+    await b.append("t", "log", ["b0", "b1"])  # a's next write was sealed for seq 2: moved
+    head = await a.put(envelope("t", parent=head), appends={"log": ["a1"], "other": ["o"]})
+    await b.append("t", "log", ["b2"])
+    await a.append("t", "log", ["a2"])
+    head = await b.put(envelope("t", parent=head), appends={"log": ["b3"]}, clear_logs=["other"])
+    await a.put(envelope("t", parent=head), appends={"other": ["o2"]}, clear_logs=["other", "log"])
+    assert await b.read_log("t", "other") == ["o2"]
+    await b.append("t", "log", ["b4"])
+
+    async def writer(store: BaseStore, name: str) -> None:
+        for n in range(8):
+            await store.append("t", "log", [f"{name}{n}", f"{name}{n}'"])
+
+    await asyncio.gather(writer(a, "x"), writer(b, "y"))
+    for reader in (a, b, await sealed_store(raw)):
+        items = await reader.read_log("t", "log")
+        assert items[0] == "b4"
+        assert [i for i in items if str(i).startswith("x")] == [
+            f"x{n}{tick}" for n in range(8) for tick in ("", "'")
+        ]
+        assert [i for i in items if str(i).startswith("y")] == [
+            f"y{n}{tick}" for n in range(8) for tick in ("", "'")
+        ]
+        lines = await reader.read_log_lines("t", "log")
+        assert [json.loads(line) for line in lines.splitlines()] == items
+        assert await reader.tail("t", "log", 3) == items[-3:]
+
+
+async def test_a_write_sealed_for_other_positions_is_refused_whole(raw: Raw) -> None:
+    store = await sealed_store(raw)
+    head = await write_thread(store, "t")  # transcript: seqs 1 to 3; $journal: 1
+    before = await raw.dump()
+    bad = [b"json:1"]
+    with pytest.raises(PositionsMoved) as moved:
+        await store._append("t", "transcript", bad, None, 3)  # pyright: ignore[reportPrivateUsage]
+    assert moved.value.first == {"transcript": 4}
+    nxt = envelope("t", parent=head)
+    encoded = encode_checkpoint(nxt, store.codec)
+    with pytest.raises(PositionsMoved) as moved:
+        await store._put(  # pyright: ignore[reportPrivateUsage]
+            nxt,
+            encoded,
+            {"transcript": bad, "$journal": bad, "new": bad},
+            None,
+            ["transcript", "empty"],
+            {"transcript": 4, "$journal": 2, "new": 1},  # transcript is cleared first: 5
+        )
+    assert moved.value.first == {"transcript": 5, "$journal": 2, "new": 1}
+    assert await raw.dump() == before
+    lease = await store.acquire_lease("t", "me", ttl=timedelta(minutes=1))
+    await store.release_lease(lease)
+    with pytest.raises(LeaseLostError):  # the lease is checked first
+        await store._append("t", "transcript", bad, lease, 3)  # pyright: ignore[reportPrivateUsage]
 
 
 @pytest.mark.parametrize(

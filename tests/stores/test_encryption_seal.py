@@ -16,6 +16,7 @@ from encryption_raw import BACKENDS, Raw, open_raw
 
 from agent_persist.crypto import Encryption, KeyRing, seal
 from agent_persist.envelope import Envelope
+from agent_persist.errors import DecryptionError
 from agent_persist.stores.base import BaseStore
 from agent_persist.testing.conformance import envelope
 
@@ -135,3 +136,26 @@ async def test_seal_refuses_a_clear_store(raw: Raw) -> None:
         await seal(store)
     with pytest.raises(ValueError, match="encryption"):
         await store.seal_thread("t")
+
+
+async def test_seal_binds_items_sealed_before_positions_were(raw: Raw) -> None:
+    store = await raw.open(encryption=Encryption(_ring()))
+    await store.append("t", "log", ["a", "b", "c"])
+    bound = store.codec.for_log("t", "log")
+    unbound = [bound.seal_bytes(b'"a"'), bound.seal_bytes(b'"b"'), bound.seal_bytes(b'"c"')]
+    for index, data in enumerate(unbound):  # as a release that bound no position sealed them
+        await raw.set_item(store, "t", "log", index, data)
+    assert await store.read_log_lines("t", "log") == b'"a"\n"b"\n"c"'
+    assert await store.seal_thread("t", dry_run=True) == 3
+
+    assert await store.seal_thread("t") == 3
+    assert await store.seal_thread("t") == 0
+    dump = await raw.dump()
+    assert not any(data in dump for data in unbound)  # items and any copy (the Redis mirror)
+    assert await store.read_log("t", "log") == ["a", "b", "c"]
+    assert await store.read_log_lines("t", "log") == b'"a"\n"b"\n"c"'
+    first, second, _ = await raw.items(store, "t", "log")
+    await raw.set_item(store, "t", "log", 0, second)  # bound now: a swap fails to open
+    await raw.set_item(store, "t", "log", 1, first)
+    with pytest.raises(DecryptionError, match="'t'"):
+        await store.read_log_lines("t", "log")

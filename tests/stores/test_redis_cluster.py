@@ -23,13 +23,16 @@ from backends import check_redis_journal_freed, redis_tamper
 from redis.asyncio.cluster import RedisCluster
 from redis_cluster import ClusterUnavailable, LocalCluster
 
+from agent_persist.crypto import Encryption, KeyRing
 from agent_persist.errors import (
     AgentPersistError,
     ConflictError,
+    DecryptionError,
     InvalidStoreURLError,
     StoreUnavailableError,
     ThreadNotFoundError,
 )
+from agent_persist.stores import MemoryStore
 from agent_persist.stores.redis import RedisStore
 from agent_persist.stores.redis import _store as redis_store_module
 from agent_persist.stores.redis._keys import RedisKeys, encode_id
@@ -354,3 +357,33 @@ async def test_a_master_killed_mid_run_loses_no_acknowledged_checkpoint(
 
 async def test_put_clear_logs_frees_the_journal_keys(make_store: Factory, raw: Any) -> None:
     await check_redis_journal_freed(await make_store(), raw)
+
+
+@pytest.mark.redis
+async def test_sealed_items_are_bound_to_their_seq_on_a_cluster(
+    make_store: Factory, raw: Any, prefix: str
+) -> None:
+    """Interleaved encrypted writers re-seal where their items land (one through ``WAIT``);
+    the reads (scripts here: no ``MULTI`` on a cluster) open each item at its seq."""
+    keys, key_store = KeyRing({"k": os.urandom(32)}, primary="k"), MemoryStore()
+    a = await make_store(encryption=Encryption(keys, key_store=key_store), wait_replicas=1)
+    b = await make_store(encryption=Encryption(keys, key_store=key_store))
+    head = await a.put(envelope("t"), appends={"log": ["a0"]})
+    await b.append("t", "log", ["b0", "b1"])
+    await a.put(envelope("t", parent=head), appends={"log": ["a1"]}, clear_logs=["log"])
+    await b.append("t", "log", ["b2"])
+    await a.append("t", "log", ["a2"])
+    assert await b.read_log("t", "log") == ["a1", "b2", "a2"]
+    assert await a.read_log_lines("t", "log") == b'"a1"\n"b2"\n"a2"'
+    assert await a.tail_lines("t", "log", 2) == b'"b2"\n"a2"'
+
+    base = RedisKeys(prefix, "default").log("t", "log")
+    seqs = await raw.lrange(base + ":o", 0, -1)
+    first, second = await raw.hget(base + ":i", seqs[0]), await raw.hget(base + ":i", seqs[1])
+    await raw.hset(base + ":i", seqs[0], second)
+    await raw.hset(base + ":i", seqs[1], first)
+    await raw.lset(base + ":d", 0, second)
+    await raw.lset(base + ":d", 1, first)
+    for read in (a.read_log, a.read_log_lines):
+        with pytest.raises(DecryptionError, match="'t'"):
+            await read("t", "log")

@@ -4,7 +4,8 @@
     versions = put_outcome(envelope, reply)                              # or ConflictError
     envelope = decode_envelope(thread_id, [id, header, payload, logs], codec)
 
-A script runs atomically on the server, so ``PUT`` checks the head, empties the logs of
+A script runs atomically on the server, so ``PUT`` checks the head (and, on an encrypted
+store, where each log's first item will land: :mod:`.._positions`), empties the logs of
 ``clear_logs``, appends the items, records the log versions, moves the head, refreshes the
 TTL and trims old checkpoints (``TRIM`` of :mod:`._retention`) with nothing in between; of
 several writers expecting the same head exactly one wins. Every reply is checked before
@@ -26,6 +27,7 @@ from ...errors import (
     CorruptCheckpointError,
     ThreadNotFoundError,
 )
+from .._positions import PositionsMoved
 from .._records import decode_checkpoint, describe, load_json
 from ..base import ThreadInfo
 from ._keys import STORE, decode_id, from_micros, text
@@ -56,8 +58,11 @@ PUT = (
 -- KEYS: thread, lease, index (only on a single server). ARGV: member, id, has_parent,
 -- parent, header, payload, created_us, kind, schema_version, step, status, metadata,
 -- ttl_ms, keep_last, log count, has_lease, lease token, count of logs to clear, their
--- names, then per log: name, item count, items... The logs are cleared before the appends
--- and the pins, so this checkpoint sees them empty.
+-- names, then per log: name, the seq its first item was sealed for ('' = not checked),
+-- item count, items... The logs are cleared before the appends and the pins, so this
+-- checkpoint sees them empty. Every check comes before the first write (a script has no
+-- rollback): {'moved', name1, seq1, ...} names the seq each checked log's first item would
+-- take now, when one differs.
 local base, index = KEYS[1], KEYS[3]
 local id = ARGV[2]
 if lease_lost(KEYS[2], ARGV[16], ARGV[17]) then return {'leaselost'} end
@@ -68,12 +73,27 @@ if head ~= expected then return {'conflict', head} end
 local ckey = base .. ':c'
 if redis.call('HEXISTS', ckey, 'h:' .. id) == 1 then return {'duplicate'} end
 
-local at = 19 + tonumber(ARGV[18])
-for j = 19, at - 1 do clear_items(base, ARGV[j]) end
+local first_log = 19 + tonumber(ARGV[18])
+local clearing, moved, wrong, at = {}, {'moved'}, false, first_log
+for j = 19, first_log - 1 do clearing[ARGV[j]] = true end
 for _ = 1, tonumber(ARGV[15]) do
-  local name, count = ARGV[at], tonumber(ARGV[at + 1])
-  append_items(base, name, at + 2, count)
-  at = at + 2 + count
+  local name, sealed_for = ARGV[at], ARGV[at + 1]
+  if sealed_for ~= '' then
+    local now = first_after(base, name, clearing[name])
+    moved[#moved + 1] = name
+    moved[#moved + 1] = now
+    if now ~= tonumber(sealed_for) then wrong = true end
+  end
+  at = at + 3 + tonumber(ARGV[at + 2])
+end
+if wrong then return moved end
+
+for j = 19, first_log - 1 do clear_items(base, ARGV[j]) end
+at = first_log
+for _ = 1, tonumber(ARGV[15]) do
+  local name, count = ARGV[at], tonumber(ARGV[at + 2])
+  append_items(base, name, at + 3, count)
+  at = at + 3 + count
 end
 
 local versions, pins = {}, {}
@@ -240,7 +260,7 @@ def decode_thread(row: Sequence[Any]) -> ThreadInfo | None:
 
 
 def put_outcome(envelope: Envelope, reply: Sequence[Any]) -> dict[str, int]:
-    """The log versions a ``PUT`` recorded, or the conflict it reported."""
+    """The log versions a ``PUT`` recorded, or the conflict or moved logs it reported."""
     outcome = text(reply[0])
     if outcome == "conflict":
         head = text(reply[1]) if reply[1] is not None else None
@@ -250,6 +270,8 @@ def put_outcome(envelope: Envelope, reply: Sequence[Any]) -> dict[str, int]:
         )
     if outcome == "duplicate":
         raise ConflictError(f"{describe(STORE, envelope.thread_id, envelope.checkpoint_id)} exists")
+    if outcome == "moved":
+        raise PositionsMoved({text(reply[k]): int(reply[k + 1]) for k in range(1, len(reply), 2)})
     return cast("dict[str, int]", json.loads(reply[1]))
 
 

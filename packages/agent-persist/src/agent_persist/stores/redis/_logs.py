@@ -3,11 +3,15 @@
     reply = await run(READ, [thread_key], [log, version_seen, start, stop])
     items = decode_reply_items(reply, codec, where="redis: thread 't': log 'transcript'")
 
-An item's ``seq`` is the log's version its append produced. Removing an item no checkpoint
-can have seen (``seq > pinned``) deletes it; otherwise it is stamped removed so older
-checkpoints still see it (collected by :mod:`._retention`). Every script that changes a log
-changes its mirror (``:d``, the live items' data in order) in the same atomic step, so a
-plain read of the whole log, or of its tail, is one ``LRANGE`` without a script.
+An item's ``seq`` is the log's version its append produced; an encrypting codec seals each
+item for it (:mod:`.._positions`), so ``APPEND`` (and ``PUT``) refuse, writing nothing, items
+sealed for another seq than the one they would take, and every read hands the decoder each
+item's seq. Removing an item no checkpoint can have seen (``seq > pinned``) deletes it;
+otherwise it is stamped removed so older checkpoints still see it (collected by
+:mod:`._retention`). Every script that changes a log changes its mirror (``:d``, the live
+items' data in order) in the same atomic step, so a plain read of the whole log, or of its
+tail, is one ``LRANGE`` without a script (with the order list ``:o`` in the same ``MULTI``
+for sealed items, which need their seqs).
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ APPEND = (
     HELPERS
     + r"""
 -- KEYS: thread, lease, index (only on a single server). ARGV: member, log, ttl_ms,
--- has_lease, lease token, items... Returns 1, or 0 (nothing written) when the lease no
--- longer holds the thread.
+-- has_lease, lease token, the seq the first item was sealed for ('' = not checked),
+-- items... Returns 1; 0 (nothing written) when the lease no longer holds the thread; or
+-- {'moved', seq} (nothing written) when the first item would take another seq.
 if lease_lost(KEYS[2], ARGV[4], ARGV[5]) then return 0 end
-append_items(KEYS[1], ARGV[2], 6, #ARGV - 5)
+if ARGV[6] ~= '' then
+  local now = first_after(KEYS[1], ARGV[2], false)
+  if now ~= tonumber(ARGV[6]) then return {'moved', now} end
+end
+append_items(KEYS[1], ARGV[2], 7, #ARGV - 6)
 touch(KEYS[1], KEYS[3], ARGV[1])
 refresh_ttl(KEYS[1], ARGV[3])
 return 1
@@ -113,11 +122,23 @@ return fetch_items(items, redis.call('LRANGE', order, -tonumber(ARGV[2]), -1))
 
 
 def decode_reply_items(reply: Sequence[Any], codec: PayloadCodec, *, where: str) -> list[JSON]:
-    """Items from a ``{'seq1,seq2,...', item1, item2, ...}`` reply, in that order."""
+    """Items from a ``{'seq1,seq2,...', item1, item2, ...}`` reply, in that order.
+
+    Each is opened at its ``seq``, which an encrypting codec binds; a codec that binds none
+    (as its writes sealed them: at 0) is spared parsing them, on reads of thousands of items.
+    """
     seqs = text(reply[0]).split(",") if len(reply) > 1 else []
+    positions = [0] * len(seqs)
+    if codec.seals_logs:
+        try:
+            positions = list(map(int, seqs))
+        except ValueError as exc:
+            raise CorruptCheckpointError(f"{where}: its order list is damaged ({exc})") from exc
     sealed: list[bytes] = []
     for seq, data in zip(seqs, reply[1:], strict=True):
         if data is None:
             raise CorruptCheckpointError(f"{where} item {seq}: the item is missing")
         sealed.append(data)
-    return decode_many(sealed, codec, where=lambda i: f"{where} item {seqs[i]}")
+    return decode_many(
+        sealed, codec, positions=positions, where=lambda i: f"{where} item {seqs[i]}"
+    )

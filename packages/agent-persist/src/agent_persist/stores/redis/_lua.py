@@ -97,6 +97,16 @@ local function append_items(base, name, first, count)
   redis.call('HSET', vkey, name, version)
 end
 
+-- The seq the first item appended to the log would take now, the log cleared first or not
+-- (first_after of stores/_positions.py): clearing a log with live items is a version of its
+-- own. An encrypting store sealed its items for a seq: the write checks it before anything.
+local function first_after(base, name, clearing)
+  local _, order = log_keys(base, name)
+  local version = tonumber(redis.call('HGET', base .. ':v', name) or '0')
+  if clearing and redis.call('LLEN', order) > 0 then version = version + 1 end
+  return version + 1
+end
+
 -- Items no checkpoint can have seen (seq > pinned) go; the others are stamped removed.
 local function remove_items(base, name, seqs, version)
   local items, _, removed, queue = log_keys(base, name)

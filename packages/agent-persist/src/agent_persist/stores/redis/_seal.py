@@ -5,7 +5,7 @@
 
 ``REPLACE_VALUES`` replaces a payload or an item only if it still holds the bytes read
 (compare-and-set), and keeps the log's mirror (``:d``) in step; nothing else (headers, log
-versions, TTLs) changes.
+versions, seqs, TTLs) changes, so an item re-sealed for its ``seq`` stays there.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ...errors import CorruptCheckpointError
 from .._records import StoredValue
 from ._keys import text
 from ._lua import HELPERS
@@ -76,8 +77,11 @@ return replaced
 )
 
 
-def stored_values(reply: Any) -> list[StoredValue]:
-    """The values of a ``STORED_VALUES`` reply."""
+def stored_values(reply: Any, *, where: str) -> list[StoredValue]:
+    """The values of a ``STORED_VALUES`` reply.
+
+    An item's position is its ``seq``: its field in the log's item hash.
+    """
     if not reply:
         return []
     fields, names, logs = reply
@@ -89,10 +93,15 @@ def stored_values(reply: Any) -> list[StoredValue]:
     ]
     for name, items in zip(names, logs, strict=True):
         log = text(name)
-        values.extend(
-            StoredValue(log, None, None, text(items[k]), items[k + 1])
-            for k in range(0, len(items), 2)
-        )
+        for k in range(0, len(items), 2):
+            seq = text(items[k])
+            try:
+                position = int(seq)
+            except ValueError as exc:
+                raise CorruptCheckpointError(
+                    f"{where}: log {log!r} holds an item under {seq!r}, not a seq"
+                ) from exc
+            values.append(StoredValue(log, None, None, seq, items[k + 1], position))
     return values
 
 

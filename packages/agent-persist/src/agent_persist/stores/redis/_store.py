@@ -7,11 +7,12 @@
         items = await store.read_log("thread-1", "transcript", at=saved)
 
 Every write is a Lua script, so it is atomic and costs one round trip: a ``put`` checks the
-expected head, appends the new items, records every log's version, moves the head, refreshes
-the TTL and trims old checkpoints on the server, in time proportional to what it adds, never
-to the history. ``ttl`` uses Redis's own expiry on every key of a thread, refreshed by each
-write. Ids are hex-encoded inside key names (:mod:`._keys`), so no id is ever a pattern or
-collides with another. Each method here runs one script of :mod:`._checkpoints`,
+expected head (encrypted: and the seq each log's items were sealed for), appends the new
+items, records every log's version, moves the head, refreshes the TTL and trims old
+checkpoints on the server, in time proportional to what it adds, never to the history.
+``ttl`` uses Redis's own expiry on every key of a thread, refreshed by each write. Ids are
+hex-encoded inside key names (:mod:`._keys`), so no id is ever a pattern or collides with
+another. Each method here runs one script of :mod:`._checkpoints`,
 :mod:`._logs`, :mod:`._leases` or :mod:`._retention` (registered by :mod:`._scripts`) and
 decodes its reply with the same module's functions.
 
@@ -58,7 +59,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -77,6 +78,7 @@ from ...errors import (
 )
 from .._arguments import check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
+from .._positions import PositionsMoved
 from .._records import (
     EncodedCheckpoint,
     StoredValue,
@@ -345,11 +347,12 @@ class RedisStore(BaseStore):
         sealed: Mapping[str, Sequence[bytes]],
         lease: Lease | None,
         clear: Sequence[str],
+        first: Mapping[str, int] | None,
     ) -> Envelope:
         """One script, one round trip, O(new items + cleared items)."""
         logs: list[Any] = []
         for name, items in sealed.items():
-            logs += [name, len(items), *items]
+            logs += [name, "" if first is None else first[name], len(items), *items]
         await self._note_thread(envelope.thread_id)
         reply = await self._write(
             self._scripts.put,
@@ -481,12 +484,20 @@ class RedisStore(BaseStore):
         return f"{describe(STORE, thread_id)}: log {log!r}"
 
     async def _append(
-        self, thread_id: str, log: str, sealed: Sequence[bytes], lease: Lease | None
+        self,
+        thread_id: str,
+        log: str,
+        sealed: Sequence[bytes],
+        lease: Lease | None,
+        first: int | None,
     ) -> None:
         """Atomic, creates the thread if needed."""
-        args = [encode_id(thread_id), log, self._ttl_arg, *_lease_args(lease), *sealed]
+        at = "" if first is None else first
+        args = [encode_id(thread_id), log, self._ttl_arg, *_lease_args(lease), at, *sealed]
         await self._note_thread(thread_id)
         appended = await self._write(self._scripts.append, self._written_keys(thread_id), args)
+        if isinstance(appended, list):  # {'moved', seq}: nothing written
+            raise PositionsMoved({log: int(cast("list[Any]", appended)[1])})
         if not int(appended) and lease is not None:
             raise _lease_lost(lease)
 
@@ -546,8 +557,7 @@ class RedisStore(BaseStore):
         """
         lines = None
         if version is None and start == 0 and stop is None:
-            mirror = await self._mirror(thread_id, log, 0)
-            lines = open_lines(mirror, self.codec.for_log(thread_id, log))
+            lines = await self._mirror_lines(thread_id, log, 0)
         if lines is None:  # a slice, a checkpoint's view, another codec, a missing item
             return await super()._read_log_lines(
                 thread_id, log, start=start, stop=stop, version=version
@@ -556,17 +566,37 @@ class RedisStore(BaseStore):
 
     async def _tail_lines(self, thread_id: str, log: str, count: int) -> bytes:
         """One ``LRANGE`` of the mirror's last items."""
-        mirror = await self._mirror(thread_id, log, -count)
-        lines = open_lines(mirror, self.codec.for_log(thread_id, log))
+        lines = await self._mirror_lines(thread_id, log, -count)
         if lines is None:  # another codec, or a missing item (reported by the slow path)
             return await super()._tail_lines(thread_id, log, count)
         return lines
 
-    async def _mirror(self, thread_id: str, log: str, first: int) -> list[bytes]:
-        """The log's live items from position ``first`` (negative: from the end) to the end."""
+    async def _mirror_lines(self, thread_id: str, log: str, first: int) -> bytes | None:
+        """The live items' JSON Lines from the mirror, or ``None``: read them otherwise.
+
+        The items are those from position ``first`` (negative: from the end) to the end.
+        Items in clear are joined as stored: one ``LRANGE``. Sealed items are bound to their
+        ``seq``, so the order list (``:o``) is read with the mirror in one ``MULTI``, both as
+        of the same moment: still one round trip, no script. A cluster client cannot run a
+        ``MULTI`` with redis-py 5, so sealed logs there are read by the script (``None``).
+        """
         await self._ensure_ready()
         client: Any = self._client
-        return await client.lrange(self._keys.mirror(thread_id, log), first, -1)
+        codec = self.codec.for_log(thread_id, log)
+        mirror = self._keys.mirror(thread_id, log)
+        if not codec.seals_logs:  # positions bind nothing: open_lines does not look at them
+            return open_lines(await client.lrange(mirror, first, -1), codec, ())
+        if self._cluster:
+            return None
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.lrange(self._keys.log(thread_id, log) + ":o", first, -1)
+            pipe.lrange(mirror, first, -1)
+            seqs, sealed = await pipe.execute()
+        try:
+            positions = list(map(int, seqs))
+        except ValueError:  # a damaged order list: the script's read names the item
+            return None
+        return open_lines(sealed, codec, positions) if len(positions) == len(sealed) else None
 
     async def _log_length(self, thread_id: str, log: str) -> int:
         """One ``LLEN``."""
@@ -640,7 +670,7 @@ class RedisStore(BaseStore):
 
     async def _stored_values(self, thread_id: str) -> list[StoredValue]:
         reply = await self._run(self._scripts.stored_values, [self._keys.thread(thread_id)], [])
-        return sealing.stored_values(reply)
+        return sealing.stored_values(reply, where=describe(STORE, thread_id))
 
     async def _replace_values(
         self, thread_id: str, changes: Sequence[tuple[StoredValue, bytes]]
