@@ -103,6 +103,8 @@ def test_a_sealed_export_round_trips_into_another_namespace(
     assert threads["s"]["sealed"] == {"namespace": "default"}
     assert "sealed" not in threads["c"]  # written before encryption: in clear
     assert "$sealed" in json.dumps(threads["s"]["checkpoints"][0]["payload"])
+    added = threads["s"]["checkpoints"][0]["log_changes"]["transcript"]["add"]
+    assert [item["at"] for item in added] == list(range(1, len(added) + 1))  # their seqs
 
     imported = backend.invoke(
         "import", str(tmp_path / "out.json"), "--namespace", "other", *KEYS, env=ENV

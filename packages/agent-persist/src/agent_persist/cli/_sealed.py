@@ -43,6 +43,11 @@ class KeepSealed(PayloadCodec):
         """The same for every log: only the thread is noted."""
         return _Keep(self, thread_id)
 
+    @property
+    def seals_logs(self) -> bool:
+        """Sealed items are read as stand-ins with their positions: reads must give them."""
+        return True
+
     def for_checkpoint(self, thread_id: str, checkpoint_id: str, header: Any) -> PayloadCodec:
         """The same for every payload: only the thread is noted."""
         return _Keep(self, thread_id)
@@ -53,6 +58,11 @@ class _Keep(PayloadCodec):
         super().__init__()
         self._owner = owner
         self._thread_id = thread_id
+
+    @property
+    def seals_logs(self) -> bool:
+        """As its owner's."""
+        return True
 
     def unseal(self, sealed: bytes, *, where: str = "stored value") -> bytes:
         """The stand-in of a sealed value; a clear one opened as usual."""
