@@ -76,6 +76,19 @@ class PositionCache:
         while len(self._versions) > _REMEMBERED:
             self._versions.popitem(last=False)
 
+    def cleared(self, thread_id: str, log: str) -> None:
+        """A clear of the log through this store: one version more if it held items."""
+        known = self._versions.get((thread_id, log))
+        if known is not None:
+            version, live = known
+            self.learn(thread_id, {log: version + 1 if live else version}, live=False)
+
+    def popped(self, thread_id: str, log: str) -> None:
+        """An item popped from the log through this store: one version more."""
+        known = self._versions.get((thread_id, log))
+        if known is not None:
+            self.learn(thread_id, {log: known[0] + 1})  # whether items are left: guessed
+
     def forget(self, thread_id: str, log: str | None = None) -> None:
         """Drop what is known of a log (or of every log of the thread)."""
         if log is not None:

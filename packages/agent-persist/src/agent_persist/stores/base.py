@@ -888,15 +888,25 @@ class BaseStore(abc.ABC):
         check_text("log", log)
         # Every back end opens the item before removing it: a retry under a reloaded key
         # (see _opened) never pops twice.
-        self._positions.forget(thread_id, log)
-        return await self._opened(thread_id, lambda: self._pop(thread_id, log))
+        try:
+            item = await self._opened(thread_id, lambda: self._pop(thread_id, log))
+        except AgentPersistError:
+            self._positions.forget(thread_id, log)
+            raise
+        if item is not None:
+            self._positions.popped(thread_id, log)
+        return item
 
     async def clear_log(self, thread_id: str, log: str) -> None:
         """See :meth:`CheckpointStore.clear_log`."""
         check_text("thread_id", thread_id)
         check_text("log", log)
-        self._positions.forget(thread_id, log)
-        await self._guarded(self._clear_log(thread_id, log))
+        try:
+            await self._guarded(self._clear_log(thread_id, log))
+        except AgentPersistError:
+            self._positions.forget(thread_id, log)
+            raise
+        self._positions.cleared(thread_id, log)
 
     # -- leases --------------------------------------------------------------------------
 
