@@ -163,3 +163,24 @@ async def test_items_sealed_before_positions_were_bound_open_and_seal_binds_them
     await raw.set_item(store, "t", "log", 0, items[1])
     with pytest.raises(DecryptionError, match="'t'"):
         await store.read_log("t", "log")
+
+
+async def test_a_writer_alone_seals_each_item_once(
+    raw: Raw, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its own appends, puts, pops and clears keep its guesses right: no write is refused."""
+    caplog.set_level(logging.DEBUG, logger="agent_persist")
+    store = await sealed_store(raw)
+    head = await store.put(envelope("t"), appends={"log": ["a"], "journal": ["j"]})
+    await store.append("t", "log", ["b", "c"])
+    assert await store.pop("t", "log") == "c"
+    await store.append("t", "log", ["d"])
+    await store.clear_log("t", "log")
+    await store.append("t", "log", ["e"])
+    head = await store.put(
+        envelope("t", parent=head), appends={"log": ["f"], "journal": ["k"]}, clear_logs=["log"]
+    )
+    await store.put(envelope("t", parent=head), appends={"journal": ["l"]}, clear_logs=["journal"])
+    assert await store.read_log("t", "log") == ["f"]
+    assert await store.read_log("t", "journal") == ["l"]
+    assert not [r for r in caplog.records if "sealing again" in r.getMessage()]
