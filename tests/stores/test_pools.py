@@ -10,6 +10,7 @@ LIST``) through a name no other test uses.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import tempfile
@@ -94,7 +95,21 @@ async def test_postgres_warm_pool_opens_the_pool_at_setup_and_leaves_no_trace(
 
     name = f"ap-pools-{uuid.uuid4().hex[:12]}"
     url = pg(postgres_url, application_name=name)
-    async with open_store(url, schema=postgres_schema, pool_size=4, warm_pool=warm) as store:
+    store = open_store(url, schema=postgres_schema, pool_size=4, warm_pool=warm)
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(seen)
+    try:
+        await store.setup()
+    finally:
+        gc.callbacks.remove(seen)
+    if warm:
+        assert full, "the startup garbage is collected at setup"
+    async with store:
         assert await backends_named(postgres_url, name) == (4 if warm else 1)
         assert await store.list_threads() == []
         async with store.engine.connect() as conn:  # type: ignore[union-attr]

@@ -59,7 +59,7 @@ from ._schema import build_tables, migrate
 from ._server_put import SlowPath
 from ._statements import Scope, Statements
 from ._threads import find_thread
-from ._warm import prime
+from ._warm import prime, settle
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -111,10 +111,11 @@ class SQLStore(BaseStore):
         connect_timeout: PostgreSQL: seconds to wait for a connection (the URL's
             ``connect_timeout`` wins).
         warm_pool: PostgreSQL: :meth:`setup` also opens the running loop's pool to
-            ``pool_size`` and runs the hot statements once on each connection, so the
-            first burst of calls on a new process does not pay for that (a first call
-            2-3x a later one otherwise, with many calls in flight). Off by default: it
-            holds ``pool_size`` connections from setup on. A pool passed in is left alone.
+            ``pool_size``, runs the hot statements once on each connection and then one
+            full garbage collection, so the first burst of calls on a new process does
+            not pay for that (a first call 2-3x a later one otherwise, with many calls in
+            flight). Off by default: it holds ``pool_size`` connections from setup on. A
+            pool passed in is not warmed.
 
     Raises:
         InvalidStoreURLError: A URL or engine this store does not serve, or a URL parameter
@@ -231,8 +232,9 @@ class SQLStore(BaseStore):
     async def _setup(self) -> None:
         """Create or upgrade the tables; idempotent, and safe when many workers start at once.
 
-        With ``warm_pool`` (PostgreSQL) it then opens the running loop's pool and readies
-        each connection (:mod:`._warm`), so the first burst of calls does not wait for that.
+        With ``warm_pool`` (PostgreSQL) it then opens the running loop's pool, readies each
+        connection and collects the startup garbage (:mod:`._warm`), so the first burst of
+        calls does not wait for that.
 
         Raises:
             StoreSchemaError: A newer agent-persist already upgraded the tables.
@@ -245,6 +247,7 @@ class SQLStore(BaseStore):
             await self._runner.write(lambda conn: migrate(conn, schema=schema, where=where))
             if self._warm_pool and isinstance(self._runner, PostgresRunner):
                 await self._runner.warm(lambda conn: prime(conn, scope))
+                settle()
             self._ready = True
 
     async def _close(self) -> None:
