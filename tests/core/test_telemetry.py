@@ -299,6 +299,30 @@ async def test_disabled_telemetry_records_nothing(otel: Recorded) -> None:
     assert otel.points("agent_persist.checkpoint.write.duration") == []
 
 
+SETUP_IMPORTS = """
+import asyncio, sys
+from agent_persist import open_store
+
+store = open_store("memory://")
+before = "opentelemetry.trace" in sys.modules
+asyncio.run(store.setup())
+print(before, "opentelemetry.trace" in sys.modules)
+"""
+
+
+def test_setup_imports_opentelemetry_so_the_first_call_does_not() -> None:
+    """Importing it holds the event loop for tens of ms: at setup, not in a first put."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", SETUP_IMPORTS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False True"
+
+
 IDLE_THEN_SET_UP = """
 import asyncio, time
 from opentelemetry import trace

@@ -10,6 +10,7 @@ LIST``) through a name no other test uses.
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import os
 import tempfile
@@ -82,6 +83,50 @@ async def test_postgres_serves_128_conversations_on_4_connections(
         await many_conversations(store)
         assert await backends_named(postgres_url, name) <= 4
     assert 1 <= len(opened) <= 4  # over the whole burst: no connection opened and closed again
+
+
+@pytest.mark.postgres
+@pytest.mark.needs_extras
+@pytest.mark.parametrize("warm", [False, True])
+async def test_postgres_warm_pool_opens_the_pool_at_setup_and_leaves_no_trace(
+    postgres_url: str, postgres_schema: str, warm: bool
+) -> None:
+    from agent_persist.stores.sql._schema import PREFIX
+
+    name = f"ap-pools-{uuid.uuid4().hex[:12]}"
+    url = pg(postgres_url, application_name=name)
+    store = open_store(url, schema=postgres_schema, pool_size=4, warm_pool=warm)
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(seen)
+    try:
+        await store.setup()
+    finally:
+        gc.callbacks.remove(seen)
+    if warm:
+        assert full, "the startup garbage is collected at setup"
+    async with store:
+        assert await backends_named(postgres_url, name) == (4 if warm else 1)
+        assert await store.list_threads() == []
+        async with store.engine.connect() as conn:  # type: ignore[union-attr]
+            for table in ("threads", "checkpoints", "log_items"):
+                found = await conn.execute(
+                    sa.text(f'SELECT count(*) FROM "{postgres_schema}"."{PREFIX}{table}"')
+                )
+                assert found.scalar_one() == 0, table
+        head = await store.put(envelope("t"), appends={"transcript": ["hello"]})
+        assert (await store.get("t")).checkpoint_id == head.checkpoint_id
+        assert await store.read_log("t", "transcript") == ["hello"]
+
+
+@pytest.mark.needs_extras
+def test_warm_pool_is_a_bool(postgres_url: str) -> None:
+    with pytest.raises(TypeError, match="warm_pool must be a bool, got str"):
+        open_store(postgres_url, warm_pool="yes")
 
 
 @pytest.mark.postgres

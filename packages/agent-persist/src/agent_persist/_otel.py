@@ -13,7 +13,9 @@ a lease takeover feeds its counter. Metric attributes are the store and the kind
 thread id or a namespace: those are unbounded.
 
 The first hook call tries the import once (:func:`_resolve`); when it fails nothing is
-imported again until :func:`configure` is called.
+imported again until :func:`configure` is called. A store's ``setup()`` tries it first
+(:func:`prepare`): importing OpenTelemetry holds the event loop for 20-90 ms, which inside
+the first checkpoint call stalls every call in flight.
 """
 
 from __future__ import annotations
@@ -214,6 +216,12 @@ def _resolve() -> _Otel | None:
             logger.warning("OpenTelemetry could not be set up, so it is not used: %r", exc)
     _resolved = True
     return _otel
+
+
+def prepare() -> None:
+    """Import OpenTelemetry now, if no hook has tried yet (at setup, not on a first call)."""
+    if not _resolved:
+        _resolve()
 
 
 def _binding() -> _Otel | None:

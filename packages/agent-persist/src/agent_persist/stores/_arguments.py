@@ -24,6 +24,7 @@ from ._types import Lease
 __all__ = [
     "check_age",
     "check_appends",
+    "check_bool",
     "check_count",
     "check_envelope",
     "check_int",
@@ -98,6 +99,12 @@ def check_int(name: str, value: object, *, minimum: int = 0) -> int:
         raise ValueError(f"{name} must be {adjective}, got {value}")
     if value > MAX_INT32:
         raise ValueError(f"{name} must be at most {MAX_INT32}, got {value}")
+    return value
+
+
+def check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
     return value
 
 

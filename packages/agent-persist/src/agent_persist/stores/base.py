@@ -350,7 +350,12 @@ class BaseStore(abc.ABC):
     # -- lifecycle -----------------------------------------------------------------------
 
     async def setup(self) -> None:
-        """See :meth:`CheckpointStore.setup`; sets the key store up too when encrypting."""
+        """See :meth:`CheckpointStore.setup`; sets the key store up too when encrypting.
+
+        Also imports OpenTelemetry when installed, which the first checkpoint call would
+        otherwise do while every call in flight waits on the event loop.
+        """
+        _otel.prepare()
         await self._guarded(self._setup())
         if self._sealing is not None:
             await self._sealing.key_store.setup()

@@ -25,6 +25,8 @@ executes it as one transaction:
   says ``statement_cache_size=0`` (:mod:`._url`) and single statements run in a
   transaction too. ``write_one`` runs a function that sends one write statement (the
   checkpoint ``put`` function) in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
+  ``warm`` (at setup, with ``warm_pool``) opens the pool to its size and runs the hot
+  statements on each connection once (:mod:`._warm`), so a first burst does not pay that.
 
 Both runners serve any event loop in any thread: SQLite's workers are threads of the store,
 and each transaction's future belongs to the loop that awaits it.
@@ -42,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import logging
 import socket
 import sqlite3
 import ssl
@@ -75,6 +78,7 @@ __all__ = [
     "POOL_TIMEOUT",
     "POSTGRES_POOL_SIZE",
     "EngineOptions",
+    "PostgresRunner",
     "Runner",
     "describe_pool",
     "mask",
@@ -84,6 +88,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+logger = logging.getLogger("agent_persist")
 Backend = Literal["sqlite", "postgresql"]
 
 _SQLITE_DRIVERS = frozenset({"sqlite", "sqlite+pysqlite"})
@@ -510,6 +515,7 @@ class PostgresRunner:
         else:
             self._engines = Pinned(first, what=f"the AsyncEngine for {mask(engine.url)}")
         self._first = engine
+        self._owned = owned
         self.label = mask(engine.url)
 
     @property
@@ -556,6 +562,39 @@ class PostgresRunner:
             engines.single.connect() as conn,
         ):
             return await conn.run_sync(fn)
+
+    async def warm(self, fn: Callable[[Connection], object]) -> None:
+        """Open the running loop's pool to its size, running ``fn`` on each connection.
+
+        Each ``fn`` runs in a transaction that is then rolled back (see :mod:`._warm`).
+        The checkouts start together, so the pool opens a connection for each; one that
+        finishes first may hand its connection on, which then runs ``fn`` twice (harmless).
+        A pool the caller passed in is left as it is: it may serve others. Warming only
+        saves time later, so a failure (a deadlock with a worker still creating the
+        tables, the server out of connections) is logged and setup goes on: the calls
+        that follow meet any lasting fault themselves.
+        """
+        if not self._owned:
+            return
+        engines = self._engines.get()
+        pool = engines.engine.pool
+        size = pool.size() if isinstance(pool, QueuePool) else 1
+
+        async def one() -> None:
+            async with engines.gate or contextlib.nullcontext(), engines.engine.connect() as conn:
+                transaction = await conn.begin()
+                try:
+                    await conn.run_sync(fn)
+                finally:
+                    await transaction.rollback()
+
+        results = await asyncio.gather(*(one() for _ in range(size)), return_exceptions=True)
+        failed = [r for r in results if isinstance(r, Exception)]
+        if failed:
+            logger.warning("%s: warming the pool failed, going on: %s", self.label, failed[0])
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, Exception):
+                raise result  # a cancellation is not a failure to warm
 
     async def dispose(self) -> None:
         """Close every loop's pool if this runner created them (another loop's on that loop)."""
