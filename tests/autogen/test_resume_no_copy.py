@@ -3,7 +3,8 @@
 The loaded state is built from freshly decoded store data, so mutating it (AutoGen's
 ``load_state`` resets the turn count in place; a user may edit what ``state()`` returns)
 can corrupt neither the stored data nor a later load. The digests of the logs are verified
-once per open store and then only for the items added since.
+once per open store and then only for the items added since. A transcript two logs hold
+(the runs' output and the manager's thread) is read and verified once per load.
 """
 
 # pyright: reportPrivateUsage=false
@@ -50,6 +51,22 @@ def _scramble(tree: Any) -> None:
         for value in items:
             _scramble(value)
         items.append("extra")
+
+
+class _ReadSpy:
+    """Records the logs each ``read_logs`` call of a store asks for."""
+
+    def __init__(self, store: BaseStore) -> None:
+        self.asked: list[set[str]] = []
+        self.original = store.read_logs
+
+    async def __call__(self, thread_id: str, logs: Any, *, at: Any) -> dict[str, list[Any]]:
+        self.asked.append(set(logs))
+        return await self.original(thread_id, logs, at=at)
+
+
+def _manager_thread(payload: dict[str, Any]) -> list[Any]:
+    return payload["team"]["agent_states"]["RoundRobinGroupChatManager"]["message_thread"]
 
 
 async def _load(store: BaseStore, thread_id: str, registry: Registry | None = None) -> Any:
@@ -156,3 +173,43 @@ async def test_a_recreated_thread_with_other_items_loads(saved: BaseStore) -> No
     await other.run(task="Something else entirely.")
     loaded = await _load(saved, "t")
     assert "Something else entirely." in json.dumps(loaded.payload)
+
+
+async def test_a_transcript_two_logs_hold_is_read_once(
+    saved: BaseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spy = _ReadSpy(saved)
+    monkeypatch.setattr(saved, "read_logs", spy)
+    head = await saved.get("t")
+    refs = logs_module.find_refs(head.payload)
+    assert refs["output"].digest == refs["thread"].digest  # the same 13 messages
+    loaded = await _load(saved, "t")
+    assert len(spy.asked) == 1
+    assert len({"output", "thread"} & spy.asked[0]) == 1
+    assert "critic/context" in spy.asked[0]
+    output, thread = loaded.payload["output"], _manager_thread(loaded.payload)
+    assert output == thread == await saved.read_log("t", "output")
+    assert output is not thread  # each list its own: AutoGen may keep or extend one
+
+
+async def test_a_shared_transcript_with_a_wrong_digest_is_corrupt(saved: BaseStore) -> None:
+    await _load(saved, "t")
+    head = await saved.get("t")
+    payload = head.payload
+    payload["output"]["digest"] = _manager_thread(payload)["digest"] = "0" * 32
+    await saved.put(head.next(payload=payload))
+    with pytest.raises(CorruptCheckpointError, match="does not hold"):
+        await _load(saved, "t")
+
+
+async def test_a_resumed_team_continues_a_shared_transcript(saved: BaseStore) -> None:
+    """The output and thread loaded from one read grow apart safely on the next run."""
+    await DurableTeam(round_robin_max, store=saved, thread_id="t").run(task="And Porto?")
+    head = await saved.get("t")
+    refs = logs_module.find_refs(head.payload)
+    loaded = await _load(saved, "t")
+    assert refs["output"].length == refs["thread"].length == 26
+    assert loaded.payload["output"] == await saved.read_log("t", "output")
+    assert _manager_thread(loaded.payload) == await saved.read_log(
+        "t", "thread", start=refs["thread"].start
+    )

@@ -54,6 +54,7 @@ from .errors import UnsupportedComponentError
 
 __all__ = [
     "FRESH",
+    "build_agents",
     "capture_agent",
     "capture_team",
     "dump_messages",
@@ -135,6 +136,12 @@ async def _containers(team: BaseGroupChat) -> list[tuple[str, Any]]:
         (name, await _instance(team, topic))
         for name, topic in zip(team._participant_names, team._participant_topic_types, strict=True)
     ]
+
+
+async def build_agents(team: BaseGroupChat) -> None:
+    """Have the runtime build the team's participants and manager, as their first use would."""
+    await _containers(team)
+    await manager_instance(team)
 
 
 class _Capture:

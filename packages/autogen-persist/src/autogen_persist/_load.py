@@ -43,7 +43,10 @@ class Loaded:
     head: Envelope
     """The stored checkpoint (schema-upgraded, with its log references): the next one's parent."""
     payload: dict[str, Any]
-    """Its payload with the logs inline, migrated to the loader's configuration."""
+    """Its payload with the logs inline, migrated to the loader's configuration.
+
+    Freshly decoded, but two lists of equal items share the item objects (see
+    :func:`~autogen_persist._logs.read_logs`): read them, do not edit them in place."""
     refs: dict[str, LogRef]
     """The log references the stored payload holds, by log name."""
     migrated: bool = False
@@ -78,22 +81,27 @@ async def load_checkpoint(
     )
     parsed = parse(TeamPayload if kind == KIND_TEAM else AgentPayload, head)
     where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
-    stored, refs = await read_logs(store, head, head.payload)
+    stored, refs = await read_logs(store, head, head.payload, share=True)
     # ``read_logs`` built this tree from freshly decoded store data: nothing else holds it,
     # so the in-place steps below need no copy, and AutoGen's ``load_state`` (or the user)
-    # may mutate the result without touching the stored data or a later load. The core's
-    # migrations run on a copy of their own (``Registry.upgrade``).
+    # may mutate the result without touching the stored data or a later load. Lists of
+    # equal items (the output and the manager's thread) share their item objects: the
+    # in-place renames below are idempotent, and AutoGen builds its own objects from them.
+    # The core's migrations run on a copy of their own (``Registry.upgrade``).
     payload = cast("dict[str, Any]", stored)
     renames = registry.renames(kind)
     migrated = False
     for old, new in renames.get("message type", ()):
         migrated = rename_message_type(payload, old, new) or migrated
     current_fp = fingerprint(config["component"])
-    recorded = await saved_config(store, head)
     old_layout = None if parsed.layout is None else parsed.layout.model_dump()
-    old = recorded if recorded is not None else {"layout": old_layout}
-    changes = config_changes(old, config, renames=renames)
-    drifted = head.fingerprint != current_fp and (recorded is not None or bool(changes))
+    changes: list[Change] = []
+    drifted = False
+    if head.fingerprint != current_fp:  # the same fingerprint: the same configuration
+        recorded = await saved_config(store, head)
+        old = recorded if recorded is not None else {"layout": old_layout}
+        changes = config_changes(old, config, renames=renames)
+        drifted = recorded is not None or bool(changes)
     result = head
     if drifted:
         # adopted raw state records no fingerprint: give the core one to see the drift by

@@ -19,6 +19,12 @@ whole list; the chain it verified is remembered per store (``_VerifiedChains``),
 read of the same log (the next resume, a longer history) hashes only the items added since:
 a digest that chains through a verified prefix proves the writer saw the same prefix. A
 mismatch falls back to hashing the whole list before it is called corrupt.
+
+Two references with the same length and digest name the same items (a team's ``output`` and
+its manager's ``thread`` hold one transcript): a load reads and verifies one of them and
+gives the other a list of its own holding the same item objects, instead of reading,
+decoding and hashing the transcript twice. The copy's stored items are not read, so its
+chain is not recorded as verified.
 """
 
 from __future__ import annotations
@@ -192,16 +198,22 @@ def _extends(items: list[Any], seen: list[Any]) -> bool:
 
 
 async def read_logs(
-    store: CheckpointStore, envelope: Envelope, tree: Any
+    store: CheckpointStore, envelope: Envelope, tree: Any, *, share: bool = False
 ) -> tuple[Any, dict[str, LogRef]]:
     """``tree`` with every log reference replaced by the list it names, verified.
 
     Returns the tree and the references found, by log name. A log shorter than its
     reference or whose items do not match the digest raises ``CorruptCheckpointError``.
+
+    With ``share``, references whose length and digest equal an earlier one's are not read:
+    each gets its own list of the earlier one's (verified) item objects. Only for a caller
+    that does not mutate the items in place (AutoGen's ``load_state`` builds its own
+    objects from them); without it every list and item is decoded on its own.
     """
     found = [ref for node in _ref_nodes(tree) if (ref := LogRef.from_json(node)) is not None]
     refs = {ref.name: ref for ref in found}
-    lists = await _read_refs(store, envelope, found)
+    same = _same_items(found) if share else {}
+    lists = await _read_refs(store, envelope, [ref for ref in found if ref not in same])
     chains = _VerifiedChains.of(store)
     for ref, items in lists.items():
         if len(items) != ref.length or not chains.verify(envelope.thread_id, ref, items):
@@ -210,6 +222,8 @@ async def read_logs(
                 f"log {ref.name!r} does not hold the {ref.length} items it recorded "
                 f"(found {len(items)}, or their digest differs)"
             )
+    for copy, read in same.items():
+        lists[copy] = list(lists[read])
 
     def replace(node: Any) -> Any:
         ref = LogRef.from_json(node)
@@ -223,6 +237,20 @@ async def read_logs(
         return node
 
     return replace(tree), refs
+
+
+def _same_items(refs: Sequence[LogRef]) -> dict[LogRef, LogRef]:
+    """Each reference whose items an earlier reference names, mapped to that one.
+
+    An equal chain digest over as many items means equal items (canonical JSON, SHA-256).
+    """
+    first: dict[tuple[int, str], LogRef] = {}
+    same: dict[LogRef, LogRef] = {}
+    for ref in dict.fromkeys(refs):
+        earlier = first.setdefault((ref.length, ref.digest), ref)
+        if earlier is not ref:
+            same[ref] = earlier
+    return same
 
 
 def _ref_nodes(node: Any) -> Iterator[Any]:

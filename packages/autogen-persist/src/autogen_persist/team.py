@@ -23,6 +23,8 @@ raises :class:`~autogen_persist.errors.ResumeNotSupportedError`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
@@ -43,6 +45,7 @@ from agent_persist.retry import DEFAULT_WRITE_ATTEMPTS
 from agent_persist.stores import CheckpointStore
 
 from ._capture import (
+    build_agents,
     capture_team,
     dump_messages,
     fill_fresh,
@@ -163,16 +166,27 @@ class _LiveTeam:
         return Tracked(OUTPUT, self.output, _dump_output)
 
     async def load(self, registry: Registry) -> None:
-        """Load the head checkpoint, if the thread has one, and set the log baseline."""
-        loaded = await find_checkpoint(
-            self.store,
-            self.thread_id,
-            kind=KIND_TEAM,
-            registry=registry,
-            config=self.config,
-            layout=self.layout,
-            policy=self.policy,
-        )
+        """Load the head checkpoint, if the thread has one, and set the log baseline.
+
+        AutoGen builds a team's runtime and agents on first use, which ``load_state`` would
+        do once the reads are done: they are built while the store answers instead.
+        """
+        building = asyncio.ensure_future(build_agents(self.team))
+        try:
+            loaded = await find_checkpoint(
+                self.store,
+                self.thread_id,
+                kind=KIND_TEAM,
+                registry=registry,
+                config=self.config,
+                layout=self.layout,
+                policy=self.policy,
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # the read's error is the one to raise
+                await building
+            raise
+        await building
         refs: dict[str, LogRef] = {}
         if loaded is not None:
             payload, self.output = await load_team_checkpoint(

@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
 from operator import add, itemgetter
 from typing import Any, cast
 
@@ -273,20 +273,21 @@ def open_lines(
 def _all_within_depth(sealed: Sequence[bytes]) -> bool:
     """Whether every plain item nests at most :data:`MAX_JSON_DEPTH` deep.
 
-    Bracket counts by C-level maps screen a whole log without a Python call per item; only
-    an item holding more brackets than the limit is checked exactly.
+    Bracket counts by C-level maps screen a whole log without a Python call per item; an
+    item no longer than the limit cannot hold more brackets than it and is not counted;
+    only an item holding more brackets than the limit is checked exactly.
     """
-    try:
-        opens = list(
-            map(add, map(bytes.count, sealed, repeat(b"[")), map(bytes.count, sealed, repeat(b"{")))
-        )
-    except TypeError:  # not bytes: let the item-by-item path judge it
+    if not set(map(type, sealed)) <= {bytes}:  # not bytes: let the item-by-item path judge it
         return False
+    long = list(compress(sealed, map(MAX_JSON_DEPTH.__lt__, map(len, sealed))))
+    opens = list(
+        map(add, map(bytes.count, long, repeat(b"[")), map(bytes.count, long, repeat(b"{")))
+    )
     if max(opens, default=0) <= MAX_JSON_DEPTH:
         return True
     return not any(
         json_depth_exceeds(_after_frame(data))
-        for data, count in zip(sealed, opens, strict=True)
+        for data, count in zip(long, opens, strict=True)
         if count > MAX_JSON_DEPTH
     )
 

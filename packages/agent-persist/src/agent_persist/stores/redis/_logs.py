@@ -89,10 +89,11 @@ READ = (
 local items, order, removed = log_keys(KEYS[1], ARGV[1])
 local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
 if stop and stop <= start then return {} end
-if ARGV[2] == '' then
+local at = tonumber(ARGV[2])
+-- A log whose version is still the one seen holds the same live items (a resume of the head)
+if not at or at == tonumber(redis.call('HGET', KEYS[1] .. ':v', ARGV[1]) or '0') then
   return fetch_items(items, redis.call('LRANGE', order, start, (stop or 0) - 1))
 end
-local at = tonumber(ARGV[2])
 local seen = {}
 for _, seq in ipairs(redis.call('LRANGE', order, 0, -1)) do
   local n = tonumber(seq)

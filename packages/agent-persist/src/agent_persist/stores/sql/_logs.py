@@ -292,6 +292,8 @@ def read_many(
     grouped: dict[bytes, list[tuple[Any, ...]]] = {key: [] for key in keys}
     for name_key, seq, data in rows:
         grouped[bytes(name_key)].append((seq, data))
+    for found in grouped.values():
+        found.sort(key=_first)  # the statement does not sort; they come in order (linear time)
     return {
         keys[key]: _decode_rows(scope, thread_id, keys[key], found)
         for key, found in grouped.items()
