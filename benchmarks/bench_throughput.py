@@ -7,10 +7,10 @@ the conversation's latest state and writes one new checkpoint with the turn's tw
 messages, the way each contender does it:
 
 - ``ours`` (PostgreSQL, Redis): ``store.get`` of the head, then ``store.put`` of the next
-  checkpoint with the two messages appended to its transcript log. On PostgreSQL our store
-  (under ``ours`` and ``ours StoreSession``) is opened with ``warm_pool=True``, its pool
-  opened and primed at setup, as LangGraph's pool is opened to its ``min_size`` before the
-  turns; the SDK's ``SQLAlchemySession`` offers no such step.
+  checkpoint with the two messages appended to its transcript log. Our store (under
+  ``ours`` and ``ours StoreSession``) is opened with ``warm_pool=True``, its pool opened
+  (on PostgreSQL also primed) at setup, as LangGraph's pool is opened to its ``min_size``
+  before the turns; the SDK's sessions offer no such step.
 - ``LangGraph`` (PostgreSQL): ``AsyncPostgresSaver.aget_tuple``, then ``aput`` of a
   checkpoint whose ``messages`` channel holds the whole conversation, as LangGraph writes it
   after a super-step (a psycopg pool of 10, as our default; ``autocommit``,
@@ -75,9 +75,10 @@ def _psycopg_conninfo(schema: str) -> str:
 
 
 def _open_ours(backend: str, where: str) -> BaseStore:
-    if backend == "postgres":  # its pool opened at setup, as LangGraph's is (min_size)
+    # its pool opened at setup, as LangGraph's is (min_size)
+    if backend == "postgres":
         return open_store(POSTGRES_URL, schema=where, warm_pool=True)
-    return open_store(REDIS_URL, prefix=where)
+    return open_store(REDIS_URL, prefix=where, warm_pool=True)
 
 
 class OursStore:

@@ -228,6 +228,38 @@ async def test_redis_serves_128_conversations_on_4_connections(
 
 @pytest.mark.redis
 @pytest.mark.needs_extras
+@pytest.mark.parametrize("warm", [False, True])
+async def test_redis_warm_pool_opens_the_pool_at_setup(
+    redis_url: str, redis_prefix: str, warm: bool
+) -> None:
+    name = f"ap-warm-{uuid.uuid4().hex[:12]}"
+    store = open_store(
+        f"{redis_url}?client_name={name}", prefix=redis_prefix, pool_size=4, warm_pool=warm
+    )
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(seen)
+    try:
+        await store.setup()
+    finally:
+        gc.callbacks.remove(seen)
+    if warm:
+        assert full, "the startup garbage is collected at setup"
+    async with store:
+        assert await clients_named(redis_url, name) == (4 if warm else 1)
+        head = await store.put(envelope("t"), appends={"transcript": ["hello"]})
+        assert (await store.get("t")).checkpoint_id == head.checkpoint_id
+        assert await store.read_log("t", "transcript") == ["hello"]
+    with pytest.raises(TypeError, match="warm_pool must be a bool"):
+        open_store(redis_url, prefix=redis_prefix, warm_pool=1)
+
+
+@pytest.mark.redis
+@pytest.mark.needs_extras
 async def test_redis_pool_timeout_is_store_unavailable(redis_url: str, redis_prefix: str) -> None:
     store = open_store(redis_url, prefix=redis_prefix, pool_size=1, pool_timeout=0.2)
     async with store:

@@ -56,6 +56,7 @@ Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,7 +77,7 @@ from ...errors import (
     StoreUnavailableError,
     ThreadNotFoundError,
 )
-from .._arguments import check_pool_size, check_pool_timeout
+from .._arguments import check_bool, check_pool_size, check_pool_timeout
 from .._loops import LoopBound, LoopLock, PerLoop, Pinned
 from .._positions import PositionsMoved
 from .._records import (
@@ -170,6 +171,11 @@ class RedisStore(BaseStore):
             the master, not yet on enough replicas).
         wait_timeout: seconds (or a ``timedelta``) a write waits for ``wait_replicas``
             (default 5).
+        warm_pool: :meth:`setup` also opens the running loop's client to ``pool_size``
+            connections and collects the startup garbage, so the first burst of calls
+            does not wait for connections and a full collection of what the process piled
+            up at start does not stall them. Default off. Not on a cluster, nor for a
+            client passed in.
     """
 
     def __init__(
@@ -187,10 +193,12 @@ class RedisStore(BaseStore):
         wait_replicas: int | None = None,
         wait_timeout: float | timedelta = 5.0,
         encryption: Encryption | None = None,
+        warm_pool: bool = False,
     ) -> None:
         super().__init__(
             namespace=namespace, ttl=ttl, keep_last=keep_last, codec=codec, encryption=encryption
         )
+        self._warm_pool = check_bool("warm_pool", warm_pool)
         self._keys = RedisKeys(prefix, namespace)
         self._clients: LoopBound[Client]
         replicas = check_pool_size("wait_replicas", wait_replicas, minimum=0) or 0
@@ -271,6 +279,9 @@ class RedisStore(BaseStore):
                     pipe.script_load(source)
                 await pipe.execute()
         await upgrade(client, keys, self._scripts, version, where=where)
+        if self._warm_pool and isinstance(self._clients, PerLoop) and not self._cluster:
+            await _open_connections(client)
+            gc.collect()  # the startup garbage, now rather than in a pause during traffic
         self._ready = True
 
     async def _close(self) -> None:
@@ -790,3 +801,18 @@ def _lease_lost(lease: Lease) -> LeaseLostError:
         f"{describe(STORE, lease.thread_id)}: the lease of {lease.owner!r} expired or was "
         "taken over; nothing was written"
     )
+
+
+async def _open_connections(client: Any) -> None:
+    """Open every connection the client's pool may hold, then give them back to it."""
+    pool = client.connection_pool
+    held: list[Any] = []
+    try:
+        for _ in range(pool.max_connections):
+            try:
+                held.append(await pool.get_connection())
+            except TypeError:  # redis-py before 5.3 wants a command name
+                held.append(await pool.get_connection("PING"))
+    finally:
+        for connection in held:
+            await pool.release(connection)
