@@ -173,6 +173,13 @@ def append(
             if first is not None and landed != first:
                 raise PositionsMoved({name: landed})
             return
+        # Not live: most often a new thread (a session's first items). Inserting its row
+        # first makes that one more statement instead of four (claim, claim again, insert,
+        # touch); a row already there (expired, or created meanwhile) goes the long way.
+        created = scope.sql.insert_thread(conn, **scope.identity(thread_id), now=now).scalar()
+        if created is not None:
+            append_items(conn, scope, created, name, sealed, first)
+            return
     live = scope.sql.claim_live_and_touch.rows(
         conn, **scope.key(thread_id), alive_after=scope.alive_after(now), now=now
     )
