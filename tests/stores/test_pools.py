@@ -55,6 +55,22 @@ def pg(url: str, **query: str) -> str:
     return str(sa.make_url(url).update_query_dict(query).render_as_string(hide_password=False))
 
 
+async def full_collections_in_setup(store: BaseStore) -> int:
+    """How many full (generation 2) garbage collections ``store.setup()`` ran."""
+    full: list[int] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and info["generation"] == 2:
+            full.append(1)
+
+    gc.callbacks.append(seen)
+    try:
+        await store.setup()
+    finally:
+        gc.callbacks.remove(seen)
+    return len(full)
+
+
 async def backends_named(postgres_url: str, name: str) -> int:
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -96,19 +112,7 @@ async def test_postgres_warm_pool_opens_the_pool_at_setup_and_leaves_no_trace(
     name = f"ap-pools-{uuid.uuid4().hex[:12]}"
     url = pg(postgres_url, application_name=name)
     store = open_store(url, schema=postgres_schema, pool_size=4, warm_pool=warm)
-    full: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info["generation"] == 2:
-            full.append(1)
-
-    gc.callbacks.append(seen)
-    try:
-        await store.setup()
-    finally:
-        gc.callbacks.remove(seen)
-    if warm:
-        assert full, "the startup garbage is collected at setup"
+    assert await full_collections_in_setup(store) >= warm  # the startup garbage
     async with store:
         assert await backends_named(postgres_url, name) == (4 if warm else 1)
         assert await store.list_threads() == []
@@ -236,19 +240,7 @@ async def test_redis_warm_pool_opens_the_pool_at_setup(
     store = open_store(
         f"{redis_url}?client_name={name}", prefix=redis_prefix, pool_size=4, warm_pool=warm
     )
-    full: list[int] = []
-
-    def seen(phase: str, info: dict[str, int]) -> None:
-        if phase == "start" and info["generation"] == 2:
-            full.append(1)
-
-    gc.callbacks.append(seen)
-    try:
-        await store.setup()
-    finally:
-        gc.callbacks.remove(seen)
-    if warm:
-        assert full, "the startup garbage is collected at setup"
+    assert await full_collections_in_setup(store) >= warm  # the startup garbage
     async with store:
         assert await clients_named(redis_url, name) == (4 if warm else 1)
         head = await store.put(envelope("t"), appends={"transcript": ["hello"]})
