@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ import pytest
 from encryption_raw import BACKENDS, Raw, open_raw
 
 from agent_persist.crypto import Encryption, KeyRing
-from agent_persist.errors import DecryptionError
+from agent_persist.errors import ConflictError, DecryptionError
+from agent_persist.stores import MemoryStore
+from agent_persist.stores._positions import PositionsMoved
 from agent_persist.stores.base import BaseStore
 from agent_persist.testing.conformance import envelope
 
@@ -184,3 +187,72 @@ async def test_a_writer_alone_seals_each_item_once(
     assert await store.read_log("t", "log") == ["f"]
     assert await store.read_log("t", "journal") == ["l"]
     assert not [r for r in caplog.records if "sealing again" in r.getMessage()]
+
+
+async def test_a_store_that_resumes_a_thread_seals_its_first_write_where_it_lands(
+    raw: Raw, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another store object wrote the thread: reading its head says where the logs stand."""
+    caplog.set_level(logging.DEBUG, logger="agent_persist")
+    writer = await sealed_store(raw)
+    head = await writer.put(envelope("t"), appends={"log": ["a", "b"], "journal": ["j"]})
+    await writer.put(envelope("t", parent=head), appends={"log": ["c"]}, clear_logs=["journal"])
+    resumed = await sealed_store(raw)
+    head = await resumed.get("t")
+    await resumed.put(envelope("t", parent=head), appends={"log": ["d"], "journal": ["k"]})
+    assert await writer.read_log("t", "log") == ["a", "b", "c", "d"]
+    assert await writer.read_log("t", "journal") == ["k"]
+    assert not [r for r in caplog.records if "sealing again" in r.getMessage()]
+
+
+async def test_a_write_refused_every_time_is_a_conflict_and_writes_nothing(
+    raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await sealed_store(raw)
+    await store.append("t", "log", ["kept"])
+    before = await raw.dump()
+
+    async def always_moved(*args: Any, **kwargs: Any) -> None:
+        raise PositionsMoved({"log": 1_000_000})
+
+    monkeypatch.setattr(store, "_append", always_moved)
+    monkeypatch.setattr(store, "_put", always_moved)
+    with pytest.raises(ConflictError, match="other writers kept appending"):
+        await store.append("t", "log", ["refused"])
+    with pytest.raises(ConflictError, match="other writers kept appending"):
+        await store.put(envelope("t"), appends={"log": ["refused"]})
+    assert await raw.dump() == before
+
+
+def test_a_store_shared_by_threads_with_their_own_loops() -> None:
+    """Writes in one thread's loop while another deletes threads: no error escapes."""
+    store = MemoryStore(
+        encryption=Encryption(KeyRing({"k": KEY}, primary="k"), key_store=MemoryStore())
+    )
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    async def write() -> None:
+        n = 0
+        while not stop.is_set():
+            await store.append(f"w{n % 500}", "log", ["x"])
+            n += 1
+
+    def writer() -> None:
+        try:
+            asyncio.run(write())
+        except BaseException as exc:
+            failures.append(exc)
+
+    async def delete() -> None:
+        for n in range(2000):
+            await store.delete_thread(f"w{n % 500}")
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        asyncio.run(delete())
+    finally:
+        stop.set()
+        thread.join()
+    assert failures == []

@@ -181,7 +181,9 @@ class PayloadCodec:
 
         ``False`` here: plain items are joined as stored; an encrypting codec says ``True``
         and opens them in one pass (:meth:`open_all`). It also binds each item to its
-        position, so a store must know, before it seals, where the items will land.
+        position, so a store must know, before it seals, where the items will land, and
+        every read hands the decoder each item's position. A reading codec that keeps
+        sealed items as stand-ins (a sealed export) says ``True`` for the reads alone.
         """
         return False
 

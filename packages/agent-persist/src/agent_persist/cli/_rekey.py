@@ -125,7 +125,7 @@ def rekey(
 @click.command(
     cls=Command,
     epilog=EXIT_CODES,
-    short_help="Seal every payload and log item still stored in clear.",
+    short_help="Seal every payload and log item still stored in clear (or unplaced).",
 )
 @store_options
 @_ring_options
@@ -138,6 +138,9 @@ def seal(
     concurrency: int,
 ) -> None:
     """Seal, in place, every payload and log item the store still holds in clear.
+
+    Log items sealed by development builds before positions were bound are sealed again,
+    bound to their positions; the counts include them.
 
     Run it once after turning encryption on for an existing store (workers may keep
     running): each thread gets its data key, and its clear values are replaced by sealed

@@ -38,6 +38,8 @@ async def seal(
 ) -> SealReport:
     """Seal in place every payload and log item of every thread still stored in clear.
 
+    Log items sealed before positions were bound are sealed again with theirs (counted too).
+
     What reads back, checkpoint ids, headers and log versions do not change; each thread
     gets its data key (if it had none) and its clear values are replaced by sealed ones,
     each only if it still holds the bytes read (compare-and-set, see

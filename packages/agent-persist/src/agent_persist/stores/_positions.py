@@ -17,6 +17,7 @@ thread), so a write costs no extra round trip; a wrong guess costs one refused a
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -27,6 +28,7 @@ __all__ = ["MAX_ATTEMPTS", "PositionCache", "PositionsMoved"]
 MAX_ATTEMPTS = 16
 """How many times a write re-seals after other writers moved its logs before it gives up."""
 _REMEMBERED = 4096
+"""Threads whose log versions a store remembers."""
 
 
 class PositionsMoved(AgentPersistError):
@@ -42,7 +44,7 @@ class PositionsMoved(AgentPersistError):
         """The ``seq`` the first appended item of each log would take now."""
 
 
-def first_after(version: int, *, clearing: bool, live: bool) -> int:
+def first_after(version: int, live: bool, *, clearing: bool) -> int:
     """The ``seq`` of the first item appended to a log at ``version`` (cleared first?).
 
     A clear of a log with live items is one version of its own; of an empty log, none.
@@ -51,48 +53,71 @@ def first_after(version: int, *, clearing: bool, live: bool) -> int:
 
 
 class PositionCache:
-    """The last known version of recently written logs, per thread (bounded, least recent out)."""
+    """The last known version of recently written logs, per thread (bounded, least recent out).
+
+    A store may serve threads that each run their own event loop, so every method holds a
+    lock (each is a few dictionary operations).
+    """
 
     def __init__(self) -> None:
-        self._versions: OrderedDict[tuple[str, str], tuple[int, bool]] = OrderedDict()
+        self._threads: OrderedDict[str, dict[str, tuple[int, bool]]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def guess(self, thread_id: str, logs: Mapping[str, bool]) -> dict[str, int]:
         """Where the first item of each log will land; ``logs`` maps name to "cleared first".
 
         A log never seen is guessed new (``seq`` 1), as on a new thread.
         """
-        guessed: dict[str, int] = {}
-        for name, clearing in logs.items():
-            version, live = self._versions.get((thread_id, name), (0, False))
-            guessed[name] = first_after(version, clearing=clearing, live=live)
-        return guessed
+        with self._lock:
+            known = self._threads.get(thread_id, {})
+            return {
+                name: first_after(*known.get(name, (0, False)), clearing=clearing)
+                for name, clearing in logs.items()
+            }
 
     def learn(self, thread_id: str, versions: Mapping[str, int], *, live: bool = True) -> None:
         """Record the logs' versions after a write (``live``: they hold items now)."""
-        for name, version in versions.items():
-            key = (thread_id, name)
-            self._versions[key] = (version, live)
-            self._versions.move_to_end(key)
-        while len(self._versions) > _REMEMBERED:
-            self._versions.popitem(last=False)
+        with self._lock:
+            self._learn(thread_id, {name: (version, live) for name, version in versions.items()})
+
+    def _learn(self, thread_id: str, versions: Mapping[str, tuple[int, bool]]) -> None:
+        known = self._threads.setdefault(thread_id, {})
+        known.update(versions)
+        self._threads.move_to_end(thread_id)
+        while len(self._threads) > _REMEMBERED:
+            self._threads.popitem(last=False)
+
+    def suppose(self, thread_id: str, versions: Mapping[str, int]) -> None:
+        """Versions read (a thread's head, say), kept only for the logs nothing is known of.
+
+        A store object that resumes a thread written by another seals its first write where
+        the head says, instead of guessing the logs new and being refused once.
+        """
+        with self._lock:
+            known = self._threads.get(thread_id, {})
+            unknown = {n: (v, True) for n, v in versions.items() if n not in known}
+            if unknown:
+                self._learn(thread_id, unknown)
 
     def cleared(self, thread_id: str, log: str) -> None:
         """A clear of the log through this store: one version more if it held items."""
-        known = self._versions.get((thread_id, log))
-        if known is not None:
-            version, live = known
-            self.learn(thread_id, {log: version + 1 if live else version}, live=False)
+        with self._lock:
+            known = self._threads.get(thread_id, {}).get(log)
+            if known is not None:
+                version, live = known
+                self._learn(thread_id, {log: (version + 1 if live else version, False)})
 
     def popped(self, thread_id: str, log: str) -> None:
         """An item popped from the log through this store: one version more."""
-        known = self._versions.get((thread_id, log))
-        if known is not None:
-            self.learn(thread_id, {log: known[0] + 1})  # whether items are left: guessed
+        with self._lock:
+            known = self._threads.get(thread_id, {}).get(log)
+            if known is not None:  # whether items are left is a guess
+                self._learn(thread_id, {log: (known[0] + 1, True)})
 
     def forget(self, thread_id: str, log: str | None = None) -> None:
         """Drop what is known of a log (or of every log of the thread)."""
-        if log is not None:
-            self._versions.pop((thread_id, log), None)
-            return
-        for key in [key for key in self._versions if key[0] == thread_id]:
-            del self._versions[key]
+        with self._lock:
+            if log is None:
+                self._threads.pop(thread_id, None)
+            else:
+                self._threads.get(thread_id, {}).pop(log, None)

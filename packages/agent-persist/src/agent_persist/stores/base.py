@@ -132,8 +132,10 @@ class CheckpointStore(Protocol):
         """Append items to logs and add ``envelope`` as the new head, atomically.
 
         Returns the envelope as stored: ``logs`` holds the version of every log of the thread.
-        Raises ``ConflictError`` when ``envelope.parent_id`` is not the current head, and
-        ``LeaseLostError`` when ``lease`` is given and no longer holds the thread.
+        Raises ``ConflictError`` when ``envelope.parent_id`` is not the current head (or, on
+        an encrypted store, when other writers kept appending to its logs through 16
+        attempts to seal the items where they land), and ``LeaseLostError`` when ``lease``
+        is given and no longer holds the thread.
 
         ``clear_logs`` names logs to empty in the same transaction, *before* the new
         checkpoint records the log versions: it sees them empty, so it pins none of their
@@ -189,7 +191,9 @@ class CheckpointStore(Protocol):
     ) -> None:
         """Append items to a log, atomically, creating the thread and log if needed.
 
-        With ``lease``, ``LeaseLostError`` if it no longer holds the thread.
+        With ``lease``, ``LeaseLostError`` if it no longer holds the thread. On an encrypted
+        store, ``ConflictError`` (nothing written) if other writers kept appending to the log
+        through 16 attempts to seal the items where they land.
         """
         ...
 
@@ -387,6 +391,8 @@ class BaseStore(abc.ABC):
         Raises:
             ValueError: The store does not encrypt.
             CodecError: A clear value is damaged; nothing of the thread was sealed.
+            DecryptionError: An item sealed before positions were bound does not open
+                (tampered, or moved); nothing of the thread was sealed.
         """
         check_text("thread_id", thread_id)
         if self._sealing is None:
@@ -402,7 +408,8 @@ class BaseStore(abc.ABC):
             if value.log is not None:
                 where = describe(self.backend, thread_id) + f": log {value.log!r}"
                 bound = codec.for_log(thread_id, value.log)
-                plain = bound.unseal_item(value.data, value.position or 0, where=where)
+                assert value.position is not None  # noqa: S101 - every back end places items
+                plain = bound.unseal_item(value.data, value.position, where=where)
             else:
                 checkpoint_id = value.checkpoint_id or ""
                 where = describe(self.backend, thread_id, checkpoint_id)
@@ -419,8 +426,8 @@ class BaseStore(abc.ABC):
             (
                 value,
                 bound.seal_bytes(plain)
-                if value.position is None
-                else bound.seal_items([plain], first=value.position, what="a log item")[0],
+                if value.log is None
+                else bound.seal_items([plain], first=value.position or 0, what="a log item")[0],
             )
             for value, bound, plain in opened
         ]
@@ -569,6 +576,8 @@ class BaseStore(abc.ABC):
         with _otel.checkpoint_read(self, thread_id, checkpoint_id) as scope:
             envelope = await self._opened(thread_id, lambda: self._get(thread_id, checkpoint_id))
             scope.checkpoint(envelope)
+        if checkpoint_id is None and self.codec.seals_logs:  # where a resumed writer appends
+            self._positions.suppose(thread_id, envelope.logs)
         logger.debug(
             "thread %r: read checkpoint %r (step %d)",
             thread_id,

@@ -172,8 +172,13 @@ class MemoryStore(BaseStore):
             raise ThreadNotFoundError(f"{describe('memory', thread_id)} does not exist")
         return thread
 
-    def _touch(self, thread_id: str) -> _Thread:
-        thread = self._find(thread_id)
+    def _touch(self, thread_id: str, *, found: _Thread | None = None) -> _Thread:
+        """The live thread (``found`` by the caller, or looked up), its TTL started again.
+
+        A caller that checked the thread passes what it found, so a thread expiring in
+        between is not replaced by a fresh one after the check.
+        """
+        thread = found or self._find(thread_id)
         if thread is None:
             thread = self._threads[thread_id] = _Thread(updated_at=time.time())
         thread.updated_at = time.time()
@@ -203,7 +208,7 @@ class MemoryStore(BaseStore):
                 )
             if first is not None:
                 self._check_positions(thread, first, clear)
-            thread = self._touch(envelope.thread_id)
+            thread = self._touch(envelope.thread_id, found=thread)
             for name in clear:
                 self._empty(thread, name)
             for name, items in sealed.items():
@@ -355,9 +360,10 @@ class MemoryStore(BaseStore):
         first: int | None,
     ) -> None:
         self._check_lease(lease)
+        thread = self._find(thread_id)
         if first is not None:
-            self._check_positions(self._find(thread_id), {log: first}, ())
-        self._add_items(self._touch(thread_id), log, sealed)
+            self._check_positions(thread, {log: first}, ())
+        self._add_items(self._touch(thread_id, found=thread), log, sealed)
 
     @staticmethod
     def _check_positions(

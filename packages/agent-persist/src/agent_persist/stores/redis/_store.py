@@ -57,6 +57,7 @@ Needs the ``redis`` extra: ``pip install "agent-persist[redis]"``.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -117,6 +118,8 @@ if TYPE_CHECKING:
     from ...crypto import Encryption
 
 __all__ = ["RedisStore"]
+
+logger = logging.getLogger("agent_persist")
 
 
 Client = aioredis.Redis | GatedCluster
@@ -280,7 +283,10 @@ class RedisStore(BaseStore):
                 await pipe.execute()
         await upgrade(client, keys, self._scripts, version, where=where)
         if self._warm_pool and isinstance(self._clients, PerLoop) and not self._cluster:
-            await _open_connections(client)
+            try:
+                await _open_connections(client)
+            except redis_errors.RedisError as exc:  # the calls that follow meet it themselves
+                logger.warning("%r: warming the pool failed, going on: %s", self, exc)
             gc.collect()  # the startup garbage, now rather than in a pause during traffic
         self._ready = True
 

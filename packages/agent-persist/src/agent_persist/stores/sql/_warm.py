@@ -29,7 +29,6 @@ from ...errors import NotFoundError
 from .._records import EncodedCheckpoint
 from . import _checkpoints as checkpoints
 from . import _logs as logs
-from ._server_put import SlowPath
 from ._statements import Scope
 
 __all__ = ["prime", "settle"]
@@ -52,8 +51,7 @@ def prime(conn: Connection, scope: Scope) -> None:
         producer=_PRODUCER,
     )
     encoded = EncodedCheckpoint(header="{}", payload=b"{}")
-    with contextlib.suppress(SlowPath):  # not for a new thread, but nothing is owed here
-        checkpoints.put(conn, scope, envelope, encoded, {_LOG: _ITEMS}, now, keep_last=None)
+    checkpoints.put(conn, scope, envelope, encoded, {_LOG: _ITEMS}, now, keep_last=None)
     logs.append(conn, scope, thread_id, _LOG, _ITEMS, now)  # to a thread that exists
     logs.append(conn, scope, f"{thread_id}-log", _LOG, _ITEMS, now)  # one that it creates
     if not scope.codec.seals_logs:  # an encrypted store would try to open the items
