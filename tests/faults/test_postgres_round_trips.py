@@ -246,3 +246,18 @@ async def test_a_first_put_on_an_expired_thread_purges_it_first(
         assert [e.checkpoint_id for e in await reader.list_checkpoints("t")] == [
             reborn.checkpoint_id
         ]
+
+
+async def test_an_append_to_a_new_thread_inserts_its_row_in_one_statement(
+    proxied_store: tuple[SQLStore, FaultProxy],
+) -> None:
+    """A session's first items: the live append finds no thread, then one insert, one append."""
+    store, proxy = proxied_store
+    await store.append("warm", "log", [0])  # the connection has prepared the statements
+    before = len(proxy.requests)
+    await store.append("new", "log", [1, 2])
+    statements = [label for label in proxy.requests[before:] if label.startswith(b"EXECUTE ")]
+    assert len(statements) == 3, statements  # append if live, insert the thread, append
+    assert await store.read_log("new", "log") == [1, 2]
+    await store.append("new", "log", [3])
+    assert await store.read_log("new", "log") == [1, 2, 3]
