@@ -125,7 +125,7 @@ def rekey(
 @click.command(
     cls=Command,
     epilog=EXIT_CODES,
-    short_help="Seal every payload and log item still stored in clear (or unplaced).",
+    short_help="Seal every payload and log item still in clear, or sealed without its place.",
 )
 @store_options
 @_ring_options

@@ -11,8 +11,9 @@ now. The writer re-seals at those and tries again.
     ... back end: raise PositionsMoved({"transcript": 9}) when the log is at version 8 ...
     positions.learn(thread_id, {"transcript": 12})               # after appending 9..12
 
-Guesses come from this store object's own writes (the common case: one worker holds the
-thread), so a write costs no extra round trip; a wrong guess costs one refused attempt.
+Guesses come from this store object's own writes and from the heads it read (the common
+case: one worker holds the thread, and resumed it by reading its head), so a write costs no
+extra round trip; a wrong guess costs one refused attempt.
 """
 
 from __future__ import annotations
