@@ -19,7 +19,11 @@ from agent_persist.errors import (
 )
 from agent_persist.stores import BaseStore
 from autogen_persist import DurableAgent, DurableTeam, load_agent, load_team
-from autogen_persist.errors import KindMismatchError, ParticipantsMismatchError
+from autogen_persist.errors import (
+    IncompatibleCheckpointError,
+    KindMismatchError,
+    ParticipantsMismatchError,
+)
 from autogen_persist.testing import HashChatCompletionClient
 
 
@@ -146,3 +150,20 @@ async def test_a_foreign_kind_is_refused(memory_store: BaseStore) -> None:
     )
     with pytest.raises(KindMismatchError, match=r"'my\.chat'"):
         await DurableTeam(round_robin_max, store=memory_store, thread_id="t").run(task=TASK)
+
+
+async def test_agents_that_fail_to_build_for_a_checkpoint_are_a_typed_error(
+    saved: BaseStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The agents are built while the store answers; a failure names the checkpoint."""
+    import autogen_persist.team as team_module
+
+    async def broken(team: Any) -> None:
+        raise ValueError("the runtime refused an agent")
+
+    monkeypatch.setattr(team_module, "build_agents", broken)
+    before = await _snapshot(saved, "t")
+    with pytest.raises(IncompatibleCheckpointError, match="refused an agent") as raised:
+        await DurableTeam(round_robin_max, store=saved, thread_id="t").run(task=TASK)
+    assert "of thread 't'" in str(raised.value)
+    assert await _snapshot(saved, "t") == before

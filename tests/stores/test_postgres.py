@@ -241,20 +241,31 @@ async def test_a_put_is_one_statement(postgres_url: str, pg_schema: str) -> None
         first = await store.put(envelope("t"), appends={"a": [1, 2], "b": ["x"]})
         engine: Any = store.engine
         statements: list[str] = []
+        through_sqlalchemy: list[str] = []
 
-        def record(*args: Any) -> None:
-            statements.append(str(args[2]))
+        def record(query: Any) -> None:
+            statements.append(query.query)
 
-        sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+        def watch(connection: Any, *_: Any) -> None:  # every connection the pool hands out
+            connection.driver_connection.add_query_logger(record)
+
+        def record_sqlalchemy(*args: Any) -> None:
+            through_sqlalchemy.append(str(args[2]))
+
+        sa.event.listen(engine.sync_engine.pool, "checkout", watch)
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", record_sqlalchemy)
         try:
             second = await store.put(
                 envelope("t", parent=first),
                 appends={"a": [3, {"four": 4}], "b": [], "c": ["new", "log", "here"]},
             )
         finally:
-            sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
-        assert len(statements) == 1  # the put function's call (see _server_put)
+            sa.event.remove(engine.sync_engine.pool, "checkout", watch)
+            sa.event.remove(engine.sync_engine, "before_cursor_execute", record_sqlalchemy)
+        await asyncio.sleep(0)  # asyncpg calls query loggers soon after, not at once
+        assert len(statements) == 1, statements  # the put function's call (see _server_put)
         assert "agent_persist_put_2(" in statements[0]
+        assert through_sqlalchemy == []  # sent on the driver, in autocommit
         assert await store.read_log("t", "a", at=second) == [1, 2, 3, {"four": 4}]
         assert await store.read_log("t", "b", at=second) == ["x"]
         assert await store.read_log("t", "c", at=second) == ["new", "log", "here"]

@@ -144,27 +144,41 @@ class LogTracker:
         ``log_length`` gives a log's physical length, asked only for a log this tracker has
         not seen (the first checkpoint of a structure), so new items go after any old ones.
         """
-        self._pending = {}
-        appends: dict[str, list[Any]] = {}
+        lengths: dict[str, int] = {}
+        while True:  # a plain walk: a coroutine per node cost more than the rest
+            self._pending = {}
+            appends: dict[str, list[Any]] = {}
+            unknown: set[str] = set()
+            planned = self._walk(tree, lengths, appends, unknown)
+            if not unknown:
+                return planned, appends
+            for name in unknown:  # a log not seen yet: its length, then the walk again
+                lengths[name] = await log_length(name)
 
-        async def visit(node: Any) -> Any:
-            if isinstance(node, Tracked):
-                ref, new = await self._plan_one(node, log_length)
-                if new:
-                    appends[node.name] = new
-                return ref.to_json()
-            if isinstance(node, Mapping):
-                mapping = cast("Mapping[str, Any]", node)
-                return {key: await visit(value) for key, value in mapping.items()}
-            if isinstance(node, list):
-                return [await visit(value) for value in cast("list[Any]", node)]
-            return node
+    def _walk(
+        self,
+        node: Any,
+        lengths: Mapping[str, int],
+        appends: dict[str, list[Any]],
+        unknown: set[str],
+    ) -> Any:
+        """``node`` with its tracked lists planned; names needing a length go to ``unknown``."""
+        if isinstance(node, Tracked):
+            if node.name not in self._seen and node.name not in lengths:
+                unknown.add(node.name)
+                return None
+            ref, new = self._plan_one(node, lengths)
+            if new:
+                appends[node.name] = new
+            return ref.to_json()
+        if isinstance(node, Mapping):
+            mapping = cast("Mapping[str, Any]", node)
+            return {k: self._walk(v, lengths, appends, unknown) for k, v in mapping.items()}
+        if isinstance(node, list):
+            return [self._walk(v, lengths, appends, unknown) for v in cast("list[Any]", node)]
+        return node
 
-        return await visit(tree), appends
-
-    async def _plan_one(
-        self, tracked: Tracked, log_length: Callable[[str], Awaitable[int]]
-    ) -> tuple[LogRef, list[Any]]:
+    def _plan_one(self, tracked: Tracked, lengths: Mapping[str, int]) -> tuple[LogRef, list[Any]]:
         items = tracked.items
         seen = self._seen.get(tracked.name)
         if seen is not None and _extends(items, seen.items):
@@ -176,11 +190,7 @@ class LogTracker:
                 chain_digest(seen.ref.digest, new),
             )
         else:
-            start = (
-                seen.ref.start + seen.ref.length
-                if seen is not None
-                else await log_length(tracked.name)
-            )
+            start = seen.ref.start + seen.ref.length if seen is not None else lengths[tracked.name]
             new = tracked.dump(items)
             ref = LogRef(tracked.name, start, len(new), chain_digest("", new))
         self._pending[tracked.name] = _Seen(ref, list(items))

@@ -186,7 +186,11 @@ class _LiveTeam:
             with contextlib.suppress(Exception):  # the read's error is the one to raise
                 await building
             raise
-        await building
+        if loaded is None:
+            await building
+        else:  # as when ``load_state`` built them: a failure is the checkpoint's to report
+            where = f"checkpoint {loaded.head.checkpoint_id!r} of thread {self.thread_id!r}"
+            await load_native(building, where=where, what="team")
         refs: dict[str, LogRef] = {}
         if loaded is not None:
             payload, self.output = await load_team_checkpoint(

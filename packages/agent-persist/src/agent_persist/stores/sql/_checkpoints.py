@@ -79,7 +79,7 @@ def put(
         SlowPath: PostgreSQL's function left the put to the client (nothing was written);
             run it again with ``slow=True``.
     """
-    if scope.sql.put_one is not None and not slow:
+    if scope.sql.put_call is not None and not slow:
         pk, versions, count = call_put(
             conn, scope, envelope, encoded, appends, now, lease=lease, clear=clear, first=first
         )

@@ -23,8 +23,8 @@ executes it as one transaction:
   opens and closes connections under load; transactions wait for one in arrival order
   (:mod:`.._gate`), up to ``pool_timeout``. Behind a pooler in transaction mode the URL
   says ``statement_cache_size=0`` (:mod:`._url`) and single statements run in a
-  transaction too. ``write_one`` runs a function that sends one write statement (the
-  checkpoint ``put`` function) in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
+  transaction too. ``fetch_one`` sends one write statement (the checkpoint ``put``
+  function) in autocommit on the asyncpg connection: no ``BEGIN`` and ``COMMIT``.
   ``warm`` (at setup, with ``warm_pool``) opens the pool to its size and runs the hot
   statements on each connection once (:mod:`._warm`), so a first burst does not pay that.
 
@@ -50,7 +50,7 @@ import sqlite3
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -182,13 +182,6 @@ class Runner(Protocol):
         """Run ``fn`` in a write transaction; commit if it returns, roll back if it raises."""
         ...
 
-    async def write_one(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn``, which sends a single write statement (atomic by itself).
-
-        On PostgreSQL in autocommit: no ``BEGIN`` or ``COMMIT``, one round trip in all.
-        """
-        ...
-
     async def dispose(self) -> None:
         """Close the engine's connections if this runner created the engine."""
         ...
@@ -210,6 +203,22 @@ def _origin(exc: BaseException) -> BaseException:
 def _sqlstate(exc: BaseException) -> str:
     state = getattr(exc, "sqlstate", None) or getattr(_origin(exc), "sqlstate", None)
     return state if isinstance(state, str) else ""
+
+
+def _server_refused(exc: BaseException) -> bool:
+    """Whether the server refused a statement on a connection that is still sound.
+
+    Its errors carry a SQLSTATE; connection exceptions (class 08, which asyncpg also gives
+    a connection it found closed) and shutdowns (``57P01``-``57P03``) end the connection.
+    """
+    state = getattr(exc, "sqlstate", None)
+    return (
+        isinstance(exc, Exception)
+        and type(exc).__module__.startswith("asyncpg")
+        and isinstance(state, str)
+        and not state.startswith("08")
+        and not state.startswith("57P0")
+    )
 
 
 def _reason(exc: BaseException) -> str:
@@ -422,10 +431,6 @@ class SQLiteRunner:
         """Run ``fn`` after ``BEGIN IMMEDIATE``: the write lock first, then the reads."""
         return await self._hop(fn, "BEGIN IMMEDIATE")
 
-    async def write_one(self, fn: Callable[[Connection], T]) -> T:
-        """:meth:`write`: SQLite has no round trips to save."""
-        return await self.write(fn)
-
     async def dispose(self) -> None:
         """Stop the workers and close their connections (the last close checkpoints the WAL).
 
@@ -548,25 +553,42 @@ class PostgresRunner:
         ):
             return await conn.run_sync(fn)
 
-    async def write_one(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn``'s one statement in autocommit: no ``BEGIN`` and ``COMMIT`` round trips.
+    async def fetch_one(self, statement: str, arguments: Sequence[Any]) -> Sequence[Any]:
+        """Send one write statement (atomic by itself) and return the one row it answers.
 
+        In autocommit, straight on the pooled connection's asyncpg connection: no ``BEGIN``
+        and ``COMMIT`` round trips, and none of SQLAlchemy's execution machinery. A failure
+        other than the server's refusal of the statement may leave the connection in an
+        unknown state (a cut connection, a cancellation mid-call), so it is discarded.
         Behind a pooler in transaction mode, in a transaction all the same (see
         :meth:`_PostgresEngines.of`).
         """
         engines = self._engines.get()
         if engines.single is engines.engine:  # behind a pooler
-            return await self.write(fn)
-        async with (
-            engines.gate or contextlib.nullcontext(),
-            engines.single.connect() as conn,
-        ):
-            return await conn.run_sync(fn)
+            return await self.write(lambda conn: conn.exec_driver_sql(statement, arguments).one())
+        async with engines.gate or contextlib.nullcontext():
+            pooled = await engines.single.raw_connection()
+            try:
+                driver: Any = pooled.driver_connection
+                row: Sequence[Any] = await driver.fetchrow(statement, *arguments)
+            except BaseException as exc:
+                if not _server_refused(exc):
+                    pooled.invalidate(exc if isinstance(exc, Exception) else None)
+                raise
+            finally:
+                pooled.close()
+            return row
 
-    async def warm(self, fn: Callable[[Connection], object]) -> None:
+    async def warm(
+        self,
+        fn: Callable[[Connection], object],
+        statement: tuple[str, Sequence[Any]] | None = None,
+    ) -> None:
         """Open the running loop's pool to its size, running ``fn`` on each connection.
 
-        Each ``fn`` runs in a transaction that is then rolled back (see :mod:`._warm`).
+        Each ``fn`` runs in a transaction that is then rolled back (see :mod:`._warm`),
+        followed in it by ``statement`` (SQL and arguments) sent as :meth:`fetch_one`
+        sends it, on the driver, so the driver's prepared statement is cached too.
         The checkouts start together, so the pool opens a connection for each; one that
         finishes first may hand its connection on, which then runs ``fn`` twice (harmless).
         A pool the caller passed in is left as it is: it may serve others. Warming only
@@ -585,6 +607,9 @@ class PostgresRunner:
                 transaction = await conn.begin()
                 try:
                     await conn.run_sync(fn)
+                    if statement is not None:
+                        driver: Any = (await conn.get_raw_connection()).driver_connection
+                        await driver.fetchrow(statement[0], *statement[1])
                 finally:
                     await transaction.rollback()
 

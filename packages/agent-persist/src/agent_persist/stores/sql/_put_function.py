@@ -1,7 +1,7 @@
 """The PostgreSQL function that runs a whole ``put`` on the server, and the DDL creating it.
 
     create_put_function(conn, schema="agents", version=2)   # DDL step 4, inside migrate()
-    statement = put_statement("agents")           # SELECT ... FROM "agents".agent_persist_put_2
+    statement = put_call("agents")    # SELECT ... FROM "agents".agent_persist_put_2($1, ...)
 
 The body runs the statements of ``checkpoints.put`` in the same order (see
 :mod:`._server_put` for why a function and how it is called). It is created in the store's
@@ -19,9 +19,6 @@ writer moved a log since. ``NULL`` checks nothing, as version 1 did.
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -31,9 +28,10 @@ __all__ = [
     "LEASE_LOST",
     "POSITIONS_MOVED",
     "PUT_FUNCTION",
+    "PUT_PARAMETERS",
     "SLOW",
     "create_put_function",
-    "put_statement",
+    "put_call",
 ]
 
 _NAME = "agent_persist_put_{}"
@@ -161,36 +159,38 @@ _BODY_2 = _BODY.replace(
 ).replace(_APPENDS, _CHECK_POSITIONS + _APPENDS)
 """Version 2: version 1, and the check of the positions after the logs are cleared."""
 
-_PARAMETERS: tuple[tuple[str, str, sa.types.TypeEngine[Any]], ...] = (
-    ("key", "bytea", sa.LargeBinary()),
-    ("namespace", "text", sa.Text()),
-    ("thread_id", "text", sa.Text()),
-    ("alive_after", "double precision", sa.Double()),
-    ("ttl", "double precision", sa.Double()),
-    ("now", "double precision", sa.Double()),
-    ("lease_token", "text", sa.Text()),
-    ("parent_id", "text", sa.Text()),
-    ("head_id", "text", sa.Text()),
-    ("id_key", "bytea", sa.LargeBinary()),
-    ("kind", "text", sa.Text()),
-    ("schema_version", "integer", sa.Integer()),
-    ("step", "integer", sa.Integer()),
-    ("status", "text", sa.Text()),
-    ("metadata", "jsonb", postgresql.JSONB()),
-    ("created_at", "double precision", sa.Double()),
-    ("header", "text", sa.Text()),
-    ("payload", "bytea", sa.LargeBinary()),
-    ("clear_keys", "bytea[]", postgresql.ARRAY(sa.LargeBinary())),
-    ("name_keys", "bytea[]", postgresql.ARRAY(sa.LargeBinary())),
-    ("names", "text[]", postgresql.ARRAY(sa.Text())),
-    ("counts", "bigint[]", postgresql.ARRAY(sa.BigInteger())),
-    ("item_keys", "bytea[]", postgresql.ARRAY(sa.LargeBinary())),
-    ("datas", "bytea[]", postgresql.ARRAY(sa.LargeBinary())),
-    ("backs", "bigint[]", postgresql.ARRAY(sa.BigInteger())),
+_PARAMETERS: tuple[tuple[str, str], ...] = (
+    ("key", "bytea"),
+    ("namespace", "text"),
+    ("thread_id", "text"),
+    ("alive_after", "double precision"),
+    ("ttl", "double precision"),
+    ("now", "double precision"),
+    ("lease_token", "text"),
+    ("parent_id", "text"),
+    ("head_id", "text"),
+    ("id_key", "bytea"),
+    ("kind", "text"),
+    ("schema_version", "integer"),
+    ("step", "integer"),
+    ("status", "text"),
+    ("metadata", "jsonb"),
+    ("created_at", "double precision"),
+    ("header", "text"),
+    ("payload", "bytea"),
+    ("clear_keys", "bytea[]"),
+    ("name_keys", "bytea[]"),
+    ("names", "text[]"),
+    ("counts", "bigint[]"),
+    ("item_keys", "bytea[]"),
+    ("datas", "bytea[]"),
+    ("backs", "bigint[]"),
 )
-"""Version 1's parameters in order: name (``p_`` prefixed in SQL), SQL type, bind type."""
-_PARAMETERS_2 = (*_PARAMETERS, ("firsts", "bigint[]", postgresql.ARRAY(sa.BigInteger())))
+"""Version 1's parameters in order: name (``p_`` prefixed in SQL) and SQL type."""
+_PARAMETERS_2 = (*_PARAMETERS, ("firsts", "bigint[]"))
 _VERSIONS = {1: (_BODY, _PARAMETERS), 2: (_BODY_2, _PARAMETERS_2)}
+PUT_PARAMETERS = tuple(name for name, _ in _PARAMETERS_2)
+"""The names of :data:`PUT_FUNCTION`'s parameters, in order."""
 
 
 def _qualifier(schema: str | None) -> str:
@@ -222,7 +222,7 @@ def create_put_function(conn: Connection, schema: str | None, *, version: int) -
         slow=SLOW,
         positions_moved=POSITIONS_MOVED,
     )
-    arguments = ", ".join(f"p_{name} {sql}" for name, sql, _ in parameters)
+    arguments = ", ".join(f"p_{name} {sql}" for name, sql in parameters)
     literal = "'" + body.replace("'", "''") + "'"
     conn.exec_driver_sql(
         f"CREATE OR REPLACE FUNCTION {q}{_NAME.format(version)}({arguments}, "
@@ -231,13 +231,12 @@ def create_put_function(conn: Connection, schema: str | None, *, version: int) -
     )
 
 
-def put_statement(schema: str | None) -> sa.TextualSelect:
-    """The one ``SELECT`` calling :data:`PUT_FUNCTION`, every value a bound parameter."""
-    names = [name for name, _, _ in _PARAMETERS_2]
-    arguments = ", ".join(f":p_{name}" for name in names)
-    # Only the quoted schema and fixed names are formatted in; every value is bound.
+def put_call(schema: str | None) -> str:
+    """The one ``SELECT`` calling :data:`PUT_FUNCTION`, its arguments ``$1``, ``$2``...
+
+    In the order of :data:`PUT_PARAMETERS`; the server knows their types from the
+    function's signature. Only the quoted schema and fixed names are formatted in.
+    """
+    arguments = ", ".join(f"${n}" for n in range(1, len(PUT_PARAMETERS) + 1))
     call = f"{_qualifier(schema)}{PUT_FUNCTION}({arguments})"
-    text = sa.text(
-        f"SELECT o_pk, o_logs, o_count FROM {call}"  # noqa: S608
-    ).bindparams(*(sa.bindparam(f"p_{name}", type_=kind) for name, _, kind in _PARAMETERS_2))
-    return text.columns(o_pk=sa.BigInteger(), o_logs=sa.Text(), o_count=sa.Integer())
+    return f"SELECT o_pk, o_logs, o_count FROM {call}"  # noqa: S608

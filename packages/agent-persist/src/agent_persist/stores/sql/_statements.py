@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 from ...codecs import PayloadCodec
 from .._records import PLAIN_FRAME, describe
-from ._put_function import put_statement
+from ._put_function import put_call
 from ._schema import Tables
 
 __all__ = ["Scope", "Statements", "Stmt", "digest"]
@@ -157,8 +157,8 @@ class Statements:
         self.read_many = self._read_many(tables) if postgres else None
         self._checkpoints(tables, postgres)
         self._leases(tables, postgres)
-        self.put_one = Stmt(put_statement(tables.metadata.schema)) if postgres else None
-        """PostgreSQL: a whole ``put`` in one statement (see :mod:`._server_put`)."""
+        self.put_call = put_call(tables.metadata.schema) if postgres else None
+        """PostgreSQL: a whole ``put`` in one statement, for the driver (:mod:`._server_put`)."""
 
     def _threads(self, tables: Tables, postgres: bool) -> None:
         t = tables.threads

@@ -56,10 +56,10 @@ from ._engine import (
 )
 from ._errors import translate_error
 from ._schema import build_tables, migrate
-from ._server_put import SlowPath
+from ._server_put import SlowPath, send_put
 from ._statements import Scope, Statements
 from ._threads import find_thread
-from ._warm import prime, settle
+from ._warm import direct_put, prime, settle
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -246,7 +246,7 @@ class SQLStore(BaseStore):
             schema, where, scope = self._schema, self._label, self._scope
             await self._runner.write(lambda conn: migrate(conn, schema=schema, where=where))
             if self._warm_pool and isinstance(self._runner, PostgresRunner):
-                await self._runner.warm(lambda conn: prime(conn, scope))
+                await self._runner.warm(lambda conn: prime(conn, scope), direct_put(scope))
                 settle()
             self._ready = True
 
@@ -258,21 +258,17 @@ class SQLStore(BaseStore):
         """
         await self._runner.dispose()
 
-    async def _write(self, fn: Callable[[Connection], T]) -> T:
+    async def _set_up(self) -> None:
         if self._auto_setup and not self._ready:
             await self._setup()
-        return await self._runner.write(fn)
 
-    async def _write_one(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn``, which sends one write statement (see :meth:`Runner.write_one`)."""
-        if self._auto_setup and not self._ready:
-            await self._setup()
-        return await self._runner.write_one(fn)
+    async def _write(self, fn: Callable[[Connection], T]) -> T:
+        await self._set_up()
+        return await self._runner.write(fn)
 
     async def _read(self, fn: Callable[[Connection], T], *, snapshot: bool = False) -> T:
         """Run a read; ``snapshot=True`` when ``fn`` runs several statements."""
-        if self._auto_setup and not self._ready:
-            await self._setup()
+        await self._set_up()
         return await self._runner.read(fn, snapshot=snapshot)
 
     # -- checkpoints ---------------------------------------------------------------------
@@ -288,8 +284,9 @@ class SQLStore(BaseStore):
     ) -> Envelope:
         """One round trip on PostgreSQL, unless ``keep_last`` trims or an audit log projects.
 
-        The server-side function (:mod:`._server_put`) runs alone in autocommit; what
-        follows it in Python (trimming, the audit projection) makes it a transaction.
+        The server-side function (:mod:`._server_put`) runs alone in autocommit, sent
+        straight on the driver; what follows it in Python (trimming, the audit
+        projection) makes it a transaction.
         """
         scope, keep_last = self._scope, self.keep_last
         audited = sealed.get(AUDIT_LOG)
@@ -313,9 +310,13 @@ class SQLStore(BaseStore):
                 audit.project(conn, scope, envelope.thread_id, audited, now)
             return versions
 
+        runner = self._runner
         try:
-            if scope.sql.put_one is not None and keep_last is None and not audited:
-                versions = await self._write_one(put)
+            if isinstance(runner, PostgresRunner) and keep_last is None and not audited:
+                await self._set_up()
+                versions = await send_put(
+                    runner, scope, envelope, encoded, sealed, lease=lease, clear=clear, first=first
+                )
             else:
                 versions = await self._write(put)
         except SlowPath:  # an expired thread or a race: nothing written, one statement at a time
