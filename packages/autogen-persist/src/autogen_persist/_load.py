@@ -115,12 +115,13 @@ async def load_checkpoint(
     result = head
     if drifted:
         # The materialized payload, owned by this load, for the core to migrate in place.
-        # Its checksum (one encode, no copy) tells below whether the migrations changed it.
+        # Its checksum (one encode, no copy) tells below whether the migrations changed it;
+        # the core checks the depth of what the migrations return (or of this, if none ran).
         # Adopted raw state records no fingerprint: the core is given one to see the drift.
         recorded_fp = head.fingerprint
         if recorded_fp is None:
             recorded_fp = fingerprint({"layout": old_layout})
-        checksum = payload_checksum(canonical_json(payload, what="payload"))
+        checksum = payload_checksum(canonical_json(payload, what="payload", max_depth=None))
         probe = head.model_copy(
             update={"payload": payload, "fingerprint": recorded_fp, "checksum": checksum}
         )
