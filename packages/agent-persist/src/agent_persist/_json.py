@@ -196,7 +196,11 @@ def plain_json(value: Any, *, what: str = "value") -> JSON:
         InvalidPayloadError: ``value`` is not plain JSON, or nests deeper than
             :data:`MAX_JSON_DEPTH`, as :func:`normalize_json` would.
     """
-    return _PlainWalk(what).walk(value, 0)
+    walk = _PlainWalk(what)
+    try:
+        return walk.walk(value, 0)
+    except RecursionError as exc:  # only when called with the stack nearly used up
+        raise walk.too_deep(" (or the stack is too deep already)") from exc
 
 
 class _PlainWalk:
