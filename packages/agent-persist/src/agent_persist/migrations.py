@@ -306,8 +306,9 @@ class Registry:
         (freshly decoded, nothing else holding it or any part of it): the migrations run on
         it as it is, no copy is made, and ``envelope`` must not be used afterwards (its
         payload may no longer match its checksum). An owned envelope's checksum is not
-        relied on either: the result's is computed from its payload. Either way what a
-        migration returns is checked in place and only rebuilt where ``json`` would change it.
+        relied on either: a new envelope's is computed from its payload (with nothing to
+        run or record, ``envelope`` itself comes back, as ever). Either way what a migration
+        returns is checked in place and only rebuilt where ``json`` would change it.
 
         Raises:
             ConfigDriftError: The policy refuses a change (see its ``changes``).
