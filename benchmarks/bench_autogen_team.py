@@ -57,12 +57,12 @@ from autogen_agentchat.conditions import MaxMessageTermination
 from autogen_agentchat.teams import RoundRobinGroupChat
 
 import autogen_persist.team as team_module
-from agent_persist import DriftPolicy, canonical_json, default_registry, open_store
+from agent_persist import DriftPolicy, Registry, canonical_json, default_registry, open_store
 from agent_persist._journal import Journal
 from agent_persist.journal import JOURNAL_LOG
 from agent_persist.stores.base import BaseStore
 from autogen_persist import DurableTeam
-from autogen_persist._plugin import ensure_registered
+from autogen_persist._plugin import KIND_TEAM, ensure_registered
 from autogen_persist.testing import HashChatCompletionClient
 
 MARKS = (10, 100, 1000)
@@ -97,10 +97,10 @@ class Samples:
     """PostgreSQL: one bare commit timed in each turn cycle, next to the checkpoint."""
 
 
-def build_team(turns: int) -> RoundRobinGroupChat:
+def build_team(turns: int, system: str = "You are {}.") -> RoundRobinGroupChat:
     agents: list[ChatAgent | Team] = [
         AssistantAgent(
-            n, model_client=HashChatCompletionClient(name=n), system_message=f"You are {n}."
+            n, model_client=HashChatCompletionClient(name=n), system_message=system.format(n)
         )
         for n in ("writer", "critic")
     ]
@@ -256,9 +256,24 @@ async def run_team(store: BaseStore, turns: int, *, journal: bool = True) -> str
     return thread_id
 
 
+def drift_registry() -> Registry:
+    """The installed kinds plus a fingerprint-change handler that changes one small field."""
+    registry = Registry()
+    registry.include(ensure_registered(default_registry()))
+
+    @registry.on_fingerprint_change(KIND_TEAM)
+    def mark_last_message(payload: Any, change: Any) -> Any:
+        manager = payload["team"]["agent_states"]["RoundRobinGroupChatManager"]
+        last = manager["message_thread"][-1]
+        last["metadata"] = {**last["metadata"], "reviewed": "after drift"}
+        return payload
+
+    return registry
+
+
 async def resume_ms(
     store: BaseStore, thread_id: str, turns: int, folder: str
-) -> tuple[float, float]:
+) -> tuple[float, float, float]:
     """Median ms to load the thread into a fresh team on the open store, and the naive way.
 
     Ours: the durable team's load (read, verify the logs, migrate, ``load_state``) into a
@@ -267,14 +282,19 @@ async def resume_ms(
     first (it writes the naive file; the store's first read of the logs hashes them whole),
     then the two alternate sample by sample, so a burst of load on the shared machine
     slows both alike.
+
+    Drifted: the same load into a team whose system messages changed, under
+    ``DriftPolicy.MIGRATE`` with one fingerprint-change handler that edits one small field
+    (:func:`drift_registry`): the path through ``Registry.upgrade`` and its migrations.
     """
     registry = ensure_registered(default_registry())
+    drifted = drift_registry()
 
-    async def ours() -> tuple[float, Any]:
-        team = build_team(turns)
+    async def ours(drift: bool = False) -> tuple[float, Any]:
+        team = build_team(turns, "You are {}; be brief.") if drift else build_team(turns)
         started = time.perf_counter()
         live = team_module._LiveTeam(team, store, thread_id, DriftPolicy.MIGRATE)
-        await live.load(registry)
+        await live.load(drifted if drift else registry)
         return (time.perf_counter() - started) * 1000, team
 
     async def naive() -> float:
@@ -290,10 +310,12 @@ async def resume_ms(
         json.dump(await loaded.save_state(), file)
     ours_ms: list[float] = []
     naive_ms: list[float] = []
+    drift_ms: list[float] = []
     for _ in range(RESUME_SAMPLES):
         ours_ms.append((await ours())[0])
         naive_ms.append(await naive())
-    return statistics.median(ours_ms), statistics.median(naive_ms)
+        drift_ms.append((await ours(drift=True))[0])
+    return statistics.median(ours_ms), statistics.median(naive_ms), statistics.median(drift_ms)
 
 
 def commit_table(store: BaseStore) -> str:
@@ -340,7 +362,7 @@ async def bench(
     name: str, turns: int, repeat: int, folder: str, baseline: Samples, extra: list[str]
 ) -> list[str] | None:
     runs: list[Samples] = []
-    resumes: list[tuple[float, float]] = []
+    resumes: list[tuple[float, float, float]] = []
     tight: list[float] = []
     for _ in range(repeat):
         store = await open_bench_store(name, folder)
@@ -368,6 +390,11 @@ async def bench(
     extra.append(
         f"| {name} | resume at turn {turns} | {ours_resume:.1f} ms | json.load + load_state "
         f"{naive_resume:.1f} ms | x{ours_resume / naive_resume:.2f} |"
+    )
+    drift_resume = statistics.median(r[2] for r in resumes)
+    extra.append(
+        f"| {name} | resume at turn {turns} after a drift (one handler) | {drift_resume:.1f} ms "
+        f"| plain resume {ours_resume:.1f} ms | x{drift_resume / ours_resume:.2f} |"
     )
     if tight:  # over the last 100 turns: a checkpoint costs the same at any length
         mark = min(MARKS[-1], turns)

@@ -177,6 +177,151 @@ def normalize_json(value: Any, *, what: str = "value") -> tuple[JSON, bytes]:
     return cast("JSON", json.loads(encoded)), encoded
 
 
+_SAFE_INT = 1 << 2000
+"""Integers below this in size print in fewer digits than any ``int_max_str_digits`` allows."""
+
+
+def plain_json(value: Any, *, what: str = "value") -> JSON:
+    """``value`` as :func:`normalize_json` gives it back, copying only what that changes.
+
+    Plain JSON (see the module docstring) comes back as the very same object, checked
+    (string and key text, finite numbers, depth) without being encoded. Only the containers
+    leading to something ``json`` would turn into something else are rebuilt: a tuple
+    becomes a list, a non-string key a string, a ``str``/``int``/``float`` subclass its plain
+    value, a dict or list subclass a plain one, and a container met a second time a copy of
+    its own (so the result is a tree, as decoded JSON is). Only dict key order may differ:
+    kept here, sorted by :func:`normalize_json`; equal either way.
+
+    Raises:
+        InvalidPayloadError: ``value`` is not plain JSON, or nests deeper than
+            :data:`MAX_JSON_DEPTH`, as :func:`normalize_json` would.
+    """
+    walk = _PlainWalk(what)
+    try:
+        return walk.walk(value, 0)
+    except RecursionError as exc:  # only when called with the stack nearly used up
+        raise walk.too_deep(" (or the stack is too deep already)") from exc
+
+
+class _PlainWalk:
+    """One :func:`plain_json` walk: the containers seen so far, by id."""
+
+    __slots__ = ("seen", "what")
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.seen: set[int] = set()
+
+    def walk(self, value: Any, depth: int) -> Any:
+        kind = cast("type[Any]", type(value))
+        if kind is str:
+            if not value.isascii():
+                self.check_text(value)
+            return value
+        if kind is dict:
+            return self.walk_dict(value, depth + 1)
+        if kind is list:
+            return self.walk_list(value, depth + 1)
+        if value is None or kind is bool:
+            return value
+        if kind is int:
+            return value if -_SAFE_INT < value < _SAFE_INT else self.decoded(value, depth)
+        if kind is float:
+            return value if value - value == 0.0 else self.decoded(value, depth)
+        if kind is tuple:
+            items = cast("tuple[Any, ...]", value)
+            self.check_depth(depth + 1)
+            return [self.walk(item, depth + 1) for item in items]
+        return self.decoded(value, depth)  # subclasses, other types: json's own answer
+
+    def walk_dict(self, value: dict[Any, Any], depth: int) -> Any:
+        if depth > MAX_JSON_DEPTH:
+            raise self.too_deep()
+        if id(value) in self.seen:
+            return self.decoded(value, depth - 1)  # shared: copied; a cycle: refused
+        self.seen.add(id(value))
+        changed: dict[Any, Any] | None = None
+        for key, item in value.items():
+            if type(key) is not str:
+                return self.decoded(value, depth - 1)  # json's key rules, sorting included
+            if not key.isascii():
+                self.check_text(key)
+            kind = cast("type[Any]", type(item))
+            if kind is str:  # the common leaves inline: a call per value costs more
+                if not item.isascii():
+                    self.check_text(item)
+                continue
+            if kind is dict:
+                plain = self.walk_dict(item, depth + 1)
+            elif kind is list:
+                plain = self.walk_list(item, depth + 1)
+            elif item is None or kind is bool or (kind is int and -_SAFE_INT < item < _SAFE_INT):
+                continue
+            else:
+                plain = self.walk(item, depth)
+            if plain is not item:
+                if changed is None:
+                    changed = {}
+                changed[key] = plain
+        if changed is None:
+            return value
+        return {key: changed.get(key, item) for key, item in value.items()}
+
+    def walk_list(self, value: list[Any], depth: int) -> Any:
+        if depth > MAX_JSON_DEPTH:
+            raise self.too_deep()
+        if id(value) in self.seen:
+            return self.decoded(value, depth - 1)
+        self.seen.add(id(value))
+        result: list[Any] | None = None
+        for index, item in enumerate(value):
+            kind = cast("type[Any]", type(item))
+            if kind is str:
+                if not item.isascii():
+                    self.check_text(item)
+                plain = item
+            elif kind is dict:
+                plain = self.walk_dict(item, depth + 1)
+            elif kind is list:
+                plain = self.walk_list(item, depth + 1)
+            elif item is None or kind is bool or (kind is int and -_SAFE_INT < item < _SAFE_INT):
+                plain = item
+            else:
+                plain = self.walk(item, depth)
+            if plain is not item and result is None:
+                result = value[:index]
+            if result is not None:
+                result.append(plain)
+        return value if result is None else result
+
+    def check_depth(self, depth: int) -> None:
+        if depth > MAX_JSON_DEPTH:
+            raise self.too_deep()
+
+    def too_deep(self, note: str = "") -> InvalidPayloadError:
+        return InvalidPayloadError(
+            f"{self.what} nests deeper than the limit of {MAX_JSON_DEPTH} arrays and objects" + note
+        )
+
+    def check_text(self, text: str) -> None:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidPayloadError(f"{self.what} is not plain JSON: {exc}") from exc
+
+    def decoded(self, value: Any, depth: int) -> Any:
+        """``value``, found ``depth`` containers deep, encoded and decoded: ``json``'s rules."""
+        try:
+            encoded = _encode(value).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise InvalidPayloadError(f"{self.what} is not plain JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise self.too_deep(" (or holds itself)") from exc
+        if json_depth_exceeds(encoded, MAX_JSON_DEPTH - depth):
+            raise self.too_deep()
+        return json.loads(encoded)
+
+
 def sha256_hex(data: bytes) -> str:
     """The hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()

@@ -26,7 +26,14 @@ from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from ._json import INT64_MAX, check_storable, normalize_json, sha256_hex
+from ._json import (
+    INT64_MAX,
+    MAX_JSON_DEPTH,
+    canonical_json,
+    check_storable,
+    normalize_json,
+    sha256_hex,
+)
 from ._limits import MAX_INT32, MAX_TEXT_LENGTH, text_problem
 from .versions import ENVELOPE_FORMAT_VERSION
 
@@ -234,3 +241,31 @@ class Envelope(BaseModel):
         if "payload" in changes and "checksum" not in changes:
             del fields["checksum"]
         return Envelope(**fields)
+
+
+def with_payload(
+    envelope: Envelope,
+    payload: Any,
+    *,
+    checksum: str | None = None,
+    depth_checked: bool = True,
+    **changes: Any,
+) -> Envelope:
+    """``envelope`` with another payload and fields, the payload neither copied nor re-read.
+
+    :meth:`Envelope.replace` normalises the payload (encodes and decodes it: a full copy);
+    a migrated payload is plain JSON already, as :func:`~agent_persist._json.plain_json`
+    returns it (a tree, its depth checked unless ``depth_checked`` is false), so it is only
+    encoded once, for its checksum, unless ``checksum`` is given (``envelope``'s own, for
+    its unchanged payload). The other fields are validated; new metadata is checked as any
+    constructor checks it.
+    """
+    fields = envelope.model_dump(exclude={"payload", "checksum"})
+    fields.update(changes)
+    if "metadata" in changes:
+        check_storable(normalize_json(changes["metadata"], what="metadata")[0], what="metadata")
+    if checksum is None:
+        limit = None if depth_checked else MAX_JSON_DEPTH
+        checksum = payload_checksum(canonical_json(payload, what="payload", max_depth=limit))
+    fields.update(payload=payload, checksum=checksum)
+    return Envelope.model_validate(fields, context={TRUSTED_PAYLOAD: True})

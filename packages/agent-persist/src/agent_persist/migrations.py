@@ -33,9 +33,9 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from . import _otel
-from ._json import canonical_json, normalize_json
+from ._json import canonical_json, plain_json
 from .drift import Change, DriftPolicy, drift_error
-from .envelope import Envelope, Producer
+from .envelope import Envelope, Producer, with_payload
 from .errors import (
     AgentPersistError,
     CorruptCheckpointError,
@@ -289,6 +289,7 @@ class Registry:
         fingerprint: str | None = None,
         changes: Sequence[Change] = (),
         policy: DriftPolicy | None = None,
+        owned: bool = False,
     ) -> Envelope:
         """Return ``envelope`` at the current schema version (the same object if it is).
 
@@ -299,6 +300,15 @@ class Registry:
         raises, ``migrate`` runs the handlers covering them and raises for the rest,
         ``accept`` runs none. Under a policy the result's metadata records the drift under
         ``"drift"``. The envelope keeps the writer's fingerprint either way.
+
+        Migrations may edit the payload in place, so they run on a copy of it: ``envelope``
+        is left as it was. With ``owned``, the caller gives ``envelope.payload`` up instead
+        (freshly decoded, nothing else holding it or any part of it): the migrations run on
+        it as it is, no copy is made, and ``envelope`` must not be used afterwards (its
+        payload may no longer match its checksum). An owned envelope's checksum is not
+        relied on either: a new envelope's is computed from its payload (with nothing to
+        run or record, ``envelope`` itself comes back, as ever). Either way what a migration
+        returns is checked in place and only rebuilt where ``json`` would change it.
 
         Raises:
             ConfigDriftError: The policy refuses a change (see its ``changes``).
@@ -334,7 +344,7 @@ class Registry:
             envelope, envelope.schema_version, to_version, handlers=len(handlers), policy=applied
         ):
             upgraded = self._migrate(
-                envelope, spec, path, handlers, change, policy if drift else None
+                envelope, spec, path, handlers, change, policy if drift else None, owned=owned
             )
         _log_upgrade(envelope, upgraded, handlers, change, applied)
         return upgraded
@@ -347,9 +357,14 @@ class Registry:
         handlers: list[_Handler],
         change: FingerprintChange | None,
         policy: DriftPolicy | None,
+        *,
+        owned: bool,
     ) -> Envelope:
         """Run the chain, then the handlers; record the drift when a policy applied."""
-        payload: Any = json.loads(canonical_json(envelope.payload))
+        ran = bool(path or handlers)
+        payload: Any = envelope.payload
+        if ran and not owned:  # the steps may edit it in place: the caller's stays as it was
+            payload = json.loads(canonical_json(envelope.payload, max_depth=None))
         for from_version, to_version in path:
             migrate = spec.steps[from_version][1]
             payload = self._run(
@@ -382,7 +397,10 @@ class Registry:
                     f"{_where(envelope)}: migrated {envelope.kind!r} payload fails validation "
                     f"at schema version {updates['schema_version']}: {exc}"
                 ) from exc
-        return envelope.replace(payload=payload, **updates)
+        if not ran and not owned:  # the payload, and so its checksum, is the envelope's own
+            return with_payload(envelope, payload, checksum=envelope.checksum, **updates)
+        # owned: its checksum is not trusted, nor its depth checked unless a step's output
+        return with_payload(envelope, payload, depth_checked=ran, **updates)
 
     @staticmethod
     def _drift_handlers(
@@ -425,7 +443,7 @@ class Registry:
                 "a migration must return the new payload"
             )
         try:
-            return normalize_json(result, what="migrated payload")[0]
+            return plain_json(result, what="migrated payload")
         except InvalidPayloadError as exc:
             raise MigrationInvalidOutputError(
                 f"{_where(envelope)}: {step} of kind {envelope.kind!r} returned {exc}"

@@ -20,7 +20,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from agent_persist import Change, DriftPolicy, Envelope, Registry, fingerprint, saved_config
+from agent_persist import (
+    Change,
+    DriftPolicy,
+    Envelope,
+    Registry,
+    canonical_json,
+    fingerprint,
+    saved_config,
+)
+from agent_persist.envelope import payload_checksum
 from agent_persist.errors import ConfigDriftError, ThreadNotFoundError
 from agent_persist.stores import CheckpointStore
 
@@ -45,7 +54,7 @@ class Loaded:
     payload: dict[str, Any]
     """Its payload with the logs inline, migrated to the loader's configuration.
 
-    Freshly decoded, but two lists of equal items share the item objects (see
+    Freshly decoded, but two lists of equal items may share the item objects (see
     :func:`~autogen_persist._logs.read_logs`): read them, do not edit them in place."""
     refs: dict[str, LogRef]
     """The log references the stored payload holds, by log name."""
@@ -81,18 +90,7 @@ async def load_checkpoint(
     )
     parsed = parse(TeamPayload if kind == KIND_TEAM else AgentPayload, head)
     where = f"checkpoint {head.checkpoint_id!r} of thread {head.thread_id!r}"
-    stored, refs = await read_logs(store, head, head.payload, share=True)
-    # ``read_logs`` built this tree from freshly decoded store data: nothing else holds it,
-    # so the in-place steps below need no copy, and AutoGen's ``load_state`` (or the user)
-    # may mutate the result without touching the stored data or a later load. Lists of
-    # equal items (the output and the manager's thread) share their item objects: the
-    # in-place renames below are idempotent, and AutoGen builds its own objects from them.
-    # The core's migrations run on a copy of their own (``Registry.upgrade``).
-    payload = cast("dict[str, Any]", stored)
     renames = registry.renames(kind)
-    migrated = False
-    for old, new in renames.get("message type", ()):
-        migrated = rename_message_type(payload, old, new) or migrated
     current_fp = fingerprint(config["component"])
     old_layout = None if parsed.layout is None else parsed.layout.model_dump()
     changes: list[Change] = []
@@ -102,15 +100,34 @@ async def load_checkpoint(
         old = recorded if recorded is not None else {"layout": old_layout}
         changes = config_changes(old, config, renames=renames)
         drifted = recorded is not None or bool(changes)
+    stored, refs = await read_logs(store, head, head.payload, share=True, own=drifted)
+    # ``read_logs`` built this tree from freshly decoded store data: nothing else holds it,
+    # so the in-place steps below need no copy, and AutoGen's ``load_state`` (or the user)
+    # may mutate the result without touching the stored data or a later load. Lists of
+    # equal items (the output and the manager's thread) share their item objects: the
+    # in-place renames below are idempotent, and AutoGen builds its own objects from them.
+    # A drifted load gets them unshared (``own``): the core's migrations then run on this
+    # very tree, in place (``Registry.upgrade(..., owned=True)``), with no copy of it.
+    payload = cast("dict[str, Any]", stored)
+    migrated = False
+    for old, new in renames.get("message type", ()):
+        migrated = rename_message_type(payload, old, new) or migrated
     result = head
     if drifted:
-        # adopted raw state records no fingerprint: give the core one to see the drift by
-        probe = head.replace(payload=payload)
-        if probe.fingerprint is None:
-            probe = probe.replace(fingerprint=fingerprint({"layout": old_layout}))
+        # The materialized payload, owned by this load, for the core to migrate in place.
+        # Its checksum (one encode, no copy) tells below whether the migrations changed it;
+        # the core checks the depth of what the migrations return (or of this, if none ran).
+        # Adopted raw state records no fingerprint: the core is given one to see the drift.
+        recorded_fp = head.fingerprint
+        if recorded_fp is None:
+            recorded_fp = fingerprint({"layout": old_layout})
+        checksum = payload_checksum(canonical_json(payload, what="payload", max_depth=None))
+        probe = head.model_copy(
+            update={"payload": payload, "fingerprint": recorded_fp, "checksum": checksum}
+        )
         try:
             upgraded = registry.upgrade(
-                probe, fingerprint=current_fp, changes=changes, policy=policy
+                probe, fingerprint=current_fp, changes=changes, policy=policy, owned=True
             )
         except ConfigDriftError as exc:
             refused = [c for c in exc.changes if c.what in LAYOUT_CHANGES]
@@ -120,12 +137,13 @@ async def load_checkpoint(
                     f"{where} does not fit this team: {problems}.\n{exc}", exc.changes
                 ) from exc
             raise
-        before = payload
         payload = cast("dict[str, Any]", upgraded.payload)
         result = head.replace(metadata=upgraded.metadata)
+        # Migrated only if the payload changed: a handler that changes nothing (the
+        # built-in one for a new system message) costs no check of the lists.
+        migrated = migrated or upgraded.checksum != checksum
         if policy is DriftPolicy.MIGRATE and any(c.what in LAYOUT_CHANGES for c in changes):
-            _align(payload, layout)
-        migrated = migrated or (payload is not before and payload != before)
+            migrated = _align(payload, layout) or migrated
     saved = payload.get("layout")
     try:
         check_layout(None if saved is None else Layout.model_validate(saved), layout, where=where)
@@ -164,11 +182,16 @@ async def find_checkpoint(
         return None
 
 
-def _align(payload: dict[str, Any], layout: Layout) -> None:
-    """After covered layout changes, take the loader's order (same next speaker)."""
+def _align(payload: dict[str, Any], layout: Layout) -> bool:
+    """After covered layout changes, take the loader's order (same next speaker).
+
+    Whether the order changed.
+    """
     saved = payload.get("layout")
     if not isinstance(saved, dict):
-        return
+        return False
     names = cast("list[str]", cast("dict[str, Any]", saved).get("participants", []))
     if sorted(names) == sorted(layout.participants) and names != layout.participants:
         realign(payload, list(layout.participants))
+        return True
+    return False

@@ -30,6 +30,7 @@ chain is not recorded as verified.
 from __future__ import annotations
 
 import hashlib
+import json
 import operator
 import threading
 import weakref
@@ -208,7 +209,12 @@ def _extends(items: list[Any], seen: list[Any]) -> bool:
 
 
 async def read_logs(
-    store: CheckpointStore, envelope: Envelope, tree: Any, *, share: bool = False
+    store: CheckpointStore,
+    envelope: Envelope,
+    tree: Any,
+    *,
+    share: bool = False,
+    own: bool = False,
 ) -> tuple[Any, dict[str, LogRef]]:
     """``tree`` with every log reference replaced by the list it names, verified.
 
@@ -218,7 +224,10 @@ async def read_logs(
     With ``share``, references whose length and digest equal an earlier one's are not read:
     each gets its own list of the earlier one's (verified) item objects. Only for a caller
     that does not mutate the items in place (AutoGen's ``load_state`` builds its own
-    objects from them); without it every list and item is decoded on its own.
+    objects from them); without it every list and item is decoded on its own. With ``own``
+    too, each such list gets copies of the items instead (decoded from their canonical
+    JSON: cheaper than reading and verifying them again), so no object is reachable twice
+    and the tree may be edited in place (by migrations).
     """
     found = [ref for node in _ref_nodes(tree) if (ref := LogRef.from_json(node)) is not None]
     refs = {ref.name: ref for ref in found}
@@ -233,11 +242,15 @@ async def read_logs(
                 f"(found {len(items)}, or their digest differs)"
             )
     for copy, read in same.items():
-        lists[copy] = list(lists[read])
+        lists[copy] = _copied(lists[read]) if own else list(lists[read])
+    handed: set[LogRef] = set()
 
     def replace(node: Any) -> Any:
         ref = LogRef.from_json(node)
         if ref is not None:
+            if own and ref in handed:  # the same reference twice: a copy of its own
+                return _copied(lists[ref])
+            handed.add(ref)
             return lists[ref]
         if isinstance(node, dict):
             mapping = cast("dict[str, Any]", node)
@@ -247,6 +260,11 @@ async def read_logs(
         return node
 
     return replace(tree), refs
+
+
+def _copied(items: list[Any]) -> list[Any]:
+    """A deep copy of decoded JSON items (C-level encode and decode)."""
+    return cast("list[Any]", json.loads(canonical_json(items, max_depth=None)))
 
 
 def _same_items(refs: Sequence[LogRef]) -> dict[LogRef, LogRef]:
