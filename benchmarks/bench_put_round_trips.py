@@ -71,7 +71,7 @@ async def main(samples: int) -> None:
     schema = fresh_name("bench_trips", "postgresql")
     fast = SQLStore(POSTGRES_URL, schema=schema, pool_size=1)
     slow = SQLStore(POSTGRES_URL, schema=schema, pool_size=1)
-    slow._scope.sql.put_one = None  # the multi-statement transaction, as before
+    slow._scope.sql.put_call = None  # the multi-statement transaction, as before
     try:
         await fast.setup()
         engine: Any = fast.engine

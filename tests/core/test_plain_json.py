@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent_persist._json import MAX_JSON_DEPTH, canonical_json, normalize_json, plain_json
+from agent_persist._json import (
+    MAX_JSON_DEPTH,
+    canonical_json,
+    container_ids,
+    normalize_json,
+    plain_json,
+)
 from agent_persist.errors import InvalidPayloadError
 from agent_persist.testing.bad_input import deep
 
@@ -182,3 +188,17 @@ def test_cycles_and_depth_are_refused() -> None:
     shared_deep = deep(MAX_JSON_DEPTH - 1)
     with pytest.raises(InvalidPayloadError, match="nests deeper"):
         plain_json([shared_deep, [shared_deep]])  # the copy of the shared one is too deep
+
+
+def test_containers_not_known_get_their_own_and_known_ones_are_kept() -> None:
+    """``known``: a migration's input containers stay; what came from elsewhere is copied."""
+    kept = {"a": [1, 2]}
+    outside = {"b": ["x"]}
+    value = {"kept": kept, "outside": outside}
+    known = container_ids(kept) | {id(value)}
+    plain = plain_json(value, known=known)
+    assert plain == {"kept": {"a": [1, 2]}, "outside": {"b": ["x"]}}
+    assert plain["kept"] is kept
+    assert plain["outside"] is not outside
+    assert plain["outside"]["b"] is not outside["b"]
+    assert known == container_ids(plain)  # the next step's input

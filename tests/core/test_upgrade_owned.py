@@ -52,8 +52,8 @@ def test_owned_runs_on_the_payload_itself_and_keeps_what_a_step_returns() -> Non
     original = envelope({"agents": {"writer": {"turns": 1}}})
     agents = original.payload["agents"]
     upgraded = in_place_registry(results).upgrade(original, owned=True)
-    assert upgraded.payload is results[0]  # not copied after the step
-    assert upgraded.payload["agents"] is agents  # nor before it
+    assert upgraded.payload["agents"] is agents  # not copied, before the step or after
+    assert upgraded.payload == results[0]  # what the step built itself gets its own shell
     assert upgraded.payload == {"agents": {"writer": {"turns": 2}}, "extra": [1, 2]}
     assert upgraded.schema_version == 2
     assert upgraded.metadata == {"user": "kept"}
@@ -69,9 +69,38 @@ def test_without_owned_the_callers_envelope_is_untouched() -> None:
     assert original.model_dump() == before
     assert original.payload["agents"]["writer"]["turns"] == 1
     assert original.checksum == payload_checksum(canonical_json(original.payload))
-    assert upgraded.payload is results[0]
+    assert upgraded.payload == results[0]
+    assert upgraded.payload["agents"] is results[0]["agents"]  # the copy's, kept
     assert upgraded.payload["agents"]["writer"]["turns"] == 2
     consistent(upgraded)
+
+
+DEFAULT_TOOLS: dict[str, Any] = {"enabled": []}
+"""A module-level default a migration puts in the payload."""
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_what_a_step_puts_in_from_outside_the_payload_is_not_shared(owned: bool) -> None:
+    """A later step editing it in place must not change the default, nor other payloads."""
+    registry = Registry()
+    registry.register_kind("team", version=3)
+
+    @registry.register("team", 1, 2)
+    def add_tools(payload: dict[str, Any]) -> dict[str, Any]:
+        payload.setdefault("tools", DEFAULT_TOOLS)
+        return payload
+
+    @registry.register("team", 2, 3)
+    def enable_search(payload: dict[str, Any]) -> dict[str, Any]:
+        payload["tools"]["enabled"].append("search")
+        return payload
+
+    upgraded = [registry.upgrade(envelope({"n": n}), owned=owned) for n in range(3)]
+    assert [u.payload["tools"] for u in upgraded] == [{"enabled": ["search"]}] * 3
+    assert DEFAULT_TOOLS == {"enabled": []}
+    assert upgraded[0].payload["tools"] is not upgraded[1].payload["tools"]
+    for one in upgraded:
+        consistent(one)
 
 
 def test_a_step_output_is_normalised_only_where_needed() -> None:

@@ -30,6 +30,13 @@ class ClusterUnavailable(RuntimeError):
     """The cluster could not be started here (no redis-server, no free ports, timeout)."""
 
 
+class _PortTaken(ClusterUnavailable):
+    """A node could not listen: another process took its port after it was found free."""
+
+
+_START_ATTEMPTS = 3
+
+
 def _free_ports(count: int) -> list[int]:
     """``count`` loopback ports whose cluster bus port (+10000) is free too."""
     ports: list[int] = []
@@ -67,12 +74,19 @@ class LocalCluster:
         if server is None or cli is None:
             raise ClusterUnavailable("redis-server or redis-cli is not installed")
         self._cli = cli
-        try:
-            self._start(server, cli)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._start(server, cli)
+            except _PortTaken:  # a race with whoever took the port: new ports, once more
+                self.stop()
+                if attempt == _START_ATTEMPTS:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+            else:
+                return self
+        raise AssertionError("unreachable")
 
     def __exit__(
         self,
@@ -174,8 +188,19 @@ class LocalCluster:
         while time.monotonic() < deadline:
             if expected in self.info(port, command):
                 return
+            self._check_running(port)
             time.sleep(0.1)
         raise ClusterUnavailable(f"node {port} did not answer {command!r} with {expected!r}")
+
+    def _check_running(self, port: int) -> None:
+        """Raise at once for a node whose process ended (its log says why)."""
+        process = self._processes.get(port)
+        if process is None or process.poll() is None:
+            return
+        log = (self._directory / str(port) / "log").read_text(errors="replace")
+        if "Address already in use" in log:
+            raise _PortTaken(f"node {port}: the port was taken before it could listen")
+        raise ClusterUnavailable(f"node {port} exited: {log.strip().splitlines()[-1:]}")
 
     def wait_until_ok(self) -> None:
         """Wait until every running node reports ``cluster_state:ok`` again."""

@@ -181,7 +181,7 @@ _SAFE_INT = 1 << 2000
 """Integers below this in size print in fewer digits than any ``int_max_str_digits`` allows."""
 
 
-def plain_json(value: Any, *, what: str = "value") -> JSON:
+def plain_json(value: Any, *, what: str = "value", known: set[int] | None = None) -> JSON:
     """``value`` as :func:`normalize_json` gives it back, copying only what that changes.
 
     Plain JSON (see the module docstring) comes back as the very same object, checked
@@ -192,25 +192,59 @@ def plain_json(value: Any, *, what: str = "value") -> JSON:
     its own (so the result is a tree, as decoded JSON is). Only dict key order may differ:
     kept here, sorted by :func:`normalize_json`; equal either way.
 
+    ``known`` holds the ids of the containers ``value`` may keep as they are (those of a
+    migration's input, which is private to the migration): any other dict or list (a
+    module-level default a migration put in, say) gets a container of its own, so nothing
+    outside the payload is shared with it. Its children are kept where they are known. On
+    return ``known`` holds the ids of the result's containers kept or built here: the
+    next migration's input.
+
     Raises:
         InvalidPayloadError: ``value`` is not plain JSON, or nests deeper than
             :data:`MAX_JSON_DEPTH`, as :func:`normalize_json` would.
     """
-    walk = _PlainWalk(what)
+    walk = _PlainWalk(what, known)
     try:
-        return walk.walk(value, 0)
+        plain = walk.walk(value, 0)
     except RecursionError as exc:  # only when called with the stack nearly used up
         raise walk.too_deep(" (or the stack is too deep already)") from exc
+    if known is not None:
+        known.clear()
+        known.update(walk.kept)
+    return plain
+
+
+def container_ids(value: Any) -> set[int]:
+    """The ids of every dict and list in ``value`` (a tree of them), for ``plain_json``."""
+    ids: set[int] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = cast("type[Any]", type(item))
+        if kind is dict:
+            ids.add(id(item))
+            stack.extend(cast("dict[Any, Any]", item).values())
+        elif kind is list:
+            ids.add(id(item))
+            stack.extend(cast("list[Any]", item))
+    return ids
 
 
 class _PlainWalk:
     """One :func:`plain_json` walk: the containers seen so far, by id."""
 
-    __slots__ = ("seen", "what")
+    __slots__ = ("kept", "known", "seen", "what")
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, known: set[int] | None) -> None:
         self.what = what
         self.seen: set[int] = set()
+        self.known = known
+        self.kept: set[int] = set()
+        """The result's containers: those kept as they were and those built here."""
+
+    def foreign(self, value: Any) -> bool:
+        """Whether ``value`` is a container not known to be the payload's own."""
+        return self.known is not None and id(value) not in self.known
 
     def walk(self, value: Any, depth: int) -> Any:
         kind = cast("type[Any]", type(value))
@@ -263,9 +297,13 @@ class _PlainWalk:
                 if changed is None:
                     changed = {}
                 changed[key] = plain
-        if changed is None:
+        if changed is None and not self.foreign(value):
+            self.kept.add(id(value))
             return value
-        return {key: changed.get(key, item) for key, item in value.items()}
+        changes = changed or {}
+        plain = {key: changes.get(key, item) for key, item in value.items()}
+        self.kept.add(id(plain))
+        return plain
 
     def walk_list(self, value: list[Any], depth: int) -> Any:
         if depth > MAX_JSON_DEPTH:
@@ -292,7 +330,13 @@ class _PlainWalk:
                 result = value[:index]
             if result is not None:
                 result.append(plain)
-        return value if result is None else result
+        if result is None and not self.foreign(value):
+            self.kept.add(id(value))
+            return value
+        if result is None:
+            result = value[:]
+        self.kept.add(id(result))
+        return result
 
     def check_depth(self, depth: int) -> None:
         if depth > MAX_JSON_DEPTH:

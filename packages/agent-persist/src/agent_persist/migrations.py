@@ -33,7 +33,7 @@ from typing import Any, TypeVar, cast
 from pydantic import ValidationError
 
 from . import _otel
-from ._json import canonical_json, plain_json
+from ._json import canonical_json, container_ids, plain_json
 from .drift import Change, DriftPolicy, drift_error
 from .envelope import Envelope, Producer, with_payload
 from .errors import (
@@ -365,10 +365,13 @@ class Registry:
         payload: Any = envelope.payload
         if ran and not owned:  # the steps may edit it in place: the caller's stays as it was
             payload = json.loads(canonical_json(envelope.payload, max_depth=None))
+        # What a step may return as it is: its input's containers (the caller's owned
+        # payload or the copy above). Anything else it put in is copied (see plain_json).
+        known = container_ids(payload) if ran else set[int]()
         for from_version, to_version in path:
             migrate = spec.steps[from_version][1]
             payload = self._run(
-                envelope, f"migration {from_version}->{to_version}", migrate, payload
+                envelope, f"migration {from_version}->{to_version}", migrate, payload, known
             )
         updates: dict[str, Any] = {"schema_version": self.current_version(envelope.kind)}
         for handler in handlers:
@@ -378,6 +381,7 @@ class Registry:
                 f"fingerprint handler {getattr(handler.function, '__name__', handler)!r}",
                 lambda p, h=handler.function: h(p, change),
                 payload,
+                known,
             )
         if policy is not None and change is not None:
             updates["metadata"] = {
@@ -429,7 +433,10 @@ class Registry:
         return chosen
 
     @staticmethod
-    def _run(envelope: Envelope, step: str, function: Migration, payload: Any) -> Any:
+    def _run(
+        envelope: Envelope, step: str, function: Migration, payload: Any, known: set[int]
+    ) -> Any:
+        """Run one step; its output checked in place (``known``: see :func:`plain_json`)."""
         try:
             result = function(payload)
         except Exception as exc:
@@ -443,7 +450,7 @@ class Registry:
                 "a migration must return the new payload"
             )
         try:
-            return plain_json(result, what="migrated payload")
+            return plain_json(result, what="migrated payload", known=known)
         except InvalidPayloadError as exc:
             raise MigrationInvalidOutputError(
                 f"{_where(envelope)}: {step} of kind {envelope.kind!r} returned {exc}"

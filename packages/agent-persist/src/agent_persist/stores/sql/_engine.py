@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import socket
@@ -59,7 +60,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.pool import QueuePool, StaticPool
+from sqlalchemy.pool import PoolProxiedConnection, QueuePool, StaticPool
+from sqlalchemy.util import greenlet_spawn
 
 from ...errors import (
     CorruptCheckpointError,
@@ -216,9 +218,40 @@ def _server_refused(exc: BaseException) -> bool:
         isinstance(exc, Exception)
         and type(exc).__module__.startswith("asyncpg")
         and isinstance(state, str)
-        and not state.startswith("08")
-        and not state.startswith("57P0")
+        and not _ends_connection(state)
     )
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the server, or the way to it, went away."""
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, OSError) or (isinstance(state, str) and _ends_connection(state))
+
+
+def _ends_connection(state: str) -> bool:
+    return state.startswith(("08", "57P0"))
+
+
+async def _discard(
+    engine: AsyncEngine, pooled: PoolProxiedConnection, exc: BaseException, *, lost: bool
+) -> None:
+    """Close a connection a call left in an unknown state, as SQLAlchemy's own calls do.
+
+    In a greenlet, so the close is graceful (bounded by SQLAlchemy at 2 s): the request
+    cancelling a cancelled or timed-out statement, which asyncpg sends in the background,
+    reaches the server first, so the statement cannot commit later. Shielded, so a second
+    cancellation does not cut that short. A ``lost`` connection means the server went away
+    (a restart, a failover): as SQLAlchemy does, every connection the pool opened before
+    now is replaced at its next checkout, instead of each failing one call.
+    """
+    error = exc if isinstance(exc, Exception) else None
+    if lost:
+        pool = engine.sync_engine.pool
+        close = functools.partial(pool._invalidate, pooled, error)  # pyright: ignore[reportPrivateUsage]
+    else:
+        close = functools.partial(pooled.invalidate, error)
+    with contextlib.suppress(Exception):  # the call's own error is the one to raise
+        await asyncio.shield(greenlet_spawn(close))
 
 
 def _reason(exc: BaseException) -> str:
@@ -553,28 +586,35 @@ class PostgresRunner:
         ):
             return await conn.run_sync(fn)
 
-    async def fetch_one(self, statement: str, arguments: Sequence[Any]) -> Sequence[Any]:
+    async def fetch_one(
+        self, statement: str, arguments: Callable[[], Sequence[Any]]
+    ) -> Sequence[Any]:
         """Send one write statement (atomic by itself) and return the one row it answers.
 
         In autocommit, straight on the pooled connection's asyncpg connection: no ``BEGIN``
-        and ``COMMIT`` round trips, and none of SQLAlchemy's execution machinery. A failure
-        other than the server's refusal of the statement may leave the connection in an
-        unknown state (a cut connection, a cancellation mid-call), so it is discarded.
-        Behind a pooler in transaction mode, in a transaction all the same (see
-        :meth:`_PostgresEngines.of`).
+        and ``COMMIT`` round trips, and none of SQLAlchemy's execution machinery (nor its
+        ``echo`` and cursor events). ``arguments`` is called once a connection is at hand,
+        so a time among them is taken after any wait for one. A failure other than the
+        server refusing the statement leaves the connection in an unknown state: it is
+        discarded (:func:`_discard`). Behind a pooler in transaction mode, in a transaction
+        all the same (see :meth:`_PostgresEngines.of`).
         """
         engines = self._engines.get()
         if engines.single is engines.engine:  # behind a pooler
-            return await self.write(lambda conn: conn.exec_driver_sql(statement, arguments).one())
+            return await self.write(
+                lambda conn: conn.exec_driver_sql(statement, tuple(arguments())).one()
+            )
         async with engines.gate or contextlib.nullcontext():
             pooled = await engines.single.raw_connection()
             try:
                 driver: Any = pooled.driver_connection
-                row: Sequence[Any] = await driver.fetchrow(statement, *arguments)
-            except BaseException as exc:
-                if not _server_refused(exc):
-                    pooled.invalidate(exc if isinstance(exc, Exception) else None)
-                raise
+                try:
+                    row: Sequence[Any] = await driver.fetchrow(statement, *arguments())
+                except BaseException as exc:
+                    if driver.is_closed() or not _server_refused(exc):
+                        lost = driver.is_closed() or _connection_lost(exc)
+                        await _discard(engines.engine, pooled, exc, lost=lost)
+                    raise
             finally:
                 pooled.close()
             return row
@@ -582,13 +622,14 @@ class PostgresRunner:
     async def warm(
         self,
         fn: Callable[[Connection], object],
-        statement: tuple[str, Sequence[Any]] | None = None,
+        statement: Callable[[], tuple[str, Sequence[Any]]] | None = None,
     ) -> None:
         """Open the running loop's pool to its size, running ``fn`` on each connection.
 
         Each ``fn`` runs in a transaction that is then rolled back (see :mod:`._warm`),
-        followed in it by ``statement`` (SQL and arguments) sent as :meth:`fetch_one`
-        sends it, on the driver, so the driver's prepared statement is cached too.
+        followed in it by the statement ``statement`` makes (SQL and arguments, for each
+        connection its own) sent as :meth:`fetch_one` sends it, on the driver, so the
+        driver's prepared statement is cached too.
         The checkouts start together, so the pool opens a connection for each; one that
         finishes first may hand its connection on, which then runs ``fn`` twice (harmless).
         A pool the caller passed in is left as it is: it may serve others. Warming only
@@ -609,7 +650,8 @@ class PostgresRunner:
                     await conn.run_sync(fn)
                     if statement is not None:
                         driver: Any = (await conn.get_raw_connection()).driver_connection
-                        await driver.fetchrow(statement[0], *statement[1])
+                        sql, arguments = statement()
+                        await driver.fetchrow(sql, *arguments)
                 finally:
                     await transaction.rollback()
 

@@ -153,9 +153,12 @@ async def send_put(
     :func:`call_put`.
     """
     assert scope.sql.put_call is not None  # noqa: S101 - PostgreSQL only
-    arguments = put_arguments(
-        scope, envelope, encoded, appends, time.time(), lease=lease, clear=clear, first=first
-    )
+
+    def arguments() -> tuple[Any, ...]:  # once a connection is at hand: the time is now
+        return put_arguments(
+            scope, envelope, encoded, appends, time.time(), lease=lease, clear=clear, first=first
+        )
+
     with _refusals(scope, envelope, lease):
         row = await runner.fetch_one(scope.sql.put_call, arguments)
     return _result(row)[1]

@@ -246,7 +246,7 @@ class SQLStore(BaseStore):
             schema, where, scope = self._schema, self._label, self._scope
             await self._runner.write(lambda conn: migrate(conn, schema=schema, where=where))
             if self._warm_pool and isinstance(self._runner, PostgresRunner):
-                await self._runner.warm(lambda conn: prime(conn, scope), direct_put(scope))
+                await self._runner.warm(lambda conn: prime(conn, scope), lambda: direct_put(scope))
                 settle()
             self._ready = True
 
@@ -312,7 +312,8 @@ class SQLStore(BaseStore):
 
         runner = self._runner
         try:
-            if isinstance(runner, PostgresRunner) and keep_last is None and not audited:
+            direct = scope.sql.put_call is not None and keep_last is None and not audited
+            if direct and isinstance(runner, PostgresRunner):
                 await self._set_up()
                 versions = await send_put(
                     runner, scope, envelope, encoded, sealed, lease=lease, clear=clear, first=first

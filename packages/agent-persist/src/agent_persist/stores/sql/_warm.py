@@ -1,6 +1,6 @@
 """A PostgreSQL pool made ready at setup: its connections open, its hot statements run once.
 
-    await runner.warm(lambda conn: prime(conn, scope), direct_put(scope))   # warm_pool=True
+    await runner.warm(lambda conn: prime(conn, scope), lambda: direct_put(scope))  # warm_pool
 
 A cold pool pays on the first burst of calls for what each connection does once: opening
 it, asyncpg preparing each statement on it (a round trip), and the server compiling the
@@ -55,13 +55,13 @@ def prime(conn: Connection, scope: Scope) -> None:
         logs.read_lines(conn, scope, thread_id, _LOG, now, version=None)
 
 
-def direct_put(scope: Scope) -> tuple[str, tuple[Any, ...]] | None:
+def direct_put(scope: Scope) -> tuple[str, tuple[Any, ...]]:
     """The checkpoint ``put`` as :func:`._server_put.send_put` sends it, for a warm thread.
 
-    ``None`` off PostgreSQL.
+    PostgreSQL only. A new thread each call, so connections warmed together do not wait on
+    each other's row locks.
     """
-    if scope.sql.put_call is None:
-        return None
+    assert scope.sql.put_call is not None  # noqa: S101 - PostgreSQL only
     envelope = _envelope(f"agent-persist-warm-{uuid.uuid4().hex}")
     arguments = put_arguments(
         scope, envelope, _ENCODED, {_LOG: _ITEMS}, time.time(), lease=None, clear=(), first=None
