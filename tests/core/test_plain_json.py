@@ -201,4 +201,4 @@ def test_containers_not_known_get_their_own_and_known_ones_are_kept() -> None:
     assert plain["kept"] is kept
     assert plain["outside"] is not outside
     assert plain["outside"]["b"] is not outside["b"]
-    assert known == container_ids(plain)  # the next step's input
+    assert container_ids(plain) <= known  # the next step's input

@@ -195,9 +195,8 @@ def plain_json(value: Any, *, what: str = "value", known: set[int] | None = None
     ``known`` holds the ids of the containers ``value`` may keep as they are (those of a
     migration's input, which is private to the migration): any other dict or list (a
     module-level default a migration put in, say) gets a container of its own, so nothing
-    outside the payload is shared with it. Its children are kept where they are known. On
-    return ``known`` holds the ids of the result's containers kept or built here: the
-    next migration's input.
+    outside the payload is shared with it. Its children are kept where they are known. The
+    containers built here are added to ``known``, so it serves the next migration too.
 
     Raises:
         InvalidPayloadError: ``value`` is not plain JSON, or nests deeper than
@@ -205,46 +204,38 @@ def plain_json(value: Any, *, what: str = "value", known: set[int] | None = None
     """
     walk = _PlainWalk(what, known)
     try:
-        plain = walk.walk(value, 0)
+        return walk.walk(value, 0)
     except RecursionError as exc:  # only when called with the stack nearly used up
         raise walk.too_deep(" (or the stack is too deep already)") from exc
-    if known is not None:
-        known.clear()
-        known.update(walk.kept)
-    return plain
 
 
 def container_ids(value: Any) -> set[int]:
     """The ids of every dict and list in ``value`` (a tree of them), for ``plain_json``."""
     ids: set[int] = set()
-    stack = [value]
-    while stack:
+    stack: list[Any] = [value] if type(value) in (dict, list) else []
+    while stack:  # only containers are stacked: most values are leaves
         item = stack.pop()
-        kind = cast("type[Any]", type(item))
-        if kind is dict:
-            ids.add(id(item))
-            stack.extend(cast("dict[Any, Any]", item).values())
-        elif kind is list:
-            ids.add(id(item))
-            stack.extend(cast("list[Any]", item))
+        ids.add(id(item))
+        values = cast("dict[Any, Any]", item).values() if type(item) is dict else item
+        stack.extend(child for child in values if type(child) in (dict, list))
     return ids
 
 
 class _PlainWalk:
     """One :func:`plain_json` walk: the containers seen so far, by id."""
 
-    __slots__ = ("kept", "known", "seen", "what")
+    __slots__ = ("known", "seen", "what")
 
     def __init__(self, what: str, known: set[int] | None) -> None:
         self.what = what
         self.seen: set[int] = set()
         self.known = known
-        self.kept: set[int] = set()
-        """The result's containers: those kept as they were and those built here."""
 
-    def foreign(self, value: Any) -> bool:
-        """Whether ``value`` is a container not known to be the payload's own."""
-        return self.known is not None and id(value) not in self.known
+    def built(self, container: Any) -> Any:
+        """A container built here: the payload's own from now on."""
+        if self.known is not None:
+            self.known.add(id(container))
+        return container
 
     def walk(self, value: Any, depth: int) -> Any:
         kind = cast("type[Any]", type(value))
@@ -297,13 +288,11 @@ class _PlainWalk:
                 if changed is None:
                     changed = {}
                 changed[key] = plain
-        if changed is None and not self.foreign(value):
-            self.kept.add(id(value))
+        known = self.known
+        if changed is None and (known is None or id(value) in known):
             return value
-        changes = changed or {}
-        plain = {key: changes.get(key, item) for key, item in value.items()}
-        self.kept.add(id(plain))
-        return plain
+        changes = changed or {}  # a container from outside the payload: one of its own
+        return self.built({key: changes.get(key, item) for key, item in value.items()})
 
     def walk_list(self, value: list[Any], depth: int) -> Any:
         if depth > MAX_JSON_DEPTH:
@@ -330,13 +319,10 @@ class _PlainWalk:
                 result = value[:index]
             if result is not None:
                 result.append(plain)
-        if result is None and not self.foreign(value):
-            self.kept.add(id(value))
+        known = self.known
+        if result is None and (known is None or id(value) in known):
             return value
-        if result is None:
-            result = value[:]
-        self.kept.add(id(result))
-        return result
+        return self.built(value[:] if result is None else result)
 
     def check_depth(self, depth: int) -> None:
         if depth > MAX_JSON_DEPTH:
